@@ -1,0 +1,1 @@
+fn main() { eprintln!("converge bench: not written yet"); }

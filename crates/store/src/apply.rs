@@ -1,0 +1,589 @@
+//! Deterministic application of command envelopes to the SQLite state.
+//!
+//! Each function runs inside the entry's transaction. State-dependent refusals return
+//! `Ok(Err(CommandError))` and leave no effect (the nested transaction is rolled back); only
+//! database failures return `Err(sqlx::Error)`, which openraft treats as fatal for the node.
+
+use sqlx::{Acquire, Row, SqliteConnection};
+use vpnkeeper_domain::command::{NodeSpec, WgMaterial};
+use vpnkeeper_domain::{
+    Applied, ApplyOutcome, Command, CommandError, DeviceRef, DeviceType, Envelope, NodeId,
+    NodeWireguard, Protocol, UserRef,
+};
+
+use crate::state_machine::Change;
+
+pub(crate) async fn apply_envelope(
+    conn: &mut SqliteConnection,
+    env: &Envelope,
+    changes: &mut Vec<Change>,
+) -> Result<ApplyOutcome, sqlx::Error> {
+    // A savepoint, so a refusal half-way through leaves nothing behind.
+    let mut sp = conn.begin().await?;
+    let mut local_changes = Vec::new();
+    let (outcome, target) = run(&mut sp, env, &mut local_changes).await?;
+    match &outcome {
+        Ok(_) => {
+            audit(&mut sp, env, target.as_deref(), None).await?;
+            sp.commit().await?;
+            changes.extend(local_changes);
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            // Refusals are audited too: an operator wants to see failed admin actions.
+            audit(conn, env, target.as_deref(), Some(&format!("refused: {e}"))).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+async fn audit(
+    conn: &mut SqliteConnection,
+    env: &Envelope,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log(at, actor, action, target, detail) VALUES(?, ?, ?, ?, ?)")
+        .bind(env.at_ms)
+        .bind(env.actor.to_string())
+        .bind(env.command.action())
+        .bind(target)
+        .bind(detail)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+type Step = (ApplyOutcome, Option<String>);
+
+async fn run(
+    conn: &mut SqliteConnection,
+    env: &Envelope,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let at = env.at_ms;
+    match &env.command {
+        Command::UpsertNode { node } => upsert_node(conn, at, node, changes).await,
+        Command::CreateUser {
+            name,
+            telegram_id,
+            sub_token,
+        } => create_user(conn, at, name, *telegram_id, sub_token).await,
+        Command::SetUserEnabled { user, enabled } => {
+            set_user_enabled(conn, at, user, *enabled, changes).await
+        }
+        Command::IssueDevice {
+            user,
+            node_id,
+            name,
+            device_type,
+            protocol,
+            uuid,
+            wg,
+        } => {
+            issue_device(
+                conn,
+                at,
+                IssueArgs {
+                    user,
+                    node_id: *node_id,
+                    name,
+                    device_type: *device_type,
+                    protocol: *protocol,
+                    uuid,
+                    wg: wg.as_ref(),
+                },
+                changes,
+            )
+            .await
+        }
+        Command::RevokeDevice { device } => revoke_device(conn, at, device, changes).await,
+        Command::CreateApiKey {
+            key_id,
+            name,
+            scope,
+            secret_hash,
+        } => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM api_keys WHERE id = ?")
+                .bind(key_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if exists.is_some() {
+                return Ok((
+                    Err(CommandError::Conflict {
+                        field: Some("key_id".into()),
+                        message: format!("API key {key_id} already exists"),
+                    }),
+                    Some(format!("api_key:{key_id}")),
+                ));
+            }
+            sqlx::query("INSERT INTO api_keys(id, name, scope, secret_hash, created_at) VALUES(?, ?, ?, ?, ?)")
+                .bind(key_id)
+                .bind(name)
+                .bind(scope.as_str())
+                .bind(secret_hash)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            Ok((Ok(Applied::Done), Some(format!("api_key:{key_id}"))))
+        }
+        Command::RevokeApiKey { key_id } => {
+            let n = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(at)
+                .bind(key_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            let outcome = if n == 0 {
+                Err(CommandError::NotFound {
+                    what: format!("active API key {key_id}"),
+                })
+            } else {
+                Ok(Applied::Done)
+            };
+            Ok((outcome, Some(format!("api_key:{key_id}"))))
+        }
+        Command::CreateInvite {
+            invite_id,
+            token_hash,
+            expires_at_ms,
+        } => {
+            sqlx::query("INSERT OR IGNORE INTO invites(id, token_hash, created_at, expires_at) VALUES(?, ?, ?, ?)")
+                .bind(invite_id)
+                .bind(token_hash)
+                .bind(at)
+                .bind(expires_at_ms)
+                .execute(&mut *conn)
+                .await?;
+            Ok((Ok(Applied::Done), Some(format!("invite:{invite_id}"))))
+        }
+    }
+}
+
+async fn upsert_node(
+    conn: &mut SqliteConnection,
+    at: i64,
+    node: &NodeSpec,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("node:{}", node.id));
+    let clash: Option<i64> = sqlx::query_scalar("SELECT id FROM nodes WHERE name = ? AND id != ?")
+        .bind(&node.name)
+        .bind(node.id as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(other) = clash {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("name".into()),
+                message: format!("node name `{}` is already used by node {other}", node.name),
+            }),
+            target,
+        ));
+    }
+    let wg = node
+        .wireguard
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let xray = node.xray.as_ref().map(|v| v.to_string());
+    let old_pool: Option<Option<String>> = sqlx::query_scalar("SELECT wireguard FROM nodes WHERE id = ?")
+        .bind(node.id as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let pool_changed = match (&old_pool, &node.wireguard) {
+        (Some(Some(old)), Some(new)) => serde_json::from_str::<NodeWireguard>(old)
+            .map(|o| o.address_pool != new.address_pool)
+            .unwrap_or(true),
+        _ => true,
+    };
+    sqlx::query(
+        "INSERT INTO nodes(id, name, raft_addr, api_addr, public_host, wireguard, xray, pool_cursor, created_at, updated_at)
+         VALUES(?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, raft_addr = excluded.raft_addr,
+           api_addr = excluded.api_addr, public_host = excluded.public_host,
+           wireguard = excluded.wireguard, xray = excluded.xray, updated_at = excluded.updated_at,
+           pool_cursor = CASE WHEN ? THEN 0 ELSE pool_cursor END",
+    )
+    .bind(node.id as i64)
+    .bind(&node.name)
+    .bind(&node.raft_addr)
+    .bind(&node.api_addr)
+    .bind(&node.public_host)
+    .bind(wg)
+    .bind(xray)
+    .bind(at)
+    .bind(at)
+    .bind(pool_changed)
+    .execute(&mut *conn)
+    .await?;
+    changes.push(Change::Node { node_id: node.id });
+    changes.push(Change::Devices { node_id: node.id });
+    Ok((Ok(Applied::Node { id: node.id }), target))
+}
+
+async fn create_user(
+    conn: &mut SqliteConnection,
+    at: i64,
+    name: &str,
+    telegram_id: Option<i64>,
+    sub_token: &str,
+) -> Result<Step, sqlx::Error> {
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = taken {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("name".into()),
+                message: format!("user name `{name}` is already taken by user {id}"),
+            }),
+            None,
+        ));
+    }
+    if let Some(tg) = telegram_id {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE telegram_id = ?")
+            .bind(tg)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(id) = taken {
+            return Ok((
+                Err(CommandError::Conflict {
+                    field: Some("telegram_id".into()),
+                    message: format!("Telegram id {tg} already belongs to user {id}"),
+                }),
+                None,
+            ));
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users(name, telegram_id, enabled, sub_token, created_at, updated_at) VALUES(?, ?, 1, ?, ?, ?) RETURNING id",
+    )
+    .bind(name)
+    .bind(telegram_id)
+    .bind(sub_token)
+    .bind(at)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((Ok(Applied::User { id }), Some(format!("user:{id}"))))
+}
+
+/// Resolves a user reference to `(id, enabled)` inside the transaction.
+pub(crate) async fn resolve_user(
+    conn: &mut SqliteConnection,
+    user: &UserRef,
+) -> Result<Option<(i64, bool)>, sqlx::Error> {
+    let row = match user {
+        UserRef::Id(id) => {
+            sqlx::query("SELECT id, enabled FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        UserRef::Name(name) => {
+            sqlx::query("SELECT id, enabled FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        UserRef::TelegramId(tg) => {
+            sqlx::query("SELECT id, enabled FROM users WHERE telegram_id = ?")
+                .bind(tg)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
+}
+
+async fn set_user_enabled(
+    conn: &mut SqliteConnection,
+    at: i64,
+    user: &UserRef,
+    enabled: bool,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let Some((id, _)) = resolve_user(conn, user).await? else {
+        return Ok((not_found_user(user), None));
+    };
+    sqlx::query("UPDATE users SET enabled = ?, updated_at = ? WHERE id = ?")
+        .bind(enabled)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    // Enabling or disabling a user changes the desired peers of every node serving them.
+    let nodes: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT node_id FROM devices WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    changes.extend(nodes.into_iter().map(|n| Change::Devices { node_id: n as NodeId }));
+    Ok((Ok(Applied::User { id }), Some(format!("user:{id}"))))
+}
+
+fn not_found_user(user: &UserRef) -> ApplyOutcome {
+    Err(CommandError::NotFound {
+        what: format!("user {user}"),
+    })
+}
+
+struct IssueArgs<'a> {
+    user: &'a UserRef,
+    node_id: NodeId,
+    name: &'a str,
+    device_type: DeviceType,
+    protocol: Protocol,
+    uuid: &'a uuid::Uuid,
+    wg: Option<&'a WgMaterial>,
+}
+
+async fn issue_device(
+    conn: &mut SqliteConnection,
+    at: i64,
+    a: IssueArgs<'_>,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let Some((user_id, enabled)) = resolve_user(conn, a.user).await? else {
+        return Ok((not_found_user(a.user), None));
+    };
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM devices WHERE user_id = ? AND name = ? AND protocol = ? AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(a.name)
+    .bind(a.protocol.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = existing {
+        return Ok((
+            Ok(Applied::Device { id, created: false }),
+            Some(format!("device:{id}")),
+        ));
+    }
+    if !enabled {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("user".into()),
+                message: format!("user {user_id} is disabled; enable the user before issuing devices"),
+            }),
+            Some(format!("user:{user_id}")),
+        ));
+    }
+    let node: Option<(Option<String>, i64)> =
+        sqlx::query_as("SELECT wireguard, pool_cursor FROM nodes WHERE id = ?")
+            .bind(a.node_id as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((wg_json, cursor)) = node else {
+        return Ok((
+            Err(CommandError::NotFound {
+                what: format!("node {}", a.node_id),
+            }),
+            None,
+        ));
+    };
+    let mut address: Option<i64> = None;
+    if a.protocol.is_wireguard_family() {
+        let Some(wg) = wg_json.and_then(|j| serde_json::from_str::<NodeWireguard>(&j).ok()) else {
+            return Ok((
+                Err(CommandError::Invalid {
+                    field: "protocol".into(),
+                    message: format!("node {} does not serve WireGuard/AmneziaWG (no [wireguard] settings)", a.node_id),
+                }),
+                None,
+            ));
+        };
+        if a.protocol == Protocol::Awg && wg.awg.is_none() {
+            return Ok((
+                Err(CommandError::Invalid {
+                    field: "protocol".into(),
+                    message: format!("node {} serves plain WireGuard only; use protocol `wireguard`", a.node_id),
+                }),
+                None,
+            ));
+        }
+        if a.wg.is_none() {
+            return Ok((
+                Err(CommandError::Invalid {
+                    field: "wg".into(),
+                    message: "awg/wireguard devices need key material".into(),
+                }),
+                None,
+            ));
+        }
+        match allocate_address(conn, a.node_id, &wg.address_pool, cursor).await? {
+            Some((addr, next_cursor)) => {
+                address = Some(addr as i64);
+                sqlx::query("UPDATE nodes SET pool_cursor = ? WHERE id = ?")
+                    .bind(next_cursor as i64)
+                    .bind(a.node_id as i64)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            None => {
+                return Ok((
+                    Err(CommandError::PoolExhausted {
+                        node_id: a.node_id,
+                        pool: wg.address_pool.to_string(),
+                    }),
+                    None,
+                ))
+            }
+        }
+    }
+    let uuid_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE uuid = ?")
+        .bind(a.uuid.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if uuid_taken.is_some() {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("uuid".into()),
+                message: "device UUID already in use; retry the request".into(),
+            }),
+            None,
+        ));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO devices(uuid, user_id, node_id, name, device_type, protocol, wg_public_key, wg_private_key, wg_psk, address_v4, created_at)
+         VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(a.uuid.to_string())
+    .bind(user_id)
+    .bind(a.node_id as i64)
+    .bind(a.name)
+    .bind(a.device_type.as_str())
+    .bind(a.protocol.as_str())
+    .bind(a.wg.map(|w| w.public_key.as_str()))
+    .bind(a.wg.map(|w| w.private_key.as_str()))
+    .bind(a.wg.map(|w| w.preshared_key.as_str()))
+    .bind(address)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    changes.push(Change::Devices { node_id: a.node_id });
+    Ok((Ok(Applied::Device { id, created: true }), Some(format!("device:{id}"))))
+}
+
+/// Picks the next free host address of a node's pool, starting at the pool cursor.
+///
+/// The server takes the first host address; clients get the rest, excluding the broadcast
+/// address. Starting from a moving cursor (instead of always the lowest free address) makes
+/// allocation O(1) amortised and avoids handing a just-revoked address to the next device.
+/// Returns the address and the next cursor, or `None` when the pool is full.
+async fn allocate_address(
+    conn: &mut SqliteConnection,
+    node_id: NodeId,
+    pool: &ipnet::Ipv4Net,
+    cursor: i64,
+) -> Result<Option<(u32, u64)>, sqlx::Error> {
+    let Some((first, size)) = client_range(pool) else {
+        return Ok(None);
+    };
+    let used: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM devices WHERE node_id = ? AND revoked_at IS NULL AND address_v4 BETWEEN ? AND ?",
+    )
+    .bind(node_id as i64)
+    .bind(first as i64)
+    .bind((first as u64 + size - 1) as i64)
+    .fetch_one(&mut *conn)
+    .await?;
+    if used as u64 >= size {
+        return Ok(None);
+    }
+    let start = (cursor.max(0) as u64) % size;
+    for step in 0..size {
+        let offset = (start + step) % size;
+        let candidate = first + offset as u32;
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM devices WHERE node_id = ? AND address_v4 = ? AND revoked_at IS NULL",
+        )
+        .bind(node_id as i64)
+        .bind(candidate as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if taken.is_none() {
+            return Ok(Some((candidate, (offset + 1) % size)));
+        }
+    }
+    Ok(None)
+}
+
+/// The first client address and the number of client addresses of a pool.
+pub fn client_range(pool: &ipnet::Ipv4Net) -> Option<(u32, u64)> {
+    let network = u32::from(pool.network());
+    let broadcast = u32::from(pool.broadcast());
+    let first = network.checked_add(2)?;
+    let last = broadcast.checked_sub(1)?;
+    if last < first {
+        return None;
+    }
+    Some((first, (last - first) as u64 + 1))
+}
+
+async fn revoke_device(
+    conn: &mut SqliteConnection,
+    at: i64,
+    device: &DeviceRef,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let row = match device {
+        DeviceRef::Id(id) => {
+            sqlx::query("SELECT id, node_id, revoked_at FROM devices WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        DeviceRef::Uuid(u) => {
+            sqlx::query("SELECT id, node_id, revoked_at FROM devices WHERE uuid = ?")
+                .bind(u.to_string())
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    let Some(row) = row else {
+        return Ok((
+            Err(CommandError::NotFound {
+                what: format!("device {device}"),
+            }),
+            None,
+        ));
+    };
+    let id: i64 = row.get(0);
+    let node_id: i64 = row.get(1);
+    let revoked: Option<i64> = row.get(2);
+    if revoked.is_none() {
+        sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        changes.push(Change::Devices {
+            node_id: node_id as NodeId,
+        });
+    }
+    // Revoking twice is not an error: the device is revoked either way.
+    Ok((Ok(Applied::Device { id, created: false }), Some(format!("device:{id}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_range;
+
+    #[test]
+    fn client_ranges() {
+        let p: ipnet::Ipv4Net = "10.8.0.0/24".parse().unwrap();
+        let (first, size) = client_range(&p).unwrap();
+        assert_eq!(std::net::Ipv4Addr::from(first), std::net::Ipv4Addr::new(10, 8, 0, 2));
+        assert_eq!(size, 253);
+        let p: ipnet::Ipv4Net = "10.8.0.0/30".parse().unwrap();
+        assert_eq!(client_range(&p).unwrap().1, 1);
+        let p: ipnet::Ipv4Net = "10.8.0.0/31".parse().unwrap();
+        assert!(client_range(&p).is_none());
+    }
+}

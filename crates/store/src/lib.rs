@@ -1,0 +1,59 @@
+//! Storage for vpnkeeper: the Raft log store, the SQLite state machine and the read queries.
+//!
+//! Two SQLite files live in the data directory:
+//! - `raft-log.db`: the Raft log and vote, written with `synchronous=FULL` (an acknowledged
+//!   write is on disk);
+//! - `state.db`: the replicated state, written only by [`StateMachine::apply`] and snapshot
+//!   install, with `synchronous=NORMAL` (WAL). Losing its last transactions in a power cut is
+//!   harmless: the entries are still in the log and are re-applied.
+//!
+//! Reads ([`ReadStore`]) use a separate pool of read-only connections on `state.db`, so API
+//! and bot reads never wait for the writer.
+
+mod apply;
+mod db;
+pub mod log_store;
+pub mod queries;
+pub mod raft_types;
+pub mod state_machine;
+
+pub use log_store::LogStore;
+pub use queries::ReadStore;
+pub use raft_types::{NodeAddr, TypeConfig};
+pub use state_machine::{Change, StateMachine};
+
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration of {path} failed: {source}")]
+    Migrate {
+        path: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("cannot create directory {path}: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Opens (creating and migrating when needed) both databases of a data directory.
+pub async fn open(data_dir: &Path) -> Result<(LogStore, StateMachine, ReadStore), StoreError> {
+    let log = LogStore::open(&data_dir.join("raft-log.db")).await?;
+    let sm = StateMachine::open(data_dir).await?;
+    let read = sm.read_store();
+    Ok((log, sm, read))
+}

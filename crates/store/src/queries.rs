@@ -1,0 +1,372 @@
+//! Read queries against the local copy of the replicated state.
+//!
+//! Reads never go through Raft: every node answers from its own `state.db`. After a write
+//! returns on the leader, the leader's reads already see it (openraft answers a client write
+//! only once the entry is applied locally).
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+use vpnkeeper_domain::secrets::Sealed;
+use vpnkeeper_domain::{
+    ApiKey, ApiScope, AuditEntry, Counts, Device, DeviceRef, DeviceType, Node, NodeId, NodeWireguard,
+    Protocol, User, UserRef,
+};
+
+use crate::raft_types::LogId;
+use crate::state_machine::Change;
+
+#[derive(Clone)]
+pub struct ReadStore {
+    pool: SqlitePool,
+    applied: watch::Receiver<Option<LogId>>,
+    changes: broadcast::Sender<Change>,
+}
+
+/// Pagination for list queries. `limit` is clamped to 1..=1000.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self { limit: 100, offset: 0 }
+    }
+}
+
+impl Page {
+    fn limit(&self) -> i64 {
+        self.limit.clamp(1, 1000)
+    }
+    fn offset(&self) -> i64 {
+        self.offset.max(0)
+    }
+}
+
+const USER_COLS: &str = "id, name, telegram_id, enabled, sub_token, created_at, updated_at";
+const DEVICE_COLS: &str = "id, uuid, user_id, node_id, name, device_type, protocol, wg_public_key, wg_private_key, wg_psk, address_v4, created_at, revoked_at, last_handshake_at, rx_bytes, tx_bytes";
+const NODE_COLS: &str = "id, name, raft_addr, api_addr, public_host, wireguard, xray, created_at, updated_at";
+
+fn user_from_row(r: &SqliteRow) -> User {
+    User {
+        id: r.get(0),
+        name: r.get(1),
+        telegram_id: r.get(2),
+        enabled: r.get::<i64, _>(3) != 0,
+        sub_token: r.get(4),
+        created_at_ms: r.get(5),
+        updated_at_ms: r.get(6),
+    }
+}
+
+fn device_from_row(r: &SqliteRow) -> Result<Device, sqlx::Error> {
+    let decode = |col: &str, e: String| sqlx::Error::ColumnDecode {
+        index: col.to_string(),
+        source: e.into(),
+    };
+    let uuid: String = r.get(1);
+    let device_type: String = r.get(5);
+    let protocol: String = r.get(6);
+    let address: Option<i64> = r.get(10);
+    Ok(Device {
+        id: r.get(0),
+        uuid: Uuid::parse_str(&uuid).map_err(|e| decode("uuid", e.to_string()))?,
+        user_id: r.get(2),
+        node_id: r.get::<i64, _>(3) as NodeId,
+        name: r.get(4),
+        device_type: device_type.parse::<DeviceType>().map_err(|e| decode("device_type", e))?,
+        protocol: protocol.parse::<Protocol>().map_err(|e| decode("protocol", e))?,
+        wg_public_key: r.get(7),
+        wg_private_key: r.get::<Option<String>, _>(8).map(Sealed::from_stored),
+        wg_psk: r.get::<Option<String>, _>(9).map(Sealed::from_stored),
+        address_v4: address.map(|a| format!("{}/32", std::net::Ipv4Addr::from(a as u32))),
+        created_at_ms: r.get(11),
+        revoked_at_ms: r.get(12),
+        last_handshake_ms: r.get(13),
+        rx_bytes: r.get(14),
+        tx_bytes: r.get(15),
+    })
+}
+
+fn node_from_row(r: &SqliteRow) -> Result<Node, sqlx::Error> {
+    let wg: Option<String> = r.get(5);
+    let xray: Option<String> = r.get(6);
+    let wireguard = wg
+        .map(|j| serde_json::from_str::<NodeWireguard>(&j))
+        .transpose()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "wireguard".into(),
+            source: Box::new(e),
+        })?;
+    let xray = xray
+        .map(|j| serde_json::from_str::<serde_json::Value>(&j))
+        .transpose()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "xray".into(),
+            source: Box::new(e),
+        })?;
+    Ok(Node {
+        id: r.get::<i64, _>(0) as NodeId,
+        name: r.get(1),
+        raft_addr: r.get(2),
+        api_addr: r.get(3),
+        public_host: r.get(4),
+        wireguard,
+        xray,
+        created_at_ms: r.get(7),
+        updated_at_ms: r.get(8),
+    })
+}
+
+impl ReadStore {
+    pub(crate) fn new(
+        pool: SqlitePool,
+        applied: watch::Receiver<Option<LogId>>,
+        changes: broadcast::Sender<Change>,
+    ) -> Self {
+        Self {
+            pool,
+            applied,
+            changes,
+        }
+    }
+
+    /// The log id of the last applied entry, as of now.
+    pub fn last_applied(&self) -> Option<LogId> {
+        *self.applied.borrow()
+    }
+
+    /// Subscribe to changes as entries are applied (reconcilers, bot).
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    pub fn applied_watch(&self) -> watch::Receiver<Option<LogId>> {
+        self.applied.clone()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A trivial query, used by `/health` to prove the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    // ---- users ----
+
+    pub async fn user(&self, user: &UserRef) -> Result<Option<User>, sqlx::Error> {
+        let (sql, bind): (String, Bind) = match user {
+            UserRef::Id(id) => (format!("SELECT {USER_COLS} FROM users WHERE id = ?"), Bind::I(*id)),
+            UserRef::Name(n) => (format!("SELECT {USER_COLS} FROM users WHERE name = ?"), Bind::S(n.clone())),
+            UserRef::TelegramId(t) => (
+                format!("SELECT {USER_COLS} FROM users WHERE telegram_id = ?"),
+                Bind::I(*t),
+            ),
+        };
+        let q = sqlx::query(&sql);
+        let q = match bind {
+            Bind::I(i) => q.bind(i),
+            Bind::S(s) => q.bind(s),
+        };
+        Ok(q.fetch_optional(&self.pool).await?.as_ref().map(user_from_row))
+    }
+
+    pub async fn user_by_sub_token(&self, token: &str) -> Result<Option<User>, sqlx::Error> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE sub_token = ?");
+        Ok(sqlx::query(&sql)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row))
+    }
+
+    /// Users ordered by id; `search` matches a name substring (case-insensitive for ASCII).
+    pub async fn users(&self, page: Page, search: Option<&str>) -> Result<Vec<User>, sqlx::Error> {
+        let rows = match search {
+            Some(s) => {
+                let sql = format!(
+                    "SELECT {USER_COLS} FROM users WHERE name LIKE ? ESCAPE '\\' ORDER BY id LIMIT ? OFFSET ?"
+                );
+                sqlx::query(&sql)
+                    .bind(format!("%{}%", escape_like(s)))
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {USER_COLS} FROM users ORDER BY id LIMIT ? OFFSET ?");
+                sqlx::query(&sql)
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows.iter().map(user_from_row).collect())
+    }
+
+    // ---- devices ----
+
+    pub async fn device(&self, device: &DeviceRef) -> Result<Option<Device>, sqlx::Error> {
+        let row = match device {
+            DeviceRef::Id(id) => {
+                sqlx::query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            DeviceRef::Uuid(u) => {
+                sqlx::query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE uuid = ?"))
+                    .bind(u.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    pub async fn devices_of_user(&self, user_id: i64, include_revoked: bool) -> Result<Vec<Device>, sqlx::Error> {
+        let sql = if include_revoked {
+            format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = ? ORDER BY id")
+        } else {
+            format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY id")
+        };
+        let rows = sqlx::query(&sql).bind(user_id).fetch_all(&self.pool).await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    pub async fn devices(&self, page: Page, include_revoked: bool) -> Result<Vec<Device>, sqlx::Error> {
+        let filter = if include_revoked { "" } else { "WHERE revoked_at IS NULL" };
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices {filter} ORDER BY id LIMIT ? OFFSET ?");
+        let rows = sqlx::query(&sql)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    /// The desired data-plane state of a node: its active devices of enabled users for the
+    /// given protocols.
+    pub async fn desired_devices(&self, node_id: NodeId, protocols: &[Protocol]) -> Result<Vec<Device>, sqlx::Error> {
+        let list = protocols
+            .iter()
+            .map(|p| format!("'{}'", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT {} FROM devices d JOIN users u ON u.id = d.user_id
+             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+             ORDER BY d.id",
+            DEVICE_COLS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql).bind(node_id as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    // ---- nodes ----
+
+    pub async fn node(&self, id: NodeId) -> Result<Option<Node>, sqlx::Error> {
+        let row = sqlx::query(&format!("SELECT {NODE_COLS} FROM nodes WHERE id = ?"))
+            .bind(id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(node_from_row).transpose()
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<Node>, sqlx::Error> {
+        let rows = sqlx::query(&format!("SELECT {NODE_COLS} FROM nodes ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
+    // ---- API keys ----
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, name, scope, secret_hash, created_at, revoked_at FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| api_key_from_row(&r)))
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, name, scope, secret_hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(api_key_from_row).collect())
+    }
+
+    // ---- audit and stats ----
+
+    pub async fn audit(&self, page: Page) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?")
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get(0),
+                at_ms: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                detail: r.get(5),
+            })
+            .collect())
+    }
+
+    pub async fn counts(&self) -> Result<Counts, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM users WHERE enabled = 1),
+                    (SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL),
+                    (SELECT COUNT(*) FROM devices WHERE revoked_at IS NOT NULL),
+                    (SELECT COUNT(*) FROM nodes)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            users: row.get(0),
+            users_enabled: row.get(1),
+            devices_active: row.get(2),
+            devices_revoked: row.get(3),
+            nodes: row.get(4),
+        })
+    }
+}
+
+fn api_key_from_row(r: &SqliteRow) -> ApiKey {
+    let scope: String = r.get(2);
+    ApiKey {
+        id: r.get(0),
+        name: r.get(1),
+        // Unknown scopes (from a newer version) degrade to read-only, never to admin.
+        scope: ApiScope::parse(&scope).unwrap_or(ApiScope::ReadOnly),
+        secret_hash: r.get(3),
+        created_at_ms: r.get(4),
+        revoked_at_ms: r.get(5),
+    }
+}
+
+enum Bind {
+    I(i64),
+    S(String),
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
