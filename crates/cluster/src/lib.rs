@@ -1,1 +1,263 @@
+//! The Raft side of a vpnkeeper node: the openraft instance over the SQLite stores,
+//! authenticated node-to-node RPC, and [`Cluster::propose`] — the one way to change state.
+//!
+//! A single-node install is a one-voter cluster: the same code path as a fleet, with a
+//! membership of one.
 
+mod network;
+mod rpc;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Raft, RaftMetrics, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use vpnkeeper_domain::secrets::ClusterSecret;
+use vpnkeeper_domain::{ApplyOutcome, Envelope};
+use vpnkeeper_store::{NodeAddr, ReadStore, TypeConfig};
+
+pub use network::HttpNetwork;
+pub use rpc::router as rpc_router;
+
+/// The purpose string for deriving the node-to-node RPC token from the cluster secret.
+const RPC_TOKEN_PURPOSE: &str = "cluster/rpc-token/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("storage: {0}")]
+    Store(#[from] vpnkeeper_store::StoreError),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// Why a proposal did not produce an outcome. A [`vpnkeeper_domain::CommandError`] is not
+/// here: that is a successful commit of a refused command, returned inside `Ok`.
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProposeError {
+    #[error("the cluster has no leader right now; retry in a few seconds")]
+    NoLeader,
+    #[error("the leader (node {leader_id}) could not be reached: {reason}")]
+    LeaderUnreachable { leader_id: u64, reason: String },
+    #[error("raft is shutting down or failed: {reason}")]
+    Fatal { reason: String },
+}
+
+/// Timing of the Raft protocol. Failover takes roughly one election timeout.
+#[derive(Debug, Clone)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log up to it) after this many applied entries.
+    pub snapshot_every: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: 250,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            snapshot_every: 20_000,
+        }
+    }
+}
+
+/// A running Raft member plus the handles the rest of the node needs.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node_id: u64,
+    raft: Raft<TypeConfig>,
+    read: ReadStore,
+    network: HttpNetwork,
+}
+
+/// Derives the bearer token nodes present to each other.
+pub fn rpc_token(secret: &ClusterSecret) -> String {
+    hex::encode(secret.derive(RPC_TOKEN_PURPOSE))
+}
+
+impl Cluster {
+    /// Opens the stores in `data_dir` and starts the Raft member `node_id`.
+    ///
+    /// Does not serve RPC: mount [`Cluster::rpc_router`] on the Raft listener (a one-voter
+    /// cluster never needs it, but a fleet does).
+    pub async fn start(
+        node_id: u64,
+        data_dir: &Path,
+        secret: &ClusterSecret,
+        timing: RaftTiming,
+    ) -> Result<Cluster, ClusterError> {
+        let (log, sm, read) = vpnkeeper_store::open(data_dir).await?;
+        let config = openraft::Config {
+            cluster_name: "vpnkeeper".into(),
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_timeout_min_ms,
+            election_timeout_max: timing.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+            max_in_snapshot_log_to_keep: 1000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let network = HttpNetwork::new(rpc_token(secret));
+        let raft = Raft::new(node_id, Arc::new(config), network.clone(), log, sm)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                node_id,
+                raft,
+                read,
+                network,
+            }),
+        };
+        cluster.elect_if_sole_voter().await;
+        Ok(cluster)
+    }
+
+    /// A one-voter cluster does not need to wait out an election timeout after a restart:
+    /// nobody else can be leader, so it campaigns at once.
+    async fn elect_if_sole_voter(&self) {
+        let m = self.metrics();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        if voters == [self.inner.node_id] {
+            if let Err(e) = self.inner.raft.trigger().elect().await {
+                tracing::warn!(error = %e, "could not trigger an election");
+            }
+        }
+    }
+
+    /// Makes this node the only voter of a brand-new cluster. Called once, by `init`.
+    pub async fn initialize_single(&self, addr: NodeAddr) -> Result<(), ClusterError> {
+        let mut members = BTreeMap::new();
+        members.insert(self.inner.node_id, addr);
+        self.inner
+            .raft
+            .initialize(members)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.inner.node_id
+    }
+
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.inner.raft
+    }
+
+    pub fn read(&self) -> &ReadStore {
+        &self.inner.read
+    }
+
+    pub fn metrics(&self) -> RaftMetrics<u64, NodeAddr> {
+        self.inner.raft.metrics().borrow().clone()
+    }
+
+    /// Fires whenever Raft's view changes (role, leader, term, indexes).
+    pub fn metrics_watch(&self) -> watch::Receiver<RaftMetrics<u64, NodeAddr>> {
+        self.inner.raft.metrics()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.metrics().state == ServerState::Leader
+    }
+
+    /// The axum router serving node-to-node RPC for this member.
+    pub fn rpc_router(&self) -> axum::Router {
+        rpc::router(self.clone())
+    }
+
+    /// Waits until some node is leader (this one or another), up to `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, ClusterError> {
+        let m = self
+            .inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await
+            .map_err(|e| ClusterError::Raft(format!("no leader after {timeout:?}: {e}")))?;
+        Ok(m.current_leader.expect("checked by the wait condition"))
+    }
+
+    /// Appends `env` to the Raft log and waits until it is applied, on the leader.
+    ///
+    /// On a follower the proposal is forwarded to the leader over RPC. Concurrent proposals
+    /// are batched by openraft into shared log appends and fsyncs.
+    pub async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
+        match self.inner.raft.client_write(env.clone()).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
+                match (fwd.leader_id, fwd.leader_node) {
+                    (Some(leader_id), Some(node)) if leader_id != self.inner.node_id => {
+                        self.forward(leader_id, &node, &env).await
+                    }
+                    _ => Err(ProposeError::NoLeader),
+                }
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(ProposeError::Fatal {
+                    reason: e.to_string(),
+                })
+            }
+            Err(RaftError::Fatal(e)) => Err(ProposeError::Fatal {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader_id: u64,
+        leader: &NodeAddr,
+        env: &Envelope,
+    ) -> Result<ApplyOutcome, ProposeError> {
+        let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
+        let resp = self
+            .inner
+            .network
+            .http()
+            .post(format!("http://{}/raft/propose", leader.raft_addr))
+            .bearer_auth(self.inner.network.rpc_token())
+            .timeout(Duration::from_secs(10))
+            .json(env)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(unreachable(format!("HTTP {}", resp.status())));
+        }
+        resp.json::<Result<ApplyOutcome, ProposeError>>()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+    }
+
+    /// Stops Raft: no more proposals are accepted; the stores are flushed and closed.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown reported an error");
+        }
+        self.inner.read.close().await;
+    }
+}
+
+/// A short word for the role, for status output and metrics.
+pub fn role_name(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}

@@ -7,6 +7,7 @@
 pub mod awg;
 pub mod command;
 pub mod entity;
+pub mod keys;
 pub mod model;
 pub mod secrets;
 pub mod validate;

@@ -21,6 +21,10 @@ pub use log_store::LogStore;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, TypeConfig};
 pub use state_machine::{Change, StateMachine};
+pub use queries::Page;
+
+/// The error of read queries (the API maps it to a 500 with a log line).
+pub use sqlx::Error as ReadError;
 
 use std::path::Path;
 
