@@ -179,9 +179,9 @@ impl<'de> Deserialize<'de> for HeaderRange {
                     .map_err(|_| E::custom(format!("header value {v} does not fit in 32 bits")))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HeaderRange, E> {
-                u32::try_from(v)
-                    .map(HeaderRange::single)
-                    .map_err(|_| E::custom(format!("header value {v} is not a 32-bit unsigned number")))
+                u32::try_from(v).map(HeaderRange::single).map_err(|_| {
+                    E::custom(format!("header value {v} is not a 32-bit unsigned number"))
+                })
             }
         }
         deserializer.deserialize_any(Visitor)
@@ -256,12 +256,7 @@ impl AwgParams {
         let jc = rng.gen_range(3..=10);
         let jmin = rng.gen_range(10..=64);
         let jmax = rng.gen_range(65..=1000);
-        let mut s = [
-            rng.gen_range(15..=150u16),
-            rng.gen_range(15..=150u16),
-            0,
-            0,
-        ];
+        let mut s = [rng.gen_range(15..=150u16), rng.gen_range(15..=150u16), 0, 0];
         if version == AwgVersion::V2 {
             s[2] = rng.gen_range(15..=150);
             s[3] = rng.gen_range(1..=32);
@@ -363,7 +358,12 @@ impl AwgParams {
         self.s4.unwrap_or(0)
     }
 
-    /// Checks every rule; the first broken one is returned, naming the field.
+    /// Checks every rule; the first broken one is returned, naming the field. When two
+    /// fields must differ (S1+148 = S2+92, H1 = H3), the later field of the pair is named.
+    ///
+    /// S1–S4 are held to "the padded message fits in 1280 bytes" (S1 ≤ 1132, S2 ≤ 1188,
+    /// S3 ≤ 1216, S4 ≤ 1248), which is stricter than a bare "< 1280": a larger padding
+    /// would push the handshake past the size every path carries unfragmented.
     pub fn validate(&self) -> Result<(), AwgParamError> {
         if !(1..=MAX_JC).contains(&self.jc) {
             return Err(AwgParamError::new(
@@ -443,7 +443,10 @@ impl AwgParams {
             if h.start > h.end {
                 return Err(AwgParamError::new(
                     field,
-                    format!("range start must not exceed its end (got {}-{})", h.start, h.end),
+                    format!(
+                        "range start must not exceed its end (got {}-{})",
+                        h.start, h.end
+                    ),
                 ));
             }
             if h.start < MIN_HEADER || h.end > MAX_HEADER {
@@ -722,12 +725,32 @@ mod tests {
     #[test]
     fn header_range_text() {
         assert_eq!(HeaderRange::single(123).to_string(), "123");
-        assert_eq!("123".parse::<HeaderRange>().unwrap(), HeaderRange::single(123));
+        assert_eq!(
+            "123".parse::<HeaderRange>().unwrap(),
+            HeaderRange::single(123)
+        );
         let r: HeaderRange = "123-456".parse().unwrap();
-        assert_eq!(r, HeaderRange { start: 123, end: 456 });
+        assert_eq!(
+            r,
+            HeaderRange {
+                start: 123,
+                end: 456
+            }
+        );
         assert_eq!(r.to_string(), "123-456");
         assert_eq!("7-7".parse::<HeaderRange>().unwrap().to_string(), "7");
-        for bad in ["", "-", "1-", "-1", "+5", "5-4", "1-2-3", "4294967296", "a", "1 - 2x"] {
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "+5",
+            "5-4",
+            "1-2-3",
+            "4294967296",
+            "a",
+            "1 - 2x",
+        ] {
             let e = bad.parse::<HeaderRange>().unwrap_err();
             assert!(e.to_string().contains("invalid header value"), "{bad}: {e}");
         }
@@ -815,7 +838,10 @@ mod tests {
     #[test]
     fn cps_templates() {
         assert_eq!(validate_cps("<b 0x0102><r 10>").unwrap(), 12);
-        assert_eq!(validate_cps(" <b 0102>  <t> <c>\t<rc 3><rd 0> ").unwrap(), 13);
+        assert_eq!(
+            validate_cps(" <b 0102>  <t> <c>\t<rc 3><rd 0> ").unwrap(),
+            13
+        );
         assert_eq!(validate_cps("<r 1280>").unwrap(), 1280);
         for (bad, needle) in [
             ("", "is empty"),
@@ -854,7 +880,10 @@ mod tests {
             "jc=4\njmin=40\njmax=70\ns1=50\ns2=60\ns3=30\ns4=12\nh1=100-200\nh2=300-400\nh3=500\nh4=600-70000\ni1=<b 0xc700000001><r 16><rc 4><rd 2><t><c>\n"
         );
         let keys: Vec<_> = v1().to_conf_lines().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["Jc", "Jmin", "Jmax", "S1", "S2", "H1", "H2", "H3", "H4"]);
+        assert_eq!(
+            keys,
+            ["Jc", "Jmin", "Jmax", "S1", "S2", "H1", "H2", "H3", "H4"]
+        );
         let mut p = v1();
         p.i2 = Some("<r 4>\nprivate_key=00".into());
         assert!(!p.to_uapi().contains("\nprivate_key"));
@@ -927,5 +956,290 @@ mod tests {
         fn cps_never_panics(s in ".{0,64}") {
             let _ = validate_cps(&s);
         }
+
+        /// Breaking exactly one rule of a valid (generated) parameter set is refused, and the
+        /// error names the field that was broken, on one line.
+        #[test]
+        fn each_broken_rule_names_its_field(seed: u64, v2: bool, brk in broken_rule()) {
+            let version = if v2 { AwgVersion::V2 } else { AwgVersion::V1 };
+            let mut p = AwgParams::generate(&mut StdRng::seed_from_u64(seed), version);
+            // S3/S4 rules need the 1.5/2.0 fields present; on a 1.0 set they add them.
+            let expected = brk.apply(&mut p);
+            let e = p.validate().expect_err("a broken rule must be refused");
+            prop_assert_eq!(e.field, expected, "{:?} gave {}", brk, e);
+            let text = e.to_string();
+            prop_assert!(text.starts_with(&format!("awg.{expected}: ")), "{}", text);
+            prop_assert!(!text.contains('\n'), "{}", text);
+        }
+
+        /// `validate` agrees with the rules as the issue states them, written out a second
+        /// time independently (see `broken_fields`), over values chosen to sit near every
+        /// boundary and to collide often.
+        #[test]
+        fn validate_agrees_with_the_rules(p in any_params()) {
+            let broken = broken_fields(&p);
+            match p.validate() {
+                Ok(()) => prop_assert!(broken.is_empty(), "accepted but breaks {:?}: {:?}", broken, p),
+                Err(e) => prop_assert!(
+                    broken.contains(&e.field),
+                    "refused with {} but the rules say {:?}: {:?}", e, broken, p
+                ),
+            }
+        }
+    }
+
+    /// One rule broken on purpose, for `each_broken_rule_names_its_field`.
+    #[derive(Debug, Clone)]
+    enum Broken {
+        /// Jc outside 1..=128.
+        Jc(u8),
+        /// Jmax above 1280.
+        JmaxTooBig(u16),
+        /// Jmin not below Jmax (Jmin = Jmax + d).
+        JminNotBelowJmax(u16),
+        /// S(i+1) one or more bytes past the size that still fits 1280 once padded.
+        SizeTooBig(usize, u16),
+        /// Padded size of S(i+1) made equal to that of S(j+1), j < i.
+        SizeCollision(usize, usize),
+        /// H(i+1) below 5 (low) or above 2^31-1 (high).
+        HeaderOutOfBounds(usize, bool, u32),
+        /// H(i+1) start > end.
+        HeaderReversed(usize),
+        /// H(i+1) set to a value inside H(j+1), j < i.
+        HeaderClash(usize, usize, u32),
+        /// I(k+1) set to a malformed template.
+        BadSpecial(usize, &'static str),
+    }
+
+    const PAD_BASE: [u16; 4] = [INIT_SIZE, RESPONSE_SIZE, COOKIE_SIZE, TRANSPORT_SIZE];
+    const S_FIELDS: [&str; 4] = ["s1", "s2", "s3", "s4"];
+
+    fn set_s(p: &mut AwgParams, i: usize, v: u16) {
+        match i {
+            0 => p.s1 = v,
+            1 => p.s2 = v,
+            2 => p.s3 = Some(v),
+            _ => p.s4 = Some(v),
+        }
+    }
+
+    fn get_s(p: &AwgParams, i: usize) -> u16 {
+        [Some(p.s1), Some(p.s2), p.s3, p.s4][i].unwrap_or(0)
+    }
+
+    fn header_mut(p: &mut AwgParams, i: usize) -> &mut HeaderRange {
+        match i {
+            0 => &mut p.h1,
+            1 => &mut p.h2,
+            2 => &mut p.h3,
+            _ => &mut p.h4,
+        }
+    }
+
+    impl Broken {
+        /// Breaks the rule in `p` and returns the field the error must name.
+        fn apply(&self, p: &mut AwgParams) -> &'static str {
+            match *self {
+                Broken::Jc(jc) => {
+                    p.jc = jc;
+                    "jc"
+                }
+                Broken::JmaxTooBig(v) => {
+                    p.jmax = v;
+                    "jmax"
+                }
+                Broken::JminNotBelowJmax(d) => {
+                    p.jmin = p.jmax + d;
+                    "jmin"
+                }
+                Broken::SizeTooBig(i, excess) => {
+                    set_s(p, i, MAX_PACKET - PAD_BASE[i] + 1 + excess);
+                    S_FIELDS[i]
+                }
+                Broken::SizeCollision(i, j) => {
+                    // Only the 2.0 line compares S3/S4; give a 1.0 set S3/S4 that collide
+                    // with nothing first (their sizes then sit above every generated size).
+                    if p.s3.is_none() {
+                        p.s3 = Some(400);
+                        p.s4 = Some(500);
+                    }
+                    let target = PAD_BASE[j] + get_s(p, j);
+                    set_s(p, i, target - PAD_BASE[i]);
+                    S_FIELDS[i]
+                }
+                Broken::HeaderOutOfBounds(i, low, v) => {
+                    let h = header_mut(p, i);
+                    if low {
+                        *h = HeaderRange::single(v % MIN_HEADER);
+                    } else {
+                        h.end = MAX_HEADER.saturating_add(1).max(v);
+                        h.start = h.start.min(h.end);
+                    }
+                    H_FIELDS[i]
+                }
+                Broken::HeaderReversed(i) => {
+                    let h = header_mut(p, i);
+                    *h = HeaderRange {
+                        start: h.start + 1,
+                        end: h.start,
+                    };
+                    H_FIELDS[i]
+                }
+                Broken::HeaderClash(i, j, pick) => {
+                    let other = *header_mut(p, j);
+                    let span = other.end - other.start;
+                    let value = other.start + pick % (span.saturating_add(1)).max(1);
+                    *header_mut(p, i) = HeaderRange::single(value);
+                    H_FIELDS[i]
+                }
+                Broken::BadSpecial(k, t) => {
+                    let slot = match k {
+                        0 => &mut p.i1,
+                        1 => &mut p.i2,
+                        2 => &mut p.i3,
+                        3 => &mut p.i4,
+                        _ => &mut p.i5,
+                    };
+                    *slot = Some(t.to_owned());
+                    I_FIELDS[k]
+                }
+            }
+        }
+    }
+
+    fn broken_rule() -> impl Strategy<Value = Broken> {
+        let pair = (1usize..4).prop_flat_map(|i| (Just(i), 0..i));
+        prop_oneof![
+            prop_oneof![Just(0u8), 129u8..=255].prop_map(Broken::Jc),
+            (MAX_PACKET + 1..=u16::MAX).prop_map(Broken::JmaxTooBig),
+            prop_oneof![Just(0u16), 0u16..200].prop_map(Broken::JminNotBelowJmax),
+            (0usize..4, 0u16..3000).prop_map(|(i, e)| Broken::SizeTooBig(i, e)),
+            pair.clone().prop_map(|(i, j)| Broken::SizeCollision(i, j)),
+            (0usize..4, any::<bool>(), any::<u32>())
+                .prop_map(|(i, low, v)| Broken::HeaderOutOfBounds(i, low, v)),
+            (0usize..4).prop_map(Broken::HeaderReversed),
+            (pair, any::<u32>()).prop_map(|((i, j), v)| Broken::HeaderClash(i, j, v)),
+            (
+                0usize..5,
+                prop::sample::select(vec!["", "<b 0x1>", "<r 1281>", "<q>", "text", "<r 1>\n"])
+            )
+                .prop_map(|(k, t)| Broken::BadSpecial(k, t)),
+        ]
+    }
+
+    /// Values near every boundary, small enough to collide often.
+    fn any_params() -> impl Strategy<Value = AwgParams> {
+        let small_or_edge = |lo: u16, hi: u16, edge: u16| {
+            prop_oneof![lo..hi, edge.saturating_sub(3)..=edge.saturating_add(3)]
+        };
+        let header = prop_oneof![
+            8 => (0u32..400, 0u32..4).prop_map(|(s, l)| HeaderRange { start: s, end: s + l }),
+            1 => (MAX_HEADER - 5..=u32::MAX, 0u32..3)
+                .prop_map(|(s, l)| HeaderRange { start: s, end: s.saturating_add(l) }),
+            1 => (10u32..20, 0u32..3).prop_map(|(s, l)| HeaderRange { start: s + l, end: s }),
+        ];
+        let template = prop::option::weighted(
+            0.2,
+            prop::sample::select(vec![
+                "<r 16>",
+                "<b 0xc0ff><t><c>",
+                "<r 1281>",
+                "<b 0x1>",
+                "x",
+            ]),
+        )
+        .prop_map(|t| t.map(str::to_owned));
+        (
+            (
+                prop_oneof![8 => 1u8..=128, 1 => Just(0u8), 1 => 129u8..=255],
+                small_or_edge(0, 40, MAX_PACKET),
+                small_or_edge(0, 40, MAX_PACKET),
+            ),
+            (
+                small_or_edge(0, 30, MAX_PACKET - INIT_SIZE),
+                small_or_edge(40, 100, MAX_PACKET - RESPONSE_SIZE),
+                prop::option::of(small_or_edge(60, 130, MAX_PACKET - COOKIE_SIZE)),
+                prop::option::of(small_or_edge(0, 200, MAX_PACKET - TRANSPORT_SIZE)),
+            ),
+            [header.clone(), header.clone(), header.clone(), header],
+            [template.clone(), template.clone(), template],
+        )
+            .prop_map(
+                |((jc, jmin, jmax), (s1, s2, s3, s4), h, [i1, i2, i5])| AwgParams {
+                    jc,
+                    jmin,
+                    jmax,
+                    s1,
+                    s2,
+                    s3,
+                    s4,
+                    h1: h[0],
+                    h2: h[1],
+                    h3: h[2],
+                    h4: h[3],
+                    i1,
+                    i2,
+                    i3: None,
+                    i4: None,
+                    i5,
+                },
+            )
+    }
+
+    /// The rules of the issue, restated without looking at `validate`: every field that
+    /// breaks one. For a pair that must differ, the later field of the pair is the one
+    /// named (S2 for S1+56 = S2, H3 for H1 = H3), as the documentation of `validate` says.
+    // Index loops on purpose: the rules are pairwise over parallel arrays (value, base size,
+    // field name), and `i`/`j` read closer to the issue's wording than zipped iterators.
+    #[allow(clippy::needless_range_loop)]
+    fn broken_fields(p: &AwgParams) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if p.jc < 1 || p.jc > 128 {
+            out.push("jc");
+        }
+        if p.jmax > 1280 {
+            out.push("jmax");
+        }
+        if p.jmin >= p.jmax {
+            out.push("jmin");
+        }
+        // Each padded handshake message fits in 1280 bytes.
+        let s = [Some(p.s1), Some(p.s2), p.s3, p.s4];
+        for i in 0..4 {
+            if s[i].is_some_and(|v| u32::from(v) + u32::from(PAD_BASE[i]) > 1280) {
+                out.push(S_FIELDS[i]);
+            }
+        }
+        // 1.0: S1+148 != S2+92. 1.5/2.0 (S3 or S4 given, absent = 0): all four differ.
+        let compared = if p.s3.is_some() || p.s4.is_some() {
+            4
+        } else {
+            2
+        };
+        for i in 0..compared {
+            for j in 0..i {
+                let size = |k: usize| u32::from(s[k].unwrap_or(0)) + u32::from(PAD_BASE[k]);
+                if size(i) == size(j) {
+                    out.push(S_FIELDS[i]);
+                }
+            }
+        }
+        let h = [p.h1, p.h2, p.h3, p.h4];
+        for i in 0..4 {
+            if h[i].start > h[i].end || h[i].start < 5 || h[i].end > (1u32 << 31) - 1 {
+                out.push(H_FIELDS[i]);
+            }
+            for j in 0..i {
+                if h[i].start <= h[j].end && h[j].start <= h[i].end {
+                    out.push(H_FIELDS[i]);
+                }
+            }
+        }
+        for (k, t) in [&p.i1, &p.i2, &p.i3, &p.i4, &p.i5].into_iter().enumerate() {
+            if t.as_deref().is_some_and(|t| validate_cps(t).is_err()) {
+                out.push(I_FIELDS[k]);
+            }
+        }
+        out
     }
 }
