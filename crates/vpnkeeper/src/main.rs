@@ -1,1 +1,337 @@
-fn main() {}
+//! `vpnkeeper`: the one binary. `init` and `run` operate a node; the other verbs are clients of
+//! a running node's local API.
+
+mod client;
+mod config;
+mod http_trace;
+mod init;
+mod register;
+mod run;
+mod secret_files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::{url_segment, ApiClient};
+use crate::config::{Config, LogFormat, Location};
+
+/// Where a node lives when no `--data-dir`/`--config` is given.
+pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
+
+#[derive(Parser)]
+#[command(name = "vpnkeeper", version, about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Place {
+    /// The node's data directory (config, databases, secrets).
+    #[arg(long, env = "VPNKEEPER_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The node's config file (default: DATA_DIR/vpnkeeper.toml).
+    #[arg(long, env = "VPNKEEPER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a new one-node cluster in an empty data directory and print the admin token.
+    Init {
+        #[arg(long, env = "VPNKEEPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// This node's name.
+        #[arg(long, default_value = "node-1")]
+        name: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP).
+        #[arg(long, default_value = "127.0.0.1")]
+        public_host: String,
+    },
+    /// Run the node in the foreground until SIGINT/SIGTERM. An empty data directory is
+    /// initialised first with the defaults.
+    Run {
+        #[command(flatten)]
+        place: Place,
+        /// Log format (overrides log.format).
+        #[arg(long, value_parser = ["text", "json"])]
+        log_format: Option<String>,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Manage devices (configs).
+    Device {
+        #[command(subcommand)]
+        command: DeviceCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Show the node, its Raft role, last applied index and counts.
+    Status {
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user and print its id.
+    Add {
+        name: String,
+        #[arg(long)]
+        telegram_id: Option<i64>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Disable a user (their devices stop working).
+    Disable { user: String },
+    /// Enable a user again.
+    Enable { user: String },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// Issue a device for a user: the device id goes to stderr, the client config to stdout.
+    Add {
+        /// User id or name.
+        user: String,
+        #[arg(long = "type", value_parser = ["phone", "laptop", "router"])]
+        device_type: String,
+        #[arg(long, default_value = "awg", value_parser = ["awg", "wireguard", "vless"])]
+        protocol: String,
+        /// Device name (default: the type, so asking again returns the same device).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List devices, optionally of one user.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        include_revoked: bool,
+    },
+    /// Revoke a device by id or UUID.
+    Revoke { device: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` joins the error chain on one line: "what failed: because".
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(place: &Place) -> Result<(Location, Config)> {
+    Ok(Location::from_args(place.data_dir.clone(), place.config.clone()).load()?)
+}
+
+async fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Init {
+            data_dir,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+        } => {
+            let mut config = Config::default();
+            config.node.name = name;
+            config.node.public_host = public_host;
+            config.api.listen = api_listen;
+            config.raft.listen = raft_listen;
+            config.check_all()?;
+            let token = init::init(&data_dir, &config).await?;
+            eprintln!(
+                "initialised node {} in {}; the admin token (also in {}) is:",
+                config.node.name,
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Cmd::Run { place, log_format } => {
+            let location = Location::from_args(place.data_dir.clone(), place.config.clone());
+            let fresh = place.config.is_none() && init::ensure_uninitialised(&location.data_dir).is_ok();
+            let (location, mut config) = location.load()?;
+            if let Some(f) = log_format {
+                config.log.format = if f == "json" { LogFormat::Json } else { LogFormat::Text };
+            }
+            init_logging(&config);
+            if fresh {
+                init::init(&location.data_dir, &config).await?;
+                tracing::info!(
+                    data_dir = %location.data_dir.display(),
+                    "first run: initialised a new one-node cluster; the admin token is in admin.token"
+                );
+            }
+            run::run(&location, &config).await
+        }
+        Cmd::User { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            user_cmd(&api, command).await
+        }
+        Cmd::Device { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            device_cmd(&api, command).await
+        }
+        Cmd::Status { place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            status_cmd(&api).await
+        }
+    }
+}
+
+async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::Add { name, telegram_id } => {
+            let (_, user): (_, Value) = api
+                .call(Method::POST, "/api/v1/users", Some(json!({"name": name, "telegram_id": telegram_id})))
+                .await?;
+            println!("{}", user["id"]);
+        }
+        UserCmd::List { search } => {
+            let mut path = "/api/v1/users?limit=1000".to_string();
+            if let Some(s) = search {
+                path.push_str(&format!("&search={}", url_segment(&s)));
+            }
+            let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
+            println!("{:<8} {:<24} {:<14} {}", "ID", "NAME", "TELEGRAM", "ENABLED");
+            for u in list["users"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<8} {:<24} {:<14} {}",
+                    u["id"],
+                    u["name"].as_str().unwrap_or(""),
+                    u["telegram_id"].as_i64().map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                    if u["enabled"].as_bool() == Some(true) { "yes" } else { "no" }
+                );
+            }
+        }
+        UserCmd::Disable { user } => {
+            let _: (_, Value) = api
+                .call(Method::POST, &format!("/api/v1/users/{}/disable", url_segment(&user)), None)
+                .await?;
+            eprintln!("user {user} disabled");
+        }
+        UserCmd::Enable { user } => {
+            let _: (_, Value) = api
+                .call(Method::POST, &format!("/api/v1/users/{}/enable", url_segment(&user)), None)
+                .await?;
+            eprintln!("user {user} enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
+    match cmd {
+        DeviceCmd::Add {
+            user,
+            device_type,
+            protocol,
+            name,
+        } => {
+            let user_field = match user.parse::<i64>() {
+                Ok(id) => json!(id),
+                Err(_) => json!(user),
+            };
+            let (_, device): (_, Value) = api
+                .call(
+                    Method::POST,
+                    "/api/v1/devices",
+                    Some(json!({"user": user_field, "type": device_type, "protocol": protocol, "name": name})),
+                )
+                .await?;
+            eprintln!("{}", device["id"]);
+            println!("{}", serde_json::to_string_pretty(&device)?);
+        }
+        DeviceCmd::List { user, include_revoked } => {
+            let mut path = format!("/api/v1/devices?limit=1000&include_revoked={include_revoked}");
+            if let Some(u) = user {
+                path.push_str(&format!("&user={}", url_segment(&u)));
+            }
+            let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
+            println!("{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} {}", "ID", "USER", "NAME", "TYPE", "PROTOCOL", "ADDRESS", "STATE");
+            for d in list["devices"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} {}",
+                    d["id"],
+                    d["user_id"],
+                    d["name"].as_str().unwrap_or(""),
+                    d["device_type"].as_str().unwrap_or(""),
+                    d["protocol"].as_str().unwrap_or(""),
+                    d["address_v4"].as_str().unwrap_or("-"),
+                    if d["revoked_at_ms"].is_null() { "active" } else { "revoked" }
+                );
+            }
+        }
+        DeviceCmd::Revoke { device } => {
+            let _: (_, Value) = api
+                .call(Method::DELETE, &format!("/api/v1/devices/{}", url_segment(&device)), None)
+                .await?;
+            eprintln!("device {device} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn status_cmd(api: &ApiClient) -> Result<()> {
+    let (_, s): (_, Value) = api.call(Method::GET, "/api/v1/status", None).await?;
+    let raft = &s["raft"];
+    let counts = &s["counts"];
+    let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
+    println!("node          {} ({})", raft["node_id"], s["node"]["name"].as_str().unwrap_or("unregistered"));
+    println!("role          {}", raft["role"].as_str().unwrap_or("?"));
+    println!("leader        {}", opt(&raft["leader"]));
+    println!("term          {}", raft["term"]);
+    println!("last applied  {}", opt(&raft["last_applied"]));
+    println!("last log      {}", opt(&raft["last_log_index"]));
+    println!("voters        {}", raft["voters"]);
+    println!("users         {} ({} enabled)", counts["users"], counts["users_enabled"]);
+    println!("devices       {} active, {} revoked", counts["devices_active"], counts["devices_revoked"]);
+    println!("nodes         {}", counts["nodes"]);
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,121 @@
+//! The CLI verbs (`user add`, `device add`, `status`…) as clients of the running node's API,
+//! authenticated with `DATA_DIR/admin.token`.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::{Config, Location};
+use crate::secret_files::{read_secret, ADMIN_TOKEN_FILE};
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl ApiClient {
+    pub fn new(location: &Location, config: &Config) -> Result<ApiClient> {
+        let token_path = location.data_dir.join(ADMIN_TOKEN_FILE);
+        if !token_path.exists() {
+            bail!(
+                "{} not found: is {} an initialised vpnkeeper data directory? (create one with `vpnkeeper init --data-dir DIR`)",
+                token_path.display(),
+                location.data_dir.display()
+            );
+        }
+        let token = read_secret(&token_path)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        // A wildcard listen address is reached through loopback.
+        let mut addr = config.api.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        Ok(ApiClient {
+            http,
+            base: format!("http://{addr}"),
+            token,
+        })
+    }
+
+    /// Sends a request; an API error comes back as its one-line message.
+    pub async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, T)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!(
+                    "no vpnkeeper node is running at {} (start it with `vpnkeeper run --data-dir DIR`)",
+                    self.base
+                )
+            } else {
+                anyhow!("request to the node at {} failed: {e}", self.base)
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading the node's answer")?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| {
+                    let e = v.get("error")?;
+                    let message = e.get("message")?.as_str()?.to_string();
+                    Some(match e.get("field").and_then(Value::as_str) {
+                        Some(f) => format!("{f}: {message}"),
+                        None => message,
+                    })
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+            bail!("{msg}");
+        }
+        let value = serde_json::from_slice(&bytes).context("the node answered with unexpected JSON")?;
+        Ok((status, value))
+    }
+
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("no vpnkeeper node is running at {}", self.base))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{}", text.trim());
+        }
+        Ok(text)
+    }
+}
+
+pub fn url_segment(s: &str) -> String {
+    // Path segments from the command line: escape what would change the URL's meaning.
+    s.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' | '~' => c.to_string(),
+            _ => {
+                let mut buf = [0u8; 4];
+                c.encode_utf8(&mut buf)
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,348 @@
+//! The node's typed configuration: `vpnkeeper.toml`, overridden by `VPNKEEPER_A__B` env vars.
+//!
+//! Every section denies unknown keys, so a typo stops start-up with one line that names the
+//! key and where it came from, instead of being silently ignored.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// File name of the node config inside a data directory.
+pub const CONFIG_FILE: &str = "vpnkeeper.toml";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub node: NodeSection,
+    pub api: ApiSection,
+    pub raft: RaftSection,
+    pub wireguard: WireguardSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Raft node id; the first node of a cluster is 1.
+    pub id: u64,
+    pub name: String,
+    /// Where the databases and secrets live. Defaults to the directory of the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The host clients connect to (DNS name or IP).
+    pub public_host: String,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            id: 1,
+            name: "node-1".into(),
+            data_dir: None,
+            public_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftSection {
+    /// Node-to-node RPC listener.
+    pub listen: SocketAddr,
+    /// The address other nodes use to reach this one; defaults to `listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Snapshot (and compact the log) after this many entries.
+    pub snapshot_every: u64,
+}
+
+impl Default for RaftSection {
+    fn default() -> Self {
+        let t = vpnkeeper_cluster::RaftTiming::default();
+        RaftSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            advertise: None,
+            heartbeat_ms: t.heartbeat_ms,
+            election_timeout_min_ms: t.election_timeout_min_ms,
+            election_timeout_max_ms: t.election_timeout_max_ms,
+            snapshot_every: t.snapshot_every,
+        }
+    }
+}
+
+impl RaftSection {
+    pub fn advertised(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
+    }
+
+    pub fn timing(&self) -> vpnkeeper_cluster::RaftTiming {
+        vpnkeeper_cluster::RaftTiming {
+            heartbeat_ms: self.heartbeat_ms,
+            election_timeout_min_ms: self.election_timeout_min_ms,
+            election_timeout_max_ms: self.election_timeout_max_ms,
+            snapshot_every: self.snapshot_every,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WgBackendKind {
+    /// The UAPI socket of a userspace daemon (amneziawg-go, wireguard-go, boringtun).
+    Uapi,
+    /// The `awg`/`wg` tools, for kernel interfaces.
+    Cli,
+    /// The Amnezia self-hosted Docker container.
+    AmneziaDocker,
+    /// Control plane only: configs are issued, no interface is touched.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WireguardSection {
+    pub backend: WgBackendKind,
+    pub interface: String,
+    pub listen_port: u16,
+    pub address_pool: ipnet::Ipv4Net,
+    /// Host in client configs' `Endpoint`; defaults to `node.public_host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_host: Option<String>,
+    pub dns: Vec<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
+    /// Seconds between drift-repair passes of the reconciler.
+    pub reconcile_interval_secs: u64,
+    /// Docker container of the Amnezia self-hosted server (backend `amnezia-docker`).
+    pub container: String,
+}
+
+impl Default for WireguardSection {
+    fn default() -> Self {
+        WireguardSection {
+            backend: WgBackendKind::None,
+            interface: "awg0".into(),
+            listen_port: 51820,
+            address_pool: "10.8.0.0/24".parse().expect("static CIDR"),
+            endpoint_host: None,
+            dns: vec![IpAddr::from([1, 1, 1, 1]), IpAddr::from([1, 0, 0, 1])],
+            mtu: None,
+            reconcile_interval_secs: 10,
+            container: "amnezia-awg".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,vpnkeeper_cluster=debug`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: LogFormat::Text,
+            level: "info,openraft=warn".into(),
+        }
+    }
+}
+
+/// A config problem, already phrased as the one line the operator sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The environment provider: `VPNKEEPER_API__LISTEN` → `api.listen`.
+///
+/// Only variables with a `__` are config keys; single-word ones (`VPNKEEPER_DATA_DIR`, the
+/// test switches) belong to the CLI and must not trip the unknown-key check.
+fn env_provider() -> Env {
+    Env::prefixed("VPNKEEPER_")
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
+}
+
+/// Loads `file` (when it exists) plus env overrides, and checks the values.
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let mut figment = Figment::new();
+    if file.exists() {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    let config: Config = figment
+        .merge(env_provider())
+        .extract()
+        .map_err(|e| ConfigError(describe(&e)))?;
+    config.check()?;
+    Ok(config)
+}
+
+/// One line: which key, what is wrong with it, and where the value came from.
+fn describe(e: &figment::Error) -> String {
+    use figment::error::Kind;
+    let mut path = e.path.join(".");
+    let origin = e.metadata.as_ref().map(|m| {
+        let key = m.interpolate(&figment::Profile::Default, &e.path);
+        match &m.source {
+            Some(src) => format!("{} {src}", m.name),
+            None if m.name.contains("environment") => format!("environment variable {key}"),
+            None => m.name.to_string(),
+        }
+    });
+    let problem = match &e.kind {
+        Kind::UnknownField(field, expected) => {
+            path = if path.is_empty() {
+                field.clone()
+            } else {
+                format!("{path}.{field}")
+            };
+            format!("unknown key; valid keys here are: {}", expected.join(", "))
+        }
+        Kind::Message(m) => m.split_whitespace().collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    };
+    let where_ = origin.map(|o| format!(" (from {o})")).unwrap_or_default();
+    if path.is_empty() {
+        format!("invalid config{where_}: {problem}")
+    } else {
+        format!("invalid config key `{path}`{where_}: {problem}")
+    }
+}
+
+impl Config {
+    /// Checks that serde cannot express: ranges and relations between keys.
+    pub fn check_all(&self) -> Result<(), ConfigError> {
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: &str| Err(ConfigError(format!("invalid config key `{key}`: {msg}")));
+        if self.node.id == 0 {
+            return bad("node.id", "node ids start at 1");
+        }
+        if let Err(e) = vpnkeeper_domain::validate::name("node.name", &self.node.name) {
+            return bad("node.name", &e.message);
+        }
+        if let Err(e) = vpnkeeper_domain::validate::host("node.public_host", &self.node.public_host) {
+            return bad("node.public_host", &e.message);
+        }
+        if self.wireguard.listen_port == 0 {
+            return bad("wireguard.listen_port", "must be 1-65535");
+        }
+        if self.wireguard.address_pool.prefix_len() > 30 {
+            return bad("wireguard.address_pool", "leaves no room for clients; use /30 or wider, e.g. 10.8.0.0/24");
+        }
+        if self.wireguard.interface.is_empty()
+            || self.wireguard.interface.len() > 15
+            || !self.wireguard.interface.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return bad("wireguard.interface", "must be 1-15 characters of letters, digits, `-`, `_`, `.`");
+        }
+        if let Some(mtu) = self.wireguard.mtu {
+            if !(1280..=9000).contains(&mtu) {
+                return bad("wireguard.mtu", "must be between 1280 and 9000");
+            }
+        }
+        if self.wireguard.reconcile_interval_secs == 0 {
+            return bad("wireguard.reconcile_interval_secs", "must be at least 1");
+        }
+        if self.raft.heartbeat_ms == 0 || self.raft.election_timeout_min_ms <= self.raft.heartbeat_ms {
+            return bad("raft.election_timeout_min_ms", "must be greater than raft.heartbeat_ms (> 0)");
+        }
+        if self.raft.election_timeout_max_ms <= self.raft.election_timeout_min_ms {
+            return bad("raft.election_timeout_max_ms", "must be greater than raft.election_timeout_min_ms");
+        }
+        if self.raft.snapshot_every == 0 {
+            return bad("raft.snapshot_every", "must be at least 1");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &format!("not a valid filter ({e}); try `info` or `debug`"));
+        }
+        Ok(())
+    }
+
+    pub fn endpoint_host(&self) -> &str {
+        self.wireguard
+            .endpoint_host
+            .as_deref()
+            .unwrap_or(&self.node.public_host)
+    }
+}
+
+/// Where a command's config and data live, from `--data-dir` or `--config`.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub data_dir: PathBuf,
+    pub config_file: PathBuf,
+}
+
+impl Location {
+    pub fn from_args(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Location {
+        match (data_dir, config) {
+            (Some(dir), Some(file)) => Location {
+                data_dir: dir,
+                config_file: file,
+            },
+            (Some(dir), None) => Location {
+                config_file: dir.join(CONFIG_FILE),
+                data_dir: dir,
+            },
+            (None, Some(file)) => Location {
+                data_dir: file
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or_else(|| PathBuf::from(".")),
+                config_file: file,
+            },
+            (None, None) => {
+                let dir = PathBuf::from(crate::DEFAULT_DATA_DIR);
+                Location {
+                    config_file: dir.join(CONFIG_FILE),
+                    data_dir: dir,
+                }
+            }
+        }
+    }
+
+    /// Loads the config; `node.data_dir` in the file overrides the directory from the args.
+    pub fn load(mut self) -> Result<(Location, Config), ConfigError> {
+        let config = load(&self.config_file)?;
+        if let Some(dir) = &config.node.data_dir {
+            self.data_dir = dir.clone();
+        }
+        Ok((self, config))
+    }
+}

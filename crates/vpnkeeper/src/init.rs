@@ -1,0 +1,89 @@
+//! `vpnkeeper init`: a brand-new one-node cluster in an empty data directory.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rand::rngs::OsRng;
+use vpnkeeper_cluster::Cluster;
+use vpnkeeper_domain::secrets::{ClusterSecret, NewApiToken};
+use vpnkeeper_domain::{Actor, ApiScope, Command, Envelope};
+use vpnkeeper_store::NodeAddr;
+
+use crate::config::{Config, CONFIG_FILE};
+use crate::secret_files::{write_new_secret, ADMIN_TOKEN_FILE, CLUSTER_KEY_FILE};
+
+/// Files whose presence means "this directory already holds a node".
+const MARKERS: [&str; 4] = [CONFIG_FILE, CLUSTER_KEY_FILE, "raft-log.db", "state.db"];
+
+pub fn ensure_uninitialised(dir: &Path) -> Result<()> {
+    for marker in MARKERS {
+        let path = dir.join(marker);
+        if path.exists() {
+            bail!(
+                "{} is already initialised (found {}); run it with `vpnkeeper run --data-dir {}`, or choose an empty directory",
+                dir.display(),
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the node in `dir` from `config` and returns the admin token.
+pub async fn init(dir: &Path, config: &Config) -> Result<String> {
+    ensure_uninitialised(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+
+    let secret = ClusterSecret::generate(&mut OsRng);
+    write_new_secret(&dir.join(CLUSTER_KEY_FILE), &secret.to_hex())?;
+
+    let cluster = Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await?;
+    let result = bootstrap(&cluster, config, &secret).await;
+    cluster.shutdown().await;
+    let token = result?;
+
+    write_new_secret(&dir.join(ADMIN_TOKEN_FILE), &format!("{token}\n"))?;
+    // The config is written last: it is what `run` looks for.
+    let toml = toml::to_string_pretty(config).context("serialising the node config")?;
+    let header = "# vpnkeeper node config. Every key can be overridden by an env var:\n# VPNKEEPER_<SECTION>__<KEY>, e.g. VPNKEEPER_API__LISTEN=127.0.0.1:9000\n\n";
+    fs::write(dir.join(CONFIG_FILE), format!("{header}{toml}"))
+        .with_context(|| format!("cannot write {}", dir.join(CONFIG_FILE).display()))?;
+    Ok(token)
+}
+
+async fn bootstrap(cluster: &Cluster, config: &Config, secret: &ClusterSecret) -> Result<String> {
+    cluster
+        .initialize_single(NodeAddr {
+            raft_addr: config.raft.advertised(),
+            api_addr: config.api.listen.to_string(),
+        })
+        .await?;
+    cluster.wait_for_leader(Duration::from_secs(10)).await?;
+    crate::register::ensure_registered(cluster, config, &secret.sealer()).await?;
+
+    let token = NewApiToken::generate(&mut OsRng);
+    let outcome = cluster
+        .propose(Envelope {
+            at_ms: vpnkeeper_api::state::now_ms(),
+            actor: Actor::System {
+                node_id: config.node.id,
+            },
+            command: Command::CreateApiKey {
+                key_id: token.key_id.clone(),
+                name: "admin".into(),
+                scope: ApiScope::Admin,
+                secret_hash: token.hash(),
+            },
+        })
+        .await?;
+    outcome.map_err(|e| anyhow::anyhow!("creating the admin key was refused: {e}"))?;
+    Ok(token.token)
+}
