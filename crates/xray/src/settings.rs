@@ -346,21 +346,24 @@ fn validate_host_port(s: &str) -> Result<(), String> {
     if port == 0 {
         return Err(format!("{s:?}: port must be 1-65535"));
     }
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).map_or_else(
-        || {
-            if host.contains(':') {
-                Err(format!("{s:?}: put an IPv6 host in brackets"))
-            } else {
-                Ok(host)
-            }
-        },
-        |inner| {
-            inner
-                .parse::<std::net::Ipv6Addr>()
-                .map(|_| inner)
-                .map_err(|_| format!("{s:?}: bad IPv6 address"))
-        },
-    )?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .map_or_else(
+            || {
+                if host.contains(':') {
+                    Err(format!("{s:?}: put an IPv6 host in brackets"))
+                } else {
+                    Ok(host)
+                }
+            },
+            |inner| {
+                inner
+                    .parse::<std::net::Ipv6Addr>()
+                    .map(|_| inner)
+                    .map_err(|_| format!("{s:?}: bad IPv6 address"))
+            },
+        )?;
     if host.is_empty()
         || !host
             .chars()
@@ -375,7 +378,9 @@ fn validate_cidr(s: &str) -> Result<(), String> {
     let (ip, len) = s.split_once('/').unwrap_or((s, ""));
     let ip: std::net::IpAddr = ip.parse().map_err(|_| format!("{s:?} is not an IP/CIDR"))?;
     if !len.is_empty() {
-        let len: u8 = len.parse().map_err(|_| format!("{s:?}: bad prefix length"))?;
+        let len: u8 = len
+            .parse()
+            .map_err(|_| format!("{s:?}: bad prefix length"))?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
         if len > max {
             return Err(format!("{s:?}: prefix length > {max}"));
@@ -435,7 +440,7 @@ pub fn generate_short_id<R: RngCore>(rng: &mut R, bytes: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::rngs::OsRng;
 
@@ -471,15 +476,27 @@ mod tests {
             (Box::new(|s| s.port = 0), "port"),
             (Box::new(|s| s.short_ids = vec!["abc".into()]), "short_ids"),
             (Box::new(|s| s.short_ids = vec!["zz".into()]), "short_ids"),
-            (Box::new(|s| s.short_ids = vec!["00112233445566778899".into()]), "short_ids"),
+            (
+                Box::new(|s| s.short_ids = vec!["00112233445566778899".into()]),
+                "short_ids",
+            ),
             (Box::new(|s| s.dest = "example.com".into()), "dest"),
             (Box::new(|s| s.dest = "example.com:0".into()), "dest"),
             (Box::new(|s| s.dest = "::1:443".into()), "dest"),
             (Box::new(|s| s.fingerprint = "opera".into()), "fingerprint"),
-            (Box::new(|s| s.reality_public_key = "AAAA".into()), "reality_public_key"),
-            (Box::new(|s| s.reality_private_key = Secret::new("!!")), "reality_private_key"),
+            (
+                Box::new(|s| s.reality_public_key = "AAAA".into()),
+                "reality_public_key",
+            ),
+            (
+                Box::new(|s| s.reality_private_key = Secret::new("!!")),
+                "reality_private_key",
+            ),
             (Box::new(|s| s.server_names = vec![]), "server_names"),
-            (Box::new(|s| s.allow_private_targets = vec!["1.2.3.4/40".into()]), "allow_private_targets"),
+            (
+                Box::new(|s| s.allow_private_targets = vec!["1.2.3.4/40".into()]),
+                "allow_private_targets",
+            ),
         ];
         for (mutate, field) in cases {
             let mut s = sample("/tmp".into());
