@@ -212,32 +212,35 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
 /// One line: which key, what is wrong with it, and where the value came from.
 fn describe(e: &figment::Error) -> String {
     use figment::error::Kind;
-    let mut path = e.path.join(".");
-    let origin = e.metadata.as_ref().map(|m| {
-        let key = m.interpolate(&figment::Profile::Default, &e.path);
-        match &m.source {
-            Some(src) => format!("{} {src}", m.name),
-            None if m.name.contains("environment") => format!("environment variable {key}"),
-            None => m.name.to_string(),
-        }
-    });
+    let mut path = e.path.clone();
     let problem = match &e.kind {
         Kind::UnknownField(field, expected) => {
-            path = if path.is_empty() {
-                field.clone()
-            } else {
-                format!("{path}.{field}")
-            };
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
             format!("unknown key; valid keys here are: {}", expected.join(", "))
         }
         Kind::Message(m) => m.split_whitespace().collect::<Vec<_>>().join(" "),
         other => other.to_string(),
     };
+    let origin = e.metadata.as_ref().map(|m| match &m.source {
+        Some(src) => format!("{} {src}", m.name),
+        // figment's own interpolation prints `API.LISTEN`; name the variable the operator set.
+        None if m.name.contains("environment") => {
+            let var = format!("VPNKEEPER_{}", path.join("__").to_uppercase());
+            if path.len() == 1 {
+                format!("environment variable {var}__*")
+            } else {
+                format!("environment variable {var}")
+            }
+        }
+        None => m.name.to_string(),
+    });
     let where_ = origin.map(|o| format!(" (from {o})")).unwrap_or_default();
     if path.is_empty() {
         format!("invalid config{where_}: {problem}")
     } else {
-        format!("invalid config key `{path}`{where_}: {problem}")
+        format!("invalid config key `{}`{where_}: {problem}", path.join("."))
     }
 }
 
@@ -306,39 +309,43 @@ impl Config {
 pub struct Location {
     pub data_dir: PathBuf,
     pub config_file: PathBuf,
+    /// `--config` was given, so the file must exist.
+    pub explicit_config: bool,
 }
 
 impl Location {
     pub fn from_args(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Location {
-        match (data_dir, config) {
-            (Some(dir), Some(file)) => Location {
-                data_dir: dir,
-                config_file: file,
-            },
-            (Some(dir), None) => Location {
-                config_file: dir.join(CONFIG_FILE),
-                data_dir: dir,
-            },
-            (None, Some(file)) => Location {
-                data_dir: file
-                    .parent()
+        let explicit_config = config.is_some();
+        let (data_dir, config_file) = match (data_dir, config) {
+            (Some(dir), Some(file)) => (dir, file),
+            (Some(dir), None) => (dir.clone(), dir.join(CONFIG_FILE)),
+            (None, Some(file)) => (
+                file.parent()
                     .map(Path::to_path_buf)
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or_else(|| PathBuf::from(".")),
-                config_file: file,
-            },
+                file,
+            ),
             (None, None) => {
                 let dir = PathBuf::from(crate::DEFAULT_DATA_DIR);
-                Location {
-                    config_file: dir.join(CONFIG_FILE),
-                    data_dir: dir,
-                }
+                (dir.clone(), dir.join(CONFIG_FILE))
             }
+        };
+        Location {
+            data_dir,
+            config_file,
+            explicit_config,
         }
     }
 
     /// Loads the config; `node.data_dir` in the file overrides the directory from the args.
     pub fn load(mut self) -> Result<(Location, Config), ConfigError> {
+        if self.explicit_config && !self.config_file.exists() {
+            return Err(ConfigError(format!(
+                "config file {} does not exist; pass the vpnkeeper.toml written by `vpnkeeper init`",
+                self.config_file.display()
+            )));
+        }
         let config = load(&self.config_file)?;
         if let Some(dir) = &config.node.data_dir {
             self.data_dir = dir.clone();

@@ -93,7 +93,8 @@ enum UserCmd {
     /// Create a user and print its id.
     Add {
         name: String,
-        #[arg(long)]
+        /// The user's Telegram id (a positive number).
+        #[arg(long, allow_negative_numbers = true)]
         telegram_id: Option<i64>,
     },
     /// List users.

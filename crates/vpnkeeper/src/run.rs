@@ -13,6 +13,13 @@ use crate::secret_files::read_cluster_secret;
 
 pub async fn run(location: &Location, config: &Config) -> Result<()> {
     let dir = &location.data_dir;
+    if !dir.join(crate::secret_files::CLUSTER_KEY_FILE).exists() {
+        anyhow::bail!(
+            "{} is not an initialised vpnkeeper data directory (no cluster.key); create one with `vpnkeeper init --data-dir {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
     let secret = read_cluster_secret(dir)?;
 
     // Bind first: a port in use is the most common start-up failure and should be reported

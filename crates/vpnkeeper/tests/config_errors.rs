@@ -1,0 +1,93 @@
+//! A bad config stops start-up with one line naming the key and the problem.
+
+mod common;
+
+use common::*;
+
+fn run_fails(node: &Node, env: &[(&str, &str)]) -> String {
+    let out = vk_env(&["run", "--data-dir", &node.data()], env);
+    assert!(!out.status.success(), "run should have failed; stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line expected, got:\n{err}");
+    lines[0].to_string()
+}
+
+fn append_config(node: &Node, text: &str) {
+    let path = node.data_dir().join("vpnkeeper.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(text);
+    std::fs::write(path, config).unwrap();
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    let node = Node::init();
+    append_config(&node, "\n[api2]\nlisten = \"127.0.0.1:1\"\n");
+    let line = run_fails(&node, &[]);
+    assert!(line.contains("api2") && line.contains("unknown key"), "{line}");
+}
+
+#[test]
+fn unknown_nested_key_in_file_is_named() {
+    let node = Node::init();
+    let path = node.data_dir().join("vpnkeeper.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace("[log]\n", "[log]\nlevle = \"debug\"\n");
+    std::fs::write(&path, config).unwrap();
+    let line = run_fails(&node, &[]);
+    assert!(line.contains("log.levle"), "{line}");
+    assert!(line.contains("vpnkeeper.toml"), "names the file: {line}");
+}
+
+#[test]
+fn bad_value_from_env_names_field_and_variable() {
+    let node = Node::init();
+    let line = run_fails(&node, &[("VPNKEEPER_API__LISTEN", "not-an-address")]);
+    assert!(line.contains("api.listen"), "{line}");
+    assert!(line.contains("VPNKEEPER_API__LISTEN"), "{line}");
+
+    let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__BACKEND", "kernel-magic")]);
+    assert!(line.contains("wireguard.backend"), "{line}");
+    assert!(line.contains("uapi"), "lists the valid choices: {line}");
+
+    let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__LISTEN_PORT", "70000")]);
+    assert!(line.contains("wireguard.listen_port"), "{line}");
+
+    let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__ADDRESS_POOL", "10.0.0.0/32")]);
+    assert!(line.contains("wireguard.address_pool"), "{line}");
+
+    let line = run_fails(&node, &[("VPNKEEPER_NOPE__THING", "1")]);
+    assert!(line.contains("nope"), "{line}");
+}
+
+#[test]
+fn bad_value_in_file_is_named() {
+    let node = Node::init();
+    let path = node.data_dir().join("vpnkeeper.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("listen_port = 51820", "listen_port = \"many\"");
+    std::fs::write(&path, config).unwrap();
+    let line = run_fails(&node, &[]);
+    assert!(line.contains("wireguard.listen_port"), "{line}");
+}
+
+#[test]
+fn env_override_takes_effect() {
+    let mut node = Node::init();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    node.api_port = port;
+    node.start_env(&[("VPNKEEPER_API__LISTEN", &listen), ("VPNKEEPER_LOG__FORMAT", "json")]);
+    let health = http_get(&format!("http://{listen}/health")).unwrap();
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    assert!(node.log().lines().any(|l| l.starts_with('{')), "json logs");
+}
+
+#[test]
+fn missing_config_file_with_config_flag() {
+    let out = vk(&["run", "--config", "/nonexistent/dir/vpnkeeper.toml"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
