@@ -1,6 +1,7 @@
 //! `vpnkeeper`: the one binary. `init` and `run` operate a node; the other verbs are clients of
 //! a running node's local API.
 
+mod bench;
 mod client;
 mod config;
 mod http_trace;
@@ -85,6 +86,25 @@ enum Cmd {
     Status {
         #[command(flatten)]
         place: Place,
+    },
+    /// Measure commit latency/throughput and idle memory on a throw-away node (build with
+    /// --release for meaningful figures).
+    Bench {
+        /// Concurrent API clients for the throughput run.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Devices issued in the throughput run.
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        /// Users loaded for the RSS measurement.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Devices in total for the RSS measurement.
+        #[arg(long, default_value_t = 20_000)]
+        devices: usize,
+        /// Skip the (slower) load-and-measure-RSS part.
+        #[arg(long)]
+        skip_rss: bool,
     },
 }
 
@@ -207,6 +227,22 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let (location, config) = load(&place)?;
             let api = ApiClient::new(&location, &config)?;
             device_cmd(&api, command).await
+        }
+        Cmd::Bench {
+            clients,
+            requests,
+            users,
+            devices,
+            skip_rss,
+        } => {
+            bench::run(bench::BenchArgs {
+                clients,
+                requests,
+                users,
+                devices,
+                skip_rss,
+            })
+            .await
         }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;

@@ -1,0 +1,293 @@
+//! `vpnkeeper bench`: figures for the spine, measured on a throw-away node.
+//!
+//! It starts this same binary as `vpnkeeper run` on a temporary data directory (fsync on, as
+//! in production), drives it over the HTTP API on loopback, and prints:
+//! - commit latency p50/p99 of `device add` with one client (nothing to batch with);
+//! - commits per second and latency with N concurrent clients (openraft batches appends);
+//! - idle RSS of the node after loading 10,000 users and 20,000 devices and restarting it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::secret_files::ADMIN_TOKEN_FILE;
+
+pub struct BenchArgs {
+    pub clients: usize,
+    pub requests: usize,
+    pub users: usize,
+    pub devices: usize,
+    pub skip_rss: bool,
+}
+
+struct BenchNode {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    base: String,
+    token: String,
+    api: String,
+    raft: String,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl BenchNode {
+    fn create() -> Result<BenchNode> {
+        // Under the target dir or cwd rather than /tmp: /tmp may be a tmpfs whose "fsync" is
+        // free, which would flatter the figures.
+        let dir = tempfile::Builder::new().prefix("vpnkeeper-bench-").tempdir_in(".")?;
+        let api = format!("127.0.0.1:{}", free_port()?);
+        let raft = format!("127.0.0.1:{}", free_port()?);
+        let exe = std::env::current_exe()?;
+        let data = dir.path().join("data");
+        let out = Command::new(&exe)
+            .args(["init", "--data-dir"])
+            .arg(&data)
+            .args(["--api-listen", &api, "--raft-listen", &raft])
+            .output()?;
+        if !out.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let token = std::fs::read_to_string(data.join(ADMIN_TOKEN_FILE))?.trim().to_string();
+        Ok(BenchNode {
+            base: format!("http://{api}"),
+            dir,
+            child: None,
+            token,
+            api,
+            raft,
+        })
+    }
+
+    async fn start(&mut self) -> Result<()> {
+        let exe = std::env::current_exe()?;
+        let child = Command::new(exe)
+            .args(["run", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            // A /16 pool so 20,000 devices fit on one node.
+            .env("VPNKEEPER_WIREGUARD__ADDRESS_POOL", "10.64.0.0/16")
+            .env("VPNKEEPER_LOG__LEVEL", "warn")
+            .env("VPNKEEPER_API__LISTEN", &self.api)
+            .env("VPNKEEPER_RAFT__LISTEN", &self.raft)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/health", self.base)).send().await {
+                let body = r.text().await.unwrap_or_default();
+                if body.contains("\"status\":\"ok\"") {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("bench node did not become healthy");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+
+    fn rss_kib(&self) -> Result<u64> {
+        let pid = self.child.as_ref().context("node not running")?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .context("no VmRSS in /proc/PID/status")
+    }
+}
+
+impl Drop for BenchNode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn post(client: &reqwest::Client, node: &BenchNode, path: &str, body: serde_json::Value) -> Result<()> {
+    let r = client
+        .post(format!("{}{}", node.base, path))
+        .bearer_auth(&node.token)
+        .json(&body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("{path}: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Issues `total` devices over `clients` concurrent connections; returns per-request latency.
+async fn issue_devices(node: &BenchNode, clients: usize, total: usize, tag: &str) -> Result<(Vec<Duration>, Duration)> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    // Each device belongs to one of a few users, named per device so every request is a
+    // real new device (a new peer, a new address), never the "same device again" shortcut.
+    let users = clients.max(1);
+    for u in 0..users {
+        post(&client, node, "/api/v1/users", json!({"name": format!("{tag}-u{u}")})).await?;
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, next) = (client.clone(), next.clone());
+        let base = node.base.clone();
+        let token = node.token.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let body = json!({"user": format!("{tag}-u{}", i % users), "type": "phone", "name": format!("d{i}")});
+                let t = Instant::now();
+                let r = client
+                    .post(format!("{base}/api/v1/devices"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                if r.status().as_u16() != 201 {
+                    bail!("device add: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
+                }
+                lat.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    all.sort();
+    Ok((all, wall))
+}
+
+fn report(label: &str, lat: &[Duration], wall: Duration) {
+    println!(
+        "{label:<34} {:>7} commits in {:>6.2} s = {:>8.0} commits/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
+        lat.len(),
+        wall.as_secs_f64(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        ms(percentile(lat, 0.50)),
+        ms(percentile(lat, 0.99)),
+        ms(percentile(lat, 1.0)),
+    );
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    println!("vpnkeeper bench: single node, fsync on (raft log synchronous=FULL), HTTP API on loopback");
+    let mut node = BenchNode::create()?;
+    node.start().await?;
+    print_fs_note(node.dir.path());
+
+    let (lat, wall) = issue_devices(&node, 1, args.requests.min(2000), "seq").await?;
+    report("device add, 1 client", &lat, wall);
+    let (lat, wall) = issue_devices(&node, args.clients, args.requests, "conc").await?;
+    report(&format!("device add, {} clients", args.clients), &lat, wall);
+
+    if !args.skip_rss {
+        // Load to the target size, then restart so the RSS is that of a node that starts
+        // with this state (what an operator sees), not one warm from the load.
+        let client = reqwest::Client::new();
+        let have = args.requests + args.requests.min(2000);
+        let needed_devices = args.devices.saturating_sub(have);
+        let t = Instant::now();
+        let per_user = needed_devices.div_ceil(args.users.max(1));
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..args.clients {
+            let (client, next) = (client.clone(), next.clone());
+            let (base, token) = (node.base.clone(), node.token.clone());
+            let (users, devices) = (args.users, needed_devices);
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if u >= users {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    let name = format!("load-u{u}");
+                    let r = client.post(format!("{base}/api/v1/users")).bearer_auth(&token).json(&json!({"name": name})).send().await?;
+                    if !r.status().is_success() {
+                        bail!("user add: HTTP {}", r.status());
+                    }
+                    for d in 0..per_user {
+                        if u * per_user + d >= devices {
+                            break;
+                        }
+                        let r = client
+                            .post(format!("{base}/api/v1/devices"))
+                            .bearer_auth(&token)
+                            .json(&json!({"user": name, "type": "laptop", "name": format!("l{d}")}))
+                            .send()
+                            .await?;
+                        if !r.status().is_success() {
+                            bail!("device add: HTTP {}", r.status());
+                        }
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        println!("loaded {} users and {} more devices in {:.1} s", args.users, needed_devices, t.elapsed().as_secs_f64());
+        node.stop();
+        node.start().await?;
+        let status: serde_json::Value = client
+            .get(format!("{}/api/v1/status", node.base))
+            .bearer_auth(&node.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rss = node.rss_kib()?;
+        println!(
+            "idle RSS after restart with {} users / {} active devices: {:.1} MB",
+            status["counts"]["users"],
+            status["counts"]["devices_active"],
+            rss as f64 / 1024.0
+        );
+    }
+    node.stop();
+    Ok(())
+}
+
+fn print_fs_note(dir: &Path) {
+    if let Ok(out) = Command::new("df").args(["-T"]).arg(dir).output() {
+        if let Some(line) = String::from_utf8_lossy(&out.stdout).lines().nth(1) {
+            let fs = line.split_whitespace().nth(1).unwrap_or("?");
+            println!("data directory filesystem: {fs}");
+        }
+    }
+}
