@@ -333,16 +333,21 @@ pub async fn write_validated_config(
     access_log: AccessLog,
 ) -> Result<PathBuf, XrayError> {
     let config = render_server_config(settings, users, access_log)?;
-    if let Some(command) = &settings.command {
-        validate_with_test_instance(
-            &config,
-            command,
-            &settings.config_dir,
-            Duration::from_secs(20),
-        )
-        .await?;
+    install_config(&config, settings.command.as_deref(), &settings.config_dir).await
+}
+
+/// Validates `config` with a test instance of `command` (when given) and
+/// only then writes it atomically into `dir`. A refused config is never
+/// written, so Xray is never (re)started from it.
+pub async fn install_config(
+    config: &Value,
+    command: Option<&str>,
+    dir: &Path,
+) -> Result<PathBuf, XrayError> {
+    if let Some(command) = command {
+        validate_with_test_instance(config, command, dir, Duration::from_secs(20)).await?;
     }
-    write_config_atomic(&settings.config_dir, &config)
+    write_config_atomic(dir, config)
 }
 
 #[cfg(test)]

@@ -24,7 +24,9 @@ pub mod settings;
 pub mod supervisor;
 
 pub use client::{Backoff, Traffic, XrayApi};
-pub use config::{render_server_config, write_config_atomic, write_validated_config, AccessLog};
+pub use config::{
+    install_config, render_server_config, write_config_atomic, write_validated_config, AccessLog,
+};
 pub use cut::{ConnTracker, Cutter};
 pub use error::{ValidationError, XrayError};
 pub use link::ShareLink;

@@ -472,7 +472,8 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let cases: Vec<(Box<dyn Fn(&mut XraySettings)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut XraySettings)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|s| s.port = 0), "port"),
             (Box::new(|s| s.short_ids = vec!["abc".into()]), "short_ids"),
             (Box::new(|s| s.short_ids = vec!["zz".into()]), "short_ids"),
