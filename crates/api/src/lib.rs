@@ -27,6 +27,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/users/{user}/disable", post(users::disable))
         .route("/devices", get(devices::list).post(devices::issue))
         .route("/devices/{device}", get(devices::get).delete(devices::revoke))
+        .route("/devices/{device}/config", get(devices::config))
+        .route("/devices/{device}/qr", get(devices::qr))
         .route("/nodes", get(nodes::list));
     Router::new()
         .route("/health", get(health::health))

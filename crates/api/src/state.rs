@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::secrets::Sealer;
+use vpnkeeper_domain::wgconf::ClientOptions;
 use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
 use vpnkeeper_store::ReadStore;
 
@@ -18,13 +19,23 @@ pub struct ApiState {
 struct Inner {
     cluster: Cluster,
     sealer: Sealer,
+    client_options: ClientOptions,
 }
 
 impl ApiState {
-    pub fn new(cluster: Cluster, sealer: Sealer) -> Self {
+    pub fn new(cluster: Cluster, sealer: Sealer, client_options: ClientOptions) -> Self {
         ApiState {
-            inner: Arc::new(Inner { cluster, sealer }),
+            inner: Arc::new(Inner {
+                cluster,
+                sealer,
+                client_options,
+            }),
         }
+    }
+
+    /// How client configs are shaped (router DNS/MTU/keepalive), from the node's config.
+    pub fn client_options(&self) -> &ClientOptions {
+        &self.inner.client_options
     }
 
     pub fn cluster(&self) -> &Cluster {

@@ -137,6 +137,25 @@ pub struct WireguardSection {
     pub reconcile_interval_secs: u64,
     /// Docker container of the Amnezia self-hosted server (backend `amnezia-docker`).
     pub container: String,
+    /// DNS servers written into router configs; empty = no DNS line (the router's own resolver).
+    pub router_dns: Vec<IpAddr>,
+    /// Router tunnel MTU (default 1280).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_mtu: Option<u16>,
+    /// Router PersistentKeepalive in seconds (default 25; 0 = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_keepalive: Option<u16>,
+}
+
+impl WireguardSection {
+    pub fn client_options(&self) -> vpnkeeper_domain::wgconf::ClientOptions {
+        vpnkeeper_domain::wgconf::ClientOptions {
+            router_dns: self.router_dns.clone(),
+            router_mtu: self.router_mtu,
+            router_keepalive: self.router_keepalive,
+            keepalive: None,
+        }
+    }
 }
 
 impl Default for WireguardSection {
@@ -151,6 +170,9 @@ impl Default for WireguardSection {
             mtu: None,
             reconcile_interval_secs: 10,
             container: "amnezia-awg".into(),
+            router_dns: Vec::new(),
+            router_mtu: None,
+            router_keepalive: None,
         }
     }
 }

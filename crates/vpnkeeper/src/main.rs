@@ -313,7 +313,8 @@ async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
                 )
                 .await?;
             eprintln!("{}", device["id"]);
-            println!("{}", serde_json::to_string_pretty(&device)?);
+            let config = api.get_text(&format!("/api/v1/devices/{}/config", device["id"])).await?;
+            print!("{config}");
         }
         DeviceCmd::List { user, include_revoked } => {
             let mut path = format!("/api/v1/devices?limit=1000&include_revoked={include_revoked}");

@@ -53,7 +53,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         Err(e) => tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected"),
     }
 
-    let state = ApiState::new(cluster.clone(), secret.sealer());
+    let state = ApiState::new(cluster.clone(), secret.sealer(), config.wireguard.client_options());
     let app = crate::http_trace::wrap(vpnkeeper_api::router(state));
     tracing::info!(
         node_id = config.node.id,

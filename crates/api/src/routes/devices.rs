@@ -159,3 +159,76 @@ pub async fn list(
     };
     Ok(Json(DeviceList { devices }))
 }
+
+/// The text a device's owner imports: the `.conf` for awg/wireguard devices. Asking again
+/// renders the same bytes from the same stored keys.
+pub async fn render_config(state: &ApiState, device: &Device) -> Result<(String, String), ApiError> {
+    use vpnkeeper_domain::wgconf::{config_file_name, render_client_config, ClientKeys, WgConfError};
+    let conflict = |e: WgConfError| ApiError::new(StatusCode::CONFLICT, "no_config", e.to_string());
+    if !device.protocol.is_wireguard_family() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_config",
+            format!("device #{} uses protocol {}; its share link comes with the Xray integration", device.id, device.protocol),
+        ));
+    }
+    let node = state
+        .read()
+        .node(device.node_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("node {} of device {}", device.node_id, device.id)))?;
+    let keys = ClientKeys::open(state.sealer(), device).map_err(|e| match e {
+        WgConfError::Sealed { .. } => {
+            tracing::error!(device = device.id, "device keys cannot be opened with this node's cluster key");
+            ApiError::internal("the device's keys cannot be opened with this node's cluster key")
+        }
+        other => conflict(other),
+    })?;
+    let text = render_client_config(&node, device, &keys, state.client_options()).map_err(conflict)?;
+    Ok((config_file_name(&device.name, device.device_type), text))
+}
+
+pub async fn config(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(device): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // A config holds the device's private key: admin scope only.
+    caller.require_admin()?;
+    let device = fetch(&state, &parse_ref(&device)?).await?;
+    let (file_name, text) = render_config(&state, &device).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+pub async fn qr(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(device): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require_admin()?;
+    let device = fetch(&state, &parse_ref(&device)?).await?;
+    let (_, text) = render_config(&state, &device).await?;
+    let png = vpnkeeper_render::qr_png(&text)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "qr_too_large", e.to_string()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    )
+        .into_response())
+}
