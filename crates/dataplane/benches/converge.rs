@@ -1,1 +1,3 @@
-fn main() { eprintln!("converge bench: not written yet"); }
+fn main() {
+    eprintln!("converge bench: not written yet");
+}

@@ -52,7 +52,13 @@ pub fn parse_dump(text: &str, command: &str) -> Result<Dump, BackendError> {
     };
     let f: Vec<&str> = first.split('\t').collect();
     if f.len() < 3 {
-        return Err(err(1, format!("expected private-key, public-key, listen-port; got {} fields", f.len())));
+        return Err(err(
+            1,
+            format!(
+                "expected private-key, public-key, listen-port; got {} fields",
+                f.len()
+            ),
+        ));
     }
     let mut dump = Dump::default();
     if let Some(pk) = none(f[0]) {
@@ -60,12 +66,21 @@ pub fn parse_dump(text: &str, command: &str) -> Result<Dump, BackendError> {
         dump.private_key = Some(Zeroizing::new(k.0));
     }
     dump.state.public_key = none(f[1]).map(str::to_string);
-    dump.state.listen_port = none(f[2]).and_then(|p| p.parse().ok()).filter(|&p: &u16| p != 0);
+    dump.state.listen_port = none(f[2])
+        .and_then(|p| p.parse().ok())
+        .filter(|&p: &u16| p != 0);
 
     for (i, line) in lines {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 8 {
-            return Err(err(i + 1, format!("expected 8 peer fields, got {} in {:?}", f.len(), truncate(f[0], 50))));
+            return Err(err(
+                i + 1,
+                format!(
+                    "expected 8 peer fields, got {} in {:?}",
+                    f.len(),
+                    truncate(f[0], 50)
+                ),
+            ));
         }
         let bad = |what: &str| err(i + 1, format!("bad {what}"));
         let psk = match none(f[1]) {
@@ -74,7 +89,9 @@ pub fn parse_dump(text: &str, command: &str) -> Result<Dump, BackendError> {
         };
         let handshake: i64 = f[4].parse().map_err(|_| bad("latest-handshake"))?;
         dump.state.peers.push(PeerState {
-            public_key: Key::from_base64(f[0]).ok_or_else(|| bad("public key"))?.to_base64(),
+            public_key: Key::from_base64(f[0])
+                .ok_or_else(|| bad("public key"))?
+                .to_base64(),
             endpoint: none(f[2]).and_then(|e| e.parse().ok()),
             allowed_ips: match none(f[3]) {
                 Some(ips) => ips
@@ -88,7 +105,9 @@ pub fn parse_dump(text: &str, command: &str) -> Result<Dump, BackendError> {
             tx_bytes: f[6].parse().map_err(|_| bad("transfer-tx"))?,
             preshared_key_set: psk.is_some_and(|k| !k.is_zero()),
             preshared_key_fingerprint: psk.filter(|k| !k.is_zero()).map(|k| PskFingerprint::of(&k)),
-            persistent_keepalive: none(f[7]).and_then(|k| k.parse().ok()).filter(|&k: &u16| k != 0),
+            persistent_keepalive: none(f[7])
+                .and_then(|k| k.parse().ok())
+                .filter(|&k: &u16| k != 0),
         });
     }
     Ok(dump)
@@ -183,12 +202,17 @@ impl CliBackend {
         if self.tool.contains("awg") {
             "install amneziawg-tools (https://github.com/amnezia-vpn/amneziawg-tools)".into()
         } else {
-            "install wireguard-tools (apt-get install --no-install-recommends wireguard-tools)".into()
+            "install wireguard-tools (apt-get install --no-install-recommends wireguard-tools)"
+                .into()
         }
     }
 
     async fn tool(&self, args: &[&str]) -> Result<Vec<u8>, BackendError> {
-        Ok(self.runner.run(&self.tool, args, None, &self.hint()).await?.stdout)
+        Ok(self
+            .runner
+            .run(&self.tool, args, None, &self.hint())
+            .await?
+            .stdout)
     }
 
     pub async fn dump(&self) -> Result<Dump, BackendError> {
@@ -211,11 +235,16 @@ impl WgBackend for CliBackend {
         let awg = parse_awg_lines(spec.awg.as_deref())?;
         if !awg.is_empty() && !self.tool.contains("awg") {
             return Err(BackendError::Config(
-                "AmneziaWG parameters need the awg tool: set tool = \"awg\" (amneziawg-tools)".into(),
+                "AmneziaWG parameters need the awg tool: set tool = \"awg\" (amneziawg-tools)"
+                    .into(),
             ));
         }
         if !ip::link_exists(&self.runner, &self.iface).await? {
-            let kind = if self.tool.contains("awg") { "amneziawg" } else { "wireguard" };
+            let kind = if self.tool.contains("awg") {
+                "amneziawg"
+            } else {
+                "wireguard"
+            };
             tracing::info!(iface = %self.iface, kind, "creating interface");
             self.runner
                 .run("ip", &["link", "add", "dev", &self.iface, "type", kind], None, "install iproute2")
@@ -237,7 +266,14 @@ impl WgBackend for CliBackend {
             .await?;
             let path = keyfile.path().to_string_lossy().into_owned();
             let port = spec.listen_port.to_string();
-            let mut args: Vec<&str> = vec!["set", &self.iface, "private-key", &path, "listen-port", &port];
+            let mut args: Vec<&str> = vec![
+                "set",
+                &self.iface,
+                "private-key",
+                &path,
+                "listen-port",
+                &port,
+            ];
             for (k, v) in &awg {
                 args.push(k);
                 args.push(v);

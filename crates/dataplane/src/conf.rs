@@ -44,7 +44,11 @@ pub struct WgConf {
 
 impl std::fmt::Debug for WgConf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WgConf({} peers, <contents redacted>)", self.peer_keys().len())
+        write!(
+            f,
+            "WgConf({} peers, <contents redacted>)",
+            self.peer_keys().len()
+        )
     }
 }
 
@@ -138,13 +142,23 @@ impl WgConf {
             .iter_mut()
             .find(|s| s.is_peer() && s.public_key().as_deref() == Some(key.as_str()))
         {
-            const MANAGED: [&str; 4] = ["publickey", "presharedkey", "allowedips", "persistentkeepalive"];
+            const MANAGED: [&str; 4] = [
+                "publickey",
+                "presharedkey",
+                "allowedips",
+                "persistentkeepalive",
+            ];
             let kept: Vec<String> = s
                 .lines
                 .iter()
                 .skip(1)
                 .filter(|l| {
-                    let k = l.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+                    let k = l
+                        .split('=')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
                     !MANAGED.contains(&k.as_str()) && !l.trim().is_empty()
                 })
                 .cloned()
@@ -219,7 +233,15 @@ fn render_peer(spec: &PeerSpec) -> Vec<String> {
 /// wg-quick.
 pub fn strip_wg_quick(text: &str) -> Zeroizing<String> {
     const QUICK: [&str; 9] = [
-        "address", "dns", "mtu", "table", "preup", "postup", "predown", "postdown", "saveconfig",
+        "address",
+        "dns",
+        "mtu",
+        "table",
+        "preup",
+        "postup",
+        "predown",
+        "postdown",
+        "saveconfig",
     ];
     let mut out = Zeroizing::new(String::new());
     for line in text.lines() {
@@ -297,7 +319,10 @@ AllowedIPs = 10.8.1.2/32
         assert!(text.starts_with("[Interface]\nPrivateKey"));
         assert!(text.contains("H4 = 1808549862\n\n[Peer]\nPublicKey = AgIC"));
         assert!(text.contains("AllowedIPs = 10.8.1.22/32\n"));
-        assert!(text.contains(&format!("[Peer]\nPublicKey = {}\nAllowedIPs = 10.8.1.3/32\nPersistentKeepalive = 25\n", k(3))));
+        assert!(text.contains(&format!(
+            "[Peer]\nPublicKey = {}\nAllowedIPs = 10.8.1.3/32\nPersistentKeepalive = 25\n",
+            k(3)
+        )));
         assert_eq!(WgConf::parse(&text).peer_keys(), vec![k(2), k(3)]);
         assert!(!format!("{c:?}").contains("CQkJ"));
     }

@@ -92,7 +92,10 @@ impl Runner {
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             // If `ip netns exec` itself could not find the program, say so plainly.
-            if self.netns.is_some() && stderr.contains("No such file or directory") && stderr.contains("exec of") {
+            if self.netns.is_some()
+                && stderr.contains("No such file or directory")
+                && stderr.contains("exec of")
+            {
                 return Err(BackendError::ToolMissing {
                     program: program.into(),
                     hint: hint.into(),

@@ -35,7 +35,10 @@ pub(crate) async fn configure_link(
 
 /// Whether a link exists (in the runner's namespace).
 pub(crate) async fn link_exists(runner: &Runner, name: &str) -> Result<bool, BackendError> {
-    match runner.run("ip", &["link", "show", "dev", name], None, HINT).await {
+    match runner
+        .run("ip", &["link", "show", "dev", name], None, HINT)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(BackendError::Command { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -57,9 +60,7 @@ pub(crate) fn validate_ifname(name: &str) -> Result<(), BackendError> {
     } else {
         Err(BackendError::InvalidInput {
             what: "interface name",
-            detail: format!(
-                "{name:?}: use 1-15 characters from [A-Za-z0-9._-], e.g. wg0 or awg0"
-            ),
+            detail: format!("{name:?}: use 1-15 characters from [A-Za-z0-9._-], e.g. wg0 or awg0"),
         })
     }
 }

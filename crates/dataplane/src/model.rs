@@ -21,9 +21,14 @@ use crate::error::BackendError;
 /// `Debug` prints a placeholder and the memory is wiped on drop, so a secret can sit inside
 /// structs that are logged with `?spec` without leaking. There is deliberately no `Display`
 /// and no `Serialize`: getting the text out needs an explicit [`SecretString::expose_secret`].
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SecretString::new)
+    }
+}
 
 /// The spec calls the interface private key type `Secret`; it is the same thing.
 pub type Secret = SecretString;
@@ -57,8 +62,11 @@ impl fmt::Debug for SecretString {
 
 /// A 32-byte Curve25519 key or preshared key, in the two encodings WireGuard uses:
 /// base64 in configs and the `wg` tool, lowercase hex on the UAPI wire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key(pub [u8; 32]);
+
+// Lets `Zeroizing<Key>` wipe private keys and PSKs when they go out of scope.
+impl zeroize::DefaultIsZeroes for Key {}
 
 impl Key {
     pub fn from_base64(s: &str) -> Option<Key> {
@@ -433,7 +441,12 @@ mod tests {
     #[test]
     fn diff_10k_is_fast_and_complete() {
         let desired: Vec<PeerSpec> = (0..10_000u32)
-            .map(|i| PeerSpec::new(key(i), vec![net(&format!("10.{}.{}.2/32", i / 256, i % 256))]))
+            .map(|i| {
+                PeerSpec::new(
+                    key(i),
+                    vec![net(&format!("10.{}.{}.2/32", i / 256, i % 256))],
+                )
+            })
             .collect();
         let t = std::time::Instant::now();
         let d = diff(&desired, &InterfaceState::default());

@@ -104,13 +104,21 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
         let Some((k, v)) = line.split_once('=') else {
             return Err(proto(
                 iface,
-                format!("line {}: expected key=value, got {:?}", lineno + 1, truncate(line, 40)),
+                format!(
+                    "line {}: expected key=value, got {:?}",
+                    lineno + 1,
+                    truncate(line, 40)
+                ),
             ));
         };
         let bad = |what: &str| {
             proto(
                 iface,
-                format!("line {}: bad {what} value {:?}", lineno + 1, truncate(v, 40)),
+                format!(
+                    "line {}: bad {what} value {:?}",
+                    lineno + 1,
+                    truncate(v, 40)
+                ),
             )
         };
         if k == "errno" {
@@ -132,7 +140,7 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
                     let key = Zeroizing::new(Key::from_hex(v).ok_or_else(|| bad("private_key"))?);
                     if !key.is_zero() {
                         dev.public_key = Some(key.public_from_private());
-                        dev.private_key = Some(Zeroizing::new(key.0));
+                        dev.private_key = Some(Zeroizing::new((*key).0));
                     }
                 }
                 "own_public_key" => {
@@ -159,7 +167,9 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
                     // fail the whole read over a cosmetic field.
                     peer.endpoint = v.parse().ok();
                 }
-                "allowed_ip" => peer.allowed_ips.push(v.parse().map_err(|_| bad("allowed_ip"))?),
+                "allowed_ip" => peer
+                    .allowed_ips
+                    .push(v.parse().map_err(|_| bad("allowed_ip"))?),
                 "last_handshake_time_sec" => {
                     let secs: i64 = v.parse().map_err(|_| bad("last_handshake_time_sec"))?;
                     if let Some(h) = raw_handshakes.last_mut() {
@@ -169,7 +179,9 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
                 "rx_bytes" => peer.rx_bytes = v.parse().map_err(|_| bad("rx_bytes"))?,
                 "tx_bytes" => peer.tx_bytes = v.parse().map_err(|_| bad("tx_bytes"))?,
                 "persistent_keepalive_interval" => {
-                    let ka: u16 = v.parse().map_err(|_| bad("persistent_keepalive_interval"))?;
+                    let ka: u16 = v
+                        .parse()
+                        .map_err(|_| bad("persistent_keepalive_interval"))?;
                     peer.persistent_keepalive = (ka != 0).then_some(ka);
                 }
                 // last_handshake_time_nsec, protocol_version, future keys.
@@ -321,15 +333,28 @@ pub fn parse_awg_lines(awg: Option<&str>) -> Result<Vec<(String, String)>, Backe
         "set",
     ];
     let mut out = Vec::new();
-    for line in awg.unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in awg
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         let bad = |why: &str| BackendError::InvalidInput {
             what: "AmneziaWG parameters",
             detail: format!("{:?}: {why}", truncate(line, 60)),
         };
-        let (k, v) = line.split_once('=').ok_or_else(|| bad("expected key=value, e.g. jc=4"))?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| bad("expected key=value, e.g. jc=4"))?;
         let (k, v) = (k.trim(), v.trim());
-        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-            return Err(bad("the key must be lowercase UAPI style (jc, jmin, s1, h1, i1…)"));
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(bad(
+                "the key must be lowercase UAPI style (jc, jmin, s1, h1, i1…)",
+            ));
         }
         if RESERVED.contains(&k) {
             return Err(bad("this key is set by vpnkeeper itself, not through awg"));
@@ -391,7 +416,11 @@ impl UapiBackend {
             }
         }
         Err(BackendError::SocketMissing {
-            path: self.socket_dirs.last().map(|d| d.join(&name)).unwrap_or_default(),
+            path: self
+                .socket_dirs
+                .last()
+                .map(|d| d.join(&name))
+                .unwrap_or_default(),
             iface: self.iface.clone(),
         })
     }
@@ -441,7 +470,11 @@ impl UapiBackend {
     }
 }
 
-async fn roundtrip_at(path: &Path, op: &'static str, request: &[u8]) -> Result<String, BackendError> {
+async fn roundtrip_at(
+    path: &Path,
+    op: &'static str,
+    request: &[u8],
+) -> Result<String, BackendError> {
     let stream = UnixStream::connect(path)
         .await
         .map_err(|e| BackendError::SocketConnect {
@@ -605,8 +638,14 @@ mod tests {
         assert!(e.to_string().contains("peer public key"));
         let mut p = PeerSpec::new(Key([1; 32]).to_base64(), vec![]);
         p.preshared_key = Some("c2VjcmV0LWJ1dC1zaG9ydA==".into());
-        let e = encode_peer_ops(&PeerDiff { add: vec![p], ..Default::default() }, Flavor::WireguardGo)
-            .unwrap_err();
+        let e = encode_peer_ops(
+            &PeerDiff {
+                add: vec![p],
+                ..Default::default()
+            },
+            Flavor::WireguardGo,
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
     }
 
@@ -619,7 +658,10 @@ mod tests {
         up.preshared_key = Some(Key([9; 32]).to_base64().into());
         up.persistent_keepalive = Some(25);
         let d = PeerDiff {
-            add: vec![PeerSpec::new(k3.to_base64(), vec!["10.8.0.4/32".parse().unwrap()])],
+            add: vec![PeerSpec::new(
+                k3.to_base64(),
+                vec!["10.8.0.4/32".parse().unwrap()],
+            )],
             update: vec![up],
             remove: vec![k1.to_base64()],
         };
