@@ -1,1 +1,151 @@
-fn main() {}
+//! Xray API figures against a real Xray-core (PyPI build via
+//! scripts/xray-run.py): `cargo bench -p vpnkeeper-xray --bench xray_api`.
+//!
+//! - adding 10,000 users through the API from empty (one reconcile),
+//! - one incremental add and one revoke through the node's queue,
+//! - one reconcile with a single change while 10,000 users are present
+//!   (dominated by reading them back with GetInboundUsers),
+//! - one QueryStats call with reset over the user counters.
+//!
+//! Set XRAY_BENCH_USERS to change the 10,000. Exits 0 with a message when
+//! Xray-core is not installed.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::OsRng;
+use vpnkeeper_xray::settings::CutMode;
+use vpnkeeper_xray::{
+    generate_reality_keypair, write_validated_config, AccessLog, Supervisor, SupervisorConfig,
+    XrayApi, XrayNode, XraySettings, XrayUser,
+};
+
+fn main() {
+    let ok = std::process::Command::new("python3")
+        .arg(common::wrapper())
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!(
+            "xray_api bench: Xray-core is not installed, nothing measured \
+             (pip install --no-deps --target /opt/vpnkeeper/xray-py Xray-core)"
+        );
+        return;
+    }
+    let n: usize = std::env::var("XRAY_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench(n));
+}
+
+async fn bench(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let kp = generate_reality_keypair(&mut OsRng);
+    let s = XraySettings {
+        listen: "127.0.0.1".into(),
+        port: common::free_port(),
+        reality_private_key: kp.private_key,
+        reality_public_key: kp.public_key,
+        short_ids: vec!["a1b2".into()],
+        server_names: vec!["localhost".into()],
+        // Never dialled: no client connects during the bench.
+        dest: "127.0.0.1:9".into(),
+        fingerprint: "chrome".into(),
+        api_addr: format!("127.0.0.1:{}", common::free_port()).parse().unwrap(),
+        inbound_tag: "vless-reality".into(),
+        allow_private_targets: vec![],
+        conn_idle_secs: 300,
+        command: Some(common::xray_command()),
+        config_dir: dir.path().join("xray"),
+        cut_mode: CutMode::Off,
+    };
+    let path = write_validated_config(&s, &[], AccessLog::Off)
+        .await
+        .expect("config accepted");
+    let sup = Supervisor::spawn(SupervisorConfig::new(
+        s.command.clone().unwrap(),
+        path,
+        s.api_addr,
+    ))
+    .unwrap();
+    let mut starts = sup.starts();
+    tokio::time::timeout(Duration::from_secs(30), starts.wait_for(|s| s.generation >= 1))
+        .await
+        .expect("xray starts within 30 s")
+        .unwrap();
+    let node = XrayNode::spawn(XrayApi::new(s.api_addr), &s.inbound_tag, None);
+    node.health().await.expect("xray API answers");
+
+    let users: Vec<XrayUser> = (0..n)
+        .map(|i| XrayUser::vision(format!("dev-{i}"), uuid::Uuid::new_v4()))
+        .collect();
+
+    let t = Instant::now();
+    let r = node.reconcile(users.clone()).await.unwrap();
+    let full = t.elapsed();
+    assert_eq!(r.added, n);
+    println!(
+        "add {n} users from empty (one reconcile, 32 RPCs in flight): {:.2?} ({:.0} users/s)",
+        full,
+        n as f64 / full.as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let got = node.users().await.unwrap();
+    println!("GetInboundUsers with {} users: {:.2?}", got.len(), t.elapsed());
+
+    const REPS: u32 = 50;
+    let mut add = Duration::ZERO;
+    let mut del = Duration::ZERO;
+    for i in 0..REPS {
+        let u = XrayUser::vision(format!("extra-{i}"), uuid::Uuid::new_v4());
+        let t = Instant::now();
+        node.add_user(u.clone()).await.unwrap();
+        add += t.elapsed();
+        let t = Instant::now();
+        node.revoke(u.email.clone()).await.unwrap();
+        del += t.elapsed();
+    }
+    println!(
+        "one incremental add with {n} present: {:.2?} avg; one revoke: {:.2?} avg (over {REPS})",
+        add / REPS,
+        del / REPS
+    );
+
+    let mut desired = users.clone();
+    desired.push(XrayUser::vision("one-more", uuid::Uuid::new_v4()));
+    let t = Instant::now();
+    let r = node.reconcile(desired).await.unwrap();
+    assert_eq!((r.added, r.removed), (1, 0));
+    println!(
+        "reconcile with one change over {n} users (read + diff + 1 add): {:.2?}",
+        t.elapsed()
+    );
+
+    let t = Instant::now();
+    let stats = node.collect_traffic().await.unwrap();
+    println!(
+        "QueryStats(reset) over user counters: {:.2?} ({} users had traffic; \
+         Xray creates a user's counters on first traffic, so this is a lower bound)",
+        t.elapsed(),
+        stats.len()
+    );
+
+    let t = Instant::now();
+    let r = node.reconcile(Vec::new()).await.unwrap();
+    println!(
+        "remove all {} users (one reconcile): {:.2?}",
+        r.removed,
+        t.elapsed()
+    );
+    sup.shutdown().await;
+}
