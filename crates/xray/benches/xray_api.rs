@@ -60,7 +60,9 @@ async fn bench(n: usize) {
         // Never dialled: no client connects during the bench.
         dest: "127.0.0.1:9".into(),
         fingerprint: "chrome".into(),
-        api_addr: format!("127.0.0.1:{}", common::free_port()).parse().unwrap(),
+        api_addr: format!("127.0.0.1:{}", common::free_port())
+            .parse()
+            .unwrap(),
         inbound_tag: "vless-reality".into(),
         allow_private_targets: vec![],
         conn_idle_secs: 300,
@@ -78,10 +80,13 @@ async fn bench(n: usize) {
     ))
     .unwrap();
     let mut starts = sup.starts();
-    tokio::time::timeout(Duration::from_secs(30), starts.wait_for(|s| s.generation >= 1))
-        .await
-        .expect("xray starts within 30 s")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        starts.wait_for(|s| s.generation >= 1),
+    )
+    .await
+    .expect("xray starts within 30 s")
+    .unwrap();
     let node = XrayNode::spawn(XrayApi::new(s.api_addr), &s.inbound_tag, None);
     node.health().await.expect("xray API answers");
 
@@ -101,7 +106,11 @@ async fn bench(n: usize) {
 
     let t = Instant::now();
     let got = node.users().await.unwrap();
-    println!("GetInboundUsers with {} users: {:.2?}", got.len(), t.elapsed());
+    println!(
+        "GetInboundUsers with {} users: {:.2?}",
+        got.len(),
+        t.elapsed()
+    );
 
     const REPS: u32 = 50;
     let mut add = Duration::ZERO;

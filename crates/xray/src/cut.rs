@@ -114,7 +114,7 @@ fn parse_access_line(line: &str) -> AccessLine<'_> {
     }
     let from = from.strip_prefix("tcp:").unwrap_or(from);
     let (Ok(from), Some(email)) = (
-        from.parse::<SocketAddr>(),
+        from.parse::<SocketAddr>().map(unmap),
         rest.rsplit_once(" email: ").map(|(_, e)| e.trim()),
     ) else {
         return AccessLine::Other;
@@ -136,6 +136,21 @@ pub struct Cutter {
 }
 
 impl Cutter {
+    /// The cutter the settings ask for: `None` with `cut_mode = "off"`.
+    /// Pass the supervisor's tracker when vpnkeeper runs Xray itself.
+    pub fn from_settings(
+        settings: &crate::settings::XraySettings,
+        tracker: Option<ConnTracker>,
+    ) -> Option<Self> {
+        match settings.cut_mode {
+            crate::settings::CutMode::Off => None,
+            crate::settings::CutMode::SsKill => Some(Self {
+                vless_port: settings.port,
+                tracker,
+            }),
+        }
+    }
+
     /// Cuts `email`'s connections; returns how many sockets were destroyed.
     /// Call it after the user was removed from Xray, so a reconnect fails.
     /// `online_ips` is what `GetStatsOnlineIpList` returned *before* removal
@@ -256,14 +271,19 @@ async fn established_peers(port: u16) -> Result<HashSet<SocketAddr>, XrayError> 
         .lines()
         .filter_map(|l| l.split_whitespace().nth(3))
         .filter_map(|p| p.parse::<SocketAddr>().ok())
-        .map(|a| match a.ip() {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
-                None => a,
-            },
-            IpAddr::V4(_) => a,
-        })
+        .map(unmap)
         .collect())
+}
+
+/// `[::ffff:a.b.c.d]:p` -> `a.b.c.d:p`, so both spellings compare equal.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        IpAddr::V4(_) => a,
+    }
 }
 
 async fn run_ss(args: &[String]) -> Result<String, XrayError> {

@@ -198,9 +198,7 @@ impl XraySettings {
             return Err(ValidationError::new("conn_idle_secs", "must be >= 1"));
         }
         if let Some(cmd) = &self.command {
-            if cmd.split_whitespace().next().is_none() {
-                return Err(ValidationError::new("command", "is empty"));
-            }
+            crate::config::command_argv(cmd, &self.config_dir)?;
         }
         Ok(())
     }
@@ -494,6 +492,7 @@ pub(crate) mod tests {
                 "reality_private_key",
             ),
             (Box::new(|s| s.server_names = vec![]), "server_names"),
+            (Box::new(|s| s.command = Some("xray run".into())), "command"),
             (
                 Box::new(|s| s.allow_private_targets = vec!["1.2.3.4/40".into()]),
                 "allow_private_targets",

@@ -115,10 +115,10 @@ async fn vless_reality_issue_revoke_restart() {
 
     let link_a = ShareLink::for_node(&s, "127.0.0.1", alice.uuid, "Alice phone").to_uri();
     let link_b = ShareLink::for_node(&s, "127.0.0.1", bob.uuid, "Bob laptop").to_uri();
-    let (_ca, socks_a) = xray_client(dir.path(), &link_a, "alice").await;
-    let (_cb, socks_b) = xray_client(dir.path(), &link_b, "bob").await;
+    let (_ca, socks_a) = xray_client(dir.path(), &link_a, "alice", None).await;
+    let (_cb, socks_b) = xray_client(dir.path(), &link_b, "bob", None).await;
     let link_c = ShareLink::for_node(&s, "127.0.0.1", carol.uuid, "Carol").to_uri();
-    let (_cc, socks_c) = xray_client(dir.path(), &link_c, "carol").await;
+    let (_cc, socks_c) = xray_client(dir.path(), &link_c, "carol", None).await;
     let page = format!("http://127.0.0.1:{http}/");
     assert_eq!(fetch(socks_a, &page).await.unwrap(), PAGE);
     assert_eq!(fetch(socks_b, &page).await.unwrap(), PAGE);
@@ -208,6 +208,38 @@ async fn vless_reality_issue_revoke_restart() {
         fetch(socks_a, &page).await.is_err(),
         "revoked user still gets through"
     );
+
+    // Without the access log (Xray not supervised by us) the cut falls back
+    // to the client IPs Xray reports for the user (GetStatsOnlineIpList).
+    let dave = XrayUser::vision("dev-dave", uuid::Uuid::new_v4());
+    let by_ip = XrayNode::spawn(
+        api.clone(),
+        &s.inbound_tag,
+        Some(Cutter {
+            vless_port: s.port,
+            tracker: None,
+        }),
+    );
+    by_ip.add_user(dave.clone()).await.unwrap();
+    let link_d = ShareLink::for_node(&s, "127.0.0.1", dave.uuid, "Dave").to_uri();
+    let (_cd, socks_d) = xray_client(dir.path(), &link_d, "dave", Some("127.0.0.2")).await;
+    let out_d = dir.path().join("d.bin");
+    let mut dl_d = start_download(socks_d, &slow, &out_d);
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while file_len(&out_d) < 8 * 1024 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("dave's download is flowing");
+    let cut = by_ip.revoke("dev-dave").await.unwrap();
+    assert!(cut >= 1, "nothing cut by client IP");
+    let st = tokio::time::timeout(Duration::from_secs(5), dl_d.wait())
+        .await
+        .expect("dave's download survived the by-IP cut")
+        .unwrap();
+    assert!(!st.success());
+    assert!(fetch(socks_d, &page).await.is_err());
 
     // Bob's download, same client IP, was not touched and keeps flowing.
     let before = file_len(&out_b);

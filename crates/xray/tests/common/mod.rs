@@ -180,10 +180,17 @@ pub async fn wait_port(port: u16) {
 
 /// An Xray client process (socks inbound -> VLESS/Reality outbound) built
 /// from a share link, as a user's app would build it.
-pub async fn xray_client(dir: &Path, link: &str, name: &str) -> (Child, u16) {
+/// `send_through` picks the client's source IP (Xray never lists 127.0.0.1
+/// in its online-IP stats, 127.0.0.2 works).
+pub async fn xray_client(
+    dir: &Path,
+    link: &str,
+    name: &str,
+    send_through: Option<&str>,
+) -> (Child, u16) {
     let l = ShareLink::parse(link).expect("share link parses");
     let socks = free_port();
-    let cfg = json!({
+    let mut cfg = json!({
         "log": { "loglevel": "warning" },
         "inbounds": [{ "listen": "127.0.0.1", "port": socks, "protocol": "socks",
                        "settings": { "udp": false } }],
@@ -196,6 +203,9 @@ pub async fn xray_client(dir: &Path, link: &str, name: &str) -> (Child, u16) {
                 "publicKey": l.public_key, "shortId": l.short_id } },
         }],
     });
+    if let Some(ip) = send_through {
+        cfg["outbounds"][0]["sendThrough"] = json!(ip);
+    }
     let path = dir.join(format!("client-{name}.json"));
     std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
     let child = Command::new("python3")
