@@ -208,11 +208,33 @@ impl CliBackend {
     }
 
     async fn tool(&self, args: &[&str]) -> Result<Vec<u8>, BackendError> {
-        Ok(self
-            .runner
-            .run(&self.tool, args, None, &self.hint())
-            .await?
-            .stdout)
+        match self.runner.run(&self.tool, args, None, &self.hint()).await {
+            Ok(out) => Ok(out.stdout),
+            // `wg` says "Unable to access interface: No such device" (or "Protocol not
+            // supported" where there is no kernel module and no userspace socket): the
+            // daemon or module is not there yet, which the reconciler retries quietly.
+            Err(BackendError::Command { stderr, .. })
+                if stderr.contains("Unable to access interface")
+                    || (stderr.contains("Unable to modify interface")
+                        && (stderr.contains("No such device")
+                            || stderr.contains("Protocol not supported"))) =>
+            {
+                Err(BackendError::InterfaceMissing {
+                    iface: self.iface.clone(),
+                    detail: stderr,
+                    hint: format!(
+                        "create it (ip link add {} type {}) or start its userspace daemon",
+                        self.iface,
+                        if self.tool.contains("awg") {
+                            "amneziawg"
+                        } else {
+                            "wireguard"
+                        }
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn dump(&self) -> Result<Dump, BackendError> {

@@ -21,6 +21,13 @@ pub enum BackendError {
         source: std::io::Error,
     },
 
+    #[error("interface {iface} does not exist or is not WireGuard ({detail}); {hint}")]
+    InterfaceMissing {
+        iface: String,
+        detail: String,
+        hint: String,
+    },
+
     #[error("{what} timed out after {secs}s: the daemon or tool is hung; restart it")]
     Timeout { what: String, secs: u64 },
 
@@ -72,6 +79,7 @@ impl BackendError {
                 | BackendError::SocketIo { .. }
                 | BackendError::Timeout { .. }
                 | BackendError::ToolMissing { .. }
+                | BackendError::InterfaceMissing { .. }
         )
     }
 }

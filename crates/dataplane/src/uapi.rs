@@ -122,7 +122,8 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
             )
         };
         if k == "errno" {
-            errno = Some(v.parse().map_err(|_| bad("errno"))?);
+            // wireguard-go writes negative values (errno=-22); others positive.
+            errno = Some(v.parse::<i64>().map_err(|_| bad("errno"))?.abs());
             continue;
         }
         if k == "public_key" {
@@ -218,10 +219,12 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
 pub fn parse_set_response(text: &str, iface: &str) -> Result<(), BackendError> {
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("errno=") {
+            // wireguard-go writes negative values (errno=-22); others positive.
             let n: i64 = v
                 .trim()
-                .parse()
-                .map_err(|_| proto(iface, format!("bad errno {:?}", truncate(v, 20))))?;
+                .parse::<i64>()
+                .map_err(|_| proto(iface, format!("bad errno {:?}", truncate(v, 20))))?
+                .abs();
             if n == 0 {
                 return Ok(());
             }
@@ -461,6 +464,46 @@ impl UapiBackend {
         parse_set_response(&resp, &self.iface)
     }
 
+    /// Send the AmneziaWG parameters that differ, in their own transaction after the key:
+    /// a fresh boringtun and a fresh wireguard-go answer `get` identically (only
+    /// `listen_port`), and boringtun reveals itself with `own_public_key` only once it has
+    /// a key. Plain WireGuard daemons answer unknown keys with EINVAL; that becomes an
+    /// error saying which daemon to run instead.
+    async fn set_awg(
+        &self,
+        awg: &[(String, String)],
+        dev: UapiDevice,
+        reread: bool,
+    ) -> Result<(), BackendError> {
+        use std::fmt::Write as _;
+        let dev = if reread { self.get().await? } else { dev };
+        let unsupported = |why: String| {
+            BackendError::Config(format!(
+                "interface {} {why}, so it cannot do AmneziaWG obfuscation: run amneziawg-go for it, or configure no AWG parameters (plain WireGuard)",
+                self.iface
+            ))
+        };
+        if dev.flavor == Flavor::Boringtun {
+            return Err(unsupported("is served by boringtun".into()));
+        }
+        let mut body = String::new();
+        for (k, v) in awg {
+            if !dev.extra.iter().any(|(ek, ev)| ek == k && ev == v) {
+                let _ = writeln!(body, "{k}={v}");
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(iface = %self.iface, keys = awg.len(), "setting AmneziaWG parameters via UAPI");
+        match self.set(&body).await {
+            Err(BackendError::Errno { errno, .. }) if errno == 22 || errno == 71 => Err(unsupported(
+                format!("rejected the AWG keys (errno={errno}; a plain WireGuard daemon such as wireguard-go)"),
+            )),
+            r => r,
+        }
+    }
+
     async fn flavor(&self) -> Result<Flavor, BackendError> {
         match self.flavor.load(Ordering::Relaxed) {
             1 => Ok(Flavor::WireguardGo),
@@ -559,20 +602,12 @@ impl WgBackend for UapiBackend {
         if dev.listen_port != Some(spec.listen_port) {
             let _ = writeln!(body, "listen_port={}", spec.listen_port);
         }
-        if !awg.is_empty() && dev.flavor == Flavor::Boringtun {
-            return Err(BackendError::Config(format!(
-                "interface {} is served by boringtun, which cannot do AmneziaWG obfuscation: run amneziawg-go, or clear the awg parameters",
-                self.iface
-            )));
-        }
-        for (k, v) in &awg {
-            if !dev.extra.iter().any(|(ek, ev)| ek == k && ev == v) {
-                let _ = writeln!(body, "{k}={v}");
-            }
-        }
         if !body.is_empty() {
             tracing::info!(iface = %self.iface, key_changed = !key_matches, "configuring interface via UAPI");
             self.set(&body).await?;
+        }
+        if !awg.is_empty() {
+            self.set_awg(&awg, dev, !body.is_empty()).await?;
         }
         ip::configure_link(&self.runner, spec).await
     }
@@ -625,6 +660,8 @@ mod tests {
         assert!(parse_set_response("errno=0\n\n", "wg0").is_ok());
         let e = parse_set_response("errno=22\n\n", "wg0").unwrap_err();
         assert!(e.to_string().contains("errno=22"), "{e}");
+        let e = parse_set_response("errno=-22\n\n", "wg0").unwrap_err();
+        assert!(e.to_string().contains("errno=22 (EINVAL"), "{e}");
         assert!(parse_set_response("\n", "wg0").is_err());
     }
 
