@@ -4,8 +4,8 @@
 //! written by `init` is an ordinary key with the admin scope.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use vpnkeeper_domain::secrets::{token_key_id, token_matches};
 use vpnkeeper_domain::{Actor, ApiScope};
 
@@ -45,7 +45,9 @@ impl FromRequestParts<ApiState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization header; send `Authorization: Bearer <api key>`")
+                ApiError::unauthorized(
+                    "missing Authorization header; send `Authorization: Bearer <api key>`",
+                )
             })?
             .to_str()
             .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;

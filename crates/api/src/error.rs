@@ -116,7 +116,11 @@ impl From<CommandError> for ApiError {
 
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
     }
 }
 

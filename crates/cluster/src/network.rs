@@ -96,7 +96,9 @@ impl PeerClient {
         if !resp.status().is_success() {
             let status = resp.status();
             let msg = format!("peer {} answered HTTP {status} on {path}", self.target);
-            return Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg))));
+            return Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(msg),
+            )));
         }
         let result: Result<Resp, E> = resp
             .json()

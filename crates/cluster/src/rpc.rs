@@ -41,7 +41,11 @@ fn authorized(cluster: &Cluster, headers: &HeaderMap) -> bool {
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, "missing or wrong cluster RPC token").into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong cluster RPC token",
+    )
+        .into_response()
 }
 
 async fn append(

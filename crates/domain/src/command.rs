@@ -131,14 +131,19 @@ pub struct NodeSpec {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Registers a node or updates its settings (address pool changes keep existing addresses).
-    UpsertNode { node: NodeSpec },
+    UpsertNode {
+        node: Box<NodeSpec>,
+    },
     CreateUser {
         name: String,
         telegram_id: Option<i64>,
         /// Random subscription token, chosen by the proposer.
         sub_token: String,
     },
-    SetUserEnabled { user: UserRef, enabled: bool },
+    SetUserEnabled {
+        user: UserRef,
+        enabled: bool,
+    },
     /// Issues a device, or returns the existing active one with the same user, name and
     /// protocol ("asking again returns the same config").
     IssueDevice {
@@ -151,14 +156,18 @@ pub enum Command {
         /// Present for awg/wireguard devices.
         wg: Option<WgMaterial>,
     },
-    RevokeDevice { device: DeviceRef },
+    RevokeDevice {
+        device: DeviceRef,
+    },
     CreateApiKey {
         key_id: String,
         name: String,
         scope: ApiScope,
         secret_hash: String,
     },
-    RevokeApiKey { key_id: String },
+    RevokeApiKey {
+        key_id: String,
+    },
     CreateInvite {
         invite_id: String,
         token_hash: String,
@@ -266,7 +275,10 @@ pub enum CommandError {
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("{message}")]
-    Conflict { field: Option<String>, message: String },
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
     #[error("address pool {pool} of node {node_id} is exhausted: widen wireguard.address_pool or revoke unused devices")]

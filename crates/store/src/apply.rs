@@ -128,12 +128,14 @@ async fn run(
             Ok((Ok(Applied::Done), Some(format!("api_key:{key_id}"))))
         }
         Command::RevokeApiKey { key_id } => {
-            let n = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(at)
-                .bind(key_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
+            let n = sqlx::query(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            )
+            .bind(at)
+            .bind(key_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
             let outcome = if n == 0 {
                 Err(CommandError::NotFound {
                     what: format!("active API key {key_id}"),
@@ -188,10 +190,11 @@ async fn upsert_node(
         .transpose()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let xray = node.xray.as_ref().map(|v| v.to_string());
-    let old_pool: Option<Option<String>> = sqlx::query_scalar("SELECT wireguard FROM nodes WHERE id = ?")
-        .bind(node.id as i64)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let old_pool: Option<Option<String>> =
+        sqlx::query_scalar("SELECT wireguard FROM nodes WHERE id = ?")
+            .bind(node.id as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
     let pool_changed = match (&old_pool, &node.wireguard) {
         (Some(Some(old)), Some(new)) => serde_json::from_str::<NodeWireguard>(old)
             .map(|o| o.address_pool != new.address_pool)
@@ -322,7 +325,9 @@ async fn set_user_enabled(
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    changes.extend(nodes.into_iter().map(|n| Change::Devices { node_id: n as NodeId }));
+    changes.extend(nodes.into_iter().map(|n| Change::Devices {
+        node_id: n as NodeId,
+    }));
     Ok((Ok(Applied::User { id }), Some(format!("user:{id}"))))
 }
 
@@ -369,7 +374,9 @@ async fn issue_device(
         return Ok((
             Err(CommandError::Conflict {
                 field: Some("user".into()),
-                message: format!("user {user_id} is disabled; enable the user before issuing devices"),
+                message: format!(
+                    "user {user_id} is disabled; enable the user before issuing devices"
+                ),
             }),
             Some(format!("user:{user_id}")),
         ));
@@ -393,7 +400,10 @@ async fn issue_device(
             return Ok((
                 Err(CommandError::Invalid {
                     field: "protocol".into(),
-                    message: format!("node {} does not serve WireGuard/AmneziaWG (no [wireguard] settings)", a.node_id),
+                    message: format!(
+                        "node {} does not serve WireGuard/AmneziaWG (no [wireguard] settings)",
+                        a.node_id
+                    ),
                 }),
                 None,
             ));
@@ -402,7 +412,10 @@ async fn issue_device(
             return Ok((
                 Err(CommandError::Invalid {
                     field: "protocol".into(),
-                    message: format!("node {} serves plain WireGuard only; use protocol `wireguard`", a.node_id),
+                    message: format!(
+                        "node {} serves plain WireGuard only; use protocol `wireguard`",
+                        a.node_id
+                    ),
                 }),
                 None,
             ));
@@ -467,7 +480,10 @@ async fn issue_device(
     .fetch_one(&mut *conn)
     .await?;
     changes.push(Change::Devices { node_id: a.node_id });
-    Ok((Ok(Applied::Device { id, created: true }), Some(format!("device:{id}"))))
+    Ok((
+        Ok(Applied::Device { id, created: true }),
+        Some(format!("device:{id}")),
+    ))
 }
 
 /// Picks the next free host address of a node's pool, starting at the pool cursor.
@@ -568,7 +584,10 @@ async fn revoke_device(
         });
     }
     // Revoking twice is not an error: the device is revoked either way.
-    Ok((Ok(Applied::Device { id, created: false }), Some(format!("device:{id}"))))
+    Ok((
+        Ok(Applied::Device { id, created: false }),
+        Some(format!("device:{id}")),
+    ))
 }
 
 #[cfg(test)]
@@ -579,7 +598,10 @@ mod tests {
     fn client_ranges() {
         let p: ipnet::Ipv4Net = "10.8.0.0/24".parse().unwrap();
         let (first, size) = client_range(&p).unwrap();
-        assert_eq!(std::net::Ipv4Addr::from(first), std::net::Ipv4Addr::new(10, 8, 0, 2));
+        assert_eq!(
+            std::net::Ipv4Addr::from(first),
+            std::net::Ipv4Addr::new(10, 8, 0, 2)
+        );
         assert_eq!(size, 253);
         let p: ipnet::Ipv4Net = "10.8.0.0/30".parse().unwrap();
         assert_eq!(client_range(&p).unwrap().1, 1);

@@ -59,7 +59,11 @@ impl LogStore {
         }
     }
 
-    async fn write_meta<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError> {
+    async fn write_meta<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
         let text = serde_json::to_string(value)
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         sqlx::query("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -109,7 +113,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-        rows.iter().map(|r| decode_entry(r.get::<&str, _>(0))).collect()
+        rows.iter()
+            .map(|r| decode_entry(r.get::<&str, _>(0)))
+            .collect()
     }
 }
 
@@ -149,10 +155,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.read_meta::<Option<LogId>>("committed").await?.flatten())
+        Ok(self
+            .read_meta::<Option<LogId>>("committed")
+            .await?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -160,8 +173,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let result = async {
             let mut tx = self.pool.begin().await?;
             for entry in entries {
-                let text = serde_json::to_string(&entry)
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                let text =
+                    serde_json::to_string(&entry).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 sqlx::query("INSERT OR REPLACE INTO log(idx, entry) VALUES(?, ?)")
                     .bind(entry.log_id.index as i64)
                     .bind(text)

@@ -10,8 +10,8 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 use vpnkeeper_domain::secrets::Sealed;
 use vpnkeeper_domain::{
-    ApiKey, ApiScope, AuditEntry, Counts, Device, DeviceRef, DeviceType, Node, NodeId, NodeWireguard,
-    Protocol, User, UserRef,
+    ApiKey, ApiScope, AuditEntry, Counts, Device, DeviceRef, DeviceType, Node, NodeId,
+    NodeWireguard, Protocol, User, UserRef,
 };
 
 use crate::raft_types::LogId;
@@ -33,7 +33,10 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self { limit: 100, offset: 0 }
+        Self {
+            limit: 100,
+            offset: 0,
+        }
     }
 }
 
@@ -48,7 +51,8 @@ impl Page {
 
 const USER_COLS: &str = "id, name, telegram_id, enabled, sub_token, created_at, updated_at";
 const DEVICE_COLS: &str = "id, uuid, user_id, node_id, name, device_type, protocol, wg_public_key, wg_private_key, wg_psk, address_v4, created_at, revoked_at, last_handshake_at, rx_bytes, tx_bytes";
-const NODE_COLS: &str = "id, name, raft_addr, api_addr, public_host, wireguard, xray, created_at, updated_at";
+const NODE_COLS: &str =
+    "id, name, raft_addr, api_addr, public_host, wireguard, xray, created_at, updated_at";
 
 fn user_from_row(r: &SqliteRow) -> User {
     User {
@@ -77,8 +81,12 @@ fn device_from_row(r: &SqliteRow) -> Result<Device, sqlx::Error> {
         user_id: r.get(2),
         node_id: r.get::<i64, _>(3) as NodeId,
         name: r.get(4),
-        device_type: device_type.parse::<DeviceType>().map_err(|e| decode("device_type", e))?,
-        protocol: protocol.parse::<Protocol>().map_err(|e| decode("protocol", e))?,
+        device_type: device_type
+            .parse::<DeviceType>()
+            .map_err(|e| decode("device_type", e))?,
+        protocol: protocol
+            .parse::<Protocol>()
+            .map_err(|e| decode("protocol", e))?,
         wg_public_key: r.get(7),
         wg_private_key: r.get::<Option<String>, _>(8).map(Sealed::from_stored),
         wg_psk: r.get::<Option<String>, _>(9).map(Sealed::from_stored),
@@ -154,15 +162,24 @@ impl ReadStore {
 
     /// A trivial query, used by `/health` to prove the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     // ---- users ----
 
     pub async fn user(&self, user: &UserRef) -> Result<Option<User>, sqlx::Error> {
         let (sql, bind): (String, Bind) = match user {
-            UserRef::Id(id) => (format!("SELECT {USER_COLS} FROM users WHERE id = ?"), Bind::I(*id)),
-            UserRef::Name(n) => (format!("SELECT {USER_COLS} FROM users WHERE name = ?"), Bind::S(n.clone())),
+            UserRef::Id(id) => (
+                format!("SELECT {USER_COLS} FROM users WHERE id = ?"),
+                Bind::I(*id),
+            ),
+            UserRef::Name(n) => (
+                format!("SELECT {USER_COLS} FROM users WHERE name = ?"),
+                Bind::S(n.clone()),
+            ),
             UserRef::TelegramId(t) => (
                 format!("SELECT {USER_COLS} FROM users WHERE telegram_id = ?"),
                 Bind::I(*t),
@@ -173,7 +190,10 @@ impl ReadStore {
             Bind::I(i) => q.bind(i),
             Bind::S(s) => q.bind(s),
         };
-        Ok(q.fetch_optional(&self.pool).await?.as_ref().map(user_from_row))
+        Ok(q.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row))
     }
 
     pub async fn user_by_sub_token(&self, token: &str) -> Result<Option<User>, sqlx::Error> {
@@ -232,19 +252,35 @@ impl ReadStore {
         row.as_ref().map(device_from_row).transpose()
     }
 
-    pub async fn devices_of_user(&self, user_id: i64, include_revoked: bool) -> Result<Vec<Device>, sqlx::Error> {
+    pub async fn devices_of_user(
+        &self,
+        user_id: i64,
+        include_revoked: bool,
+    ) -> Result<Vec<Device>, sqlx::Error> {
         let sql = if include_revoked {
             format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = ? ORDER BY id")
         } else {
             format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY id")
         };
-        let rows = sqlx::query(&sql).bind(user_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 
-    pub async fn devices(&self, page: Page, include_revoked: bool) -> Result<Vec<Device>, sqlx::Error> {
-        let filter = if include_revoked { "" } else { "WHERE revoked_at IS NULL" };
-        let sql = format!("SELECT {DEVICE_COLS} FROM devices {filter} ORDER BY id LIMIT ? OFFSET ?");
+    pub async fn devices(
+        &self,
+        page: Page,
+        include_revoked: bool,
+    ) -> Result<Vec<Device>, sqlx::Error> {
+        let filter = if include_revoked {
+            ""
+        } else {
+            "WHERE revoked_at IS NULL"
+        };
+        let sql =
+            format!("SELECT {DEVICE_COLS} FROM devices {filter} ORDER BY id LIMIT ? OFFSET ?");
         let rows = sqlx::query(&sql)
             .bind(page.limit())
             .bind(page.offset())
@@ -255,7 +291,11 @@ impl ReadStore {
 
     /// The desired data-plane state of a node: its active devices of enabled users for the
     /// given protocols.
-    pub async fn desired_devices(&self, node_id: NodeId, protocols: &[Protocol]) -> Result<Vec<Device>, sqlx::Error> {
+    pub async fn desired_devices(
+        &self,
+        node_id: NodeId,
+        protocols: &[Protocol],
+    ) -> Result<Vec<Device>, sqlx::Error> {
         let list = protocols
             .iter()
             .map(|p| format!("'{}'", p.as_str()))
@@ -271,7 +311,10 @@ impl ReadStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let rows = sqlx::query(&sql).bind(node_id as i64).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(node_id as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 
@@ -368,5 +411,7 @@ enum Bind {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

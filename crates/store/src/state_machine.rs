@@ -21,7 +21,9 @@ use vpnkeeper_domain::{Applied, ApplyOutcome, NodeId};
 use crate::apply;
 use crate::db::{io_err, options, pool};
 use crate::queries::ReadStore;
-use crate::raft_types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::raft_types::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/state");
@@ -53,10 +55,13 @@ impl StateMachine {
         {
             // Migrate through a short-lived pool before opening the long-lived connections.
             let p = pool(opts.clone(), 1, &path).await?;
-            MIGRATOR.run(&p).await.map_err(|source| StoreError::Migrate {
-                path: path.display().to_string(),
-                source,
-            })?;
+            MIGRATOR
+                .run(&p)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    path: path.display().to_string(),
+                    source,
+                })?;
             p.close().await;
         }
         let writer = SqliteConnection::connect_with(&opts)
@@ -84,7 +89,11 @@ impl StateMachine {
     }
 
     pub fn read_store(&self) -> ReadStore {
-        ReadStore::new(self.read.clone(), self.applied.subscribe(), self.changes.clone())
+        ReadStore::new(
+            self.read.clone(),
+            self.applied.subscribe(),
+            self.changes.clone(),
+        )
     }
 
     fn snapshot_builder(&self) -> SnapshotBuilder {
@@ -164,7 +173,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
         let mut conn = self.writer.lock().await;
         let last: Option<LogId> = get_meta(&mut conn, "last_applied").await?;
-        let membership: StoredMembership = get_meta(&mut conn, "membership").await?.unwrap_or_default();
+        let membership: StoredMembership =
+            get_meta(&mut conn, "membership").await?.unwrap_or_default();
         Ok((last, membership))
     }
 
@@ -218,7 +228,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             )
         };
         let incoming = self.snapshot_dir.join("incoming.db");
-        tokio::fs::write(&incoming, &bytes).await.map_err(|e| err(&e))?;
+        tokio::fs::write(&incoming, &bytes)
+            .await
+            .map_err(|e| err(&e))?;
         {
             let mut conn = self.writer.lock().await;
             install_from_file(&mut conn, &incoming, meta)
@@ -242,7 +254,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 /// Tables copied by snapshot install, in an order that satisfies foreign keys.
-const REPLICATED_TABLES: &[&str] = &["nodes", "users", "devices", "api_keys", "invites", "audit_log"];
+const REPLICATED_TABLES: &[&str] = &[
+    "nodes",
+    "users",
+    "devices",
+    "api_keys",
+    "invites",
+    "audit_log",
+];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.
 async fn install_from_file(
@@ -257,20 +276,28 @@ async fn install_from_file(
     let result = async {
         let mut tx = conn.begin().await?;
         for table in REPLICATED_TABLES.iter().rev() {
-            sqlx::query(&format!("DELETE FROM main.{table}")).execute(&mut *tx).await?;
-        }
-        for table in REPLICATED_TABLES {
-            sqlx::query(&format!("INSERT INTO main.{table} SELECT * FROM snap.{table}"))
+            sqlx::query(&format!("DELETE FROM main.{table}"))
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM main.sm_meta").execute(&mut *tx).await?;
+        for table in REPLICATED_TABLES {
+            sqlx::query(&format!(
+                "INSERT INTO main.{table} SELECT * FROM snap.{table}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM main.sm_meta")
+            .execute(&mut *tx)
+            .await?;
         set_meta(&mut tx, "last_applied", &meta.last_log_id).await?;
         set_meta(&mut tx, "membership", &meta.last_membership).await?;
         tx.commit().await
     }
     .await;
-    sqlx::query("DETACH DATABASE snap").execute(&mut *conn).await?;
+    sqlx::query("DETACH DATABASE snap")
+        .execute(&mut *conn)
+        .await?;
     result
 }
 
@@ -339,9 +366,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let opts = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&tmp)
                 .read_only(true);
-            let mut c = SqliteConnection::connect_with(&opts).await.map_err(|e| err(&e))?;
+            let mut c = SqliteConnection::connect_with(&opts)
+                .await
+                .map_err(|e| err(&e))?;
             let last: Option<LogId> = get_meta(&mut c, "last_applied").await?;
-            let membership: StoredMembership = get_meta(&mut c, "membership").await?.unwrap_or_default();
+            let membership: StoredMembership =
+                get_meta(&mut c, "membership").await?.unwrap_or_default();
             c.close().await.map_err(|e| err(&e))?;
             (last, membership)
         };
@@ -356,7 +386,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership,
             snapshot_id,
         };
-        store_current(&self.dir, &meta, &bytes).await.map_err(|e| err(&e))?;
+        store_current(&self.dir, &meta, &bytes)
+            .await
+            .map_err(|e| err(&e))?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),

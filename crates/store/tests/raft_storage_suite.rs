@@ -8,7 +8,9 @@ use vpnkeeper_store::{LogStore, StateMachine, TypeConfig};
 struct SqliteStoreBuilder;
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for SqliteStoreBuilder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().expect("create temp dir");
         let (log, sm, _read) = vpnkeeper_store::open(dir.path()).await.expect("open store");
         Ok((dir, log, sm))
@@ -16,6 +18,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sql
 }
 
 #[test]
-fn openraft_storage_suite_passes() -> Result<(), StorageError<u64>> {
-    Suite::test_all(SqliteStoreBuilder)
+fn openraft_storage_suite_passes() {
+    if let Err(e) = Suite::test_all(SqliteStoreBuilder) {
+        panic!("openraft storage suite failed: {e}");
+    }
 }

@@ -34,14 +34,18 @@ struct BenchNode {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl BenchNode {
     fn create() -> Result<BenchNode> {
         // Under the target dir or cwd rather than /tmp: /tmp may be a tmpfs whose "fsync" is
         // free, which would flatter the figures.
-        let dir = tempfile::Builder::new().prefix("vpnkeeper-bench-").tempdir_in(".")?;
+        let dir = tempfile::Builder::new()
+            .prefix("vpnkeeper-bench-")
+            .tempdir_in(".")?;
         let api = format!("127.0.0.1:{}", free_port()?);
         let raft = format!("127.0.0.1:{}", free_port()?);
         let exe = std::env::current_exe()?;
@@ -54,7 +58,9 @@ impl BenchNode {
         if !out.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let token = std::fs::read_to_string(data.join(ADMIN_TOKEN_FILE))?.trim().to_string();
+        let token = std::fs::read_to_string(data.join(ADMIN_TOKEN_FILE))?
+            .trim()
+            .to_string();
         Ok(BenchNode {
             base: format!("http://{api}"),
             dir,
@@ -97,7 +103,9 @@ impl BenchNode {
 
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     }
@@ -131,7 +139,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn post(client: &reqwest::Client, node: &BenchNode, path: &str, body: serde_json::Value) -> Result<()> {
+async fn post(
+    client: &reqwest::Client,
+    node: &BenchNode,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<()> {
     let r = client
         .post(format!("{}{}", node.base, path))
         .bearer_auth(&node.token)
@@ -139,19 +152,36 @@ async fn post(client: &reqwest::Client, node: &BenchNode, path: &str, body: serd
         .send()
         .await?;
     if !r.status().is_success() {
-        bail!("{path}: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
+        bail!(
+            "{path}: HTTP {}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
     }
     Ok(())
 }
 
 /// Issues `total` devices over `clients` concurrent connections; returns per-request latency.
-async fn issue_devices(node: &BenchNode, clients: usize, total: usize, tag: &str) -> Result<(Vec<Duration>, Duration)> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+async fn issue_devices(
+    node: &BenchNode,
+    clients: usize,
+    total: usize,
+    tag: &str,
+) -> Result<(Vec<Duration>, Duration)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
     // Each device belongs to one of a few users, named per device so every request is a
     // real new device (a new peer, a new address), never the "same device again" shortcut.
     let users = clients.max(1);
     for u in 0..users {
-        post(&client, node, "/api/v1/users", json!({"name": format!("{tag}-u{u}")})).await?;
+        post(
+            &client,
+            node,
+            "/api/v1/users",
+            json!({"name": format!("{tag}-u{u}")}),
+        )
+        .await?;
     }
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -205,7 +235,9 @@ fn report(label: &str, lat: &[Duration], wall: Duration) {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    println!("vpnkeeper bench: single node, fsync on (raft log synchronous=FULL), HTTP API on loopback");
+    println!(
+        "vpnkeeper bench: single node, fsync on (raft log synchronous=FULL), HTTP API on loopback"
+    );
     let mut node = BenchNode::create()?;
     node.start().await?;
     print_fs_note(node.dir.path());
@@ -236,7 +268,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                         return Ok::<_, anyhow::Error>(());
                     }
                     let name = format!("load-u{u}");
-                    let r = client.post(format!("{base}/api/v1/users")).bearer_auth(&token).json(&json!({"name": name})).send().await?;
+                    let r = client
+                        .post(format!("{base}/api/v1/users"))
+                        .bearer_auth(&token)
+                        .json(&json!({"name": name}))
+                        .send()
+                        .await?;
                     if !r.status().is_success() {
                         bail!("user add: HTTP {}", r.status());
                     }
@@ -260,7 +297,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         for task in tasks {
             task.await??;
         }
-        println!("loaded {} users and {} more devices in {:.1} s", args.users, needed_devices, t.elapsed().as_secs_f64());
+        println!(
+            "loaded {} users and {} more devices in {:.1} s",
+            args.users,
+            needed_devices,
+            t.elapsed().as_secs_f64()
+        );
         node.stop();
         node.start().await?;
         let status: serde_json::Value = client

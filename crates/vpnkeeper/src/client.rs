@@ -49,7 +49,12 @@ impl ApiClient {
     }
 
     /// Sends a request; an API error comes back as its one-line message.
-    pub async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, T)> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, T)> {
         let mut req = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -83,7 +88,8 @@ impl ApiClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
             bail!("{msg}");
         }
-        let value = serde_json::from_slice(&bytes).context("the node answered with unexpected JSON")?;
+        let value =
+            serde_json::from_slice(&bytes).context("the node answered with unexpected JSON")?;
         Ok((status, value))
     }
 

@@ -273,27 +273,39 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, msg: &str| Err(ConfigError(format!("invalid config key `{key}`: {msg}")));
+        let bad =
+            |key: &str, msg: &str| Err(ConfigError(format!("invalid config key `{key}`: {msg}")));
         if self.node.id == 0 {
             return bad("node.id", "node ids start at 1");
         }
         if let Err(e) = vpnkeeper_domain::validate::name("node.name", &self.node.name) {
             return bad("node.name", &e.message);
         }
-        if let Err(e) = vpnkeeper_domain::validate::host("node.public_host", &self.node.public_host) {
+        if let Err(e) = vpnkeeper_domain::validate::host("node.public_host", &self.node.public_host)
+        {
             return bad("node.public_host", &e.message);
         }
         if self.wireguard.listen_port == 0 {
             return bad("wireguard.listen_port", "must be 1-65535");
         }
         if self.wireguard.address_pool.prefix_len() > 30 {
-            return bad("wireguard.address_pool", "leaves no room for clients; use /30 or wider, e.g. 10.8.0.0/24");
+            return bad(
+                "wireguard.address_pool",
+                "leaves no room for clients; use /30 or wider, e.g. 10.8.0.0/24",
+            );
         }
         if self.wireguard.interface.is_empty()
             || self.wireguard.interface.len() > 15
-            || !self.wireguard.interface.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || !self
+                .wireguard
+                .interface
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return bad("wireguard.interface", "must be 1-15 characters of letters, digits, `-`, `_`, `.`");
+            return bad(
+                "wireguard.interface",
+                "must be 1-15 characters of letters, digits, `-`, `_`, `.`",
+            );
         }
         if let Some(mtu) = self.wireguard.mtu {
             if !(1280..=9000).contains(&mtu) {
@@ -303,17 +315,28 @@ impl Config {
         if self.wireguard.reconcile_interval_secs == 0 {
             return bad("wireguard.reconcile_interval_secs", "must be at least 1");
         }
-        if self.raft.heartbeat_ms == 0 || self.raft.election_timeout_min_ms <= self.raft.heartbeat_ms {
-            return bad("raft.election_timeout_min_ms", "must be greater than raft.heartbeat_ms (> 0)");
+        if self.raft.heartbeat_ms == 0
+            || self.raft.election_timeout_min_ms <= self.raft.heartbeat_ms
+        {
+            return bad(
+                "raft.election_timeout_min_ms",
+                "must be greater than raft.heartbeat_ms (> 0)",
+            );
         }
         if self.raft.election_timeout_max_ms <= self.raft.election_timeout_min_ms {
-            return bad("raft.election_timeout_max_ms", "must be greater than raft.election_timeout_min_ms");
+            return bad(
+                "raft.election_timeout_max_ms",
+                "must be greater than raft.election_timeout_min_ms",
+            );
         }
         if self.raft.snapshot_every == 0 {
             return bad("raft.snapshot_every", "must be at least 1");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return bad("log.level", &format!("not a valid filter ({e}); try `info` or `debug`"));
+            return bad(
+                "log.level",
+                &format!("not a valid filter ({e}); try `info` or `debug`"),
+            );
         }
         Ok(())
     }

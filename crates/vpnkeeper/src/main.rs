@@ -20,13 +20,17 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::{url_segment, ApiClient};
-use crate::config::{Config, LogFormat, Location};
+use crate::config::{Config, Location, LogFormat};
 
 /// Where a node lives when no `--data-dir`/`--config` is given.
 pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 
 #[derive(Parser)]
-#[command(name = "vpnkeeper", version, about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster")]
+#[command(
+    name = "vpnkeeper",
+    version,
+    about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -155,7 +159,10 @@ enum DeviceCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -203,10 +210,15 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Run { place, log_format } => {
             let location = Location::from_args(place.data_dir.clone(), place.config.clone());
-            let fresh = place.config.is_none() && init::ensure_uninitialised(&location.data_dir).is_ok();
+            let fresh =
+                place.config.is_none() && init::ensure_uninitialised(&location.data_dir).is_ok();
             let (location, mut config) = location.load()?;
             if let Some(f) = log_format {
-                config.log.format = if f == "json" { LogFormat::Json } else { LogFormat::Text };
+                config.log.format = if f == "json" {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                };
             }
             init_logging(&config);
             if fresh {
@@ -256,7 +268,11 @@ async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Add { name, telegram_id } => {
             let (_, user): (_, Value) = api
-                .call(Method::POST, "/api/v1/users", Some(json!({"name": name, "telegram_id": telegram_id})))
+                .call(
+                    Method::POST,
+                    "/api/v1/users",
+                    Some(json!({"name": name, "telegram_id": telegram_id})),
+                )
                 .await?;
             println!("{}", user["id"]);
         }
@@ -266,26 +282,41 @@ async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
                 path.push_str(&format!("&search={}", url_segment(&s)));
             }
             let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
-            println!("{:<8} {:<24} {:<14} {}", "ID", "NAME", "TELEGRAM", "ENABLED");
+            println!("{:<8} {:<24} {:<14} ENABLED", "ID", "NAME", "TELEGRAM");
             for u in list["users"].as_array().into_iter().flatten() {
                 println!(
                     "{:<8} {:<24} {:<14} {}",
                     u["id"],
                     u["name"].as_str().unwrap_or(""),
-                    u["telegram_id"].as_i64().map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                    if u["enabled"].as_bool() == Some(true) { "yes" } else { "no" }
+                    u["telegram_id"]
+                        .as_i64()
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    if u["enabled"].as_bool() == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
                 );
             }
         }
         UserCmd::Disable { user } => {
             let _: (_, Value) = api
-                .call(Method::POST, &format!("/api/v1/users/{}/disable", url_segment(&user)), None)
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/users/{}/disable", url_segment(&user)),
+                    None,
+                )
                 .await?;
             eprintln!("user {user} disabled");
         }
         UserCmd::Enable { user } => {
             let _: (_, Value) = api
-                .call(Method::POST, &format!("/api/v1/users/{}/enable", url_segment(&user)), None)
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/users/{}/enable", url_segment(&user)),
+                    None,
+                )
                 .await?;
             eprintln!("user {user} enabled");
         }
@@ -313,16 +344,24 @@ async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
                 )
                 .await?;
             eprintln!("{}", device["id"]);
-            let config = api.get_text(&format!("/api/v1/devices/{}/config", device["id"])).await?;
+            let config = api
+                .get_text(&format!("/api/v1/devices/{}/config", device["id"]))
+                .await?;
             print!("{config}");
         }
-        DeviceCmd::List { user, include_revoked } => {
+        DeviceCmd::List {
+            user,
+            include_revoked,
+        } => {
             let mut path = format!("/api/v1/devices?limit=1000&include_revoked={include_revoked}");
             if let Some(u) = user {
                 path.push_str(&format!("&user={}", url_segment(&u)));
             }
             let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
-            println!("{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} {}", "ID", "USER", "NAME", "TYPE", "PROTOCOL", "ADDRESS", "STATE");
+            println!(
+                "{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} STATE",
+                "ID", "USER", "NAME", "TYPE", "PROTOCOL", "ADDRESS"
+            );
             for d in list["devices"].as_array().into_iter().flatten() {
                 println!(
                     "{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} {}",
@@ -332,13 +371,21 @@ async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
                     d["device_type"].as_str().unwrap_or(""),
                     d["protocol"].as_str().unwrap_or(""),
                     d["address_v4"].as_str().unwrap_or("-"),
-                    if d["revoked_at_ms"].is_null() { "active" } else { "revoked" }
+                    if d["revoked_at_ms"].is_null() {
+                        "active"
+                    } else {
+                        "revoked"
+                    }
                 );
             }
         }
         DeviceCmd::Revoke { device } => {
             let _: (_, Value) = api
-                .call(Method::DELETE, &format!("/api/v1/devices/{}", url_segment(&device)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/devices/{}", url_segment(&device)),
+                    None,
+                )
                 .await?;
             eprintln!("device {device} revoked");
         }
@@ -350,16 +397,32 @@ async fn status_cmd(api: &ApiClient) -> Result<()> {
     let (_, s): (_, Value) = api.call(Method::GET, "/api/v1/status", None).await?;
     let raft = &s["raft"];
     let counts = &s["counts"];
-    let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
-    println!("node          {} ({})", raft["node_id"], s["node"]["name"].as_str().unwrap_or("unregistered"));
+    let opt = |v: &Value| {
+        if v.is_null() {
+            "-".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    println!(
+        "node          {} ({})",
+        raft["node_id"],
+        s["node"]["name"].as_str().unwrap_or("unregistered")
+    );
     println!("role          {}", raft["role"].as_str().unwrap_or("?"));
     println!("leader        {}", opt(&raft["leader"]));
     println!("term          {}", raft["term"]);
     println!("last applied  {}", opt(&raft["last_applied"]));
     println!("last log      {}", opt(&raft["last_log_index"]));
     println!("voters        {}", raft["voters"]);
-    println!("users         {} ({} enabled)", counts["users"], counts["users_enabled"]);
-    println!("devices       {} active, {} revoked", counts["devices_active"], counts["devices_revoked"]);
+    println!(
+        "users         {} ({} enabled)",
+        counts["users"], counts["users_enabled"]
+    );
+    println!(
+        "devices       {} active, {} revoked",
+        counts["devices_active"], counts["devices_revoked"]
+    );
     println!("nodes         {}", counts["nodes"]);
     Ok(())
 }
@@ -367,9 +430,15 @@ async fn status_cmd(api: &ApiClient) -> Result<()> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }

@@ -53,7 +53,9 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
             return Ok(());
         }
     }
-    let command = Command::UpsertNode { node: spec };
+    let command = Command::UpsertNode {
+        node: Box::new(spec),
+    };
     command
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid node settings: {}: {}", e.field, e.message))?;

@@ -46,14 +46,22 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
 
     match cluster.wait_for_leader(Duration::from_secs(10)).await {
         Ok(_) => {
-            if let Err(e) = crate::register::ensure_registered(&cluster, config, &secret.sealer()).await {
+            if let Err(e) =
+                crate::register::ensure_registered(&cluster, config, &secret.sealer()).await
+            {
                 tracing::error!(error = %e, "could not update this node's registration");
             }
         }
-        Err(e) => tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected"),
+        Err(e) => {
+            tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected")
+        }
     }
 
-    let state = ApiState::new(cluster.clone(), secret.sealer(), config.wireguard.client_options());
+    let state = ApiState::new(
+        cluster.clone(),
+        secret.sealer(),
+        config.wireguard.client_options(),
+    );
     let app = crate::http_trace::wrap(vpnkeeper_api::router(state));
     tracing::info!(
         node_id = config.node.id,

@@ -35,7 +35,8 @@ pub fn read_secret(path: &Path) -> Result<String> {
             path.display()
         );
     }
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text.trim().to_string())
 }
 

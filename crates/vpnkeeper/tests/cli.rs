@@ -13,9 +13,18 @@ fn mode(path: &std::path::Path) -> u32 {
 #[test]
 fn init_run_user_device_status_and_graceful_stop() {
     let mut node = Node::init();
-    assert!(node.token.starts_with("vk_"), "init prints the admin token: {}", node.token);
+    assert!(
+        node.token.starts_with("vk_"),
+        "init prints the admin token: {}",
+        node.token
+    );
     let data = node.data_dir();
-    assert_eq!(std::fs::read_to_string(data.join("admin.token")).unwrap().trim(), node.token);
+    assert_eq!(
+        std::fs::read_to_string(data.join("admin.token"))
+            .unwrap()
+            .trim(),
+        node.token
+    );
     assert_eq!(mode(&data.join("admin.token")), 0o600);
     assert_eq!(mode(&data.join("cluster.key")), 0o600);
     assert!(data.join("vpnkeeper.toml").exists());
@@ -53,16 +62,35 @@ fn init_run_user_device_status_and_graceful_stop() {
 
     let out = node.cli(&["user", "list"]);
     let list = stdout(&out);
-    assert!(list.contains("alice") && list.contains("bob") && list.contains("4242"), "{list}");
+    assert!(
+        list.contains("alice") && list.contains("bob") && list.contains("4242"),
+        "{list}"
+    );
 
-    let out = node.cli(&["device", "add", "alice", "--type", "phone", "--protocol", "awg"]);
+    let out = node.cli(&[
+        "device",
+        "add",
+        "alice",
+        "--type",
+        "phone",
+        "--protocol",
+        "awg",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let device_id: i64 = stderr(&out).trim().parse().expect("device id on stderr");
     assert!(!stdout(&out).trim().is_empty(), "config on stdout");
     // Asking again returns the same device, not a new peer.
     let out = node.cli(&["device", "add", &alice.to_string(), "--type", "phone"]);
     assert_eq!(stderr(&out).trim().parse::<i64>().unwrap(), device_id);
-    let out = node.cli(&["device", "add", "bob", "--type", "laptop", "--protocol", "wireguard"]);
+    let out = node.cli(&[
+        "device",
+        "add",
+        "bob",
+        "--type",
+        "laptop",
+        "--protocol",
+        "wireguard",
+    ]);
     let bob_device: i64 = stderr(&out).trim().parse().unwrap();
     assert_ne!(bob_device, device_id);
 
@@ -72,14 +100,20 @@ fn init_run_user_device_status_and_graceful_stop() {
 
     let out = node.cli(&["device", "list"]);
     let list = stdout(&out);
-    assert!(list.contains("10.8.0.2/32") && list.contains("10.8.0.3/32"), "{list}");
+    assert!(
+        list.contains("10.8.0.2/32") && list.contains("10.8.0.3/32"),
+        "{list}"
+    );
 
     let out = node.cli(&["status"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let status = stdout(&out);
     assert!(status.contains("role          leader"), "{status}");
     assert!(status.contains("users         2 (2 enabled)"), "{status}");
-    assert!(status.contains("devices       2 active, 0 revoked"), "{status}");
+    assert!(
+        status.contains("devices       2 active, 0 revoked"),
+        "{status}"
+    );
     assert!(status.contains("last applied"), "{status}");
 
     let out = node.cli(&["device", "revoke", &device_id.to_string()]);
@@ -89,11 +123,19 @@ fn init_run_user_device_status_and_graceful_stop() {
 
     // SIGTERM: exit code 0, and the state is there after a restart.
     let status = node.terminate();
-    assert!(status.success(), "exit status {status:?}; log:\n{}", node.log());
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        node.log()
+    );
     assert!(node.log().contains("stopped cleanly"));
     node.start();
     let out = node.cli(&["status"]);
-    assert!(stdout(&out).contains("users         2 (2 enabled)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("users         2 (2 enabled)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -112,5 +154,8 @@ fn secrets_stay_out_of_logs_and_api_views() {
         assert!(!log.contains(secret), "a secret leaked into the log");
         assert!(!nodes.contains(secret));
     }
-    assert!(!log.contains("v1:"), "sealed values do not belong in logs either");
+    assert!(
+        !log.contains("v1:"),
+        "sealed values do not belong in logs either"
+    );
 }

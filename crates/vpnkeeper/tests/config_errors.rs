@@ -6,7 +6,11 @@ use common::*;
 
 fn run_fails(node: &Node, env: &[(&str, &str)]) -> String {
     let out = vk_env(&["run", "--data-dir", &node.data()], env);
-    assert!(!out.status.success(), "run should have failed; stderr: {}", stderr(&out));
+    assert!(
+        !out.status.success(),
+        "run should have failed; stderr: {}",
+        stderr(&out)
+    );
     let err = stderr(&out);
     let lines: Vec<&str> = err.trim().lines().collect();
     assert_eq!(lines.len(), 1, "exactly one line expected, got:\n{err}");
@@ -25,14 +29,19 @@ fn unknown_key_in_file_is_named() {
     let node = Node::init();
     append_config(&node, "\n[api2]\nlisten = \"127.0.0.1:1\"\n");
     let line = run_fails(&node, &[]);
-    assert!(line.contains("api2") && line.contains("unknown key"), "{line}");
+    assert!(
+        line.contains("api2") && line.contains("unknown key"),
+        "{line}"
+    );
 }
 
 #[test]
 fn unknown_nested_key_in_file_is_named() {
     let node = Node::init();
     let path = node.data_dir().join("vpnkeeper.toml");
-    let config = std::fs::read_to_string(&path).unwrap().replace("[log]\n", "[log]\nlevle = \"debug\"\n");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[log]\n", "[log]\nlevle = \"debug\"\n");
     std::fs::write(&path, config).unwrap();
     let line = run_fails(&node, &[]);
     assert!(line.contains("log.levle"), "{line}");
@@ -53,7 +62,10 @@ fn bad_value_from_env_names_field_and_variable() {
     let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__LISTEN_PORT", "70000")]);
     assert!(line.contains("wireguard.listen_port"), "{line}");
 
-    let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__ADDRESS_POOL", "10.0.0.0/32")]);
+    let line = run_fails(
+        &node,
+        &[("VPNKEEPER_WIREGUARD__ADDRESS_POOL", "10.0.0.0/32")],
+    );
     assert!(line.contains("wireguard.address_pool"), "{line}");
 
     let line = run_fails(&node, &[("VPNKEEPER_NOPE__THING", "1")]);
@@ -78,7 +90,10 @@ fn env_override_takes_effect() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     node.api_port = port;
-    node.start_env(&[("VPNKEEPER_API__LISTEN", &listen), ("VPNKEEPER_LOG__FORMAT", "json")]);
+    node.start_env(&[
+        ("VPNKEEPER_API__LISTEN", &listen),
+        ("VPNKEEPER_LOG__FORMAT", "json"),
+    ]);
     let health = http_get(&format!("http://{listen}/health")).unwrap();
     assert!(health.contains("\"status\":\"ok\""), "{health}");
     assert!(node.log().lines().any(|l| l.starts_with('{')), "json logs");

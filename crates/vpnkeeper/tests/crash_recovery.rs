@@ -78,7 +78,11 @@ async fn all_users(base: &str, token: &str) -> Vec<String> {
         if users.is_empty() {
             return names;
         }
-        names.extend(users.iter().map(|u| u["name"].as_str().unwrap().to_string()));
+        names.extend(
+            users
+                .iter()
+                .map(|u| u["name"].as_str().unwrap().to_string()),
+        );
         offset += users.len();
     }
 }
@@ -95,18 +99,31 @@ async fn kill9_during_write_burst_recovers_committed_state() {
         tokio::time::sleep(Duration::from_millis(700 + 450 * round as u64)).await;
         node.kill9();
         let (acked, attempted) = writer.await.unwrap();
-        assert!(!acked.is_empty(), "round {round}: no write was acknowledged before the kill");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no write was acknowledged before the kill"
+        );
         all_acked.extend(acked);
         all_attempted.extend(attempted);
 
         node.start();
         let names = all_users(&node.base(), &node.token).await;
         let recovered: BTreeSet<String> = names.iter().cloned().collect();
-        assert_eq!(recovered.len(), names.len(), "a user appears twice after recovery");
+        assert_eq!(
+            recovered.len(),
+            names.len(),
+            "a user appears twice after recovery"
+        );
         let lost: Vec<_> = all_acked.difference(&recovered).collect();
-        assert!(lost.is_empty(), "round {round}: acknowledged writes lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged writes lost: {lost:?}"
+        );
         let invented: Vec<_> = recovered.difference(&all_attempted).collect();
-        assert!(invented.is_empty(), "round {round}: users nobody created: {invented:?}");
+        assert!(
+            invented.is_empty(),
+            "round {round}: users nobody created: {invented:?}"
+        );
 
         // Devices: each recovered user has at most one phone, with a unique address.
         let devices: Value = reqwest::Client::new()
@@ -119,9 +136,19 @@ async fn kill9_during_write_burst_recovers_committed_state() {
             .await
             .unwrap();
         let devices = devices["devices"].as_array().unwrap();
-        let addrs: BTreeSet<&str> = devices.iter().map(|d| d["address_v4"].as_str().unwrap()).collect();
-        assert_eq!(addrs.len(), devices.len(), "two devices share an address after recovery");
-        let owners: BTreeSet<i64> = devices.iter().map(|d| d["user_id"].as_i64().unwrap()).collect();
+        let addrs: BTreeSet<&str> = devices
+            .iter()
+            .map(|d| d["address_v4"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            addrs.len(),
+            devices.len(),
+            "two devices share an address after recovery"
+        );
+        let owners: BTreeSet<i64> = devices
+            .iter()
+            .map(|d| d["user_id"].as_i64().unwrap())
+            .collect();
         assert_eq!(owners.len(), devices.len(), "a user got two phones");
         eprintln!(
             "round {round}: {} acknowledged so far, {} users recovered, {} devices",

@@ -66,7 +66,9 @@ pub async fn issue(
         .parse()
         .map_err(|e: String| ApiError::bad_request("type", e))?;
     let protocol: Protocol = match &req.protocol {
-        Some(p) => p.parse().map_err(|e: String| ApiError::bad_request("protocol", e))?,
+        Some(p) => p
+            .parse()
+            .map_err(|e: String| ApiError::bad_request("protocol", e))?,
         None => Protocol::Awg,
     };
     let wg = protocol
@@ -82,10 +84,16 @@ pub async fn issue(
         wg,
     };
     let Applied::Device { id, created } = state.execute(caller.actor(), command).await? else {
-        return Err(ApiError::internal("device.issue applied without returning a device"));
+        return Err(ApiError::internal(
+            "device.issue applied without returning a device",
+        ));
     };
     let device = fetch(&state, &DeviceRef::Id(id)).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(Issued { created, device })))
 }
 
@@ -117,7 +125,12 @@ pub async fn revoke(
     caller.require_admin()?;
     let device = parse_ref(&device)?;
     state
-        .execute(caller.actor(), Command::RevokeDevice { device: device.clone() })
+        .execute(
+            caller.actor(),
+            Command::RevokeDevice {
+                device: device.clone(),
+            },
+        )
         .await?;
     Ok(Json(fetch(&state, &device).await?))
 }
@@ -153,7 +166,10 @@ pub async fn list(
     let devices = match &p.user {
         Some(user) => {
             let user = crate::routes::users::fetch(&state, &UserRef::parse(user)).await?;
-            state.read().devices_of_user(user.id, p.include_revoked).await?
+            state
+                .read()
+                .devices_of_user(user.id, p.include_revoked)
+                .await?
         }
         None => state.read().devices(page, p.include_revoked).await?,
     };
@@ -162,29 +178,39 @@ pub async fn list(
 
 /// The text a device's owner imports: the `.conf` for awg/wireguard devices. Asking again
 /// renders the same bytes from the same stored keys.
-pub async fn render_config(state: &ApiState, device: &Device) -> Result<(String, String), ApiError> {
-    use vpnkeeper_domain::wgconf::{config_file_name, render_client_config, ClientKeys, WgConfError};
+pub async fn render_config(
+    state: &ApiState,
+    device: &Device,
+) -> Result<(String, String), ApiError> {
+    use vpnkeeper_domain::wgconf::{
+        config_file_name, render_client_config, ClientKeys, WgConfError,
+    };
     let conflict = |e: WgConfError| ApiError::new(StatusCode::CONFLICT, "no_config", e.to_string());
     if !device.protocol.is_wireguard_family() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no_config",
-            format!("device #{} uses protocol {}; its share link comes with the Xray integration", device.id, device.protocol),
+            format!(
+                "device #{} uses protocol {}; its share link comes with the Xray integration",
+                device.id, device.protocol
+            ),
         ));
     }
-    let node = state
-        .read()
-        .node(device.node_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("node {} of device {}", device.node_id, device.id)))?;
+    let node = state.read().node(device.node_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("node {} of device {}", device.node_id, device.id))
+    })?;
     let keys = ClientKeys::open(state.sealer(), device).map_err(|e| match e {
         WgConfError::Sealed { .. } => {
-            tracing::error!(device = device.id, "device keys cannot be opened with this node's cluster key");
+            tracing::error!(
+                device = device.id,
+                "device keys cannot be opened with this node's cluster key"
+            );
             ApiError::internal("the device's keys cannot be opened with this node's cluster key")
         }
         other => conflict(other),
     })?;
-    let text = render_client_config(&node, device, &keys, state.client_options()).map_err(conflict)?;
+    let text =
+        render_client_config(&node, device, &keys, state.client_options()).map_err(conflict)?;
     Ok((config_file_name(&device.name, device.device_type), text))
 }
 
@@ -200,7 +226,10 @@ pub async fn config(
     let (file_name, text) = render_config(&state, &device).await?;
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
             (
                 axum::http::header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{file_name}\""),

@@ -83,9 +83,16 @@ pub struct Status {
     pub counts: Counts,
 }
 
-pub async fn status(State(state): State<ApiState>, _caller: Caller) -> Result<Json<Status>, ApiError> {
+pub async fn status(
+    State(state): State<ApiState>,
+    _caller: Caller,
+) -> Result<Json<Status>, ApiError> {
     let raft = raft_view(&state);
-    let node = state.read().node(raft.node_id).await?.map(crate::routes::nodes::public_node);
+    let node = state
+        .read()
+        .node(raft.node_id)
+        .await?
+        .map(crate::routes::nodes::public_node);
     let counts = state.read().counts().await?;
     Ok(Json(Status { node, raft, counts }))
 }

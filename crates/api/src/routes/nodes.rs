@@ -22,7 +22,16 @@ pub struct NodeList {
     pub nodes: Vec<Node>,
 }
 
-pub async fn list(State(state): State<ApiState>, _caller: Caller) -> Result<Json<NodeList>, ApiError> {
-    let nodes = state.read().nodes().await?.into_iter().map(public_node).collect();
+pub async fn list(
+    State(state): State<ApiState>,
+    _caller: Caller,
+) -> Result<Json<NodeList>, ApiError> {
+    let nodes = state
+        .read()
+        .nodes()
+        .await?
+        .into_iter()
+        .map(public_node)
+        .collect();
     Ok(Json(NodeList { nodes }))
 }

@@ -80,7 +80,9 @@ pub async fn create(
         sub_token: random_url_token(&mut OsRng, 24),
     };
     let Applied::User { id } = state.execute(caller.actor(), command).await? else {
-        return Err(ApiError::internal("user.create applied without returning a user"));
+        return Err(ApiError::internal(
+            "user.create applied without returning a user",
+        ));
     };
     let user = fetch(&state, &UserRef::Id(id)).await?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -102,19 +104,38 @@ pub async fn get(
     Ok(Json(fetch(&state, &UserRef::parse(&user)).await?))
 }
 
-async fn set_enabled(state: ApiState, caller: Caller, user: String, enabled: bool) -> Result<Json<User>, ApiError> {
+async fn set_enabled(
+    state: ApiState,
+    caller: Caller,
+    user: String,
+    enabled: bool,
+) -> Result<Json<User>, ApiError> {
     caller.require_admin()?;
     let user = UserRef::parse(&user);
     state
-        .execute(caller.actor(), Command::SetUserEnabled { user: user.clone(), enabled })
+        .execute(
+            caller.actor(),
+            Command::SetUserEnabled {
+                user: user.clone(),
+                enabled,
+            },
+        )
         .await?;
     Ok(Json(fetch(&state, &user).await?))
 }
 
-pub async fn enable(State(state): State<ApiState>, caller: Caller, Path(user): Path<String>) -> Result<Json<User>, ApiError> {
+pub async fn enable(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<User>, ApiError> {
     set_enabled(state, caller, user, true).await
 }
 
-pub async fn disable(State(state): State<ApiState>, caller: Caller, Path(user): Path<String>) -> Result<Json<User>, ApiError> {
+pub async fn disable(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<User>, ApiError> {
     set_enabled(state, caller, user, false).await
 }

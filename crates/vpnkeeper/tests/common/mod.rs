@@ -131,7 +131,10 @@ impl Node {
             if let Some(status) = c.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "node did not exit within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -176,10 +179,16 @@ pub fn wait_healthy(base: &str, timeout: Duration, dir: &Path) {
 pub fn http_get(url: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     Ok(buf)
