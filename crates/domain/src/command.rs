@@ -173,7 +173,28 @@ pub enum Command {
         token_hash: String,
         expires_at_ms: i64,
     },
+    /// Observations of a node's data planes, batched by its reconcilers: traffic deltas and
+    /// last handshakes per device. Telemetry, so it is not written to the audit log.
+    RecordUsage {
+        node_id: NodeId,
+        entries: Vec<UsageEntry>,
+    },
 }
+
+/// One device's usage since the previous report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageEntry {
+    pub device_id: DeviceId,
+    /// Bytes received from the client since the last report.
+    pub rx_delta: u64,
+    /// Bytes sent to the client since the last report.
+    pub tx_delta: u64,
+    /// Unix ms of the latest handshake seen (WireGuard), if any.
+    pub last_handshake_ms: Option<i64>,
+}
+
+/// Most entries one `RecordUsage` may carry, so one log entry stays small.
+pub const MAX_USAGE_ENTRIES: usize = 5000;
 
 impl Command {
     /// A short verb for the audit log and metrics.
@@ -188,7 +209,14 @@ impl Command {
             Command::CreateApiKey { .. } => "api_key.create",
             Command::RevokeApiKey { .. } => "api_key.revoke",
             Command::CreateInvite { .. } => "invite.create",
+            Command::RecordUsage { .. } => "usage.record",
         }
+    }
+
+    /// Whether `apply` writes an audit row. Telemetry from reconcilers would drown the
+    /// operator's actions.
+    pub fn is_audited(&self) -> bool {
+        !matches!(self, Command::RecordUsage { .. })
     }
 
     /// Stateless validation, run by the proposer before the command is logged.
@@ -245,6 +273,15 @@ impl Command {
             Command::CreateApiKey { name, .. } => validate::name("name", name),
             Command::RevokeApiKey { .. } => Ok(()),
             Command::CreateInvite { .. } => Ok(()),
+            Command::RecordUsage { entries, .. } => {
+                if entries.len() > MAX_USAGE_ENTRIES {
+                    return Err(ValidationError::new(
+                        "entries",
+                        format!("at most {MAX_USAGE_ENTRIES} per report; split the batch"),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -24,7 +24,9 @@ pub(crate) async fn apply_envelope(
     let (outcome, target) = run(&mut sp, env, &mut local_changes).await?;
     match &outcome {
         Ok(_) => {
-            audit(&mut sp, env, target.as_deref(), None).await?;
+            if env.command.is_audited() {
+                audit(&mut sp, env, target.as_deref(), None).await?;
+            }
             sp.commit().await?;
             changes.extend(local_changes);
         }
@@ -98,6 +100,7 @@ async fn run(
             .await
         }
         Command::RevokeDevice { device } => revoke_device(conn, at, device, changes).await,
+        Command::RecordUsage { node_id, entries } => record_usage(conn, *node_id, entries).await,
         Command::CreateApiKey {
             key_id,
             name,
@@ -540,6 +543,31 @@ pub fn client_range(pool: &ipnet::Ipv4Net) -> Option<(u32, u64)> {
         return None;
     }
     Some((first, (last - first) as u64 + 1))
+}
+
+/// Adds traffic deltas and moves last-handshake forward. Devices that no longer exist or
+/// belong to another node are skipped: a report can race with a revoke or a move.
+async fn record_usage(
+    conn: &mut SqliteConnection,
+    node_id: NodeId,
+    entries: &[vpnkeeper_domain::command::UsageEntry],
+) -> Result<Step, sqlx::Error> {
+    for e in entries {
+        sqlx::query(
+            "UPDATE devices SET rx_bytes = rx_bytes + ?1, tx_bytes = tx_bytes + ?2, \
+             last_handshake_at = CASE WHEN ?3 IS NULL THEN last_handshake_at \
+                                      ELSE MAX(COALESCE(last_handshake_at, 0), ?3) END \
+             WHERE id = ?4 AND node_id = ?5",
+        )
+        .bind(i64::try_from(e.rx_delta).unwrap_or(i64::MAX))
+        .bind(i64::try_from(e.tx_delta).unwrap_or(i64::MAX))
+        .bind(e.last_handshake_ms)
+        .bind(e.device_id)
+        .bind(node_id as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok((Ok(Applied::Done), Some(format!("node:{node_id}"))))
 }
 
 async fn revoke_device(
