@@ -1,3 +1,289 @@
+//! Converging 10,000 peers into an empty interface: the UAPI backend (one `set`
+//! transaction) side by side with `wg setconf` of the same peers, in the same run.
+//! Also: one incremental change (issue/revoke one device) on top of the 10k.
+//!
+//! `cargo bench -p vpnkeeper-dataplane --bench converge` (root, wireguard-go and wg needed;
+//! boringtun-cli is measured too when installed). Prints figures; never fails on timing.
+//! `VPNKEEPER_BENCH_PEERS=N` changes the peer count.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{find_program, random_key, unique, SERVER_PORT};
+use vpnkeeper_dataplane::uapi::{Flavor, UapiBackend};
+use vpnkeeper_dataplane::{InterfaceSpec, Key, PeerDiff, PeerSpec, SecretString, WgBackend};
+
+/// One namespace with one userspace interface, torn down on drop.
+struct Box1 {
+    ns: String,
+    iface: String,
+    daemon: std::process::Child,
+}
+
+impl Box1 {
+    fn new(program: &str, args: &[&str]) -> Box1 {
+        let id = unique("bn");
+        let ns = format!("vpk-{id}");
+        let iface = format!("{id}w");
+        common::must("ip", &["netns", "add", &ns]);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns, program]);
+        for a in args {
+            cmd.arg(if *a == "IFACE" { iface.as_str() } else { a });
+        }
+        let daemon = cmd
+            .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start daemon");
+        let sock = common::socket_path(&iface);
+        let t = Instant::now();
+        while !sock.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{program} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Box1 { ns, iface, daemon }
+    }
+
+    fn backend(&self) -> Arc<dyn WgBackend> {
+        Arc::new(
+            UapiBackend::new(
+                self.iface.clone(),
+                None,
+                Some(self.ns.clone()),
+                Duration::from_secs(120),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn spec(&self, key: &Key) -> InterfaceSpec {
+        InterfaceSpec {
+            name: self.iface.clone(),
+            private_key: SecretString::new(key.to_base64()),
+            listen_port: SERVER_PORT,
+            address: "10.0.0.1/16".parse().unwrap(),
+            awg: None,
+            mtu: None,
+        }
+    }
+}
+
+impl Drop for Box1 {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = std::fs::remove_file(common::socket_path(&self.iface));
+    }
+}
+
+/// Peers as the control plane issues them: a key, a PSK, one /32 each.
+fn peers(n: usize) -> Vec<PeerSpec> {
+    (0..n)
+        .map(|i| {
+            let mut p = PeerSpec::new(
+                random_key().public_from_private().to_base64(),
+                vec![
+                    format!("10.{}.{}.{}/32", 100 + i / 65536, (i / 256) % 256, i % 256)
+                        .parse()
+                        .unwrap(),
+                ],
+            );
+            p.preshared_key = Some(SecretString::new(random_key().to_base64()));
+            p
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn uapi_run(label: &str, program: &str, args: &[&str], desired: &[PeerSpec]) {
+    let b1 = Box1::new(program, args);
+    let backend = b1.backend();
+    backend
+        .ensure_interface(&b1.spec(&random_key()))
+        .await
+        .expect("configure interface");
+
+    // Our own share of the work: diff + encoding the UAPI request, no IO.
+    let t = Instant::now();
+    let d = vpnkeeper_dataplane::diff(desired, &Default::default());
+    let body = vpnkeeper_dataplane::uapi::encode_peer_ops(&d, Flavor::WireguardGo).unwrap();
+    let local = t.elapsed();
+    let request_bytes = body.len();
+    drop(body);
+
+    let t = Instant::now();
+    let r = backend.reconcile(desired).await.expect("reconcile");
+    let full = t.elapsed();
+    assert_eq!(r.added, desired.len());
+    let t = Instant::now();
+    let st = backend.state().await.expect("state");
+    let read = t.elapsed();
+    assert_eq!(st.peers.len(), desired.len(), "not every peer arrived");
+
+    // One device issued, then revoked: apply() of a one-peer diff (what the reconciler
+    // sends on an applied change), and the full reconcile pass that includes reading 10k.
+    let extra = peers(1);
+    let t = Instant::now();
+    backend
+        .apply(&PeerDiff {
+            add: extra.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("apply one");
+    let one_add = t.elapsed();
+    let t = Instant::now();
+    backend
+        .apply(&PeerDiff {
+            remove: vec![extra[0].public_key.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("remove one");
+    let one_remove = t.elapsed();
+    let mut plus = desired.to_vec();
+    plus.push(extra[0].clone());
+    let t = Instant::now();
+    let r = backend.reconcile(&plus).await.expect("reconcile +1");
+    let pass_one = t.elapsed();
+    assert_eq!(r.added, 1);
+    let t = Instant::now();
+    let r = backend.reconcile(desired).await.expect("reconcile noop");
+    let pass_noop = t.elapsed();
+    assert_eq!(r.removed, 1);
+
+    println!(
+        "{label:<26} converge {} peers: {:>10}   (of which diff+encode {}, {} KiB request; read back: {})",
+        desired.len(),
+        ms(full),
+        ms(local),
+        request_bytes / 1024,
+        ms(read)
+    );
+    println!(
+        "{label:<26} one peer: apply add {}, apply remove {}, full reconcile pass +1 {}, -1 {}",
+        ms(one_add),
+        ms(one_remove),
+        ms(pass_one),
+        ms(pass_noop)
+    );
+}
+
+fn setconf_run(desired: &[PeerSpec], wg_go: &str) {
+    let b1 = Box1::new(wg_go, &["-f", "IFACE"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut conf = format!(
+        "[Interface]\nPrivateKey = {}\nListenPort = {SERVER_PORT}\n",
+        random_key().to_base64()
+    );
+    for p in desired {
+        conf.push_str(&format!(
+            "\n[Peer]\nPublicKey = {}\nPresharedKey = {}\nAllowedIPs = {}\n",
+            p.public_key,
+            p.preshared_key.as_ref().unwrap().expose_secret(),
+            p.allowed_ips[0]
+        ));
+    }
+    let path = dir.path().join("wg.conf");
+    std::fs::write(&path, conf).unwrap();
+    // The same starting point as the UAPI run: link up with its address, no peers
+    // (wireguard-go starts a peer's routines only on an up device, which costs time).
+    common::must(
+        "ip",
+        &["-n", &b1.ns, "addr", "add", "10.0.0.1/16", "dev", &b1.iface],
+    );
+    common::must("ip", &["-n", &b1.ns, "link", "set", &b1.iface, "up"]);
+    let t = Instant::now();
+    common::must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &b1.ns,
+            "wg",
+            "setconf",
+            &b1.iface,
+            path.to_str().unwrap(),
+        ],
+    );
+    let took = t.elapsed();
+    let n = common::must(
+        "ip",
+        &["netns", "exec", &b1.ns, "wg", "show", &b1.iface, "peers"],
+    )
+    .lines()
+    .count();
+    assert_eq!(n, desired.len());
+    println!(
+        "{:<26} converge {} peers: {:>10}",
+        "wg setconf (wireguard-go)",
+        desired.len(),
+        ms(took)
+    );
+}
+
 fn main() {
-    eprintln!("converge bench: not written yet");
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing special. Either
+    // way this is a figure-printing program, not a test.
+    let missing: Vec<&str> = ["ip", "wg", "wireguard-go"]
+        .into_iter()
+        .filter(|t| find_program(t).is_none())
+        .collect();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !missing.is_empty() || !root {
+        println!(
+            "converge bench skipped: needs root and {} (apt-get install -y --no-install-recommends wireguard-tools wireguard-go iproute2)",
+            if missing.is_empty() { "nothing else".to_string() } else { missing.join(", ") }
+        );
+        return;
+    }
+    let n: usize = std::env::var("VPNKEEPER_BENCH_PEERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let wg_go = find_program("wireguard-go").unwrap();
+    let wg_go = wg_go.to_str().unwrap().to_string();
+    let desired = peers(n);
+    println!("converging {n} peers (each with a PSK and one /32) into an empty interface");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(uapi_run(
+        "UAPI backend (wireguard-go)",
+        &wg_go,
+        &["-f", "IFACE"],
+        &desired,
+    ));
+    setconf_run(&desired, &wg_go);
+    match find_program("boringtun-cli") {
+        Some(bt) => rt.block_on(uapi_run(
+            "UAPI backend (boringtun)",
+            bt.to_str().unwrap(),
+            &["IFACE", "--foreground", "--disable-drop-privileges"],
+            &desired,
+        )),
+        None => println!(
+            "boringtun-cli not installed: skipping its figures (cargo install boringtun-cli)"
+        ),
+    }
 }
