@@ -80,8 +80,11 @@ fn default_timeout() -> u64 {
 
 /// How to reach the data plane. Every field but `kind` has a default, so
 /// `{"kind": "uapi"}` is a complete config for interface `wg0`.
+///
+/// Unknown fields are ignored rather than refused so the binary can `#[serde(flatten)]`
+/// this into its `[wireguard]` section (listen_port, address_pool, dns… live there too);
+/// checking that section for typos is the binary's job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     /// `uapi`, `cli`, `amnezia-docker` or `none`. Also accepted as `backend`, the key name
     /// in the node's `[wireguard]` section.
@@ -219,7 +222,11 @@ mod tests {
         let e = "kernel".parse::<BackendKind>().unwrap_err().to_string();
         assert!(e.contains("uapi, cli, amnezia-docker, none"), "{e}");
         assert!(serde_json::from_str::<BackendConfig>(r#"{"kind":"Kernel"}"#).is_err());
-        assert!(serde_json::from_str::<BackendConfig>(r#"{"kind":"uapi","typo":1}"#).is_err());
+        // Flattened into a bigger section, the other keys pass through.
+        let cfg: BackendConfig =
+            serde_json::from_str(r#"{"backend":"uapi","listen_port":51820,"dns":"1.1.1.1"}"#)
+                .unwrap();
+        assert_eq!(cfg.kind, BackendKind::Uapi);
     }
 
     #[test]

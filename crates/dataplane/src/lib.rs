@@ -13,6 +13,29 @@
 //! - [`amnezia_docker::AmneziaDockerBackend`]: the Amnezia self-hosted container.
 //!
 //! This crate knows nothing about the store or the domain; it speaks peers and keys.
+//!
+//! ## Running a userspace daemon for the `uapi` backend
+//!
+//! The operator runs the daemon; vpnkeeper then configures the interface completely
+//! (private key, listen port, address, link up) through [`WgBackend::ensure_interface`].
+//! A systemd unit for amneziawg-go (wireguard-go takes the same flags; its socket lands in
+//! /var/run/wireguard instead of /var/run/amneziawg, and both are probed):
+//!
+//! ```text
+//! [Unit]
+//! Description=AmneziaWG userspace interface awg0 (configured by vpnkeeper)
+//! Before=vpnkeeper.service
+//!
+//! [Service]
+//! ExecStart=/usr/local/bin/amneziawg-go -f awg0
+//! Restart=always
+//!
+//! [Install]
+//! WantedBy=multi-user.target
+//! ```
+//!
+//! When the daemon restarts, its interface comes back empty; the reconciler's next pass
+//! (`ensure_interface` + `reconcile`) restores the key and every peer.
 
 pub mod amnezia_docker;
 pub mod cli;
