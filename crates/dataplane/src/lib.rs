@@ -45,6 +45,7 @@ pub mod error;
 mod exec;
 mod ip;
 pub mod model;
+pub mod reconciler;
 pub mod uapi;
 
 pub use config::{build_backend, BackendConfig, BackendKind};
@@ -53,6 +54,7 @@ pub use model::{
     canonical_key, diff, normalize_ips, InterfaceSpec, InterfaceState, Key, PeerDiff, PeerSpec,
     PeerState, PskFingerprint, Secret, SecretString,
 };
+pub use reconciler::{Desired, DesiredSource, Observation, PassOutcome, Reconciler};
 
 /// How a backend is doing, for the node's status page and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -345,3 +345,120 @@ async fn bad_peer_in_batch_changes_nothing() {
     assert!(e.to_string().contains("peer public key"), "{e}");
     assert!(lab.server_peers().is_empty());
 }
+
+/// Desired state held in memory, as the store would hold it.
+struct Wanted(std::sync::Mutex<vpnkeeper_dataplane::Desired>);
+
+#[async_trait::async_trait]
+impl vpnkeeper_dataplane::DesiredSource for Wanted {
+    async fn desired(&self) -> Result<vpnkeeper_dataplane::Desired, String> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+}
+
+/// The reconciler loop: a kick converges at once, the timer repairs drift, a revoke
+/// reaches the interface within a second, and the handshake comes back as an observation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_loop_kick_timer_revoke() {
+    use vpnkeeper_dataplane::{Desired, PassOutcome, Reconciler};
+    if prerequisites("reconciler_loop", &["wg", "wireguard-go"]).is_none() {
+        return;
+    }
+    let mut lab = Lab::new("rl");
+    lab.start_server(Impl::WireguardGo);
+    let wanted = Arc::new(Wanted(std::sync::Mutex::new(Desired {
+        interface: Some(iface_spec(&lab)),
+        peers: vec![],
+    })));
+    let kick = Arc::new(tokio::sync::Notify::new());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut r = Reconciler::new(uapi(&lab));
+    r.interval = Duration::from_secs(1);
+    r.throttle = vpnkeeper_dataplane::reconciler::ObservationThrottle::new(Duration::ZERO);
+    let task = tokio::spawn(r.run(wanted.clone(), kick.clone(), tx, async {
+        let _ = stop_rx.await;
+    }));
+    // Wait for a pass that saw `pred`.
+    async fn until(
+        rx: &mut tokio::sync::mpsc::Receiver<PassOutcome>,
+        within: Duration,
+        mut pred: impl FnMut(&PassOutcome) -> bool,
+    ) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(o) = rx.recv().await {
+                if let PassOutcome::Failed { error, .. } = &o {
+                    panic!("pass failed: {error}");
+                }
+                if pred(&o) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    // Issue: a kick converges immediately (the timer is 1 s; this must be well under).
+    let peers = desired_peers(&lab);
+    let t = Instant::now();
+    wanted.0.lock().unwrap().peers = peers.clone();
+    kick.notify_one();
+    assert!(
+        until(
+            &mut rx,
+            Duration::from_secs(5),
+            |o| matches!(o, PassOutcome::Synced { report, .. } if report.added == FILLERS + 1)
+        )
+        .await
+    );
+    eprintln!(
+        "issue of {} peers reached the interface in {:?}",
+        FILLERS + 1,
+        t.elapsed()
+    );
+    assert!(lab.ping_works(Duration::from_secs(10)));
+    let me = lab.client_pub();
+    assert!(
+        until(&mut rx, Duration::from_secs(5), |o| matches!(o, PassOutcome::Synced { observations, .. }
+            if observations.iter().any(|ob| ob.public_key == me && ob.last_handshake_unix.is_some() && ob.rx_bytes > 0))).await,
+        "no observation of the client's handshake"
+    );
+
+    // Drift: nobody kicks; the timer restores the peer.
+    lab.ns(
+        &lab.ns_server,
+        &["wg", "set", &lab.server_if, "peer", &me, "remove"],
+    );
+    assert!(
+        until(
+            &mut rx,
+            Duration::from_secs(5),
+            |o| matches!(o, PassOutcome::Synced { report, .. } if report.added == 1)
+        )
+        .await
+    );
+    assert!(lab.server_peers().contains(&me));
+
+    // Revoke: gone within a second of the kick.
+    let t = Instant::now();
+    wanted.0.lock().unwrap().peers.remove(0);
+    kick.notify_one();
+    assert!(
+        until(
+            &mut rx,
+            Duration::from_secs(1),
+            |o| matches!(o, PassOutcome::Synced { report, .. } if report.removed == 1)
+        )
+        .await,
+        "revoke did not reach the interface within 1 s"
+    );
+    assert!(!lab.server_peers().contains(&me));
+    eprintln!("revoke reached the interface in {:?}", t.elapsed());
+    lab.reset_client_session();
+    assert!(!lab.ping_once(2), "ping still works after revoke");
+
+    let _ = stop_tx.send(());
+    task.await.unwrap();
+}
