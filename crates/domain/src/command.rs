@@ -179,6 +179,47 @@ pub enum Command {
         node_id: NodeId,
         entries: Vec<UsageEntry>,
     },
+    /// Changes a user's profile; fields left `None` keep their value.
+    UpdateUser {
+        user: UserRef,
+        name: Option<String>,
+        telegram_id: Option<Update<i64>>,
+        /// Unix ms after which the user's access and subscription stop.
+        expires_at_ms: Option<Update<i64>>,
+        /// Traffic quota in bytes (upload + download); shown in `subscription-userinfo`.
+        traffic_limit_bytes: Option<Update<i64>>,
+    },
+    /// Deletes a user and all their devices (the data planes drop the peers). The audit log
+    /// keeps the record; `SetUserEnabled { enabled: false }` is the reversible alternative.
+    DeleteUser {
+        user: UserRef,
+    },
+    /// Replaces a user's subscription token, so the old subscription URL stops working.
+    RotateSubToken {
+        user: UserRef,
+        /// The new random token, chosen by the proposer.
+        sub_token: String,
+    },
+}
+
+/// A change to an optional field: set a value or clear it. `Option<Update<T>>` gives the
+/// three states a PATCH needs (keep, set, clear) without relying on `null` vs absent, which
+/// does not survive a serde round trip of the log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Update<T> {
+    Set(T),
+    Clear,
+}
+
+impl<T: Copy> Update<T> {
+    /// The new column value: `Some(v)` to set, `None` to clear.
+    pub fn value(&self) -> Option<T> {
+        match self {
+            Update::Set(v) => Some(*v),
+            Update::Clear => None,
+        }
+    }
 }
 
 /// One device's usage since the previous report.
@@ -210,6 +251,9 @@ impl Command {
             Command::RevokeApiKey { .. } => "api_key.revoke",
             Command::CreateInvite { .. } => "invite.create",
             Command::RecordUsage { .. } => "usage.record",
+            Command::UpdateUser { .. } => "user.update",
+            Command::DeleteUser { .. } => "user.delete",
+            Command::RotateSubToken { .. } => "user.rotate_sub_token",
         }
     }
 
@@ -278,6 +322,50 @@ impl Command {
                     return Err(ValidationError::new(
                         "entries",
                         format!("at most {MAX_USAGE_ENTRIES} per report; split the batch"),
+                    ));
+                }
+                Ok(())
+            }
+            Command::UpdateUser {
+                user,
+                name,
+                telegram_id,
+                expires_at_ms,
+                traffic_limit_bytes,
+            } => {
+                validate_user_ref(user)?;
+                if let Some(n) = name {
+                    validate::name("name", n)?;
+                }
+                if let Some(Update::Set(t)) = telegram_id {
+                    validate::telegram_id("telegram_id", *t)?;
+                }
+                if let Some(Update::Set(e)) = expires_at_ms {
+                    if *e <= 0 {
+                        return Err(ValidationError::new(
+                            "expires_at_ms",
+                            "must be a positive unix time in milliseconds, or null for no expiry",
+                        ));
+                    }
+                }
+                if let Some(Update::Set(l)) = traffic_limit_bytes {
+                    if *l <= 0 {
+                        return Err(ValidationError::new(
+                            "traffic_limit_bytes",
+                            "must be a positive number of bytes, or null for unlimited",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Command::DeleteUser { user } => validate_user_ref(user),
+            Command::RotateSubToken { user, sub_token } => {
+                validate_user_ref(user)?;
+                // The proposer draws it from the OS RNG; refuse anything guessable.
+                if sub_token.len() < 16 || !sub_token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(ValidationError::new(
+                        "sub_token",
+                        "must be at least 16 URL-safe characters",
                     ));
                 }
                 Ok(())

@@ -79,10 +79,35 @@ pub struct Node {
     /// The host clients connect to (DNS name or IP).
     pub public_host: String,
     pub wireguard: Option<NodeWireguard>,
-    /// Xray settings, owned by the xray integration; opaque JSON to the core.
+    /// Xray settings as JSON of [`NodeXray`]; kept as JSON in the command so older nodes
+    /// can carry settings they do not understand yet. Read it with [`Node::xray_settings`].
     pub xray: Option<serde_json::Value>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+impl Node {
+    /// The node's VLESS+Reality settings, when it serves VLESS.
+    pub fn xray_settings(&self) -> Option<NodeXray> {
+        self.xray
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
+/// What every node must know about another node's VLESS+Reality inbound to hand out links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeXray {
+    pub port: u16,
+    /// Reality x25519 public key (base64url, no padding): the links' `pbk`.
+    pub reality_public_key: String,
+    /// Sealed with the cluster secret (purpose `node/reality-private-key`).
+    pub reality_private_key: Option<Sealed>,
+    pub short_ids: Vec<String>,
+    pub server_names: Vec<String>,
+    /// Reality target `host:port`.
+    pub dest: String,
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

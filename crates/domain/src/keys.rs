@@ -12,7 +12,10 @@ use crate::secrets::{purpose, Sealer};
 pub fn wg_keypair<R: RngCore + CryptoRng>(rng: &mut R) -> (String, String) {
     let secret = StaticSecret::random_from_rng(rng);
     let public = PublicKey::from(&secret);
-    (STANDARD.encode(secret.to_bytes()), STANDARD.encode(public.as_bytes()))
+    (
+        STANDARD.encode(secret.to_bytes()),
+        STANDARD.encode(public.as_bytes()),
+    )
 }
 
 /// The public key of a base64 private key, or `None` when it is not 32 bytes of base64.
@@ -47,8 +50,13 @@ mod tests {
         let private = sealer
             .open_string(purpose::DEVICE_WG_PRIVATE_KEY, &m.private_key)
             .unwrap();
-        assert_eq!(wg_public_of(&private).as_deref(), Some(m.public_key.as_str()));
-        let psk = sealer.open_string(purpose::DEVICE_WG_PSK, &m.preshared_key).unwrap();
+        assert_eq!(
+            wg_public_of(&private).as_deref(),
+            Some(m.public_key.as_str())
+        );
+        let psk = sealer
+            .open_string(purpose::DEVICE_WG_PSK, &m.preshared_key)
+            .unwrap();
         assert_eq!(STANDARD.decode(psk).unwrap().len(), 32);
         assert_ne!(wg_keypair(&mut OsRng).0, wg_keypair(&mut OsRng).0);
     }

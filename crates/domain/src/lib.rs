@@ -13,6 +13,8 @@ pub mod secrets;
 pub mod validate;
 pub mod wgconf;
 
-pub use command::{Actor, Applied, ApplyOutcome, Command, CommandError, DeviceRef, Envelope, UserRef};
+pub use command::{
+    Actor, Applied, ApplyOutcome, Command, CommandError, DeviceRef, Envelope, UserRef,
+};
 pub use entity::*;
 pub use model::{DeviceType, Protocol};

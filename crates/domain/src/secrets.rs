@@ -34,7 +34,9 @@ pub enum SecretError {
     MalformedClusterSecret,
     #[error("sealed value is malformed (expected `v1:` followed by base64)")]
     MalformedSealed,
-    #[error("sealed value cannot be opened: it was sealed with another cluster secret or is corrupt")]
+    #[error(
+        "sealed value cannot be opened: it was sealed with another cluster secret or is corrupt"
+    )]
     OpenFailed,
 }
 
@@ -116,7 +118,12 @@ impl Sealer {
 
     /// The nonce is random (24 bytes, so collisions are not a concern) and chosen by the
     /// proposer: the sealed value is part of the Command and identical on every node.
-    pub fn seal<R: RngCore + CryptoRng>(&self, rng: &mut R, purpose: &str, plaintext: &[u8]) -> Sealed {
+    pub fn seal<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        purpose: &str,
+        plaintext: &[u8],
+    ) -> Sealed {
         let mut nonce = [0u8; 24];
         rng.fill_bytes(&mut nonce);
         let ciphertext = self
@@ -135,8 +142,13 @@ impl Sealer {
     }
 
     pub fn open(&self, purpose: &str, sealed: &Sealed) -> Result<SecretBytes, SecretError> {
-        let b64 = sealed.0.strip_prefix("v1:").ok_or(SecretError::MalformedSealed)?;
-        let blob = STANDARD.decode(b64).map_err(|_| SecretError::MalformedSealed)?;
+        let b64 = sealed
+            .0
+            .strip_prefix("v1:")
+            .ok_or(SecretError::MalformedSealed)?;
+        let blob = STANDARD
+            .decode(b64)
+            .map_err(|_| SecretError::MalformedSealed)?;
         if blob.len() < 24 + 16 {
             return Err(SecretError::MalformedSealed);
         }
@@ -257,13 +269,21 @@ mod tests {
         let secret = ClusterSecret::generate(&mut OsRng);
         let sealer = secret.sealer();
         let sealed = sealer.seal(&mut OsRng, purpose::DEVICE_WG_PSK, b"hello");
-        assert_eq!(sealer.open(purpose::DEVICE_WG_PSK, &sealed).unwrap().0, b"hello");
         assert_eq!(
-            sealer.open(purpose::DEVICE_WG_PRIVATE_KEY, &sealed).unwrap_err(),
+            sealer.open(purpose::DEVICE_WG_PSK, &sealed).unwrap().0,
+            b"hello"
+        );
+        assert_eq!(
+            sealer
+                .open(purpose::DEVICE_WG_PRIVATE_KEY, &sealed)
+                .unwrap_err(),
             SecretError::OpenFailed
         );
         let other = ClusterSecret::generate(&mut OsRng).sealer();
-        assert_eq!(other.open(purpose::DEVICE_WG_PSK, &sealed).unwrap_err(), SecretError::OpenFailed);
+        assert_eq!(
+            other.open(purpose::DEVICE_WG_PSK, &sealed).unwrap_err(),
+            SecretError::OpenFailed
+        );
         assert!(!format!("{sealed:?}").contains("v1:"));
     }
 

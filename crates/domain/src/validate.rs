@@ -48,7 +48,10 @@ pub fn name(field: &str, value: &str) -> Result<(), ValidationError> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(ValidationError::new(
             field,
-            format!("must not contain control characters (found U+{:04X})", c as u32),
+            format!(
+                "must not contain control characters (found U+{:04X})",
+                c as u32
+            ),
         ));
     }
     // A name that parses as a number would be ambiguous wherever "id or name" is accepted.

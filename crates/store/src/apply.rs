@@ -5,7 +5,7 @@
 //! database failures return `Err(sqlx::Error)`, which openraft treats as fatal for the node.
 
 use sqlx::{Acquire, Row, SqliteConnection};
-use vpnkeeper_domain::command::{NodeSpec, WgMaterial};
+use vpnkeeper_domain::command::{NodeSpec, Update, WgMaterial};
 use vpnkeeper_domain::{
     Applied, ApplyOutcome, Command, CommandError, DeviceRef, DeviceType, Envelope, NodeId,
     NodeWireguard, Protocol, UserRef,
@@ -101,6 +101,31 @@ async fn run(
         }
         Command::RevokeDevice { device } => revoke_device(conn, at, device, changes).await,
         Command::RecordUsage { node_id, entries } => record_usage(conn, *node_id, entries).await,
+        Command::UpdateUser {
+            user,
+            name,
+            telegram_id,
+            expires_at_ms,
+            traffic_limit_bytes,
+        } => {
+            update_user(
+                conn,
+                at,
+                user,
+                UserPatch {
+                    name: name.as_deref(),
+                    telegram_id: telegram_id.as_ref(),
+                    expires_at_ms: expires_at_ms.as_ref(),
+                    traffic_limit_bytes: traffic_limit_bytes.as_ref(),
+                },
+                changes,
+            )
+            .await
+        }
+        Command::DeleteUser { user } => delete_user(conn, user, changes).await,
+        Command::RotateSubToken { user, sub_token } => {
+            rotate_sub_token(conn, at, user, sub_token).await
+        }
         Command::CreateApiKey {
             key_id,
             name,
@@ -334,6 +359,190 @@ async fn set_user_enabled(
     Ok((Ok(Applied::User { id }), Some(format!("user:{id}"))))
 }
 
+struct UserPatch<'a> {
+    name: Option<&'a str>,
+    telegram_id: Option<&'a Update<i64>>,
+    expires_at_ms: Option<&'a Update<i64>>,
+    traffic_limit_bytes: Option<&'a Update<i64>>,
+}
+
+async fn update_user(
+    conn: &mut SqliteConnection,
+    at: i64,
+    user: &UserRef,
+    patch: UserPatch<'_>,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let Some((id, _)) = resolve_user(conn, user).await? else {
+        return Ok((not_found_user(user), None));
+    };
+    let target = Some(format!("user:{id}"));
+    if let Some(name) = patch.name {
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE name = ? AND id != ?")
+                .bind(name)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(other) = taken {
+            return Ok((
+                Err(CommandError::Conflict {
+                    field: Some("name".into()),
+                    message: format!("user name `{name}` is already taken by user {other}"),
+                }),
+                target,
+            ));
+        }
+        sqlx::query("UPDATE users SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(tg) = patch.telegram_id {
+        if let Update::Set(t) = tg {
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE telegram_id = ? AND id != ?")
+                    .bind(t)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(other) = taken {
+                return Ok((
+                    Err(CommandError::Conflict {
+                        field: Some("telegram_id".into()),
+                        message: format!("Telegram id {t} already belongs to user {other}"),
+                    }),
+                    target,
+                ));
+            }
+        }
+        sqlx::query("UPDATE users SET telegram_id = ? WHERE id = ?")
+            .bind(tg.value())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(e) = patch.expires_at_ms {
+        sqlx::query("UPDATE users SET expires_at = ? WHERE id = ?")
+            .bind(e.value())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(l) = patch.traffic_limit_bytes {
+        sqlx::query("UPDATE users SET traffic_limit_bytes = ? WHERE id = ?")
+            .bind(l.value())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    // Expiry and quota can change whether the user's peers belong on the data planes.
+    if patch.expires_at_ms.is_some() || patch.traffic_limit_bytes.is_some() {
+        push_user_nodes(conn, id, changes).await?;
+    }
+    Ok((Ok(Applied::User { id }), target))
+}
+
+/// Marks every node serving one of the user's active devices as changed.
+async fn push_user_nodes(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    changes: &mut Vec<Change>,
+) -> Result<(), sqlx::Error> {
+    let nodes: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT node_id FROM devices WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    changes.extend(nodes.into_iter().map(|n| Change::Devices {
+        node_id: n as NodeId,
+    }));
+    Ok(())
+}
+
+/// Hard delete: the user row and all of their device rows go, so their peers leave the data
+/// planes on the next reconcile. A table added later that references `users` makes the
+/// delete fail with a foreign-key error; that is turned into a refusal (same state, same
+/// outcome on every node) instead of a fatal storage error.
+async fn delete_user(
+    conn: &mut SqliteConnection,
+    user: &UserRef,
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let Some((id, _)) = resolve_user(conn, user).await? else {
+        return Ok((not_found_user(user), None));
+    };
+    let target = Some(format!("user:{id}"));
+    let mut local = Vec::new();
+    push_user_nodes(conn, id, &mut local).await?;
+    let deleted = async {
+        sqlx::query("DELETE FROM devices WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+    }
+    .await;
+    match deleted {
+        Ok(_) => {
+            changes.extend(local);
+            Ok((Ok(Applied::User { id }), target))
+        }
+        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok((
+            Err(CommandError::Conflict {
+                field: Some("user".into()),
+                message: format!(
+                    "user {id} is still referenced by other records (payments, referrals…); disable the user instead"
+                ),
+            }),
+            target,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn rotate_sub_token(
+    conn: &mut SqliteConnection,
+    at: i64,
+    user: &UserRef,
+    sub_token: &str,
+) -> Result<Step, sqlx::Error> {
+    let Some((id, _)) = resolve_user(conn, user).await? else {
+        return Ok((not_found_user(user), None));
+    };
+    let target = Some(format!("user:{id}"));
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE sub_token = ?")
+        .bind(sub_token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if taken.is_some() {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("sub_token".into()),
+                message: "subscription token already in use; retry the request".into(),
+            }),
+            target,
+        ));
+    }
+    sqlx::query("UPDATE users SET sub_token = ?, updated_at = ? WHERE id = ?")
+        .bind(sub_token)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok((Ok(Applied::User { id }), target))
+}
+
 fn not_found_user(user: &UserRef) -> ApplyOutcome {
     Err(CommandError::NotFound {
         what: format!("user {user}"),
@@ -411,6 +620,20 @@ async fn issue_device(
                 None,
             ));
         };
+        if a.protocol == Protocol::Wireguard && wg.awg.is_some() {
+            // An AmneziaWG interface drops plain WireGuard handshakes (other magic headers),
+            // so a `wireguard` config for it would never connect.
+            return Ok((
+                Err(CommandError::Invalid {
+                    field: "protocol".into(),
+                    message: format!(
+                        "node {} serves AmneziaWG; plain WireGuard clients cannot connect to it, use protocol `awg`",
+                        a.node_id
+                    ),
+                }),
+                None,
+            ));
+        }
         if a.protocol == Protocol::Awg && wg.awg.is_none() {
             return Ok((
                 Err(CommandError::Invalid {
@@ -450,6 +673,24 @@ async fn issue_device(
                     None,
                 ))
             }
+        }
+    }
+    if a.protocol == Protocol::Vless {
+        let xray: Option<Option<String>> = sqlx::query_scalar("SELECT xray FROM nodes WHERE id = ?")
+            .bind(a.node_id as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if xray.flatten().is_none() {
+            return Ok((
+                Err(CommandError::Invalid {
+                    field: "protocol".into(),
+                    message: format!(
+                        "node {} does not serve VLESS; enable [xray] on it or choose protocol `awg`",
+                        a.node_id
+                    ),
+                }),
+                None,
+            ));
         }
     }
     let uuid_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE uuid = ?")

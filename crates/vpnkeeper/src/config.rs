@@ -20,6 +20,7 @@ pub struct Config {
     pub api: ApiSection,
     pub raft: RaftSection,
     pub wireguard: WireguardSection,
+    pub xray: XraySection,
     pub log: LogSection,
 }
 
@@ -107,24 +108,34 @@ impl RaftSection {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WgBackendKind {
-    /// The UAPI socket of a userspace daemon (amneziawg-go, wireguard-go, boringtun).
-    Uapi,
-    /// The `awg`/`wg` tools, for kernel interfaces.
-    Cli,
-    /// The Amnezia self-hosted Docker container.
-    AmneziaDocker,
-    /// Control plane only: configs are issued, no interface is touched.
-    None,
-}
+/// Which data plane drives the WireGuard/AmneziaWG interface: `uapi`, `cli`,
+/// `amnezia-docker` or `none` (control plane only).
+pub use vpnkeeper_dataplane::BackendKind as WgBackendKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WireguardSection {
     pub backend: WgBackendKind,
     pub interface: String,
+    /// Serve AmneziaWG (obfuscation parameters generated at first start) rather than plain
+    /// WireGuard. Plain WireGuard clients cannot talk to an AmneziaWG interface and vice
+    /// versa, so a node serves one flavour; devices default to it.
+    pub amneziawg: bool,
+    /// uapi: directory of `IFACE.sock`; unset = /var/run/amneziawg, then /var/run/wireguard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_dir: Option<PathBuf>,
+    /// uapi/cli: network namespace the interface lives in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// cli/amnezia-docker: the tool, `wg` or `awg` (or a path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// amnezia-docker: the docker client program.
+    pub docker: String,
+    /// Seconds before a hung daemon, tool or container is given up on.
+    pub timeout_secs: u64,
+    /// Seconds between usage (handshake, traffic) reports into the replicated state.
+    pub usage_interval_secs: u64,
     pub listen_port: u16,
     pub address_pool: ipnet::Ipv4Net,
     /// Host in client configs' `Endpoint`; defaults to `node.public_host`.
@@ -148,6 +159,18 @@ pub struct WireguardSection {
 }
 
 impl WireguardSection {
+    /// The data-plane backend settings for this section.
+    pub fn backend_config(&self) -> vpnkeeper_dataplane::BackendConfig {
+        let mut cfg = vpnkeeper_dataplane::BackendConfig::new(self.backend, self.interface.clone());
+        cfg.socket_dir = self.socket_dir.clone();
+        cfg.netns = self.netns.clone();
+        cfg.tool = self.tool.clone();
+        cfg.container = self.container.clone();
+        cfg.docker = self.docker.clone();
+        cfg.timeout_secs = self.timeout_secs;
+        cfg
+    }
+
     pub fn client_options(&self) -> vpnkeeper_domain::wgconf::ClientOptions {
         vpnkeeper_domain::wgconf::ClientOptions {
             router_dns: self.router_dns.clone(),
@@ -163,6 +186,13 @@ impl Default for WireguardSection {
         WireguardSection {
             backend: WgBackendKind::None,
             interface: "awg0".into(),
+            amneziawg: true,
+            socket_dir: None,
+            netns: None,
+            tool: None,
+            docker: "docker".into(),
+            timeout_secs: 30,
+            usage_interval_secs: 60,
             listen_port: 51820,
             address_pool: "10.8.0.0/24".parse().expect("static CIDR"),
             endpoint_host: None,
@@ -173,6 +203,91 @@ impl Default for WireguardSection {
             router_dns: Vec::new(),
             router_mtu: None,
             router_keepalive: None,
+        }
+    }
+}
+
+/// VLESS+Reality through Xray-core, managed live over Xray's gRPC API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XraySection {
+    pub enabled: bool,
+    /// Port of the VLESS+Reality inbound.
+    pub port: u16,
+    /// Address the inbound listens on.
+    pub listen: String,
+    /// Reality target `host:port` whose TLS handshake is borrowed.
+    pub reality_dest: String,
+    /// SNI values accepted; the first one goes into links.
+    pub server_names: Vec<String>,
+    /// uTLS fingerprint clients use.
+    pub fingerprint: String,
+    /// Reality short ids (hex, even length, <= 16); empty = one is generated at first start.
+    pub short_ids: Vec<String>,
+    /// Xray's gRPC API (keep it on loopback: it has no authentication).
+    pub api_addr: SocketAddr,
+    /// Command that runs Xray, `{config}` replaced by DATA_DIR/xray/config.json. Unset:
+    /// an Xray run by someone else is managed at `api_addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// CIDRs Xray's freedom outbound may reach although they are private (tests, LAN services).
+    pub allow_private_targets: Vec<String>,
+    /// How a revoked user's open connections are cut: `ss-kill` or `off`.
+    pub cut_mode: vpnkeeper_xray::settings::CutMode,
+    /// Idle timeout of proxied connections, seconds.
+    pub conn_idle_secs: u32,
+    /// Seconds between drift-repair passes.
+    pub reconcile_interval_secs: u64,
+    /// Seconds between traffic reports into the replicated state.
+    pub usage_interval_secs: u64,
+}
+
+impl Default for XraySection {
+    fn default() -> Self {
+        XraySection {
+            enabled: false,
+            port: 443,
+            listen: "0.0.0.0".into(),
+            reality_dest: "www.microsoft.com:443".into(),
+            server_names: vec!["www.microsoft.com".into()],
+            fingerprint: "chrome".into(),
+            short_ids: Vec::new(),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 10085)),
+            command: None,
+            allow_private_targets: Vec::new(),
+            cut_mode: Default::default(),
+            conn_idle_secs: 300,
+            reconcile_interval_secs: 10,
+            usage_interval_secs: 60,
+        }
+    }
+}
+
+impl XraySection {
+    /// The data-plane settings for this node, given its Reality key pair and short ids.
+    pub fn settings(
+        &self,
+        data_dir: &Path,
+        private_key: vpnkeeper_xray::settings::Secret,
+        public_key: String,
+        short_ids: Vec<String>,
+    ) -> vpnkeeper_xray::XraySettings {
+        vpnkeeper_xray::XraySettings {
+            listen: self.listen.clone(),
+            port: self.port,
+            reality_private_key: private_key,
+            reality_public_key: public_key,
+            short_ids,
+            server_names: self.server_names.clone(),
+            dest: self.reality_dest.clone(),
+            fingerprint: self.fingerprint.clone(),
+            api_addr: self.api_addr,
+            inbound_tag: "vless-reality".into(),
+            allow_private_targets: self.allow_private_targets.clone(),
+            conn_idle_secs: self.conn_idle_secs,
+            command: self.command.clone(),
+            config_dir: data_dir.join("xray"),
+            cut_mode: self.cut_mode.clone(),
         }
     }
 }
@@ -312,6 +427,12 @@ impl Config {
                 return bad("wireguard.mtu", "must be between 1280 and 9000");
             }
         }
+        if self.wireguard.timeout_secs == 0 {
+            return bad("wireguard.timeout_secs", "must be at least 1");
+        }
+        if self.wireguard.usage_interval_secs == 0 {
+            return bad("wireguard.usage_interval_secs", "must be at least 1");
+        }
         if self.wireguard.reconcile_interval_secs == 0 {
             return bad("wireguard.reconcile_interval_secs", "must be at least 1");
         }
@@ -331,6 +452,31 @@ impl Config {
         }
         if self.raft.snapshot_every == 0 {
             return bad("raft.snapshot_every", "must be at least 1");
+        }
+        if self.xray.enabled {
+            // Validate with a throw-away key pair: the real one lives sealed in the state.
+            let pair = vpnkeeper_xray::generate_reality_keypair(&mut rand::rngs::OsRng);
+            let short_ids = if self.xray.short_ids.is_empty() {
+                vec!["00".to_string()]
+            } else {
+                self.xray.short_ids.clone()
+            };
+            let settings =
+                self.xray
+                    .settings(Path::new("."), pair.private_key, pair.public_key, short_ids);
+            if let Err(e) = settings.validate() {
+                let key = match e.field {
+                    "dest" => "reality_dest",
+                    other => other,
+                };
+                return bad(&format!("xray.{key}"), &e.message);
+            }
+            if self.xray.reconcile_interval_secs == 0 || self.xray.usage_interval_secs == 0 {
+                return bad(
+                    "xray.reconcile_interval_secs",
+                    "intervals must be at least 1 second",
+                );
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(

@@ -17,14 +17,21 @@ use crate::config::Config;
 /// Proposes an `UpsertNode` when the replicated row is missing or differs from the config.
 pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Sealer) -> Result<()> {
     let existing = cluster.read().node(config.node.id).await?;
-    let (public_key, private_key, awg) = match existing.as_ref().and_then(|n| n.wireguard.clone()) {
-        Some(wg) => (wg.public_key, wg.private_key, wg.awg),
-        None => {
-            let (private, public) = wg_keypair(&mut OsRng);
-            let sealed = sealer.seal(&mut OsRng, purpose::NODE_WG_PRIVATE_KEY, private.as_bytes());
-            let awg = AwgParams::generate(&mut OsRng, AwgVersion::V1);
-            (public, Some(sealed), Some(awg))
-        }
+    let (public_key, private_key, old_awg) =
+        match existing.as_ref().and_then(|n| n.wireguard.clone()) {
+            Some(wg) => (wg.public_key, wg.private_key, wg.awg),
+            None => {
+                let (private, public) = wg_keypair(&mut OsRng);
+                let sealed =
+                    sealer.seal(&mut OsRng, purpose::NODE_WG_PRIVATE_KEY, private.as_bytes());
+                (public, Some(sealed), None)
+            }
+        };
+    // AmneziaWG parameters are generated once and kept: every issued config carries them.
+    let awg = match (config.wireguard.amneziawg, old_awg) {
+        (false, _) => None,
+        (true, Some(params)) => Some(params),
+        (true, None) => Some(AwgParams::generate(&mut OsRng, AwgVersion::V1)),
     };
     let spec = NodeSpec {
         id: config.node.id,
@@ -41,14 +48,15 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
             dns: config.wireguard.dns.clone(),
             mtu: config.wireguard.mtu,
         }),
-        xray: existing.as_ref().and_then(|n| n.xray.clone()),
+        xray: xray_spec(config, existing.as_ref(), sealer)?,
     };
     if let Some(node) = &existing {
         let same = node.name == spec.name
             && node.raft_addr == spec.raft_addr
             && node.api_addr == spec.api_addr
             && node.public_host == spec.public_host
-            && node.wireguard == spec.wireguard;
+            && node.wireguard == spec.wireguard
+            && node.xray == spec.xray;
         if same {
             return Ok(());
         }
@@ -72,4 +80,49 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
     outcome.map_err(|e| anyhow::anyhow!("registering this node was refused: {e}"))?;
     tracing::info!(node_id = config.node.id, "node registration updated");
     Ok(())
+}
+
+/// The node's VLESS+Reality settings for the replicated state: the Reality key pair and
+/// short ids are generated once and kept; the rest follows `[xray]`. Disabled = `None`, so
+/// no links to this node are handed out.
+fn xray_spec(
+    config: &Config,
+    existing: Option<&vpnkeeper_domain::Node>,
+    sealer: &Sealer,
+) -> Result<Option<serde_json::Value>> {
+    if !config.xray.enabled {
+        return Ok(None);
+    }
+    let old = existing.and_then(|n| n.xray_settings());
+    let (public_key, private_key) = match old.as_ref() {
+        Some(x) if x.reality_private_key.is_some() => {
+            (x.reality_public_key.clone(), x.reality_private_key.clone())
+        }
+        _ => {
+            let pair = vpnkeeper_xray::generate_reality_keypair(&mut OsRng);
+            let sealed = sealer.seal(
+                &mut OsRng,
+                purpose::NODE_REALITY_PRIVATE_KEY,
+                pair.private_key.expose().as_bytes(),
+            );
+            (pair.public_key, Some(sealed))
+        }
+    };
+    let short_ids = if !config.xray.short_ids.is_empty() {
+        config.xray.short_ids.clone()
+    } else if let Some(x) = old.as_ref().filter(|x| !x.short_ids.is_empty()) {
+        x.short_ids.clone()
+    } else {
+        vec![vpnkeeper_xray::generate_short_id(&mut OsRng, 8)]
+    };
+    let xray = vpnkeeper_domain::NodeXray {
+        port: config.xray.port,
+        reality_public_key: public_key,
+        reality_private_key: private_key,
+        short_ids,
+        server_names: config.xray.server_names.clone(),
+        dest: config.xray.reality_dest.clone(),
+        fingerprint: config.xray.fingerprint.clone(),
+    };
+    Ok(Some(serde_json::to_value(xray)?))
 }
