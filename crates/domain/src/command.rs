@@ -16,6 +16,9 @@ use uuid::Uuid;
 use crate::entity::{ApiScope, DeviceId, NodeId, NodeWireguard, UserId};
 use crate::model::{DeviceType, Protocol};
 use crate::secrets::Sealed;
+use crate::telegram::{
+    ChatChange, Delivered, OutboxItem, MAX_BROADCAST_CHARS, MAX_OUTBOX_ITEMS, MAX_UPDATE_COMMANDS,
+};
 use crate::validate::{self, ValidationError};
 
 /// Who asked for a change. Recorded in the audit log by `apply`.
@@ -200,6 +203,56 @@ pub enum Command {
         /// The new random token, chosen by the proposer.
         sub_token: String,
     },
+    /// One Telegram update and everything it causes, in one entry: exactly-once (see
+    /// `crate::telegram`). Apply ignores an update id it has already handled.
+    TelegramUpdate {
+        update_id: i64,
+        /// The getUpdates offset this update was fetched with: every smaller id is handled.
+        offset: i64,
+        /// Domain commands the update causes, applied all or nothing, each audited under the
+        /// envelope's actor.
+        commands: Vec<Command>,
+        /// Replies and side effects to perform, stored with the commands' outcomes.
+        outbox: Vec<OutboxItem>,
+    },
+    /// Outbox rows the bot has performed (or given up on), so they are not performed again.
+    TelegramDelivered {
+        delivered: Vec<Delivered>,
+    },
+    /// A chat's language or pending input. UI state, not audited.
+    TelegramChat {
+        telegram_id: i64,
+        change: ChatChange,
+    },
+    /// Someone asks for access in `approval` mode.
+    TelegramAccessRequest {
+        telegram_id: i64,
+        display: String,
+    },
+    /// An admin approves or denies an access request.
+    TelegramAccessDecision {
+        telegram_id: i64,
+        approve: bool,
+    },
+    /// An admin asked to reboot a node. The audit row is the point; the reboot itself is
+    /// performed by the bot's outbox through its node-operation trait.
+    RequestNodeReboot {
+        node_id: NodeId,
+    },
+    /// An admin starts a message to all users.
+    StartBroadcast {
+        broadcast_id: String,
+        text: String,
+        admin_chat: i64,
+    },
+    /// How far a broadcast got: users up to `cursor` handled. Not audited.
+    BroadcastProgress {
+        broadcast_id: String,
+        cursor: i64,
+        sent: i64,
+        failed: i64,
+        finished: bool,
+    },
 }
 
 /// A change to an optional field: set a value or clear it. `Option<Update<T>>` gives the
@@ -254,13 +307,30 @@ impl Command {
             Command::UpdateUser { .. } => "user.update",
             Command::DeleteUser { .. } => "user.delete",
             Command::RotateSubToken { .. } => "user.rotate_sub_token",
+            Command::TelegramUpdate { .. } => "telegram.update",
+            Command::TelegramDelivered { .. } => "telegram.delivered",
+            Command::TelegramChat { .. } => "telegram.chat",
+            Command::TelegramAccessRequest { .. } => "access.request",
+            Command::TelegramAccessDecision { approve: true, .. } => "access.approve",
+            Command::TelegramAccessDecision { approve: false, .. } => "access.deny",
+            Command::RequestNodeReboot { .. } => "node.reboot",
+            Command::StartBroadcast { .. } => "broadcast.start",
+            Command::BroadcastProgress { .. } => "broadcast.progress",
         }
     }
 
     /// Whether `apply` writes an audit row. Telemetry from reconcilers would drown the
     /// operator's actions.
     pub fn is_audited(&self) -> bool {
-        !matches!(self, Command::RecordUsage { .. })
+        // A Telegram update is not audited itself: the commands inside it are, one by one.
+        !matches!(
+            self,
+            Command::RecordUsage { .. }
+                | Command::TelegramUpdate { .. }
+                | Command::TelegramDelivered { .. }
+                | Command::TelegramChat { .. }
+                | Command::BroadcastProgress { .. }
+        )
     }
 
     /// Stateless validation, run by the proposer before the command is logged.
@@ -370,6 +440,74 @@ impl Command {
                 }
                 Ok(())
             }
+            Command::TelegramUpdate {
+                commands, outbox, ..
+            } => {
+                if commands.len() > MAX_UPDATE_COMMANDS {
+                    return Err(ValidationError::new(
+                        "commands",
+                        format!("at most {MAX_UPDATE_COMMANDS} per update"),
+                    ));
+                }
+                if outbox.len() > MAX_OUTBOX_ITEMS {
+                    return Err(ValidationError::new(
+                        "outbox",
+                        format!("at most {MAX_OUTBOX_ITEMS} per update"),
+                    ));
+                }
+                for c in commands {
+                    if matches!(
+                        c,
+                        Command::TelegramUpdate { .. } | Command::TelegramDelivered { .. }
+                    ) {
+                        return Err(ValidationError::new(
+                            "commands",
+                            "Telegram updates cannot be nested",
+                        ));
+                    }
+                    c.validate()?;
+                }
+                Ok(())
+            }
+            Command::TelegramDelivered { .. } => Ok(()),
+            Command::TelegramChat { telegram_id, change } => {
+                validate::telegram_id("telegram_id", *telegram_id)?;
+                match change.lang.as_deref() {
+                    None | Some("ru") | Some("en") => Ok(()),
+                    Some(other) => Err(ValidationError::new(
+                        "lang",
+                        format!("`{other}` is not a supported language; use ru or en"),
+                    )),
+                }
+            }
+            Command::TelegramAccessRequest {
+                telegram_id,
+                display,
+            } => {
+                validate::telegram_id("telegram_id", *telegram_id)?;
+                if display.chars().count() > 256 {
+                    return Err(ValidationError::new("display", "at most 256 characters"));
+                }
+                Ok(())
+            }
+            Command::TelegramAccessDecision { telegram_id, .. } => {
+                validate::telegram_id("telegram_id", *telegram_id)
+            }
+            Command::RequestNodeReboot { .. } => Ok(()),
+            Command::StartBroadcast { text, .. } => {
+                let n = text.chars().count();
+                if text.trim().is_empty() {
+                    return Err(ValidationError::new("text", "must not be empty"));
+                }
+                if n > MAX_BROADCAST_CHARS {
+                    return Err(ValidationError::new(
+                        "text",
+                        format!("at most {MAX_BROADCAST_CHARS} characters (got {n})"),
+                    ));
+                }
+                Ok(())
+            }
+            Command::BroadcastProgress { .. } => Ok(()),
         }
     }
 }
@@ -391,6 +529,8 @@ pub enum Applied {
     User { id: UserId },
     Device { id: DeviceId, created: bool },
     Node { id: NodeId },
+    /// A Telegram update: `duplicate` when its id had been handled before (nothing changed).
+    Telegram { duplicate: bool },
 }
 
 /// A state-dependent refusal, decided deterministically inside `apply`.

@@ -39,7 +39,7 @@ pub(crate) async fn apply_envelope(
     Ok(outcome)
 }
 
-async fn audit(
+pub(crate) async fn audit(
     conn: &mut SqliteConnection,
     env: &Envelope,
     target: Option<&str>,
@@ -56,9 +56,9 @@ async fn audit(
     Ok(())
 }
 
-type Step = (ApplyOutcome, Option<String>);
+pub(crate) type Step = (ApplyOutcome, Option<String>);
 
-async fn run(
+pub(crate) async fn run(
     conn: &mut SqliteConnection,
     env: &Envelope,
     changes: &mut Vec<Change>,
@@ -101,6 +101,61 @@ async fn run(
         }
         Command::RevokeDevice { device } => revoke_device(conn, at, device, changes).await,
         Command::RecordUsage { node_id, entries } => record_usage(conn, *node_id, entries).await,
+        Command::TelegramUpdate {
+            update_id,
+            offset,
+            commands,
+            outbox,
+        } => {
+            crate::apply_telegram::telegram_update(
+                conn, env, *update_id, *offset, commands, outbox, changes,
+            )
+            .await
+        }
+        Command::TelegramDelivered { delivered } => {
+            crate::apply_telegram::delivered(conn, at, delivered).await
+        }
+        Command::TelegramChat {
+            telegram_id,
+            change,
+        } => crate::apply_telegram::chat(conn, at, *telegram_id, change).await,
+        Command::TelegramAccessRequest {
+            telegram_id,
+            display,
+        } => crate::apply_telegram::access_request(conn, at, *telegram_id, display).await,
+        Command::TelegramAccessDecision {
+            telegram_id,
+            approve,
+        } => crate::apply_telegram::access_decision(conn, env, *telegram_id, *approve).await,
+        Command::RequestNodeReboot { node_id } => {
+            crate::apply_telegram::request_reboot(conn, *node_id).await
+        }
+        Command::StartBroadcast {
+            broadcast_id,
+            text,
+            admin_chat,
+        } => {
+            crate::apply_telegram::start_broadcast(conn, at, broadcast_id, text, *admin_chat)
+                .await
+        }
+        Command::BroadcastProgress {
+            broadcast_id,
+            cursor,
+            sent,
+            failed,
+            finished,
+        } => {
+            crate::apply_telegram::broadcast_progress(
+                conn,
+                at,
+                broadcast_id,
+                *cursor,
+                *sent,
+                *failed,
+                *finished,
+            )
+            .await
+        }
         Command::UpdateUser {
             user,
             name,

@@ -15,14 +15,17 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+mod apply_telegram;
 mod db;
 pub mod log_store;
 pub mod queries;
+mod telegram_queries;
 pub mod raft_types;
 pub mod state_machine;
 
 pub use log_store::LogStore;
 pub use queries::Page;
+pub use telegram_queries::BotStats;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, TypeConfig};
 pub use state_machine::{Change, StateMachine};

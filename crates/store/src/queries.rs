@@ -142,6 +142,11 @@ impl ReadStore {
         }
     }
 
+    /// The read pool, for query modules elsewhere in this crate (the bot's queries).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// The log id of the last applied entry, as of now.
     pub fn last_applied(&self) -> Option<LogId> {
         *self.applied.borrow()
@@ -414,4 +419,195 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// A user with the account figures the API and the subscription endpoint show.
+#[derive(Debug, Clone)]
+pub struct UserAccount {
+    pub user: User,
+    /// Unix ms after which access stops; `None` = never.
+    pub expires_at_ms: Option<i64>,
+    /// Quota in bytes (upload + download); `None` = unlimited.
+    pub traffic_limit_bytes: Option<i64>,
+    /// Bytes the user's devices sent (the server's rx), over all devices ever issued.
+    pub upload_bytes: i64,
+    /// Bytes the user's devices received (the server's tx).
+    pub download_bytes: i64,
+    pub devices_active: i64,
+}
+
+impl UserAccount {
+    /// Whether the subscription and the data plane should serve this user at `now_ms`.
+    pub fn is_active_at(&self, now_ms: i64) -> bool {
+        self.user.enabled
+            && self.expires_at_ms.is_none_or(|e| now_ms < e)
+            && self
+                .traffic_limit_bytes
+                .is_none_or(|l| self.upload_bytes.saturating_add(self.download_bytes) < l)
+    }
+}
+
+/// Filters of the user list. `search` matches a name substring, or a Telegram id exactly
+/// when it is a number.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub search: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub target: Option<String>,
+}
+
+/// Active/revoked device counts per protocol (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStateCount {
+    pub protocol: String,
+    pub active: bool,
+    pub count: i64,
+}
+
+const ACCOUNT_SELECT: &str = "SELECT u.id, u.name, u.telegram_id, u.enabled, u.sub_token, u.created_at, u.updated_at,
+        u.expires_at, u.traffic_limit_bytes,
+        COALESCE((SELECT SUM(d.rx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
+        COALESCE((SELECT SUM(d.tx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
+        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+     FROM users u";
+
+/// `?1` search pattern (LIKE), `?2` search as a Telegram id, `?3` enabled flag.
+const USER_FILTER_WHERE: &str = "WHERE (?1 IS NULL OR u.name LIKE ?1 ESCAPE '\\' OR u.telegram_id = ?2)
+       AND (?3 IS NULL OR u.enabled = ?3)";
+
+fn account_from_row(r: &SqliteRow) -> UserAccount {
+    UserAccount {
+        user: user_from_row(r),
+        expires_at_ms: r.get(7),
+        traffic_limit_bytes: r.get(8),
+        upload_bytes: r.get(9),
+        download_bytes: r.get(10),
+        devices_active: r.get(11),
+    }
+}
+
+fn filter_binds(f: &UserFilter) -> (Option<String>, Option<i64>, Option<bool>) {
+    let search = f.search.as_deref().filter(|s| !s.is_empty());
+    (
+        search.map(|s| format!("%{}%", escape_like(s))),
+        search.and_then(|s| s.trim().parse::<i64>().ok()),
+        f.enabled,
+    )
+}
+
+impl ReadStore {
+    pub async fn user_account(&self, user: &UserRef) -> Result<Option<UserAccount>, sqlx::Error> {
+        let (clause, bind) = match user {
+            UserRef::Id(id) => ("u.id = ?", Bind::I(*id)),
+            UserRef::Name(n) => ("u.name = ?", Bind::S(n.clone())),
+            UserRef::TelegramId(t) => ("u.telegram_id = ?", Bind::I(*t)),
+        };
+        let sql = format!("{ACCOUNT_SELECT} WHERE {clause}");
+        let q = sqlx::query(&sql);
+        let q = match bind {
+            Bind::I(i) => q.bind(i),
+            Bind::S(s) => q.bind(s),
+        };
+        Ok(q.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(account_from_row))
+    }
+
+    pub async fn user_account_by_sub_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<UserAccount>, sqlx::Error> {
+        let sql = format!("{ACCOUNT_SELECT} WHERE u.sub_token = ?");
+        Ok(sqlx::query(&sql)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(account_from_row))
+    }
+
+    /// A page of users (ordered by id) with their account figures.
+    pub async fn user_accounts(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<Vec<UserAccount>, sqlx::Error> {
+        let (pattern, tg, enabled) = filter_binds(filter);
+        let sql = format!("{ACCOUNT_SELECT} {USER_FILTER_WHERE} ORDER BY u.id LIMIT ?4 OFFSET ?5");
+        let rows = sqlx::query(&sql)
+            .bind(pattern)
+            .bind(tg)
+            .bind(enabled)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(account_from_row).collect())
+    }
+
+    /// How many users match `filter` (for pagination totals).
+    pub async fn users_total(&self, filter: &UserFilter) -> Result<i64, sqlx::Error> {
+        let (pattern, tg, enabled) = filter_binds(filter);
+        let sql = format!("SELECT COUNT(*) FROM users u {USER_FILTER_WHERE}");
+        sqlx::query_scalar(&sql)
+            .bind(pattern)
+            .bind(tg)
+            .bind(enabled)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Audit entries, newest first, optionally of one action and/or one target.
+    pub async fn audit_filtered(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, detail FROM audit_log
+             WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR target = ?2)
+             ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        )
+        .bind(filter.action.as_deref())
+        .bind(filter.target.as_deref())
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get(0),
+                at_ms: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                detail: r.get(5),
+            })
+            .collect())
+    }
+
+    /// Devices counted by protocol and state (active/revoked).
+    pub async fn device_state_counts(&self) -> Result<Vec<DeviceStateCount>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT protocol, revoked_at IS NULL, COUNT(*) FROM devices GROUP BY protocol, revoked_at IS NULL ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DeviceStateCount {
+                protocol: r.get(0),
+                active: r.get::<i64, _>(1) != 0,
+                count: r.get(2),
+            })
+            .collect())
+    }
 }

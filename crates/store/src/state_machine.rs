@@ -261,6 +261,13 @@ const REPLICATED_TABLES: &[&str] = &[
     "api_keys",
     "invites",
     "audit_log",
+    // The Telegram bot's exactly-once state (migration 0003).
+    "tg_poll",
+    "tg_handled",
+    "tg_outbox",
+    "tg_chats",
+    "tg_access_requests",
+    "tg_broadcasts",
 ];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.

@@ -1,0 +1,347 @@
+//! Applying the Telegram bot's commands (see `vpnkeeper_domain::telegram` for the design).
+//!
+//! The exactly-once rule lives in [`telegram_update`]: an update id below the stored offset or
+//! in `tg_handled` changes nothing; otherwise its commands, its outbox rows, its id and the
+//! new offset are written in the same transaction as every other effect of the entry.
+
+use sqlx::{Acquire, SqliteConnection};
+use vpnkeeper_domain::telegram::{AccessStatus, ChatChange, Delivered, OutboxItem};
+use vpnkeeper_domain::{Applied, ApplyOutcome, Command, CommandError, Envelope, NodeId};
+
+use crate::apply::{audit, run, Step};
+use crate::state_machine::Change;
+
+fn json_err(e: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(e))
+}
+
+pub(crate) async fn telegram_update(
+    conn: &mut SqliteConnection,
+    env: &Envelope,
+    update_id: i64,
+    offset: i64,
+    commands: &[Command],
+    outbox: &[OutboxItem],
+    changes: &mut Vec<Change>,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("tg_update:{update_id}"));
+    let (next_offset, next_outbox_id): (i64, i64) =
+        sqlx::query_as("SELECT next_offset, next_outbox_id FROM tg_poll WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tg_handled WHERE update_id = ?")
+        .bind(update_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if update_id < next_offset || seen.is_some() {
+        return Ok((Ok(Applied::Telegram { duplicate: true }), target));
+    }
+
+    // The update's commands: all or nothing, so a refusal half-way leaves no partial effect.
+    let mut outcomes: Vec<ApplyOutcome> = Vec::with_capacity(commands.len());
+    {
+        let mut sp = conn.begin().await?;
+        let mut local_changes = Vec::new();
+        let mut refused = None;
+        for command in commands {
+            let inner = Envelope {
+                at_ms: env.at_ms,
+                actor: env.actor.clone(),
+                command: command.clone(),
+            };
+            let (outcome, inner_target) = Box::pin(run(&mut sp, &inner, &mut local_changes)).await?;
+            match &outcome {
+                Ok(_) => {
+                    if command.is_audited() {
+                        audit(&mut sp, &inner, inner_target.as_deref(), None).await?;
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    refused = Some((inner, inner_target, e.clone()));
+                    outcomes.push(outcome);
+                    break;
+                }
+            }
+        }
+        match refused {
+            None => {
+                sp.commit().await?;
+                changes.extend(local_changes);
+            }
+            Some((inner, inner_target, e)) => {
+                sp.rollback().await?;
+                audit(
+                    conn,
+                    &inner,
+                    inner_target.as_deref(),
+                    Some(&format!("refused: {e}")),
+                )
+                .await?;
+            }
+        }
+    }
+
+    let outcomes_json = serde_json::to_string(&outcomes).map_err(json_err)?;
+    let mut id = next_outbox_id;
+    for item in outbox {
+        sqlx::query(
+            "INSERT INTO tg_outbox(id, update_id, chat_id, payload, outcomes, created_at) VALUES(?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(update_id)
+        .bind(item.chat_id)
+        .bind(item.payload.to_string())
+        .bind(&outcomes_json)
+        .bind(env.at_ms)
+        .execute(&mut *conn)
+        .await?;
+        id += 1;
+    }
+    // The offset only moves forward; ids below it need no row of their own any more.
+    let new_offset = next_offset.max(offset);
+    sqlx::query("UPDATE tg_poll SET next_offset = ?, next_outbox_id = ? WHERE id = 1")
+        .bind(new_offset)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO tg_handled(update_id) VALUES(?)")
+        .bind(update_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM tg_handled WHERE update_id < ?")
+        .bind(new_offset)
+        .execute(&mut *conn)
+        .await?;
+    Ok((Ok(Applied::Telegram { duplicate: false }), target))
+}
+
+pub(crate) async fn delivered(
+    conn: &mut SqliteConnection,
+    at: i64,
+    delivered: &[Delivered],
+) -> Result<Step, sqlx::Error> {
+    for d in delivered {
+        let chat: Option<i64> = sqlx::query_scalar("DELETE FROM tg_outbox WHERE id = ? RETURNING chat_id")
+            .bind(d.outbox_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        // Only a row that was still pending may set the main message: a late duplicate report
+        // must not point the chat back at an older message.
+        if let (Some(chat), Some(message)) = (chat, d.main_message_id) {
+            sqlx::query(
+                "INSERT INTO tg_chats(telegram_id, main_message_id, updated_at) VALUES(?, ?, ?)
+                 ON CONFLICT(telegram_id) DO UPDATE SET main_message_id = excluded.main_message_id, updated_at = excluded.updated_at",
+            )
+            .bind(chat)
+            .bind(message)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok((Ok(Applied::Done), None))
+}
+
+pub(crate) async fn chat(
+    conn: &mut SqliteConnection,
+    at: i64,
+    telegram_id: i64,
+    change: &ChatChange,
+) -> Result<Step, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tg_chats(telegram_id, updated_at) VALUES(?, ?) ON CONFLICT(telegram_id) DO NOTHING",
+    )
+    .bind(telegram_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(lang) = &change.lang {
+        sqlx::query("UPDATE tg_chats SET lang = ?, updated_at = ? WHERE telegram_id = ?")
+            .bind(lang)
+            .bind(at)
+            .bind(telegram_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(pending) = &change.pending {
+        sqlx::query("UPDATE tg_chats SET pending = ?, updated_at = ? WHERE telegram_id = ?")
+            .bind(pending.as_ref().map(|p| p.to_string()))
+            .bind(at)
+            .bind(telegram_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((Ok(Applied::Done), Some(format!("tg:{telegram_id}"))))
+}
+
+pub(crate) async fn access_request(
+    conn: &mut SqliteConnection,
+    at: i64,
+    telegram_id: i64,
+    display: &str,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("tg:{telegram_id}"));
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM tg_access_requests WHERE telegram_id = ?")
+            .bind(telegram_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match status.as_deref().and_then(AccessStatus::parse) {
+        Some(AccessStatus::Pending) => {
+            return Ok((
+                Err(CommandError::Conflict {
+                    field: None,
+                    message: "an access request is already waiting for an admin".into(),
+                }),
+                target,
+            ))
+        }
+        Some(AccessStatus::Denied) => {
+            return Ok((
+                Err(CommandError::Conflict {
+                    field: None,
+                    message: "access was denied by an admin".into(),
+                }),
+                target,
+            ))
+        }
+        // Approved before (and since removed or disabled) or never asked: ask (again).
+        Some(AccessStatus::Approved) | None => {}
+    }
+    sqlx::query(
+        "INSERT INTO tg_access_requests(telegram_id, display, status, requested_at) VALUES(?, ?, 'pending', ?)
+         ON CONFLICT(telegram_id) DO UPDATE SET display = excluded.display, status = 'pending',
+           requested_at = excluded.requested_at, decided_at = NULL, decided_by = NULL",
+    )
+    .bind(telegram_id)
+    .bind(display)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok((Ok(Applied::Done), target))
+}
+
+pub(crate) async fn access_decision(
+    conn: &mut SqliteConnection,
+    env: &Envelope,
+    telegram_id: i64,
+    approve: bool,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("tg:{telegram_id}"));
+    let status = if approve {
+        AccessStatus::Approved
+    } else {
+        AccessStatus::Denied
+    };
+    let n = sqlx::query(
+        "UPDATE tg_access_requests SET status = ?, decided_at = ?, decided_by = ?
+         WHERE telegram_id = ? AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(env.at_ms)
+    .bind(env.actor.to_string())
+    .bind(telegram_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        // Two admins pressing at once: the second finds it decided already.
+        return Ok((
+            Err(CommandError::NotFound {
+                what: format!("pending access request of Telegram id {telegram_id}"),
+            }),
+            target,
+        ));
+    }
+    Ok((Ok(Applied::Done), target))
+}
+
+pub(crate) async fn request_reboot(
+    conn: &mut SqliteConnection,
+    node_id: NodeId,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("node:{node_id}"));
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM nodes WHERE id = ?")
+        .bind(node_id as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Ok((
+            Err(CommandError::NotFound {
+                what: format!("node {node_id}"),
+            }),
+            target,
+        ));
+    }
+    Ok((Ok(Applied::Node { id: node_id }), target))
+}
+
+pub(crate) async fn start_broadcast(
+    conn: &mut SqliteConnection,
+    at: i64,
+    id: &str,
+    text: &str,
+    admin_chat: i64,
+) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("broadcast:{id}"));
+    let running: Option<String> =
+        sqlx::query_scalar("SELECT id FROM tg_broadcasts WHERE finished_at IS NULL LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(other) = running {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: None,
+                message: format!("broadcast {other} is still running; wait until it finishes"),
+            }),
+            target,
+        ));
+    }
+    let n = sqlx::query(
+        "INSERT OR IGNORE INTO tg_broadcasts(id, text, admin_chat, created_at) VALUES(?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(text)
+    .bind(admin_chat)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok((
+            Err(CommandError::Conflict {
+                field: Some("broadcast_id".into()),
+                message: format!("broadcast {id} exists already"),
+            }),
+            target,
+        ));
+    }
+    Ok((Ok(Applied::Done), target))
+}
+
+pub(crate) async fn broadcast_progress(
+    conn: &mut SqliteConnection,
+    at: i64,
+    id: &str,
+    cursor: i64,
+    sent: i64,
+    failed: i64,
+    finished: bool,
+) -> Result<Step, sqlx::Error> {
+    // Counts are absolute and the cursor only moves forward, so a repeated report is harmless.
+    sqlx::query(
+        "UPDATE tg_broadcasts SET cursor = MAX(cursor, ?), sent = MAX(sent, ?), failed = MAX(failed, ?),
+           finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END
+         WHERE id = ?",
+    )
+    .bind(cursor)
+    .bind(sent)
+    .bind(failed)
+    .bind(finished)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok((Ok(Applied::Done), Some(format!("broadcast:{id}"))))
+}
