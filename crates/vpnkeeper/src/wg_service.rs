@@ -1,0 +1,253 @@
+//! Wires the WireGuard/AmneziaWG reconciler (crates/dataplane) to the replicated state.
+//!
+//! - Desired state: this node's interface settings and the active awg/wireguard devices of
+//!   enabled users assigned to it, read from the local SQLite (`ReadStore`).
+//! - Kicks: every applied change that concerns this node; plus the reconciler's own timer.
+//! - Outcomes: traffic/handshake observations become batched `RecordUsage` commands; peers
+//!   deleted on purpose in the Amnezia app become `RevokeDevice` commands.
+//!
+//! Runs on every node (each node converges its own data plane), leader or not: proposals
+//! from followers are forwarded to the leader.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::sync::{mpsc, watch, Notify};
+use vpnkeeper_cluster::Cluster;
+use vpnkeeper_dataplane::reconciler::{Desired, DesiredSource, PassOutcome, Reconciler};
+use vpnkeeper_dataplane::{InterfaceSpec, PeerSpec, SecretString};
+use vpnkeeper_domain::command::UsageEntry;
+use vpnkeeper_domain::secrets::{purpose, Sealer};
+use vpnkeeper_domain::{Actor, Command, DeviceRef, Envelope, Protocol};
+use vpnkeeper_store::Change;
+
+use crate::config::{Config, WgBackendKind};
+
+/// Starts the reconciler when a backend is configured; `None` for backend `none`.
+pub fn spawn(
+    cluster: &Cluster,
+    config: &Config,
+    sealer: Sealer,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(backend) = vpnkeeper_dataplane::build_backend(&config.wireguard.backend_config())
+        .context("wireguard backend")?
+    else {
+        return Ok(None);
+    };
+    let node_id = config.node.id;
+    let source = Arc::new(StoreSource {
+        cluster: cluster.clone(),
+        node_id,
+        sealer,
+        manage_interface: config.wireguard.backend != WgBackendKind::AmneziaDocker,
+        interface: config.wireguard.interface.clone(),
+        keys: Mutex::new(HashMap::new()),
+    });
+    let kick = Arc::new(Notify::new());
+    let mut reconciler = Reconciler::new(backend);
+    reconciler.interval = Duration::from_secs(config.wireguard.reconcile_interval_secs);
+    reconciler.throttle = vpnkeeper_dataplane::reconciler::ObservationThrottle::new(
+        Duration::from_secs(config.wireguard.usage_interval_secs),
+    );
+    let (tx, rx) = mpsc::channel(16);
+
+    // Applied changes that concern this node → one more pass (kicks coalesce).
+    let mut changes = cluster.read().subscribe();
+    let kicker = kick.clone();
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(Change::Devices { node_id: n }) | Ok(Change::Node { node_id: n })
+                    if n == node_id =>
+                {
+                    kicker.notify_one()
+                }
+                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    kicker.notify_one()
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+
+    let reporter = tokio::spawn(report_outcomes(cluster.clone(), node_id, source.clone(), rx));
+    let mut stop_rx = stop;
+    let handle = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        };
+        reconciler.run(source, kick, tx, shutdown).await;
+        let _ = reporter.await;
+    });
+    Ok(Some(handle))
+}
+
+struct StoreSource {
+    cluster: Cluster,
+    node_id: u64,
+    sealer: Sealer,
+    manage_interface: bool,
+    interface: String,
+    /// Public key → device id of the last desired set, to turn observations into usage.
+    keys: Mutex<HashMap<String, i64>>,
+}
+
+#[async_trait::async_trait]
+impl DesiredSource for StoreSource {
+    async fn desired(&self) -> Result<Desired, String> {
+        let read = self.cluster.read();
+        let node = read
+            .node(self.node_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("node {} is not registered yet", self.node_id))?;
+        let Some(wg) = node.wireguard else {
+            return Ok(Desired::default());
+        };
+        let interface = if self.manage_interface {
+            let sealed = wg
+                .private_key
+                .as_ref()
+                .ok_or("the node has no WireGuard private key stored")?;
+            let private = self
+                .sealer
+                .open_string(purpose::NODE_WG_PRIVATE_KEY, sealed)
+                .map_err(|_| "the node's WireGuard key cannot be opened with this cluster key")?;
+            let first = wg
+                .address_pool
+                .hosts()
+                .next()
+                .ok_or("the address pool has no host addresses")?;
+            let address = ipnet::Ipv4Net::new(first, wg.address_pool.prefix_len())
+                .map_err(|e| e.to_string())?;
+            Some(InterfaceSpec {
+                name: self.interface.clone(),
+                private_key: SecretString::new(private),
+                listen_port: wg.listen_port,
+                address: address.into(),
+                awg: wg.awg.as_ref().map(|p| p.to_uapi()),
+                mtu: wg.mtu,
+            })
+        } else {
+            None
+        };
+        let devices = read
+            .desired_devices(self.node_id, &[Protocol::Awg, Protocol::Wireguard])
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut peers = Vec::with_capacity(devices.len());
+        let mut keys = HashMap::with_capacity(devices.len());
+        for d in devices {
+            let (Some(public), Some(addr)) = (d.wg_public_key.clone(), d.address_v4.as_deref())
+            else {
+                continue;
+            };
+            let Ok(net) = addr.parse::<ipnet::IpNet>() else {
+                tracing::warn!(device = d.id, "device has an unparsable address; skipped");
+                continue;
+            };
+            let psk = match &d.wg_psk {
+                Some(sealed) => match self.sealer.open_string(purpose::DEVICE_WG_PSK, sealed) {
+                    Ok(p) => Some(SecretString::new(p)),
+                    Err(_) => {
+                        tracing::error!(device = d.id, "device preshared key cannot be opened; skipped");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            keys.insert(public.clone(), d.id);
+            let mut spec = PeerSpec::new(public, vec![net]);
+            spec.preshared_key = psk;
+            spec.label = Some(format!("{} #{}", d.name, d.id));
+            peers.push(spec);
+        }
+        *self.keys.lock().expect("keys lock") = keys;
+        Ok(Desired { interface, peers })
+    }
+}
+
+/// Turns pass outcomes into commands. Counters from the data plane are totals since the
+/// interface came up; the replicated state keeps sums, so we report deltas. The first
+/// sighting of a peer after our own start only sets the baseline: we cannot know what an
+/// earlier run already reported, and double-counting is worse than missing a few bytes.
+async fn report_outcomes(
+    cluster: Cluster,
+    node_id: u64,
+    source: Arc<StoreSource>,
+    mut rx: mpsc::Receiver<PassOutcome>,
+) {
+    let mut baseline: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut revoked_in_app: HashMap<String, Instant> = HashMap::new();
+    while let Some(outcome) = rx.recv().await {
+        let PassOutcome::Synced {
+            report,
+            observations,
+            ..
+        } = outcome
+        else {
+            continue;
+        };
+        let keys = source.keys.lock().expect("keys lock").clone();
+        let mut entries = Vec::new();
+        for o in observations {
+            let Some(&device_id) = keys.get(&o.public_key) else {
+                continue;
+            };
+            let (rx_delta, tx_delta) = match baseline.insert(o.public_key.clone(), (o.rx_bytes, o.tx_bytes)) {
+                // Counters went down: the daemon restarted, everything is new.
+                Some((r, t)) if o.rx_bytes >= r && o.tx_bytes >= t => (o.rx_bytes - r, o.tx_bytes - t),
+                Some(_) => (o.rx_bytes, o.tx_bytes),
+                None => (0, 0),
+            };
+            let last_handshake_ms = o.last_handshake_unix.map(|s| s * 1000);
+            if rx_delta == 0 && tx_delta == 0 && last_handshake_ms.is_none() {
+                continue;
+            }
+            entries.push(UsageEntry {
+                device_id,
+                rx_delta,
+                tx_delta,
+                last_handshake_ms,
+            });
+        }
+        for chunk in entries.chunks(vpnkeeper_domain::command::MAX_USAGE_ENTRIES) {
+            propose(&cluster, node_id, Command::RecordUsage {
+                node_id,
+                entries: chunk.to_vec(),
+            })
+            .await;
+        }
+        // The Amnezia app deleted these on purpose: revoke them in our state too, once.
+        for public in report.deleted_in_app {
+            if revoked_in_app.get(&public).is_some_and(|t| t.elapsed() < Duration::from_secs(300)) {
+                continue;
+            }
+            if let Some(&device_id) = keys.get(&public) {
+                revoked_in_app.insert(public, Instant::now());
+                tracing::info!(device = device_id, "peer deleted in the Amnezia app; revoking the device");
+                propose(&cluster, node_id, Command::RevokeDevice {
+                    device: DeviceRef::Id(device_id),
+                })
+                .await;
+            }
+        }
+    }
+}
+
+async fn propose(cluster: &Cluster, node_id: u64, command: Command) {
+    let env = Envelope {
+        at_ms: vpnkeeper_api::state::now_ms(),
+        actor: Actor::System { node_id },
+        command,
+    };
+    match cluster.propose(env).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "data-plane report refused"),
+        Err(e) => tracing::warn!(error = %e, "data-plane report not committed; will report again"),
+    }
+}
