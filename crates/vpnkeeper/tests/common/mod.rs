@@ -52,6 +52,11 @@ pub struct Node {
 
 impl Node {
     pub fn init() -> Node {
+        Node::init_with(&[])
+    }
+
+    /// `init` with extra flags (e.g. `--public-host`).
+    pub fn init_with(extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let api_port = free_port();
         let raft_port = free_port();
@@ -64,7 +69,10 @@ impl Node {
             &format!("127.0.0.1:{api_port}"),
             "--raft-listen",
             &format!("127.0.0.1:{raft_port}"),
-        ]);
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>());
         assert!(out.status.success(), "init failed: {}", stderr(&out));
         let token = stdout(&out).trim().to_string();
         Node {
