@@ -252,6 +252,9 @@ pub enum Command {
         sent: i64,
         failed: i64,
         finished: bool,
+        /// Outbox rows (the admin's "finished" message), stored only by the report that
+        /// finishes the broadcast, so they are sent once.
+        notify: Vec<OutboxItem>,
     },
 }
 

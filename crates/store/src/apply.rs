@@ -144,15 +144,19 @@ pub(crate) async fn run(
             sent,
             failed,
             finished,
+            notify,
         } => {
             crate::apply_telegram::broadcast_progress(
                 conn,
                 at,
-                broadcast_id,
-                *cursor,
-                *sent,
-                *failed,
-                *finished,
+                crate::apply_telegram::Progress {
+                    id: broadcast_id,
+                    cursor: *cursor,
+                    sent: *sent,
+                    failed: *failed,
+                    finished: *finished,
+                    notify,
+                },
             )
             .await
         }

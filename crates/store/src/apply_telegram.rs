@@ -25,10 +25,9 @@ pub(crate) async fn telegram_update(
     changes: &mut Vec<Change>,
 ) -> Result<Step, sqlx::Error> {
     let target = Some(format!("tg_update:{update_id}"));
-    let (next_offset, next_outbox_id): (i64, i64) =
-        sqlx::query_as("SELECT next_offset, next_outbox_id FROM tg_poll WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
+    let next_offset: i64 = sqlx::query_scalar("SELECT next_offset FROM tg_poll WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
     let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tg_handled WHERE update_id = ?")
         .bind(update_id)
         .fetch_optional(&mut *conn)
@@ -82,27 +81,11 @@ pub(crate) async fn telegram_update(
         }
     }
 
-    let outcomes_json = serde_json::to_string(&outcomes).map_err(json_err)?;
-    let mut id = next_outbox_id;
-    for item in outbox {
-        sqlx::query(
-            "INSERT INTO tg_outbox(id, update_id, chat_id, payload, outcomes, created_at) VALUES(?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(update_id)
-        .bind(item.chat_id)
-        .bind(item.payload.to_string())
-        .bind(&outcomes_json)
-        .bind(env.at_ms)
-        .execute(&mut *conn)
-        .await?;
-        id += 1;
-    }
+    insert_outbox(conn, env.at_ms, Some(update_id), outbox, &outcomes).await?;
     // The offset only moves forward; ids below it need no row of their own any more.
     let new_offset = next_offset.max(offset);
-    sqlx::query("UPDATE tg_poll SET next_offset = ?, next_outbox_id = ? WHERE id = 1")
+    sqlx::query("UPDATE tg_poll SET next_offset = ? WHERE id = 1")
         .bind(new_offset)
-        .bind(id)
         .execute(&mut *conn)
         .await?;
     sqlx::query("INSERT INTO tg_handled(update_id) VALUES(?)")
@@ -320,28 +303,83 @@ pub(crate) async fn start_broadcast(
     Ok((Ok(Applied::Done), target))
 }
 
+pub(crate) struct Progress<'a> {
+    pub id: &'a str,
+    pub cursor: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub finished: bool,
+    pub notify: &'a [OutboxItem],
+}
+
 pub(crate) async fn broadcast_progress(
     conn: &mut SqliteConnection,
     at: i64,
-    id: &str,
-    cursor: i64,
-    sent: i64,
-    failed: i64,
-    finished: bool,
+    p: Progress<'_>,
 ) -> Result<Step, sqlx::Error> {
+    let target = Some(format!("broadcast:{}", p.id));
+    let open: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT finished_at FROM tg_broadcasts WHERE id = ?")
+            .bind(p.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(finished_at) = open else {
+        return Ok((
+            Err(CommandError::NotFound {
+                what: format!("broadcast {}", p.id),
+            }),
+            target,
+        ));
+    };
     // Counts are absolute and the cursor only moves forward, so a repeated report is harmless.
     sqlx::query(
         "UPDATE tg_broadcasts SET cursor = MAX(cursor, ?), sent = MAX(sent, ?), failed = MAX(failed, ?),
            finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END
          WHERE id = ?",
     )
-    .bind(cursor)
-    .bind(sent)
-    .bind(failed)
-    .bind(finished)
+    .bind(p.cursor)
+    .bind(p.sent)
+    .bind(p.failed)
+    .bind(p.finished)
     .bind(at)
-    .bind(id)
+    .bind(p.id)
     .execute(&mut *conn)
     .await?;
-    Ok((Ok(Applied::Done), Some(format!("broadcast:{id}"))))
+    if p.finished && finished_at.is_none() {
+        insert_outbox(conn, at, None, p.notify, &[]).await?;
+    }
+    Ok((Ok(Applied::Done), target))
+}
+
+/// Appends outbox rows with ids from `tg_poll.next_outbox_id`.
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    at: i64,
+    update_id: Option<i64>,
+    items: &[OutboxItem],
+    outcomes: &[ApplyOutcome],
+) -> Result<(), sqlx::Error> {
+    let outcomes_json = serde_json::to_string(outcomes).map_err(json_err)?;
+    let mut id: i64 = sqlx::query_scalar("SELECT next_outbox_id FROM tg_poll WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    for item in items {
+        sqlx::query(
+            "INSERT INTO tg_outbox(id, update_id, chat_id, payload, outcomes, created_at) VALUES(?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(update_id)
+        .bind(item.chat_id)
+        .bind(item.payload.to_string())
+        .bind(&outcomes_json)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+        id += 1;
+    }
+    sqlx::query("UPDATE tg_poll SET next_outbox_id = ? WHERE id = 1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

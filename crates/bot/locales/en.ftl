@@ -1,0 +1,146 @@
+## vpnkeeper bot texts, English. Every key here must exist in ru.ftl too (a unit test checks).
+
+device-phone = 📱 phone
+device-laptop = 💻 laptop
+device-router = 🌐 router
+proto-awg = AmneziaWG
+proto-wireguard = WireGuard
+proto-vless = VLESS (Reality)
+
+btn-phone = 📱 Phone
+btn-laptop = 💻 Laptop
+btn-router = 🌐 Router
+btn-my-devices = 📋 My devices
+btn-help = ❓ Help
+btn-language = 🌍 Русский / English
+btn-admin = 🛠 Admin
+btn-back = « Back
+btn-menu = « Menu
+btn-download = ⬇️ Download again
+btn-revoke = 🗑 Revoke
+btn-yes-revoke = ✅ Yes, revoke
+btn-cancel = ❌ Cancel
+btn-stats = 📊 Stats
+btn-users = 👥 Users
+btn-pending = ⏳ Requests ({ $count })
+btn-nodes = 🖥 Nodes
+btn-broadcast = 📣 Broadcast
+btn-disable = 🚫 Disable
+btn-enable = ✅ Enable
+btn-revoke-all = 🗑 Revoke all devices
+btn-approve = ✅ Approve
+btn-deny = ❌ Deny
+btn-reboot = 🔄 Reboot
+btn-yes-reboot = ✅ Yes, reboot
+btn-send = ✅ Send
+btn-prev = ◀️
+btn-next = ▶️
+
+main = 👋 Hello, { $name }!
+    Choose a device to get a VPN config.
+main-devices = { $count ->
+    [0] You have no devices yet.
+    [one] You have one device.
+   *[other] You have { $count } devices.
+}
+help =
+    ❓ <b>How it works</b>
+
+    1. Press the button of your device: 📱 phone, 💻 laptop or 🌐 router.
+    2. You get a config file and its QR code.
+    3. Install <b>AmneziaVPN</b> (or WireGuard for plain WireGuard configs) and import the file, or scan the QR code.
+
+    Asking again for the same device gives the same config. 📋 My devices lists your configs: download one again or revoke it.
+
+    Commands: /start — menu, /help — this help, /lang — language.
+protocol-choose = Which protocol for the { $device }?
+issued = ✅ Your config for the { $device } is below. Import the file or scan the QR code in the app.
+issued-link = ✅ Your link for the { $device } is below. Import it into v2rayNG, Hiddify, Streisand or another VLESS client.
+issue-failed = ⚠️ Could not issue the config: { $reason }
+config-caption = { $device } · { $protocol }. Import this file into AmneziaVPN (or WireGuard).
+qr-caption = QR code of the { $device } config.
+vless-link = 🔗 { $device } · VLESS:
+devices-title = { $count ->
+    [0] 📋 You have no devices yet. Choose a device type in the menu.
+    [one] 📋 Your device:
+   *[other] 📋 Your { $count } devices:
+}
+device-card =
+    { $device } · { $protocol }
+    Created: { $created }
+    Address: { $address }
+revoke-confirm = Revoke the { $device } config? It stops working at once.
+revoked = 🗑 The { $device } config is revoked.
+lang-set = 🌍 Language: English.
+not-found = This device is gone. /start opens a fresh menu.
+
+admin-title = 🛠 <b>Admin panel</b>
+stats =
+    📊 <b>Statistics</b>
+    Users: { $users } ({ $enabled } enabled)
+    Active devices: { $devices }
+    Active in the last 24 h: { $seen }
+    Traffic: ↓ { $rx } · ↑ { $tx }
+users-title = 👥 <b>Users</b> ({ $total }), page { $page } of { $pages }:
+users-empty = 👥 No users yet.
+user-card =
+    👤 <b>{ $name }</b> (#{ $id })
+    Telegram id: { $tg }
+    Status: { $status }
+    { $devices ->
+        [0] No devices.
+        [one] One device.
+       *[other] { $devices } devices.
+    }
+user-enabled = ✅ enabled
+user-disabled = 🚫 disabled
+user-revoke-confirm = Revoke all { $count } devices of { $name }?
+user-done = Done.
+pending-title = ⏳ <b>Access requests</b> ({ $count }):
+pending-empty = ⏳ No access requests.
+access-request-admin = 🙋 { $who } (id { $id }) asks for access.
+access-approved-admin = ✅ { $who } (id { $id }) was given access.
+access-denied-admin = ❌ { $who } (id { $id }) was denied.
+access-decided-already = This request was decided already.
+access-requested = ⏳ Your request was sent to the admins. You will get a message when they decide.
+access-pending = ⏳ Your request is still waiting for an admin.
+access-approved = ✅ You have access now. Press /start.
+access-denied = ⛔ Your access request was denied.
+refused =
+    ⛔ Access denied: this bot is private.
+    Your Telegram id: { $id }
+disabled = ⛔ Your access is disabled. Contact the administrator.
+nodes-title = 🖥 <b>Nodes</b> ({ $count }):
+node-leader = leader
+node-card =
+    🖥 <b>{ $name }</b> (node { $id })
+    Host: { $host }
+    Status: { $status }
+    Active devices: { $devices }
+node-online = 🟢 online
+node-offline = 🔴 unreachable
+node-absent = ⚪ not in the cluster
+reboot-confirm = Reboot node { $name }? Connections through it drop until it is back.
+reboot-requested = 🔄 Reboot of { $name } requested.
+reboot-done = ✅ Node { $name } is rebooting.
+reboot-failed = ⚠️ Could not reboot { $name }: { $reason }
+cancelled = Cancelled.
+broadcast-ask = 📣 Send me the message for all users. /cancel aborts.
+broadcast-preview = { $count ->
+    [one] 📣 This goes to one user:
+   *[other] 📣 This goes to { $count } users:
+}
+broadcast-started = 📣 Broadcast started. You get a message when it is done.
+broadcast-running = ⏳ A broadcast is still being sent; wait until it finishes.
+broadcast-done = 📣 Broadcast finished: { $sent } delivered, { $failed } failed.
+broadcast-too-long = The message is too long: at most { $max } characters.
+unknown-command = 🤔 I don't know this command. Try /start or /help.
+use-buttons = Please use the menu buttons. /start opens the menu.
+files-not-supported = 📎 I can't take files, photos or voice messages. /start opens the menu.
+outdated = This button is outdated. /start opens a fresh menu.
+admins-only = ⛔ Admins only.
+no-nodes = No server can issue configs yet. Please contact the administrator.
+error-generic = ⚠️ Something went wrong: { $reason }
+err-disabled = your access is disabled
+err-pool = the server has no free addresses; the administrator has been told
+err-busy = the service is busy; try again in a minute

@@ -1,0 +1,154 @@
+## Тексты бота vpnkeeper, русский. Ключи те же, что в en.ftl (проверяет юнит-тест).
+
+device-phone = 📱 телефон
+device-laptop = 💻 ноутбук
+device-router = 🌐 роутер
+proto-awg = AmneziaWG
+proto-wireguard = WireGuard
+proto-vless = VLESS (Reality)
+
+btn-phone = 📱 Телефон
+btn-laptop = 💻 Ноутбук
+btn-router = 🌐 Роутер
+btn-my-devices = 📋 Мои устройства
+btn-help = ❓ Помощь
+btn-language = 🌍 Русский / English
+btn-admin = 🛠 Админка
+btn-back = « Назад
+btn-menu = « Меню
+btn-download = ⬇️ Скачать снова
+btn-revoke = 🗑 Отозвать
+btn-yes-revoke = ✅ Да, отозвать
+btn-cancel = ❌ Отмена
+btn-stats = 📊 Статистика
+btn-users = 👥 Пользователи
+btn-pending = ⏳ Заявки ({ $count })
+btn-nodes = 🖥 Узлы
+btn-broadcast = 📣 Рассылка
+btn-disable = 🚫 Отключить
+btn-enable = ✅ Включить
+btn-revoke-all = 🗑 Отозвать все устройства
+btn-approve = ✅ Одобрить
+btn-deny = ❌ Отклонить
+btn-reboot = 🔄 Перезагрузить
+btn-yes-reboot = ✅ Да, перезагрузить
+btn-send = ✅ Отправить
+btn-prev = ◀️
+btn-next = ▶️
+
+main = 👋 Привет, { $name }!
+    Выберите устройство, чтобы получить конфигурацию VPN.
+main-devices = { $count ->
+    [0] У вас пока нет устройств.
+    [one] У вас { $count } устройство.
+    [few] У вас { $count } устройства.
+   *[many] У вас { $count } устройств.
+}
+help =
+    ❓ <b>Как это работает</b>
+
+    1. Нажмите кнопку своего устройства: 📱 телефон, 💻 ноутбук или 🌐 роутер.
+    2. Вы получите файл конфигурации и QR-код.
+    3. Установите <b>AmneziaVPN</b> (или WireGuard для обычных конфигураций WireGuard) и импортируйте файл или отсканируйте QR-код.
+
+    Повторный запрос для того же устройства вернёт ту же конфигурацию. В «📋 Мои устройства» можно скачать конфигурацию снова или отозвать её.
+
+    Команды: /start — меню, /help — помощь, /lang — язык.
+protocol-choose = Какой протокол для устройства «{ $device }»?
+issued = ✅ Конфигурация для устройства «{ $device }» — ниже. Импортируйте файл или отсканируйте QR-код в приложении.
+issued-link = ✅ Ссылка для устройства «{ $device }» — ниже. Импортируйте её в v2rayNG, Hiddify, Streisand или другой клиент VLESS.
+issue-failed = ⚠️ Не удалось выдать конфигурацию: { $reason }
+config-caption = { $device } · { $protocol }. Импортируйте этот файл в AmneziaVPN (или WireGuard).
+qr-caption = QR-код конфигурации: { $device }.
+vless-link = 🔗 { $device } · VLESS:
+devices-title = { $count ->
+    [0] 📋 У вас пока нет устройств. Выберите тип устройства в меню.
+    [one] 📋 У вас { $count } устройство:
+    [few] 📋 У вас { $count } устройства:
+   *[many] 📋 У вас { $count } устройств:
+}
+device-card =
+    { $device } · { $protocol }
+    Создано: { $created }
+    Адрес: { $address }
+revoke-confirm = Отозвать конфигурацию «{ $device }»? Она сразу перестанет работать.
+revoked = 🗑 Конфигурация «{ $device }» отозвана.
+lang-set = 🌍 Язык: русский.
+not-found = Этого устройства больше нет. /start откроет свежее меню.
+
+admin-title = 🛠 <b>Админка</b>
+stats =
+    📊 <b>Статистика</b>
+    Пользователи: { $users } (включено: { $enabled })
+    Активные устройства: { $devices }
+    Активны за 24 ч: { $seen }
+    Трафик: ↓ { $rx } · ↑ { $tx }
+users-title = 👥 <b>Пользователи</b> ({ $total }), страница { $page } из { $pages }:
+users-empty = 👥 Пользователей пока нет.
+user-card =
+    👤 <b>{ $name }</b> (#{ $id })
+    Telegram id: { $tg }
+    Статус: { $status }
+    { $devices ->
+        [0] Устройств нет.
+        [one] { $devices } устройство.
+        [few] { $devices } устройства.
+       *[many] { $devices } устройств.
+    }
+user-enabled = ✅ включён
+user-disabled = 🚫 отключён
+user-revoke-confirm = { $count ->
+    [one] Отозвать { $count } устройство пользователя { $name }?
+    [few] Отозвать { $count } устройства пользователя { $name }?
+   *[many] Отозвать { $count } устройств пользователя { $name }?
+}
+user-done = Готово.
+pending-title = ⏳ <b>Заявки на доступ</b> ({ $count }):
+pending-empty = ⏳ Заявок нет.
+access-request-admin = 🙋 { $who } (id { $id }) просит доступ.
+access-approved-admin = ✅ { $who } (id { $id }) получил доступ.
+access-denied-admin = ❌ { $who } (id { $id }): в доступе отказано.
+access-decided-already = По этой заявке уже принято решение.
+access-requested = ⏳ Заявка отправлена администраторам. Вы получите сообщение, когда они решат.
+access-pending = ⏳ Ваша заявка ещё ждёт решения администратора.
+access-approved = ✅ Доступ открыт. Нажмите /start.
+access-denied = ⛔ В доступе отказано.
+refused =
+    ⛔ Доступ запрещён: это закрытый бот.
+    Ваш Telegram id: { $id }
+disabled = ⛔ Ваш доступ отключён. Обратитесь к администратору.
+nodes-title = 🖥 <b>Узлы</b> ({ $count }):
+node-leader = лидер
+node-card =
+    🖥 <b>{ $name }</b> (узел { $id })
+    Адрес: { $host }
+    Статус: { $status }
+    Активные устройства: { $devices }
+node-online = 🟢 в сети
+node-offline = 🔴 недоступен
+node-absent = ⚪ не в кластере
+reboot-confirm = Перезагрузить узел { $name }? Подключения через него прервутся, пока он не вернётся.
+reboot-requested = 🔄 Перезагрузка узла { $name } запрошена.
+reboot-done = ✅ Узел { $name } перезагружается.
+reboot-failed = ⚠️ Не удалось перезагрузить { $name }: { $reason }
+cancelled = Отменено.
+broadcast-ask = 📣 Пришлите сообщение для всех пользователей. /cancel — отмена.
+broadcast-preview = { $count ->
+    [one] 📣 Получит { $count } пользователь:
+    [few] 📣 Получат { $count } пользователя:
+   *[many] 📣 Получат { $count } пользователей:
+}
+broadcast-started = 📣 Рассылка началась. Когда она закончится, придёт сообщение.
+broadcast-running = ⏳ Предыдущая рассылка ещё идёт; дождитесь её окончания.
+broadcast-done = 📣 Рассылка завершена: доставлено { $sent }, не доставлено { $failed }.
+broadcast-too-long = Сообщение слишком длинное: не больше { $max } символов.
+unknown-command = 🤔 Не знаю такой команды. Попробуйте /start или /help.
+use-buttons = Пожалуйста, пользуйтесь кнопками меню. /start откроет меню.
+files-not-supported = 📎 Я не принимаю файлы, фото и голосовые сообщения. /start откроет меню.
+outdated = Эта кнопка устарела. /start откроет свежее меню.
+admins-only = ⛔ Только для администраторов.
+no-nodes = Пока ни один сервер не выдаёт конфигурации. Обратитесь к администратору.
+error-generic = ⚠️ Что-то пошло не так: { $reason }
+err-disabled = ваш доступ отключён
+err-pool = на сервере закончились свободные адреса; администратор предупреждён
+err-busy = сервис занят; попробуйте через минуту

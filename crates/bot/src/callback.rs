@@ -1,0 +1,259 @@
+//! Inline-button payloads (`callback_data`): short, strictly parsed strings.
+//!
+//! Telegram caps callback data at 64 bytes and hands back whatever a client sends, so the
+//! data of a button is untrusted input: anything that does not parse exactly is "outdated",
+//! and every id in it is checked against the presser's rights before use.
+
+use vpnkeeper_domain::{DeviceType, Protocol};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cb {
+    Main,
+    Help,
+    Language,
+    SetLang(crate::texts::Lang),
+    /// A device type pressed in the main menu.
+    Device(DeviceType),
+    /// Device type and protocol, from the protocol choice.
+    DeviceProto(DeviceType, Protocol),
+    MyDevices,
+    DeviceCard(i64),
+    Download(i64),
+    Revoke(i64),
+    RevokeYes(i64),
+    // admin
+    Admin,
+    Stats,
+    Users(i64),
+    User(i64),
+    UserDisable(i64),
+    UserEnable(i64),
+    UserRevoke(i64),
+    UserRevokeYes(i64),
+    Pending(i64),
+    Approve(i64),
+    Deny(i64),
+    Nodes,
+    Node(u64),
+    Reboot(u64),
+    RebootYes(u64),
+    RebootNo(u64),
+    Broadcast,
+    BroadcastSend,
+    BroadcastCancel,
+}
+
+impl Cb {
+    /// Buttons only admins may press.
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Cb::Admin
+                | Cb::Stats
+                | Cb::Users(_)
+                | Cb::User(_)
+                | Cb::UserDisable(_)
+                | Cb::UserEnable(_)
+                | Cb::UserRevoke(_)
+                | Cb::UserRevokeYes(_)
+                | Cb::Pending(_)
+                | Cb::Approve(_)
+                | Cb::Deny(_)
+                | Cb::Nodes
+                | Cb::Node(_)
+                | Cb::Reboot(_)
+                | Cb::RebootYes(_)
+                | Cb::RebootNo(_)
+                | Cb::Broadcast
+                | Cb::BroadcastSend
+                | Cb::BroadcastCancel
+        )
+    }
+
+    pub fn encode(&self) -> String {
+        match self {
+            Cb::Main => "m".into(),
+            Cb::Help => "h".into(),
+            Cb::Language => "lg".into(),
+            Cb::SetLang(l) => format!("lg:{}", l.as_str()),
+            Cb::Device(t) => format!("d:{}", t.as_str()),
+            Cb::DeviceProto(t, p) => format!("dp:{}:{}", t.as_str(), p.as_str()),
+            Cb::MyDevices => "ls".into(),
+            Cb::DeviceCard(id) => format!("dv:{id}"),
+            Cb::Download(id) => format!("dl:{id}"),
+            Cb::Revoke(id) => format!("rv:{id}"),
+            Cb::RevokeYes(id) => format!("rvy:{id}"),
+            Cb::Admin => "a".into(),
+            Cb::Stats => "as".into(),
+            Cb::Users(p) => format!("au:{p}"),
+            Cb::User(id) => format!("ad:{id}"),
+            Cb::UserDisable(id) => format!("ax:{id}"),
+            Cb::UserEnable(id) => format!("ae:{id}"),
+            Cb::UserRevoke(id) => format!("ar:{id}"),
+            Cb::UserRevokeYes(id) => format!("ary:{id}"),
+            Cb::Pending(p) => format!("ap:{p}"),
+            Cb::Approve(tg) => format!("aa:{tg}"),
+            Cb::Deny(tg) => format!("an:{tg}"),
+            Cb::Nodes => "ao".into(),
+            Cb::Node(id) => format!("ok:{id}"),
+            Cb::Reboot(id) => format!("rb:{id}"),
+            Cb::RebootYes(id) => format!("rby:{id}"),
+            Cb::RebootNo(id) => format!("rbn:{id}"),
+            Cb::Broadcast => "bc".into(),
+            Cb::BroadcastSend => "bcy".into(),
+            Cb::BroadcastCancel => "bcn".into(),
+        }
+    }
+
+    /// Parses callback data; `None` for anything we did not produce.
+    pub fn parse(data: &str) -> Option<Cb> {
+        if data.len() > 64 {
+            return None;
+        }
+        let mut parts = data.split(':');
+        let head = parts.next()?;
+        let arg = parts.next();
+        let arg2 = parts.next();
+        if parts.next().is_some() {
+            return None;
+        }
+        let id = || -> Option<i64> {
+            let a = arg?;
+            // Digits only: no signs, spaces or leading `+` sneaking through `parse`.
+            if a.is_empty() || a.len() > 19 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            a.parse().ok().filter(|v: &i64| *v >= 0)
+        };
+        let node = || id().map(|v| v as u64);
+        let none = arg.is_none();
+        let cb = match head {
+            "m" if none => Cb::Main,
+            "h" if none => Cb::Help,
+            "lg" if none => Cb::Language,
+            "lg" => Cb::SetLang(crate::texts::Lang::parse(arg?)?),
+            "d" => Cb::Device(device_type(arg?)?),
+            "dp" => Cb::DeviceProto(device_type(arg?)?, protocol(arg2?)?),
+            "ls" if none => Cb::MyDevices,
+            "dv" => Cb::DeviceCard(id()?),
+            "dl" => Cb::Download(id()?),
+            "rv" => Cb::Revoke(id()?),
+            "rvy" => Cb::RevokeYes(id()?),
+            "a" if none => Cb::Admin,
+            "as" if none => Cb::Stats,
+            "au" => Cb::Users(id()?),
+            "ad" => Cb::User(id()?),
+            "ax" => Cb::UserDisable(id()?),
+            "ae" => Cb::UserEnable(id()?),
+            "ar" => Cb::UserRevoke(id()?),
+            "ary" => Cb::UserRevokeYes(id()?),
+            "ap" => Cb::Pending(id()?),
+            "aa" => Cb::Approve(id()?),
+            "an" => Cb::Deny(id()?),
+            "ao" if none => Cb::Nodes,
+            "ok" => Cb::Node(node()?),
+            "rb" => Cb::Reboot(node()?),
+            "rby" => Cb::RebootYes(node()?),
+            "rbn" => Cb::RebootNo(node()?),
+            "bc" if none => Cb::Broadcast,
+            "bcy" if none => Cb::BroadcastSend,
+            "bcn" if none => Cb::BroadcastCancel,
+            _ => return None,
+        };
+        // Arguments a variant does not take make the data foreign.
+        let takes_two = matches!(cb, Cb::DeviceProto(..));
+        if arg2.is_some() && !takes_two {
+            return None;
+        }
+        Some(cb)
+    }
+}
+
+fn device_type(s: &str) -> Option<DeviceType> {
+    match s {
+        "phone" => Some(DeviceType::Phone),
+        "laptop" => Some(DeviceType::Laptop),
+        "router" => Some(DeviceType::Router),
+        _ => None,
+    }
+}
+
+fn protocol(s: &str) -> Option<Protocol> {
+    match s {
+        "awg" => Some(Protocol::Awg),
+        "wireguard" => Some(Protocol::Wireguard),
+        "vless" => Some(Protocol::Vless),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::texts::Lang;
+
+    #[test]
+    fn round_trip_and_size() {
+        let all = [
+            Cb::Main,
+            Cb::Help,
+            Cb::Language,
+            Cb::SetLang(Lang::Ru),
+            Cb::Device(DeviceType::Router),
+            Cb::DeviceProto(DeviceType::Laptop, Protocol::Wireguard),
+            Cb::MyDevices,
+            Cb::DeviceCard(i64::MAX),
+            Cb::Download(1),
+            Cb::Revoke(2),
+            Cb::RevokeYes(3),
+            Cb::Admin,
+            Cb::Stats,
+            Cb::Users(0),
+            Cb::User(5),
+            Cb::UserDisable(5),
+            Cb::UserEnable(5),
+            Cb::UserRevoke(5),
+            Cb::UserRevokeYes(5),
+            Cb::Pending(1),
+            Cb::Approve(9_000_000_000),
+            Cb::Deny(7),
+            Cb::Nodes,
+            Cb::Node(3),
+            Cb::Reboot(3),
+            Cb::RebootYes(3),
+            Cb::RebootNo(3),
+            Cb::Broadcast,
+            Cb::BroadcastSend,
+            Cb::BroadcastCancel,
+        ];
+        for cb in all {
+            let data = cb.encode();
+            assert!(data.len() <= 64, "{data}");
+            assert_eq!(Cb::parse(&data), Some(cb.clone()), "{data}");
+        }
+    }
+
+    #[test]
+    fn forged_data_is_refused() {
+        for bad in [
+            "",
+            "x",
+            "m:1",
+            "dv:",
+            "dv:-1",
+            "dv:+1",
+            "dv: 1",
+            "dv:1:2",
+            "dv:99999999999999999999",
+            "d:tablet",
+            "dp:phone",
+            "dp:phone:ipsec",
+            "lg:de",
+            "a:1",
+            "rby:abc",
+            &"m".repeat(65),
+        ] {
+            assert_eq!(Cb::parse(bad), None, "{bad:?}");
+        }
+    }
+}

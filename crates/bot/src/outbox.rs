@@ -1,0 +1,198 @@
+//! What an outbox row asks the bot to do. Stored as JSON in the replicated state and rendered
+//! only when performed, so a row holds no secret (a config is rendered from the sealed keys at
+//! send time) and shows the state as it is when the user sees it.
+//!
+//! Compatibility: rows outlive a binary upgrade. New variants and fields must stay optional;
+//! a row this version cannot read is dropped with a log line, never retried forever.
+
+use serde::{Deserialize, Serialize};
+use vpnkeeper_domain::telegram::OutboxItem;
+use vpnkeeper_domain::DeviceType;
+
+use crate::texts::Lang;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Out {
+    /// Show a screen: edit message `edit` when given (the message the pressed button was on),
+    /// else send it as the chat's new main message, deleting the previous one.
+    Screen {
+        lang: Lang,
+        screen: Screen,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edit: Option<i64>,
+    },
+    /// A message of its own (notifications to other chats, answers to typed text).
+    Notice { lang: Lang, notice: Notice },
+    /// Stops the spinner of a pressed button, optionally with a toast (or alert).
+    Answer {
+        callback_id: String,
+        lang: Lang,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<Notice>,
+        #[serde(default)]
+        alert: bool,
+    },
+    /// A device's config file (or VLESS link).
+    ConfigFile { lang: Lang, device: DeviceSel },
+    /// A device's config as a QR code.
+    ConfigQr { lang: Lang, device: DeviceSel },
+    /// Reboot a node through the node-operation trait and tell the admin how it went.
+    Reboot { lang: Lang, node_id: u64 },
+}
+
+/// Which device a config row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceSel {
+    Id(i64),
+    /// The device returned by the update's command at this index (a newly issued device,
+    /// whose id is only known once the command is applied).
+    Outcome(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "screen", rename_all = "snake_case")]
+pub enum Screen {
+    /// The menu; `name` is the person's first name as Telegram gave it.
+    Main {
+        #[serde(default)]
+        name: String,
+    },
+    Help,
+    Protocols {
+        device_type: DeviceType,
+    },
+    /// After an issue: confirmation, or the reason it was refused (outcome `outcome`).
+    Issued {
+        device_type: DeviceType,
+        outcome: usize,
+        vless: bool,
+    },
+    Devices,
+    Device {
+        id: i64,
+    },
+    ConfirmRevoke {
+        id: i64,
+    },
+    Revoked {
+        id: i64,
+    },
+    Admin,
+    Stats,
+    Users {
+        page: i64,
+    },
+    User {
+        id: i64,
+    },
+    ConfirmUserRevoke {
+        id: i64,
+    },
+    Pending {
+        page: i64,
+    },
+    /// The admin notice of an access request after a decision (edited in place).
+    AccessDecided {
+        telegram_id: i64,
+        approved: bool,
+    },
+    Nodes,
+    Node {
+        id: u64,
+    },
+    ConfirmReboot {
+        id: u64,
+    },
+    RebootRequested {
+        id: u64,
+    },
+    BroadcastAsk,
+    BroadcastPreview,
+    BroadcastStarted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    Refused { telegram_id: i64 },
+    Disabled,
+    UnknownCommand,
+    UseButtons,
+    FilesNotSupported,
+    Outdated,
+    AdminsOnly,
+    Cancelled,
+    UserDone,
+    NoNodes,
+    AccessRequested,
+    AccessPending,
+    /// To an admin: someone asks for access (with approve/deny buttons).
+    AccessRequestAdmin { telegram_id: i64, display: String },
+    AccessDecidedAlready,
+    AccessApproved,
+    AccessDenied,
+    BroadcastRunning,
+    BroadcastTooLong,
+    BroadcastDone { sent: i64, failed: i64 },
+    /// A refusal from apply, by outcome index.
+    Failed { outcome: usize },
+}
+
+impl Out {
+    /// Into an outbox item for `chat_id`.
+    pub fn to(self, chat_id: i64) -> OutboxItem {
+        OutboxItem {
+            chat_id,
+            // Serializing a plain enum of strings and numbers cannot fail.
+            payload: serde_json::to_value(&self).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        let outs = [
+            Out::Screen {
+                lang: Lang::Ru,
+                screen: Screen::Issued {
+                    device_type: DeviceType::Phone,
+                    outcome: 1,
+                    vless: false,
+                },
+                edit: Some(5),
+            },
+            Out::Notice {
+                lang: Lang::En,
+                notice: Notice::AccessRequestAdmin {
+                    telegram_id: 7,
+                    display: "Ann".into(),
+                },
+            },
+            Out::Answer {
+                callback_id: "abc".into(),
+                lang: Lang::En,
+                notice: None,
+                alert: false,
+            },
+            Out::ConfigFile {
+                lang: Lang::En,
+                device: DeviceSel::Outcome(0),
+            },
+            Out::Reboot {
+                lang: Lang::En,
+                node_id: 2,
+            },
+        ];
+        for o in outs {
+            let item = o.clone().to(1);
+            let back: Out = serde_json::from_value(item.payload).unwrap();
+            assert_eq!(back, o);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Long-polls getUpdates and turns each update into one `TelegramUpdate` proposal.
+//!
+//! The offset comes from the replicated state when a session starts, so a new leader picks
+//! up exactly where the last committed update left off. Within a batch, updates of one chat
+//! are proposed in order and chats in parallel; the next getUpdates (which confirms the batch
+//! to Telegram) is only sent once every update of the batch is committed. Each proposal
+//! carries the offset its batch was fetched with: every smaller id is handled, which is what
+//! lets apply forget old ids.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use teloxide::types::Update;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use vpnkeeper_cluster::ProposeError;
+use vpnkeeper_domain::{Actor, Applied, Command};
+
+use crate::backoff::Backoff;
+use crate::decide::{chat_key, decide, incoming};
+use crate::telegram::{PermanentKind, TgError};
+use crate::{sleep_or_stop, Ctx};
+
+/// Updates per getUpdates (the Bot API maximum).
+const BATCH: u8 = 100;
+
+pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new();
+    // Who we are, and no webhook in the way of getUpdates.
+    loop {
+        let setup = async {
+            let me = ctx.tg.get_me().await?;
+            ctx.tg.delete_webhook().await?;
+            Ok::<_, TgError>(me)
+        };
+        let r = tokio::select! {
+            r = setup => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match r {
+            Ok(me) => {
+                tracing::info!(bot = %me.username, "Telegram bot connected");
+                backoff.reset();
+                break;
+            }
+            Err(e) => {
+                let d = backoff.next_delay();
+                log_failure(&e, d, "cannot reach the Telegram Bot API");
+                if !sleep_or_stop(d, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+    let mut offset = match resume_offset(&ctx, &mut stop).await {
+        Some(o) => o,
+        None => return,
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        // An update the long poll returns after stop is not lost: it was not confirmed.
+        let r = tokio::select! {
+            r = ctx.tg.get_updates(offset, BATCH) => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match r {
+            Ok(updates) => {
+                if backoff.failures() > 0 {
+                    tracing::info!("Telegram Bot API reachable again");
+                }
+                backoff.reset();
+                let Some(max) = updates.iter().map(|u| u.id.0 as i64).max() else {
+                    continue;
+                };
+                // In flight: finishes even if a stop arrives meanwhile.
+                if handle_batch(&ctx, updates, offset).await {
+                    offset = offset.max(max + 1);
+                } else {
+                    // Some proposal failed (leadership moving?). Resume from what is
+                    // committed; redelivered updates that were handled are ignored by apply.
+                    if !sleep_or_stop(Duration::from_secs(1), &mut stop).await {
+                        return;
+                    }
+                    offset = match resume_offset(&ctx, &mut stop).await {
+                        Some(o) => o,
+                        None => return,
+                    };
+                }
+            }
+            Err(TgError::RetryAfter(d)) => {
+                tracing::info!(wait = ?d, "Telegram flood control on getUpdates; waiting as told");
+                if !sleep_or_stop(d, &mut stop).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                let d = backoff.next_delay();
+                log_failure(&e, d, "getUpdates failed");
+                if !sleep_or_stop(d, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn log_failure(e: &TgError, retry_in: Duration, what: &str) {
+    match e {
+        TgError::Permanent(PermanentKind::Unauthorized, _) => tracing::error!(
+            error = %e, retry_in = ?retry_in,
+            "{what}: the bot token is not valid; set telegram.token to the token from @BotFather"
+        ),
+        _ => tracing::warn!(error = %e, retry_in = ?retry_in, "{what}"),
+    }
+}
+
+async fn resume_offset(ctx: &Ctx, stop: &mut watch::Receiver<bool>) -> Option<i64> {
+    let mut backoff = Backoff::new();
+    loop {
+        match ctx.read().tg_next_offset().await {
+            Ok(o) => return Some(o),
+            Err(e) => {
+                let d = backoff.next_delay();
+                tracing::error!(error = %e, retry_in = ?d, "cannot read the Telegram offset");
+                if !sleep_or_stop(d, stop).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Handles one getUpdates batch; true when every update is committed (or ignorable).
+async fn handle_batch(ctx: &Arc<Ctx>, updates: Vec<Update>, offset: i64) -> bool {
+    let fetched = Instant::now();
+    let mut by_chat: BTreeMap<i64, Vec<Update>> = BTreeMap::new();
+    for u in updates {
+        match chat_key(&u) {
+            Some(chat) => by_chat.entry(chat).or_default().push(u),
+            None => tracing::debug!(update = u.id.0, "update ignored (not a private chat or not handled)"),
+        }
+    }
+    let mut tasks = JoinSet::new();
+    for (_, updates) in by_chat {
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            for u in updates {
+                if !handle_one(&ctx, &u, offset).await {
+                    return false;
+                }
+            }
+            true
+        });
+    }
+    let mut all = true;
+    while let Some(r) = tasks.join_next().await {
+        all &= r.unwrap_or(false);
+    }
+    tracing::debug!(elapsed = ?fetched.elapsed(), "update batch handled");
+    all
+}
+
+/// Decides and proposes one update; true when it is committed (now or before).
+async fn handle_one(ctx: &Ctx, update: &Update, offset: i64) -> bool {
+    let update_id = update.id.0 as i64;
+    let Some(inc) = incoming(update) else {
+        return true;
+    };
+    // Redelivered after a crash or leader change: apply would ignore it anyway.
+    match ctx.read().tg_is_handled(update_id).await {
+        Ok(true) => return true,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the handled updates");
+            return false;
+        }
+    }
+    let plan = match decide(ctx, &inc).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(update = update_id, error = %e, "cannot read the state to handle an update");
+            return false;
+        }
+    };
+    let actor = Actor::Telegram {
+        telegram_id: inc.from.id.0 as i64,
+    };
+    let mut command = Command::TelegramUpdate {
+        update_id,
+        offset,
+        commands: plan.commands,
+        outbox: plan.outbox,
+    };
+    if let Err(e) = command.validate() {
+        // Should not happen (decide checks its input); mark the update handled without
+        // effects rather than retrying something that can never pass.
+        tracing::error!(update = update_id, error = %e, "update produced an invalid command; ignored");
+        command = Command::TelegramUpdate {
+            update_id,
+            offset,
+            commands: Vec::new(),
+            outbox: Vec::new(),
+        };
+    }
+    let mut backoff = Backoff::new();
+    for attempt in 1..=3 {
+        match ctx.propose(actor.clone(), command.clone()).await {
+            Ok(Ok(Applied::Telegram { duplicate })) => {
+                if duplicate {
+                    tracing::debug!(update = update_id, "update was handled before");
+                }
+                ctx.outbox_kick.notify_one();
+                ctx.broadcast_kick.notify_one();
+                return true;
+            }
+            Ok(other) => {
+                tracing::error!(update = update_id, outcome = ?other, "unexpected outcome of a Telegram update");
+                return true;
+            }
+            Err(ProposeError::Fatal { reason }) => {
+                tracing::error!(update = update_id, reason, "cannot commit a Telegram update");
+                return false;
+            }
+            Err(e) => {
+                if !ctx.cluster.is_leader() || attempt == 3 {
+                    tracing::warn!(update = update_id, error = %e, "Telegram update not committed; it will be redelivered");
+                    return false;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+    false
+}

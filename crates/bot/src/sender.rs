@@ -1,0 +1,434 @@
+//! Performs the replicated outbox: each row once, in order per chat, chats in parallel.
+//!
+//! A row is reported done (`TelegramDelivered`, which deletes it) right after it is performed.
+//! Between Telegram accepting a message and that report committing there is a window of a
+//! few milliseconds in which a crash makes the next leader send the row again: Telegram has
+//! no idempotency keys, so that window can be narrowed but not closed. Edits, deletions and
+//! callback answers are harmless to repeat; a node reboot is the exception and is reported
+//! done *before* it is performed (at most once), so a leader rebooting itself cannot loop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use vpnkeeper_domain::command::UserRef;
+use vpnkeeper_domain::telegram::{Delivered, OutboxRow};
+use vpnkeeper_domain::wgconf::{config_file_name, render_client_config, ClientKeys};
+use vpnkeeper_domain::{Command, Device, DeviceRef};
+
+use crate::backoff::Backoff;
+use crate::outbox::{DeviceSel, Out};
+use crate::render;
+use crate::telegram::{PermanentKind, TgError};
+use crate::texts::{html, s, t, tr, Lang};
+use crate::{sleep_or_stop, Ctx};
+
+/// Attempts at answering a button press: after ~15 s Telegram refuses the answer anyway.
+const ANSWER_ATTEMPTS: u32 = 3;
+
+pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let busy: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut workers = JoinSet::new();
+    let mut read_backoff = Backoff::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match ctx.read().tg_outbox(2000).await {
+            Ok(rows) => {
+                read_backoff.reset();
+                let mut by_chat: BTreeMap<i64, Vec<OutboxRow>> = BTreeMap::new();
+                for row in rows {
+                    by_chat.entry(row.chat_id).or_default().push(row);
+                }
+                let mut busy_now = busy.lock().unwrap_or_else(|p| p.into_inner());
+                for (chat, rows) in by_chat {
+                    if busy_now.insert(chat) {
+                        workers.spawn(work_chat(
+                            ctx.clone(),
+                            chat,
+                            rows,
+                            busy.clone(),
+                            stop.clone(),
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                let d = read_backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?d, "cannot read the Telegram outbox");
+                if !sleep_or_stop(d, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = ctx.outbox_kick.notified() => {}
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
+            // Safety net: rows written by another path (a snapshot, a previous leader).
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    // Rows being performed finish (each worker stops before its next row).
+    while workers.join_next().await.is_some() {}
+}
+
+async fn work_chat(
+    ctx: Arc<Ctx>,
+    chat: i64,
+    rows: Vec<OutboxRow>,
+    busy: Arc<Mutex<HashSet<i64>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    for row in rows {
+        if *stop.borrow() {
+            break;
+        }
+        match perform(&ctx, &row, &mut stop).await {
+            Some(Step::Done(d)) => {
+                if !report(&ctx, d).await {
+                    break;
+                }
+            }
+            Some(Step::Reported) => {}
+            // Stopped while retrying: the row stays for the next session or leader.
+            None => break,
+        }
+    }
+    busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&chat);
+}
+
+/// Deletes the row from the outbox. False when this node cannot commit (not leader).
+async fn report(ctx: &Ctx, d: Delivered) -> bool {
+    let command = Command::TelegramDelivered { delivered: vec![d] };
+    match ctx.propose(ctx.system(), command).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record a sent Telegram reply; it stays queued");
+            false
+        }
+    }
+}
+
+enum Step {
+    Done(Delivered),
+    /// Already reported before performing (at-most-once rows).
+    Reported,
+}
+
+fn done(row: &OutboxRow) -> Option<Step> {
+    Some(Step::Done(Delivered {
+        outbox_id: row.id,
+        main_message_id: None,
+    }))
+}
+
+/// Runs one Bot API call with retries: transient failures back off (1 s → 60 s), flood
+/// control waits as told. `None` when stopped meanwhile or `max_attempts` ran out on
+/// transient errors.
+async fn call<T, F, Fut>(
+    stop: &mut watch::Receiver<bool>,
+    max_attempts: Option<u32>,
+    mut f: F,
+) -> Option<Result<T, TgError>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TgError>>,
+{
+    let mut backoff = Backoff::new();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match f().await {
+            Ok(v) => return Some(Ok(v)),
+            Err(TgError::RetryAfter(d)) => {
+                tracing::info!(wait = ?d, "Telegram flood control; waiting as told");
+                if !sleep_or_stop(d, stop).await {
+                    return None;
+                }
+            }
+            Err(e @ TgError::Transient(_)) => {
+                if max_attempts.is_some_and(|m| attempts >= m) {
+                    return Some(Err(e));
+                }
+                let d = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?d, "Telegram request failed; retrying");
+                if !sleep_or_stop(d, stop).await {
+                    return None;
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -> Option<Step> {
+    let out: Out = match serde_json::from_value(row.payload.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(row = row.id, error = %e, "unreadable Telegram outbox row dropped");
+            return done(row);
+        }
+    };
+    let tg = &ctx.tg;
+    let chat = row.chat_id;
+    match out {
+        Out::Screen { lang, screen, edit } => {
+            let (text, keyboard) =
+                match render::screen(ctx, chat, lang, &screen, &row.outcomes).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot render a bot screen");
+                        (
+                            tr(lang, "error-generic", &[("reason", s(t(lang, "err-busy")))]),
+                            None,
+                        )
+                    }
+                };
+            if let Some(message) = edit {
+                let r = call(stop, None, || {
+                    tg.edit_text(chat, message, &text, keyboard.clone())
+                })
+                .await?;
+                match r {
+                    Ok(()) | Err(TgError::Permanent(PermanentKind::NotModified, _)) => {
+                        return done(row)
+                    }
+                    // Too old or gone: show it as a new main message instead.
+                    Err(TgError::Permanent(PermanentKind::CannotEdit, _)) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bot screen not shown");
+                        return done(row);
+                    }
+                }
+            }
+            let r = call(stop, None, || tg.send_text(chat, &text, true, keyboard.clone())).await?;
+            match r {
+                Ok(id) => {
+                    // One menu per chat: the previous main message goes (best effort; after
+                    // 48 h Telegram refuses, and the old menu's buttons still work).
+                    if let Ok(Some(old)) = ctx.read().tg_chat(chat).await.map(|c| {
+                        c.and_then(|c| c.main_message_id)
+                            .filter(|old| *old != id)
+                    }) {
+                        let _ = tg.delete(chat, old).await;
+                    }
+                    Some(Step::Done(Delivered {
+                        outbox_id: row.id,
+                        main_message_id: Some(id),
+                    }))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bot screen not sent");
+                    done(row)
+                }
+            }
+        }
+        Out::Notice { lang, notice } => {
+            let (text, keyboard) = render::notice(lang, &notice, &row.outcomes);
+            if let Err(e) =
+                call(stop, None, || tg.send_text(chat, &text, true, keyboard.clone())).await?
+            {
+                tracing::warn!(error = %e, "bot notice not sent");
+            }
+            done(row)
+        }
+        Out::Answer {
+            callback_id,
+            lang,
+            notice,
+            alert,
+        } => {
+            let text = notice.map(|n| {
+                let (text, _) = render::notice(lang, &n, &row.outcomes);
+                // Toasts are plain text of at most 200 characters.
+                strip_tags(&text).chars().take(200).collect::<String>()
+            });
+            let r = call(stop, Some(ANSWER_ATTEMPTS), || {
+                tg.answer(&callback_id, text.as_deref(), alert)
+            })
+            .await?;
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "button press not answered");
+            }
+            done(row)
+        }
+        Out::ConfigFile { lang, device } | Out::ConfigQr { lang, device } => {
+            let qr = matches!(row.payload.get("do").and_then(|d| d.as_str()), Some("config_qr"));
+            let Some(content) = config_content(ctx, chat, device, &row.outcomes).await else {
+                // Refused issue (the screen says why) or a device gone since.
+                return done(row);
+            };
+            let r = if qr {
+                let png = match vpnkeeper_render::qr_png(&content.text) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no QR code for this config");
+                        return done(row);
+                    }
+                };
+                let caption = tr(lang, "qr-caption", &[("device", s(content.label.clone()))]);
+                call(stop, None, || tg.send_photo(chat, png.clone(), &caption)).await?
+            } else if content.is_link {
+                let text = format!(
+                    "{}\n<code>{}</code>",
+                    tr(lang, "vless-link", &[("device", s(content.label.clone()))]),
+                    html(&content.text)
+                );
+                call(stop, None, || tg.send_text(chat, &text, true, None)).await?
+            } else {
+                let caption = tr(
+                    lang,
+                    "config-caption",
+                    &[
+                        ("device", s(content.label.clone())),
+                        ("protocol", s(content.protocol.clone())),
+                    ],
+                );
+                let bytes = content.text.clone().into_bytes();
+                call(stop, None, || {
+                    tg.send_document(chat, &content.file_name, bytes.clone(), &caption)
+                })
+                .await?
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "config not sent");
+            }
+            done(row)
+        }
+        Out::Reboot { lang, node_id } => {
+            if row.outcomes.iter().any(|o| o.is_err()) {
+                return done(row);
+            }
+            // At most once: recorded as done before the node goes down (it may be this one).
+            let d = Delivered {
+                outbox_id: row.id,
+                main_message_id: None,
+            };
+            if !report(ctx, d).await {
+                return None;
+            }
+            let node = ctx.read().node(node_id).await.ok().flatten();
+            let text = match node {
+                None => tr(
+                    lang,
+                    "reboot-failed",
+                    &[("name", s(node_id.to_string())), ("reason", s("not found"))],
+                ),
+                Some(n) => match ctx.node_ops.reboot(&n).await {
+                    Ok(()) => tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
+                    Err(reason) => tr(
+                        lang,
+                        "reboot-failed",
+                        &[("name", s(html(&n.name))), ("reason", s(html(&reason)))],
+                    ),
+                },
+            };
+            // The outcome message is best effort: the row is already done.
+            let _ = call(stop, Some(5), || tg.send_text(chat, &text, true, None)).await;
+            Some(Step::Reported)
+        }
+    }
+}
+
+struct ConfigContent {
+    text: String,
+    file_name: String,
+    label: String,
+    protocol: String,
+    is_link: bool,
+}
+
+/// The config (or VLESS link) of an active device of the chat's user, rendered exactly as
+/// the API renders it (`GET /api/v1/devices/{id}/config`).
+async fn config_content(
+    ctx: &Ctx,
+    chat: i64,
+    sel: DeviceSel,
+    outcomes: &[vpnkeeper_domain::ApplyOutcome],
+) -> Option<ConfigContent> {
+    let id = render::device_id(sel, outcomes)?;
+    let read = ctx.read();
+    let device: Device = read.device(&DeviceRef::Id(id)).await.ok().flatten()?;
+    let user = read.user(&UserRef::TelegramId(chat)).await.ok().flatten()?;
+    // Only the owner gets a config, and only of a device still active.
+    if device.user_id != user.id || !device.is_active() {
+        return None;
+    }
+    let node = read.node(device.node_id).await.ok().flatten()?;
+    let lang = read
+        .tg_chat(chat)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.lang)
+        .and_then(|l| Lang::parse(&l))
+        .unwrap_or(Lang::En);
+    let label = render::device_label(lang, device.device_type);
+    let protocol = render::protocol_label(lang, device.protocol);
+    if device.protocol.is_wireguard_family() {
+        let keys = match ClientKeys::open(&ctx.sealer, &device) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(device = device.id, error = %e, "cannot open a device's keys");
+                return None;
+            }
+        };
+        let text = match render_client_config(&node, &device, &keys, &ctx.settings.client_options)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(device = device.id, error = %e, "cannot render a device config");
+                return None;
+            }
+        };
+        Some(ConfigContent {
+            text,
+            file_name: config_file_name(&user.name, device.device_type),
+            label,
+            protocol,
+            is_link: false,
+        })
+    } else {
+        let x = node.xray_settings()?;
+        let link = vpnkeeper_xray::ShareLink {
+            uuid: device.uuid,
+            host: node.public_host.clone(),
+            port: x.port,
+            public_key: x.reality_public_key.clone(),
+            short_id: x.short_ids.first().cloned().unwrap_or_default(),
+            sni: x.server_names.first().cloned().unwrap_or_default(),
+            fingerprint: x.fingerprint.clone(),
+            flow: vpnkeeper_xray::settings::FLOW_VISION.into(),
+            name: format!("{}-{}", user.name, device.device_type),
+        };
+        Some(ConfigContent {
+            text: link.to_uri(),
+            file_name: String::new(),
+            label,
+            protocol,
+            is_link: true,
+        })
+    }
+}
+
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}

@@ -1,0 +1,324 @@
+//! The Bot API client: teloxide's requests, with errors sorted into what the caller does
+//! next (retry later, wait as told, give up) and scrubbed of the bot token.
+//!
+//! The token is part of every request URL (`/bot<TOKEN>/method`), and reqwest puts the URL in
+//! its error messages; every error leaving this module has been through [`Tg::scrub`].
+
+use std::time::Duration;
+
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageTextSetters, GetUpdatesSetters, SendDocumentSetters,
+    SendMessageSetters, SendPhotoSetters,
+};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    AllowedUpdate, CallbackQueryId, ChatId, InlineKeyboardMarkup, InputFile, MessageId,
+    ParseMode, Update,
+};
+use teloxide::{ApiError, Bot, RequestError};
+
+use crate::Token;
+
+/// What a failed request means for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TgError {
+    /// Network trouble or a server error: try again after a backoff.
+    Transient(String),
+    /// Flood control: Telegram says when to try again.
+    RetryAfter(Duration),
+    /// The request itself is wrong or pointless now (blocked by the user, message gone,
+    /// query too old): retrying cannot help.
+    Permanent(PermanentKind, String),
+}
+
+/// Permanent errors the bot treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermanentKind {
+    /// Editing with the same content: the message already shows what we want.
+    NotModified,
+    /// The message to edit is gone or too old to edit: send a new one instead.
+    CannotEdit,
+    /// The user blocked the bot, or the chat does not exist.
+    Unreachable,
+    /// The token is wrong.
+    Unauthorized,
+    Other,
+}
+
+impl std::fmt::Display for TgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TgError::Transient(m) => write!(f, "temporary Bot API failure: {m}"),
+            TgError::RetryAfter(d) => write!(f, "flood control: retry after {} s", d.as_secs()),
+            TgError::Permanent(_, m) => write!(f, "Bot API refused the request: {m}"),
+        }
+    }
+}
+
+/// A Bot API client for one token and base URL.
+#[derive(Clone)]
+pub struct Tg {
+    bot: Bot,
+    token: Token,
+    poll_timeout: Duration,
+}
+
+/// The bot's identity, from getMe.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub username: String,
+}
+
+impl Tg {
+    /// A client for `api_url` (Telegram's, or a test's fake). Long polls of `poll_timeout`
+    /// need an HTTP timeout longer than that, which teloxide's default client does not have.
+    pub fn new(token: &Token, api_url: reqwest::Url, poll_timeout: Duration) -> Result<Tg, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(poll_timeout + Duration::from_secs(15))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for the Bot API: {e}"))?;
+        let bot = Bot::with_client(token.expose(), client).set_api_url(api_url);
+        Ok(Tg {
+            bot,
+            token: token.clone(),
+            poll_timeout,
+        })
+    }
+
+    /// Replaces the token in `text` (reqwest errors quote the request URL).
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, self.token.expose())
+    }
+
+    fn classify(&self, e: RequestError) -> TgError {
+        classify(e, self.token.expose())
+    }
+
+    pub async fn get_me(&self) -> Result<Me, TgError> {
+        let me = self.bot.get_me().await.map_err(|e| self.classify(e))?;
+        Ok(Me {
+            username: me.user.username.clone().unwrap_or_default(),
+        })
+    }
+
+    /// getUpdates only works when no webhook is set; drop one left by another tool.
+    pub async fn delete_webhook(&self) -> Result<(), TgError> {
+        self.bot
+            .delete_webhook()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(e))
+    }
+
+    /// One long poll: updates from `offset` on, waiting up to the poll timeout for some.
+    pub async fn get_updates(&self, offset: i64, limit: u8) -> Result<Vec<Update>, TgError> {
+        // Bot API update ids fit in i32 (teloxide's type); clamp rather than wrap.
+        let offset = offset.clamp(0, i32::MAX as i64) as i32;
+        self.bot
+            .get_updates()
+            .offset(offset)
+            .limit(limit)
+            .timeout(self.poll_timeout.as_secs() as u32)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    pub async fn send_text(
+        &self,
+        chat: i64,
+        text: &str,
+        html: bool,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<i64, TgError> {
+        let mut req = self.bot.send_message(ChatId(chat), text);
+        if html {
+            req = req.parse_mode(ParseMode::Html);
+        }
+        if let Some(k) = keyboard {
+            req = req.reply_markup(k);
+        }
+        req.await
+            .map(|m| m.id.0 as i64)
+            .map_err(|e| self.classify(e))
+    }
+
+    pub async fn edit_text(
+        &self,
+        chat: i64,
+        message: i64,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), TgError> {
+        let mut req = self
+            .bot
+            .edit_message_text(ChatId(chat), MessageId(message as i32), text)
+            .parse_mode(ParseMode::Html);
+        if let Some(k) = keyboard {
+            req = req.reply_markup(k);
+        }
+        req.await.map(|_| ()).map_err(|e| self.classify(e))
+    }
+
+    pub async fn delete(&self, chat: i64, message: i64) -> Result<(), TgError> {
+        self.bot
+            .delete_message(ChatId(chat), MessageId(message as i32))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(e))
+    }
+
+    pub async fn answer(&self, id: &str, text: Option<&str>, alert: bool) -> Result<(), TgError> {
+        let mut req = self
+            .bot
+            .answer_callback_query(CallbackQueryId(id.to_string()));
+        if let Some(t) = text {
+            req = req.text(t).show_alert(alert);
+        }
+        req.await.map(|_| ()).map_err(|e| self.classify(e))
+    }
+
+    pub async fn send_document(
+        &self,
+        chat: i64,
+        file_name: &str,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<i64, TgError> {
+        self.bot
+            .send_document(
+                ChatId(chat),
+                InputFile::memory(bytes).file_name(file_name.to_string()),
+            )
+            .caption(caption)
+            .await
+            .map(|m| m.id.0 as i64)
+            .map_err(|e| self.classify(e))
+    }
+
+    pub async fn send_photo(&self, chat: i64, png: Vec<u8>, caption: &str) -> Result<i64, TgError> {
+        self.bot
+            .send_photo(ChatId(chat), InputFile::memory(png).file_name("qr.png"))
+            .caption(caption)
+            .await
+            .map(|m| m.id.0 as i64)
+            .map_err(|e| self.classify(e))
+    }
+}
+
+/// Replaces every occurrence of `token` (and of its secret half, in case a URL got split)
+/// with a placeholder.
+pub fn scrub(text: &str, token: &str) -> String {
+    if token.is_empty() {
+        return text.to_string();
+    }
+    let mut out = text.replace(token, "<token>");
+    if let Some((_, secret)) = token.split_once(':') {
+        if secret.len() >= 8 {
+            out = out.replace(secret, "<token>");
+        }
+    }
+    out
+}
+
+fn classify(e: RequestError, token: &str) -> TgError {
+    let msg = scrub(&e.to_string(), token);
+    match e {
+        RequestError::RetryAfter(s) => TgError::RetryAfter(s.duration()),
+        RequestError::Network(_) | RequestError::Io(_) => TgError::Transient(msg),
+        // A proxy's HTML error page or a truncated body: the server side is unwell.
+        RequestError::InvalidJson { .. } => TgError::Transient(msg),
+        RequestError::MigrateToChatId(_) => TgError::Permanent(PermanentKind::Other, msg),
+        RequestError::Api(api) => {
+            let kind = match api {
+                ApiError::MessageNotModified => PermanentKind::NotModified,
+                ApiError::MessageToEditNotFound
+                | ApiError::MessageCantBeEdited
+                | ApiError::MessageIdInvalid => PermanentKind::CannotEdit,
+                ApiError::BotBlocked
+                | ApiError::ChatNotFound
+                | ApiError::UserNotFound
+                | ApiError::UserDeactivated
+                | ApiError::BotKicked
+                | ApiError::CantInitiateConversation
+                | ApiError::CantTalkWithBots => PermanentKind::Unreachable,
+                ApiError::InvalidToken => PermanentKind::Unauthorized,
+                // Another poller holds the updates (an old leader's last request): wait.
+                ApiError::TerminatedByOtherGetUpdates => return TgError::Transient(msg),
+                ApiError::Unknown(ref text) if is_server_side(text) => {
+                    return TgError::Transient(msg)
+                }
+                _ => PermanentKind::Other,
+            };
+            TgError::Permanent(kind, msg)
+        }
+    }
+}
+
+/// Telegram answers server trouble with `{"ok":false,"error_code":5xx,"description":…}`,
+/// which teloxide reports as an unknown API error with only the description.
+fn is_server_side(description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    [
+        "internal server error",
+        "bad gateway",
+        "gateway timeout",
+        "service unavailable",
+        "too many requests",
+        "timeout",
+        "restart",
+    ]
+    .iter()
+    .any(|p| d.contains(p))
+        || d.starts_with('5')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_the_token_and_its_secret() {
+        let token = "123456:AAH-secret_value";
+        let text = "error sending request for url (http://127.0.0.1:9/bot123456:AAH-secret_value/GetUpdates)";
+        let out = scrub(text, token);
+        assert!(!out.contains("AAH-secret_value"), "{out}");
+        assert!(out.contains("/bot<token>/GetUpdates"), "{out}");
+        assert_eq!(scrub("…AAH-secret_value…", token), "…<token>…");
+    }
+
+    #[test]
+    fn sorts_api_errors() {
+        let t = "1:abcdefghij";
+        let api = |e: ApiError| classify(RequestError::Api(e), t);
+        assert!(matches!(
+            api(ApiError::BotBlocked),
+            TgError::Permanent(PermanentKind::Unreachable, _)
+        ));
+        assert!(matches!(
+            api(ApiError::MessageNotModified),
+            TgError::Permanent(PermanentKind::NotModified, _)
+        ));
+        assert!(matches!(
+            api(ApiError::Unknown("Internal Server Error".into())),
+            TgError::Transient(_)
+        ));
+        assert!(matches!(
+            api(ApiError::Unknown("Bad Request: something".into())),
+            TgError::Permanent(PermanentKind::Other, _)
+        ));
+        assert!(matches!(
+            api(ApiError::TerminatedByOtherGetUpdates),
+            TgError::Transient(_)
+        ));
+        assert_eq!(
+            classify(
+                RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(7)),
+                t
+            ),
+            TgError::RetryAfter(Duration::from_secs(7))
+        );
+    }
+}
