@@ -9,6 +9,8 @@ mod init;
 mod register;
 mod run;
 mod secret_files;
+mod wg_service;
+mod xray_service;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

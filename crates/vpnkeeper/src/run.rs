@@ -70,9 +70,15 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         data_dir = %dir.display(),
         "vpnkeeper node running"
     );
-    if config.wireguard.backend == crate::config::WgBackendKind::None {
-        tracing::info!("wireguard.backend = none: configs are issued, but no interface is managed on this node");
-    }
+    let wg_reconciler = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
+    let xray = match crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone()).await {
+        Ok(h) => h,
+        Err(e) => {
+            // The rest of the node (API, WireGuard) stays useful; say what to fix.
+            tracing::error!(error = %format!("{e:#}"), "xray service not started");
+            None
+        }
+    };
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -89,6 +95,12 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     // In-flight requests (and the proposals they wait on) finish before Raft stops.
     if let Ok(Err(e)) = api_server.await {
         tracing::warn!(error = %e, "API server stopped with an error");
+    }
+    if let Some(handle) = wg_reconciler {
+        let _ = handle.await;
+    }
+    if let Some(handle) = xray {
+        let _ = handle.await;
     }
     if let Ok(Err(e)) = raft_server.await {
         tracing::warn!(error = %e, "Raft RPC server stopped with an error");
