@@ -21,6 +21,7 @@ pub struct Config {
     pub raft: RaftSection,
     pub wireguard: WireguardSection,
     pub xray: XraySection,
+    pub telegram: TelegramSection,
     pub log: LogSection,
 }
 
@@ -52,13 +53,139 @@ impl Default for NodeSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     pub listen: SocketAddr,
+    /// The URL clients reach this API at (subscription and config links), e.g.
+    /// `https://vpn.example.com`. Default: http(s)://node.public_host:<listen port>.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain; with `tls_key`, the API is served over HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Per-API-key limits (per minute, 0 = off): GET calls, changes, and key creations.
+    pub rate_limit_reads_per_min: u32,
+    pub rate_limit_writes_per_min: u32,
+    pub rate_limit_key_create_per_min: u32,
+    /// Per-client-address limit on requests without a valid key (subscription fetches,
+    /// docs, failed authentication), per minute, 0 = off.
+    pub rate_limit_anonymous_per_ip_per_min: u32,
+    /// Take client addresses from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Serve `/metrics` without an API key.
+    pub metrics_public: bool,
+    /// `profile-title` of subscriptions (the user's name is appended).
+    pub sub_title: String,
+    /// `profile-update-interval` of subscriptions, hours.
+    pub sub_update_interval_hours: u32,
+    /// `support-url` of subscriptions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_url: Option<String>,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
+        let limits = vpnkeeper_api::ratelimit::RateLimits::default();
         ApiSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            rate_limit_reads_per_min: limits.reads_per_min,
+            rate_limit_writes_per_min: limits.writes_per_min,
+            rate_limit_key_create_per_min: limits.key_create_per_min,
+            rate_limit_anonymous_per_ip_per_min: limits.anonymous_per_ip_per_min,
+            trust_forwarded_for: false,
+            metrics_public: false,
+            sub_title: "vpnkeeper".into(),
+            sub_update_interval_hours: 12,
+            support_url: None,
         }
+    }
+}
+
+impl ApiSection {
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// The API's options, with the public URL defaulted from the node's public host.
+    pub fn options(&self, node: &NodeSection) -> vpnkeeper_api::ApiOptions {
+        let public_url = self.public_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls_enabled() { "https" } else { "http" };
+            let host = match node.public_host.parse::<std::net::Ipv6Addr>() {
+                Ok(v6) => format!("[{v6}]"),
+                Err(_) => node.public_host.clone(),
+            };
+            format!("{scheme}://{host}:{}", self.listen.port())
+        });
+        vpnkeeper_api::ApiOptions {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            limits: vpnkeeper_api::ratelimit::RateLimits {
+                reads_per_min: self.rate_limit_reads_per_min,
+                writes_per_min: self.rate_limit_writes_per_min,
+                key_create_per_min: self.rate_limit_key_create_per_min,
+                anonymous_per_ip_per_min: self.rate_limit_anonymous_per_ip_per_min,
+            },
+            trust_forwarded_for: self.trust_forwarded_for,
+            metrics_public: self.metrics_public,
+            sub: vpnkeeper_api::SubOptions {
+                title: self.sub_title.clone(),
+                update_interval_hours: self.sub_update_interval_hours,
+                support_url: self.support_url.clone(),
+            },
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: &str| {
+            Err(ConfigError(format!(
+                "invalid config key `api.{key}`: {msg}"
+            )))
+        };
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return bad("tls_key", "must be set together with api.tls_cert"),
+            (None, Some(_)) => return bad("tls_cert", "must be set together with api.tls_key"),
+            _ => {}
+        }
+        for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+            if let Some(p) = path {
+                if !p.is_file() {
+                    return bad(key, &format!("{} is not a readable file", p.display()));
+                }
+            }
+        }
+        for (key, url) in [
+            ("public_url", &self.public_url),
+            ("support_url", &self.support_url),
+        ] {
+            if let Some(u) = url {
+                let rest = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"));
+                let ok = rest.is_some_and(|r| {
+                    !r.is_empty()
+                        && !r.starts_with('/')
+                        && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+                });
+                if !ok {
+                    return bad(
+                        key,
+                        &format!("`{u}` is not an http(s) URL, e.g. https://vpn.example.com"),
+                    );
+                }
+            }
+        }
+        if self.sub_title.trim().is_empty() || self.sub_title.chars().any(char::is_control) {
+            return bad(
+                "sub_title",
+                "must be non-empty text without control characters",
+            );
+        }
+        if !(1..=24 * 365).contains(&self.sub_update_interval_hours) {
+            return bad("sub_update_interval_hours", "must be between 1 and 8760");
+        }
+        Ok(())
     }
 }
 
@@ -292,6 +419,149 @@ impl XraySection {
     }
 }
 
+/// The Telegram bot. Without a token the node runs without it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramSection {
+    /// From @BotFather. Secret: never serialized back, never in `Debug`.
+    #[serde(skip_serializing)]
+    pub token: Option<String>,
+    /// Bot API base URL (a local Bot API server, or a test's fake).
+    pub api_url: String,
+    /// `allowlist`, `approval` or `open`.
+    pub access: vpnkeeper_bot::Access,
+    /// Telegram user ids allowed in (`allowlist` mode). A list, or ids separated by commas.
+    #[serde(deserialize_with = "telegram_ids")]
+    pub allowed_ids: Vec<i64>,
+    /// Telegram user ids of the admins (always allowed in).
+    #[serde(deserialize_with = "telegram_ids")]
+    pub admin_ids: Vec<i64>,
+    /// Seconds one getUpdates long poll waits.
+    pub poll_timeout_secs: u64,
+    /// Broadcast messages per second (Telegram allows about 30).
+    pub broadcast_per_sec: u32,
+}
+
+impl Default for TelegramSection {
+    fn default() -> Self {
+        TelegramSection {
+            token: None,
+            api_url: "https://api.telegram.org".into(),
+            access: vpnkeeper_bot::Access::Allowlist,
+            allowed_ids: Vec::new(),
+            admin_ids: Vec::new(),
+            poll_timeout_secs: 25,
+            broadcast_per_sec: 25,
+        }
+    }
+}
+
+impl std::fmt::Debug for TelegramSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramSection")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("api_url", &self.api_url)
+            .field("access", &self.access)
+            .field("allowed_ids", &self.allowed_ids)
+            .field("admin_ids", &self.admin_ids)
+            .field("poll_timeout_secs", &self.poll_timeout_secs)
+            .field("broadcast_per_sec", &self.broadcast_per_sec)
+            .finish()
+    }
+}
+
+/// Ids as a TOML list, or (handy in env vars) `"1,2,3"` or a single number.
+fn telegram_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ids {
+        List(Vec<i64>),
+        One(i64),
+        Text(String),
+    }
+    match Ids::deserialize(d)? {
+        Ids::List(v) => Ok(v),
+        Ids::One(v) => Ok(vec![v]),
+        Ids::Text(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<i64>().map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{p}` is not a Telegram user id; give numbers like [123456789]"
+                    ))
+                })
+            })
+            .collect(),
+    }
+}
+
+impl TelegramSection {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: &str| {
+            Err(ConfigError(format!(
+                "invalid config key `telegram.{key}`: {msg}"
+            )))
+        };
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        if let Err(e) = vpnkeeper_bot::Token::new(token) {
+            return bad("token", &e);
+        }
+        match reqwest::Url::parse(&self.api_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return bad("api_url", "must be an http(s) URL such as https://api.telegram.org"),
+        }
+        for (key, ids) in [("allowed_ids", &self.allowed_ids), ("admin_ids", &self.admin_ids)] {
+            if let Some(id) = ids.iter().find(|id| **id <= 0) {
+                return bad(key, &format!("{id} is not a Telegram user id (they are positive)"));
+            }
+        }
+        if self.access == vpnkeeper_bot::Access::Allowlist
+            && self.allowed_ids.is_empty()
+            && self.admin_ids.is_empty()
+        {
+            return bad(
+                "allowed_ids",
+                "with access = \"allowlist\" nobody could use the bot; list Telegram ids in allowed_ids or admin_ids, or set access to \"approval\" or \"open\"",
+            );
+        }
+        if self.access == vpnkeeper_bot::Access::Approval && self.admin_ids.is_empty() {
+            return bad(
+                "admin_ids",
+                "access = \"approval\" needs at least one admin to approve requests",
+            );
+        }
+        if !(1..=50).contains(&self.poll_timeout_secs) {
+            return bad("poll_timeout_secs", "must be between 1 and 50");
+        }
+        if !(1..=30).contains(&self.broadcast_per_sec) {
+            return bad("broadcast_per_sec", "must be between 1 and 30 (Telegram's limit)");
+        }
+        Ok(())
+    }
+
+    /// The bot's settings, or `None` when no token is configured.
+    pub fn settings(
+        &self,
+        client_options: vpnkeeper_domain::wgconf::ClientOptions,
+    ) -> Option<vpnkeeper_bot::Settings> {
+        let token = vpnkeeper_bot::Token::new(self.token.as_deref()?).ok()?;
+        Some(vpnkeeper_bot::Settings {
+            token,
+            api_url: reqwest::Url::parse(&self.api_url).ok()?,
+            access: self.access,
+            allowed_ids: self.allowed_ids.iter().copied().collect(),
+            admin_ids: self.admin_ids.iter().copied().collect(),
+            poll_timeout: std::time::Duration::from_secs(self.poll_timeout_secs),
+            client_options,
+            broadcast_per_sec: self.broadcast_per_sec,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -453,6 +723,7 @@ impl Config {
         if self.raft.snapshot_every == 0 {
             return bad("raft.snapshot_every", "must be at least 1");
         }
+        self.api.check()?;
         if self.xray.enabled {
             // Validate with a throw-away key pair: the real one lives sealed in the state.
             let pair = vpnkeeper_xray::generate_reality_keypair(&mut rand::rngs::OsRng);
@@ -478,6 +749,7 @@ impl Config {
                 );
             }
         }
+        self.telegram.check()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(
                 "log.level",

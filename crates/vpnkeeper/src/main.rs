@@ -2,6 +2,7 @@
 //! a running node's local API.
 
 mod bench;
+mod bot_service;
 mod client;
 mod config;
 mod http_trace;
@@ -111,6 +112,15 @@ enum Cmd {
         /// Skip the (slower) load-and-measure-RSS part.
         #[arg(long)]
         skip_rss: bool,
+        /// Seconds of `GET /sub/{token}` load (0 skips it).
+        #[arg(long, default_value_t = 10)]
+        sub_seconds: u64,
+        /// Keep-alive connections of the subscription load.
+        #[arg(long, default_value_t = 64)]
+        sub_connections: usize,
+        /// Only measure the subscription endpoint.
+        #[arg(long)]
+        sub_only: bool,
     },
 }
 
@@ -248,6 +258,9 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             users,
             devices,
             skip_rss,
+            sub_seconds,
+            sub_connections,
+            sub_only,
         } => {
             bench::run(bench::BenchArgs {
                 clients,
@@ -255,6 +268,9 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 users,
                 devices,
                 skip_rss,
+                sub_seconds,
+                sub_connections,
+                sub_only,
             })
             .await
         }

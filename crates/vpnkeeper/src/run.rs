@@ -57,35 +57,53 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         }
     }
 
-    let state = ApiState::new(
+    // API wiring (issue #5): options from [api], the Prometheus recorder, HTTPS when a
+    // certificate is configured. Data-plane health probes are added with
+    // `.with_health_probe(...)` by whoever starts a backend.
+    let mut state = ApiState::new(
         cluster.clone(),
         secret.sealer(),
         config.wireguard.client_options(),
-    );
+    )
+    .with_options(config.api.options(&config.node));
+    match vpnkeeper_api::metrics::install() {
+        Ok(handle) => state = state.with_metrics(handle),
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),
+    }
+    let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
+        _ => None,
+    };
+    let api_maintenance = vpnkeeper_api::spawn_maintenance(state.clone());
     let app = crate::http_trace::wrap(vpnkeeper_api::router(state));
     tracing::info!(
         node_id = config.node.id,
         api = %config.api.listen,
+        api_tls = config.api.tls_enabled(),
         raft = %config.raft.listen,
         data_dir = %dir.display(),
         "vpnkeeper node running"
     );
-    let wg_reconciler = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
-    let xray = match crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone()).await {
-        Ok(h) => h,
-        Err(e) => {
-            // The rest of the node (API, WireGuard) stays useful; say what to fix.
-            tracing::error!(error = %format!("{e:#}"), "xray service not started");
-            None
-        }
-    };
+    let wg_reconciler =
+        crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
+    let xray =
+        match crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone())
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                // The rest of the node (API, WireGuard) stays useful; say what to fix.
+                tracing::error!(error = %format!("{e:#}"), "xray service not started");
+                None
+            }
+        };
+
+    let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            axum::serve(api_listener, app)
-                .with_graceful_shutdown(wait_stop(stop))
-                .await
+            vpnkeeper_api::tls::serve(api_listener, app, api_tls, wait_stop(stop)).await
         })
     };
 
@@ -95,6 +113,11 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     // In-flight requests (and the proposals they wait on) finish before Raft stops.
     if let Ok(Err(e)) = api_server.await {
         tracing::warn!(error = %e, "API server stopped with an error");
+    }
+    api_maintenance.abort();
+    // The bot's in-flight updates and replies finish while Raft can still commit them.
+    if let Some(handle) = bot {
+        let _ = handle.await;
     }
     if let Some(handle) = wg_reconciler {
         let _ = handle.await;

@@ -1,0 +1,45 @@
+//! Starts the Telegram bot beside the API, when `[telegram]` has a token.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vpnkeeper_bot::node_ops::{NodeOps, Recorder, Unavailable};
+use vpnkeeper_cluster::Cluster;
+use vpnkeeper_domain::secrets::Sealer;
+
+use crate::config::Config;
+
+/// Test switch: a file the node-operation test double appends requested operations to.
+/// Rebooting for real belongs to the fleet work; until then, without it, reboots are refused
+/// with a message to the admin.
+const NODE_OPS_RECORD_ENV: &str = "VPNKEEPER_TEST_NODE_OPS_LOG";
+
+/// Spawns the bot; `None` (and one log line) when no token is configured. The handle ends
+/// after `stop` once the updates and replies in flight are done.
+pub fn spawn(
+    cluster: &Cluster,
+    config: &Config,
+    sealer: Sealer,
+    stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let Some(settings) = config
+        .telegram
+        .settings(config.wireguard.client_options())
+    else {
+        tracing::info!("no telegram.token configured: running without the Telegram bot");
+        return None;
+    };
+    let node_ops: Arc<dyn NodeOps> = match std::env::var_os(NODE_OPS_RECORD_ENV) {
+        Some(path) => Arc::new(Recorder::new(path.into())),
+        None => Arc::new(Unavailable),
+    };
+    tracing::info!(
+        bot = settings.token.bot_id(),
+        access = ?settings.access,
+        admins = settings.admin_ids.len(),
+        "Telegram bot enabled; it runs while this node is the Raft leader"
+    );
+    let bot = vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops);
+    Some(tokio::spawn(bot.run(stop)))
+}
