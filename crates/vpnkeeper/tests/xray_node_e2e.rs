@@ -1,0 +1,117 @@
+//! VLESS+Reality end to end through the real binary: the node supervises a real Xray-core,
+//! `device add --protocol vless` prints a share link, a real Xray client built from that
+//! link fetches a page, traffic reaches the device's usage, and a revoke cuts both new and
+//! already-open connections.
+
+mod common;
+#[path = "../../xray/tests/common/mod.rs"]
+mod xr;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn api_json(node: &Node, path: &str) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "-H", &format!("Authorization: Bearer {}", node.token)])
+        .arg(format!("{}{}", node.base(), path))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vless_issue_use_count_and_revoke_through_the_node() {
+    if !xr::require_tools("xray_node_e2e") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (_target, target_port) = xr::reality_target(work.path()).await;
+    let web = xr::http_server().await;
+    let vless_port = xr::free_port();
+    let api_port = xr::free_port();
+
+    let mut node = Node::init_with(&["--public-host", "127.0.0.1"]);
+    let cfg_path = node.data_dir().join("vpnkeeper.toml");
+    let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
+    let xray: toml::Table = format!(
+        r#"
+enabled = true
+listen = "127.0.0.1"
+port = {vless_port}
+reality_dest = "127.0.0.1:{target_port}"
+server_names = ["localhost"]
+api_addr = "127.0.0.1:{api_port}"
+command = "{command}"
+allow_private_targets = ["127.0.0.1/32"]
+reconcile_interval_secs = 1
+usage_interval_secs = 1
+"#,
+        command = xr::xray_command()
+    )
+    .parse()
+    .unwrap();
+    cfg.insert("xray".into(), toml::Value::Table(xray));
+    let cfg = toml::to_string(&cfg).unwrap();
+    std::fs::write(&cfg_path, cfg).unwrap();
+    node.start();
+
+    assert!(node.cli(&["user", "add", "carol"]).status.success());
+    let out = node.cli(&["device", "add", "carol", "--type", "phone", "--protocol", "vless"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), node.log());
+    let device_id = stderr(&out).trim().to_string();
+    let link = stdout(&out).trim().to_string();
+    assert!(link.starts_with("vless://"), "share link on stdout: {link}");
+    assert!(link.contains("security=reality") && link.contains("flow=xtls-rprx-vision"), "{link}");
+    let again = node.cli(&["device", "add", "carol", "--type", "phone", "--protocol", "vless"]);
+    assert_eq!(stdout(&again).trim(), link, "asking again returns the same link");
+
+    // The link works through a real Xray client once the reconciler added the user.
+    let (_client, socks) = xr::xray_client(work.path(), &link, "carol", None).await;
+    let url = format!("http://127.0.0.1:{web}/");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match xr::fetch(socks, &url).await {
+            Ok(body) => {
+                assert_eq!(body, xr::PAGE);
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "link never worked: {e}\n{}", node.log());
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+
+    // Traffic reaches the device's usage.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = api_json(&node, &format!("/api/v1/devices/{device_id}"));
+        if d["tx_bytes"].as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "traffic never counted: {d}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // An open, slow download; then revoke.
+    let file = work.path().join("slow.bin");
+    let mut download = xr::start_download(socks, &format!("http://127.0.0.1:{web}/slow"), &file);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while xr::file_len(&file) < 4 * 1024 {
+        assert!(Instant::now() < deadline, "download never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = node.cli(&["device", "revoke", &device_id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The open connection is cut: the download ends early (curl exits) and stops growing.
+    let status = tokio::time::timeout(Duration::from_secs(10), download.wait())
+        .await
+        .expect("the revoked user's open download was not cut")
+        .unwrap();
+    let got = xr::file_len(&file);
+    assert!(!status.success() || got < (xr::SLOW_CHUNKS * 1024) as u64, "download completed");
+    // New connections are refused.
+    assert!(xr::fetch(socks, &url).await.is_err(), "revoked link still works");
+    assert!(node.terminate().success());
+}
