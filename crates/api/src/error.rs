@@ -3,10 +3,11 @@
 //! A client's mistake is a 4xx whose message names the problem; a 5xx means the node is in
 //! trouble (storage, Raft), never that the request was odd.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 use vpnkeeper_cluster::ProposeError;
 use vpnkeeper_domain::validate::ValidationError;
 use vpnkeeper_domain::CommandError;
@@ -17,19 +18,26 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds a rate-limited client should wait; sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Every error answer of the API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable kind: `invalid`, `not_found`, `conflict`, `unauthorized`,
+    /// `forbidden`, `rate_limited`, `unavailable`, `internal`, …
+    pub code: String,
+    /// One line for a person: what was wrong and what to do.
+    pub message: String,
+    /// The request field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -39,7 +47,20 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// 429 with `Retry-After`: `what` names the limit that was hit.
+    pub fn rate_limited(what: &str, retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("rate limit of {what} exceeded; retry in {secs} s"),
+        );
+        e.retry_after_secs = Some(secs);
+        e
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -74,14 +95,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 

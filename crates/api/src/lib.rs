@@ -2,6 +2,11 @@
 //!
 //! Every write goes through [`state::ApiState::execute`] → Raft → the state machine; handlers
 //! never touch SQLite for writing. Reads come from the node's [`vpnkeeper_store::ReadStore`].
+//!
+//! Map: `routes/` one module per resource; `sub/` the subscription endpoint and its formats;
+//! `auth` keys and scopes; `ratelimit` per-key and per-address limits; `metrics` the
+//! Prometheus endpoint; `health` the probe trait the data planes implement; `tls` HTTPS
+//! serving; `views` the JSON shapes (and OpenAPI schemas) of what the API returns.
 
 // openraft's error types (StorageError, RPCError, RaftError) are large by design and are
 // what its traits return; boxing them at every call site would only add noise.
@@ -10,25 +15,85 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod sub;
+pub mod tls;
+pub mod views;
 
 use axum::routing::{get, post};
 use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
-pub use state::ApiState;
+pub use state::{ApiOptions, ApiState, SubOptions};
 
-use routes::{devices, health, nodes, users};
+use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+
+/// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vpnkeeper API",
+        description = "Users, devices (AmneziaWG/WireGuard configs, VLESS links), nodes, audit log, API keys, and the subscription URLs client apps import. Authenticate with `Authorization: Bearer vk_…`.",
+        license(name = "AGPL-3.0-or-later"),
+    ),
+    paths(
+        users::list, users::create, users::get, users::update, users::delete,
+        users::enable, users::disable, users::rotate_subscription,
+        devices::list, devices::issue, devices::get, devices::revoke, devices::config, devices::qr,
+        nodes::list, nodes::get, nodes::status,
+        audit::list,
+        keys::list, keys::create, keys::revoke,
+        health_routes::health, health_routes::status,
+        sub::subscription, sub::device_config,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users"), (name = "devices"), (name = "nodes"), (name = "audit"),
+        (name = "keys", description = "API keys: admin or read-only"),
+        (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
+        (name = "operations"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vk_<key id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The whole API, ready to be served.
 pub fn router(state: ApiState) -> Router {
     let v1 = Router::new()
-        .route("/status", get(health::status))
+        .route("/status", get(health_routes::status))
         .route("/users", get(users::list).post(users::create))
-        .route("/users/{user}", get(users::get))
+        .route(
+            "/users/{user}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
         .route("/users/{user}/enable", post(users::enable))
         .route("/users/{user}/disable", post(users::disable))
+        .route(
+            "/users/{user}/subscription/rotate",
+            post(users::rotate_subscription),
+        )
         .route("/devices", get(devices::list).post(devices::issue))
         .route(
             "/devices/{device}",
@@ -36,9 +101,27 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
-        .route("/nodes", get(nodes::list));
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{id}", get(nodes::get))
+        .route("/nodes/{id}/status", get(nodes::status))
+        .route("/audit", get(audit::list))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
-        .route("/health", get(health::health))
+        .route("/health", get(health_routes::health))
+        .route("/metrics", get(metrics::handler))
+        .route("/sub/{token}", get(sub::subscription))
+        .route(
+            "/sub/{token}/devices/{device}/config",
+            get(sub::device_config),
+        )
+        .route("/docs", get(docs::index))
+        .route("/docs/", get(docs::index))
+        .route("/docs/swagger-ui-bundle.js", get(docs::bundle_js))
+        .route("/docs/swagger-ui.css", get(docs::css))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .nest("/api/v1", v1)
         .fallback(not_found)
         .with_state(state)
@@ -50,4 +133,19 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         "not_found",
         format!("no such endpoint: {}", uri.path()),
     )
+}
+
+/// Background upkeep of the API: forgets idle rate-limit buckets and drains the metrics
+/// histograms, once a minute. Abort the handle at shutdown.
+pub fn spawn_maintenance(state: ApiState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.limiters().retain_recent();
+            if let Some(h) = state.metrics_handle() {
+                h.run_upkeep();
+            }
+        }
+    })
 }

@@ -1,4 +1,5 @@
-//! What every handler can reach: the cluster (for proposals), the read store, the sealer.
+//! What every handler can reach: the cluster (for proposals), the read store, the sealer,
+//! the API options, the rate limiters, the health probes and the metrics handle.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +11,51 @@ use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
 use vpnkeeper_store::ReadStore;
 
 use crate::error::ApiError;
+use crate::health::HealthProbe;
+use crate::ratelimit::{Limiters, RateLimits};
+use crate::sub::SubCache;
+
+/// Settings of the API, from the node's `[api]` config section.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// The base URL clients reach this API at, without a trailing slash, e.g.
+    /// `https://vpn.example.com`. Subscription and config URLs are built from it.
+    pub public_url: String,
+    pub limits: RateLimits,
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy that
+    /// sets it; otherwise any client could pick its own rate-limit bucket).
+    pub trust_forwarded_for: bool,
+    /// `/metrics` without an API key (for scrapers on a private network).
+    pub metrics_public: bool,
+    pub sub: SubOptions,
+}
+
+/// What the subscription endpoint tells client apps about the profile.
+#[derive(Debug, Clone)]
+pub struct SubOptions {
+    /// `profile-title`; the user's name is appended.
+    pub title: String,
+    /// `profile-update-interval`, hours.
+    pub update_interval_hours: u32,
+    /// `support-url`, when set.
+    pub support_url: Option<String>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            public_url: "http://127.0.0.1:8080".into(),
+            limits: RateLimits::default(),
+            trust_forwarded_for: false,
+            metrics_public: false,
+            sub: SubOptions {
+                title: "vpnkeeper".into(),
+                update_interval_hours: 12,
+                support_url: None,
+            },
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -20,22 +66,78 @@ struct Inner {
     cluster: Cluster,
     sealer: Sealer,
     client_options: ClientOptions,
+    options: ApiOptions,
+    limiters: Limiters,
+    probes: Vec<Arc<dyn HealthProbe>>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    sub_cache: SubCache,
 }
 
 impl ApiState {
     pub fn new(cluster: Cluster, sealer: Sealer, client_options: ClientOptions) -> Self {
+        let options = ApiOptions::default();
         ApiState {
             inner: Arc::new(Inner {
                 cluster,
                 sealer,
                 client_options,
+                limiters: Limiters::new(options.limits),
+                options,
+                probes: Vec::new(),
+                metrics: None,
+                sub_cache: SubCache::default(),
             }),
         }
+    }
+
+    fn configure(&mut self) -> &mut Inner {
+        // Configuration happens once, in the binary's wiring, before the state is shared.
+        Arc::get_mut(&mut self.inner).expect("configure ApiState before cloning it")
+    }
+
+    /// Replaces the options (and rebuilds the rate limiters from them).
+    pub fn with_options(mut self, options: ApiOptions) -> Self {
+        let inner = self.configure();
+        inner.limiters = Limiters::new(options.limits);
+        inner.options = options;
+        self
+    }
+
+    /// Adds a data-plane (or other) health probe reported by `/health`.
+    pub fn with_health_probe(mut self, probe: Arc<dyn HealthProbe>) -> Self {
+        self.configure().probes.push(probe);
+        self
+    }
+
+    /// The Prometheus recorder `/metrics` renders (see [`crate::metrics::install`]).
+    pub fn with_metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        self.configure().metrics = Some(handle);
+        self
     }
 
     /// How client configs are shaped (router DNS/MTU/keepalive), from the node's config.
     pub fn client_options(&self) -> &ClientOptions {
         &self.inner.client_options
+    }
+
+    pub fn options(&self) -> &ApiOptions {
+        &self.inner.options
+    }
+
+    pub fn limiters(&self) -> &Limiters {
+        &self.inner.limiters
+    }
+
+    pub fn probes(&self) -> &[Arc<dyn HealthProbe>] {
+        &self.inner.probes
+    }
+
+    pub fn metrics_handle(&self) -> Option<&metrics_exporter_prometheus::PrometheusHandle> {
+        self.inner.metrics.as_ref()
+    }
+
+    pub(crate) fn sub_cache(&self) -> &SubCache {
+        &self.inner.sub_cache
     }
 
     pub fn cluster(&self) -> &Cluster {

@@ -32,9 +32,7 @@ impl Backoff {
     /// The wait after one more failure: base 1, 2, 4 … 60 s, each drawn uniformly from
     /// [base/2, base] but never under 1 s.
     pub fn next_delay(&mut self) -> Duration {
-        let base = FIRST
-            .saturating_mul(1u32 << self.failures.min(10))
-            .min(CAP);
+        let base = FIRST.saturating_mul(1u32 << self.failures.min(10)).min(CAP);
         self.failures = self.failures.saturating_add(1);
         let ms = base.as_millis() as u64;
         let low = (ms / 2).max(FIRST.as_millis() as u64);

@@ -53,7 +53,9 @@ impl Token {
     pub fn new(value: &str) -> Result<Token, String> {
         let v = value.trim();
         let Some((id, secret)) = v.split_once(':') else {
-            return Err("does not look like a bot token (expected `123456789:AA…` from @BotFather)".into());
+            return Err(
+                "does not look like a bot token (expected `123456789:AA…` from @BotFather)".into(),
+            );
         };
         let id_ok = !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit());
         let secret_ok = !secret.is_empty()
@@ -61,7 +63,9 @@ impl Token {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !id_ok || !secret_ok {
-            return Err("does not look like a bot token (expected `123456789:AA…` from @BotFather)".into());
+            return Err(
+                "does not look like a bot token (expected `123456789:AA…` from @BotFather)".into(),
+            );
         }
         Ok(Token(v.into()))
     }
@@ -215,7 +219,10 @@ impl Bot {
                     _ = stop.changed() => {}
                 }
             }
-            tracing::info!(bot = self.settings.token.bot_id(), "this node leads: Telegram bot starting");
+            tracing::info!(
+                bot = self.settings.token.bot_id(),
+                "this node leads: Telegram bot starting"
+            );
             let ctx = Arc::new(Ctx {
                 settings: self.settings.clone(),
                 cluster: self.cluster.clone(),
@@ -254,7 +261,11 @@ async fn session(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let poller = tokio::spawn(poller::run(ctx.clone(), stop.clone()));
     let sender = tokio::spawn(sender::run(ctx.clone(), stop.clone()));
     let broadcaster = tokio::spawn(broadcast::run(ctx.clone(), stop));
-    for (name, task) in [("poller", poller), ("sender", sender), ("broadcaster", broadcaster)] {
+    for (name, task) in [
+        ("poller", poller),
+        ("sender", sender),
+        ("broadcaster", broadcaster),
+    ] {
         if let Err(e) = task.await {
             // A panic inside a loop is a bug; the other loops still finish their work.
             tracing::error!(task = name, error = %e, "Telegram bot task failed");

@@ -116,7 +116,9 @@ pub enum Screen {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum Notice {
-    Refused { telegram_id: i64 },
+    Refused {
+        telegram_id: i64,
+    },
     Disabled,
     UnknownCommand,
     UseButtons,
@@ -129,15 +131,23 @@ pub enum Notice {
     AccessRequested,
     AccessPending,
     /// To an admin: someone asks for access (with approve/deny buttons).
-    AccessRequestAdmin { telegram_id: i64, display: String },
+    AccessRequestAdmin {
+        telegram_id: i64,
+        display: String,
+    },
     AccessDecidedAlready,
     AccessApproved,
     AccessDenied,
     BroadcastRunning,
     BroadcastTooLong,
-    BroadcastDone { sent: i64, failed: i64 },
+    BroadcastDone {
+        sent: i64,
+        failed: i64,
+    },
     /// A refusal from apply, by outcome index.
-    Failed { outcome: usize },
+    Failed {
+        outcome: usize,
+    },
 }
 
 impl Out {

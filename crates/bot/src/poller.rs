@@ -140,7 +140,10 @@ async fn handle_batch(ctx: &Arc<Ctx>, updates: Vec<Update>, offset: i64) -> bool
     for u in updates {
         match chat_key(&u) {
             Some(chat) => by_chat.entry(chat).or_default().push(u),
-            None => tracing::debug!(update = u.id.0, "update ignored (not a private chat or not handled)"),
+            None => tracing::debug!(
+                update = u.id.0,
+                "update ignored (not a private chat or not handled)"
+            ),
         }
     }
     let mut tasks = JoinSet::new();
@@ -221,7 +224,11 @@ async fn handle_one(ctx: &Ctx, update: &Update, offset: i64) -> bool {
                 return true;
             }
             Err(ProposeError::Fatal { reason }) => {
-                tracing::error!(update = update_id, reason, "cannot commit a Telegram update");
+                tracing::error!(
+                    update = update_id,
+                    reason,
+                    "cannot commit a Telegram update"
+                );
                 return false;
             }
             Err(e) => {

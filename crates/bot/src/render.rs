@@ -18,6 +18,7 @@ const USERS_PER_PAGE: i64 = 8;
 const REQUESTS_PER_PAGE: i64 = 6;
 /// The preview of a broadcast stays under Telegram's 4096 characters with its header.
 const PREVIEW_CHARS: usize = 3500;
+const _: () = assert!(PREVIEW_CHARS < MAX_BROADCAST_CHARS);
 
 fn btn(text: impl Into<String>, cb: Cb) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(text.into(), cb.encode())
@@ -138,7 +139,12 @@ pub(crate) async fn screen(
             let mut rows: Vec<Vec<InlineKeyboardButton>> = crate::decide::offered_protocols(ctx)
                 .await?
                 .into_iter()
-                .map(|p| vec![btn(protocol_label(lang, p), Cb::DeviceProto(*device_type, p))])
+                .map(|p| {
+                    vec![btn(
+                        protocol_label(lang, p),
+                        Cb::DeviceProto(*device_type, p),
+                    )]
+                })
                 .collect();
             rows.push(back_menu());
             (text, kb(rows))
@@ -171,7 +177,11 @@ pub(crate) async fn screen(
                 Some(u) => read.devices_of_user(u.id, false).await?,
                 None => Vec::new(),
             };
-            let text = tr(lang, "devices-title", &[("count", num(devices.len() as i64))]);
+            let text = tr(
+                lang,
+                "devices-title",
+                &[("count", num(devices.len() as i64))],
+            );
             let mut rows: Vec<Vec<InlineKeyboardButton>> = devices
                 .iter()
                 .take(50)
@@ -207,10 +217,7 @@ pub(crate) async fn screen(
                     ]]),
                 )
             } else {
-                let address = d
-                    .address_v4
-                    .clone()
-                    .unwrap_or_else(|| "—".to_string());
+                let address = d.address_v4.clone().unwrap_or_else(|| "—".to_string());
                 (
                     tr(
                         lang,
@@ -465,7 +472,10 @@ pub(crate) async fn screen(
                     } else {
                         "access-denied-admin"
                     },
-                    &[("who", s(html(&display))), ("id", s(telegram_id.to_string()))],
+                    &[
+                        ("who", s(html(&display))),
+                        ("id", s(telegram_id.to_string())),
+                    ],
                 )
             };
             let (_, pending) = read
@@ -575,7 +585,6 @@ pub(crate) async fn screen(
             if draft.chars().count() > PREVIEW_CHARS {
                 shown.push('…');
             }
-            debug_assert!(PREVIEW_CHARS < MAX_BROADCAST_CHARS);
             (
                 format!(
                     "{}\n\n{}",
@@ -624,7 +633,10 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: &[ApplyOutcome]) -> 
             tr(
                 lang,
                 "access-request-admin",
-                &[("who", s(html(display))), ("id", s(telegram_id.to_string()))],
+                &[
+                    ("who", s(html(display))),
+                    ("id", s(telegram_id.to_string())),
+                ],
             ),
             kb(vec![vec![
                 btn(t(lang, "btn-approve"), Cb::Approve(*telegram_id)),

@@ -206,15 +206,20 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
                     }
                 }
             }
-            let r = call(stop, None, || tg.send_text(chat, &text, true, keyboard.clone())).await?;
+            let r = call(stop, None, || {
+                tg.send_text(chat, &text, true, keyboard.clone())
+            })
+            .await?;
             match r {
                 Ok(id) => {
                     // One menu per chat: the previous main message goes (best effort; after
                     // 48 h Telegram refuses, and the old menu's buttons still work).
-                    if let Ok(Some(old)) = ctx.read().tg_chat(chat).await.map(|c| {
-                        c.and_then(|c| c.main_message_id)
-                            .filter(|old| *old != id)
-                    }) {
+                    if let Ok(Some(old)) = ctx
+                        .read()
+                        .tg_chat(chat)
+                        .await
+                        .map(|c| c.and_then(|c| c.main_message_id).filter(|old| *old != id))
+                    {
                         let _ = tg.delete(chat, old).await;
                     }
                     Some(Step::Done(Delivered {
@@ -230,8 +235,10 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
         }
         Out::Notice { lang, notice } => {
             let (text, keyboard) = render::notice(lang, &notice, &row.outcomes);
-            if let Err(e) =
-                call(stop, None, || tg.send_text(chat, &text, true, keyboard.clone())).await?
+            if let Err(e) = call(stop, None, || {
+                tg.send_text(chat, &text, true, keyboard.clone())
+            })
+            .await?
             {
                 tracing::warn!(error = %e, "bot notice not sent");
             }
@@ -258,7 +265,10 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             done(row)
         }
         Out::ConfigFile { lang, device } | Out::ConfigQr { lang, device } => {
-            let qr = matches!(row.payload.get("do").and_then(|d| d.as_str()), Some("config_qr"));
+            let qr = matches!(
+                row.payload.get("do").and_then(|d| d.as_str()),
+                Some("config_qr")
+            );
             let Some(content) = config_content(ctx, chat, device, &row.outcomes).await else {
                 // Refused issue (the screen says why) or a device gone since.
                 return done(row);
@@ -378,8 +388,7 @@ async fn config_content(
                 return None;
             }
         };
-        let text = match render_client_config(&node, &device, &keys, &ctx.settings.client_options)
-        {
+        let text = match render_client_config(&node, &device, &keys, &ctx.settings.client_options) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(device = device.id, error = %e, "cannot render a device config");

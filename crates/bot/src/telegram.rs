@@ -12,8 +12,8 @@ use teloxide::payloads::{
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
-    AllowedUpdate, CallbackQueryId, ChatId, InlineKeyboardMarkup, InputFile, MessageId,
-    ParseMode, Update,
+    AllowedUpdate, CallbackQueryId, ChatId, InlineKeyboardMarkup, InputFile, MessageId, ParseMode,
+    Update,
 };
 use teloxide::{ApiError, Bot, RequestError};
 

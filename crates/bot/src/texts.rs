@@ -114,7 +114,12 @@ pub fn tr(lang: Lang, key: &str, args: &Args<'_>) -> String {
     let mut errors = Vec::new();
     let text = b.format_pattern(pattern, Some(&fargs), &mut errors);
     if !errors.is_empty() {
-        tracing::warn!(key, lang = lang.as_str(), ?errors, "bot text formatting errors");
+        tracing::warn!(
+            key,
+            lang = lang.as_str(),
+            ?errors,
+            "bot text formatting errors"
+        );
     }
     text.into_owned()
 }
@@ -174,11 +179,7 @@ mod tests {
     fn keys(source: &str) -> BTreeSet<String> {
         source
             .lines()
-            .filter(|l| {
-                l.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase())
-            })
+            .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
             .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_string()))
             .collect()
     }

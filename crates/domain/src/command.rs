@@ -435,7 +435,11 @@ impl Command {
             Command::RotateSubToken { user, sub_token } => {
                 validate_user_ref(user)?;
                 // The proposer draws it from the OS RNG; refuse anything guessable.
-                if sub_token.len() < 16 || !sub_token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                if sub_token.len() < 16
+                    || !sub_token
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
                     return Err(ValidationError::new(
                         "sub_token",
                         "must be at least 16 URL-safe characters",
@@ -473,7 +477,10 @@ impl Command {
                 Ok(())
             }
             Command::TelegramDelivered { .. } => Ok(()),
-            Command::TelegramChat { telegram_id, change } => {
+            Command::TelegramChat {
+                telegram_id,
+                change,
+            } => {
                 validate::telegram_id("telegram_id", *telegram_id)?;
                 match change.lang.as_deref() {
                     None | Some("ru") | Some("en") => Ok(()),
@@ -529,11 +536,20 @@ fn validate_user_ref(user: &UserRef) -> Result<(), ValidationError> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Applied {
     Done,
-    User { id: UserId },
-    Device { id: DeviceId, created: bool },
-    Node { id: NodeId },
+    User {
+        id: UserId,
+    },
+    Device {
+        id: DeviceId,
+        created: bool,
+    },
+    Node {
+        id: NodeId,
+    },
     /// A Telegram update: `duplicate` when its id had been handled before (nothing changed).
-    Telegram { duplicate: bool },
+    Telegram {
+        duplicate: bool,
+    },
 }
 
 /// A state-dependent refusal, decided deterministically inside `apply`.

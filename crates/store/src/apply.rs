@@ -135,8 +135,7 @@ pub(crate) async fn run(
             text,
             admin_chat,
         } => {
-            crate::apply_telegram::start_broadcast(conn, at, broadcast_id, text, *admin_chat)
-                .await
+            crate::apply_telegram::start_broadcast(conn, at, broadcast_id, text, *admin_chat).await
         }
         Command::BroadcastProgress {
             broadcast_id,
@@ -735,10 +734,11 @@ async fn issue_device(
         }
     }
     if a.protocol == Protocol::Vless {
-        let xray: Option<Option<String>> = sqlx::query_scalar("SELECT xray FROM nodes WHERE id = ?")
-            .bind(a.node_id as i64)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let xray: Option<Option<String>> =
+            sqlx::query_scalar("SELECT xray FROM nodes WHERE id = ?")
+                .bind(a.node_id as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
         if xray.flatten().is_none() {
             return Ok((
                 Err(CommandError::Invalid {

@@ -48,7 +48,8 @@ pub(crate) async fn telegram_update(
                 actor: env.actor.clone(),
                 command: command.clone(),
             };
-            let (outcome, inner_target) = Box::pin(run(&mut sp, &inner, &mut local_changes)).await?;
+            let (outcome, inner_target) =
+                Box::pin(run(&mut sp, &inner, &mut local_changes)).await?;
             match &outcome {
                 Ok(_) => {
                     if command.is_audited() {
@@ -105,10 +106,11 @@ pub(crate) async fn delivered(
     delivered: &[Delivered],
 ) -> Result<Step, sqlx::Error> {
     for d in delivered {
-        let chat: Option<i64> = sqlx::query_scalar("DELETE FROM tg_outbox WHERE id = ? RETURNING chat_id")
-            .bind(d.outbox_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let chat: Option<i64> =
+            sqlx::query_scalar("DELETE FROM tg_outbox WHERE id = ? RETURNING chat_id")
+                .bind(d.outbox_id)
+                .fetch_optional(&mut *conn)
+                .await?;
         // Only a row that was still pending may set the main message: a late duplicate report
         // must not point the chat back at an older message.
         if let (Some(chat), Some(message)) = (chat, d.main_message_id) {

@@ -19,16 +19,16 @@ mod apply_telegram;
 mod db;
 pub mod log_store;
 pub mod queries;
-mod telegram_queries;
 pub mod raft_types;
 pub mod state_machine;
+mod telegram_queries;
 
 pub use log_store::LogStore;
 pub use queries::Page;
-pub use telegram_queries::BotStats;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, TypeConfig};
 pub use state_machine::{Change, StateMachine};
+pub use telegram_queries::BotStats;
 
 /// The error of read queries (the API maps it to a 500 with a log line).
 pub use sqlx::Error as ReadError;

@@ -470,7 +470,8 @@ pub struct DeviceStateCount {
     pub count: i64,
 }
 
-const ACCOUNT_SELECT: &str = "SELECT u.id, u.name, u.telegram_id, u.enabled, u.sub_token, u.created_at, u.updated_at,
+const ACCOUNT_SELECT: &str =
+    "SELECT u.id, u.name, u.telegram_id, u.enabled, u.sub_token, u.created_at, u.updated_at,
         u.expires_at, u.traffic_limit_bytes,
         COALESCE((SELECT SUM(d.rx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
         COALESCE((SELECT SUM(d.tx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
@@ -478,7 +479,8 @@ const ACCOUNT_SELECT: &str = "SELECT u.id, u.name, u.telegram_id, u.enabled, u.s
      FROM users u";
 
 /// `?1` search pattern (LIKE), `?2` search as a Telegram id, `?3` enabled flag.
-const USER_FILTER_WHERE: &str = "WHERE (?1 IS NULL OR u.name LIKE ?1 ESCAPE '\\' OR u.telegram_id = ?2)
+const USER_FILTER_WHERE: &str =
+    "WHERE (?1 IS NULL OR u.name LIKE ?1 ESCAPE '\\' OR u.telegram_id = ?2)
        AND (?3 IS NULL OR u.enabled = ?3)";
 
 fn account_from_row(r: &SqliteRow) -> UserAccount {

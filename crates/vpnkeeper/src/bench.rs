@@ -4,7 +4,11 @@
 //! in production), drives it over the HTTP API on loopback, and prints:
 //! - commit latency p50/p99 of `device add` with one client (nothing to batch with);
 //! - commits per second and latency with N concurrent clients (openraft batches appends);
-//! - idle RSS of the node after loading 10,000 users and 20,000 devices and restarting it.
+//! - idle RSS of the node after loading 10,000 users and 20,000 devices and restarting it;
+//! - `GET /sub/{token}` requests per second over keep-alive connections on loopback (a lean
+//!   HTTP/1.1 load generator below, so the client does not eat the CPU the server needs).
+//!
+//! Rate limits are turned off on the bench node: they would be what is measured otherwise.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,6 +26,12 @@ pub struct BenchArgs {
     pub users: usize,
     pub devices: usize,
     pub skip_rss: bool,
+    /// Seconds of subscription load; 0 skips it.
+    pub sub_seconds: u64,
+    /// Concurrent keep-alive connections of the subscription load.
+    pub sub_connections: usize,
+    /// Only the subscription measurement.
+    pub sub_only: bool,
 }
 
 struct BenchNode {
@@ -81,6 +91,10 @@ impl BenchNode {
             .env("VPNKEEPER_LOG__LEVEL", "warn")
             .env("VPNKEEPER_API__LISTEN", &self.api)
             .env("VPNKEEPER_RAFT__LISTEN", &self.raft)
+            .env("VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN", "0")
+            .env("VPNKEEPER_API__RATE_LIMIT_WRITES_PER_MIN", "0")
+            .env("VPNKEEPER_API__RATE_LIMIT_KEY_CREATE_PER_MIN", "0")
+            .env("VPNKEEPER_API__RATE_LIMIT_ANONYMOUS_PER_IP_PER_MIN", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -242,6 +256,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     node.start().await?;
     print_fs_note(node.dir.path());
 
+    if args.sub_seconds > 0 {
+        sub_throughput(&node, args.sub_connections, args.sub_seconds).await?;
+    }
+    if args.sub_only {
+        node.stop();
+        return Ok(());
+    }
+
     let (lat, wall) = issue_devices(&node, 1, args.requests.min(2000), "seq").await?;
     report("device add, 1 client", &lat, wall);
     let (lat, wall) = issue_devices(&node, args.clients, args.requests, "conc").await?;
@@ -332,4 +354,127 @@ fn print_fs_note(dir: &Path) {
             println!("data directory filesystem: {fs}");
         }
     }
+}
+
+/// A user with an awg, a wireguard and a router device: a realistic subscription to render.
+async fn sub_user(node: &BenchNode) -> Result<String> {
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/users", node.base))
+        .bearer_auth(&node.token)
+        .json(&json!({"name": "sub-bench"}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("user add: HTTP {}", r.status());
+    }
+    let user: serde_json::Value = r.json().await?;
+    for (t, p) in [("phone", "awg"), ("laptop", "wireguard"), ("router", "awg")] {
+        post(
+            &client,
+            node,
+            "/api/v1/devices",
+            json!({"user": "sub-bench", "type": t, "protocol": p}),
+        )
+        .await?;
+    }
+    let url = user["subscription_url"]
+        .as_str()
+        .context("no subscription_url in the user")?;
+    url.split_once("/sub/")
+        .map(|(_, t)| format!("/sub/{t}"))
+        .context("subscription_url without /sub/")
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body from `buf`/`stream`; returns the
+/// status code. Enough for our own server's answers; not a general client.
+async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end])?;
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .context("bad status line")?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .context("no content-length")?;
+            let total = end + 4 + len;
+            while buf.len() < total {
+                let mut chunk = [0u8; 16384];
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    bail!("connection closed mid-body");
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.drain(..total);
+            return Ok(status);
+        }
+        let mut chunk = [0u8; 16384];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `GET /sub/{token}` as fast as `connections` keep-alive connections allow, for `seconds`.
+async fn sub_throughput(node: &BenchNode, connections: usize, seconds: u64) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let path = sub_user(node).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: v2rayNG/1.9\r\n\r\n",
+        node.api
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, request) = (node.api.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut buf = Vec::with_capacity(32 * 1024);
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                stream.write_all(request.as_bytes()).await?;
+                let status = read_response(&mut stream, &mut buf).await?;
+                if status != 200 {
+                    bail!("GET /sub: HTTP {status}");
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    all.sort();
+    println!(
+        "{:<34} {:>7} requests in {:>6.2} s = {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({connections} connections)",
+        "GET /sub/{token} (3 devices)",
+        all.len(),
+        wall.as_secs_f64(),
+        all.len() as f64 / wall.as_secs_f64(),
+        ms(percentile(&all, 0.50)),
+        ms(percentile(&all, 0.99)),
+    );
+    println!(
+        "  for wrk: wrk -t2 -c{connections} -d{seconds}s http://{}{path}  (while this node runs)",
+        node.api
+    );
+    Ok(())
 }

@@ -23,10 +23,7 @@ pub fn spawn(
     sealer: Sealer,
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
-    let Some(settings) = config
-        .telegram
-        .settings(config.wireguard.client_options())
-    else {
+    let Some(settings) = config.telegram.settings(config.wireguard.client_options()) else {
         tracing::info!("no telegram.token configured: running without the Telegram bot");
         return None;
     };

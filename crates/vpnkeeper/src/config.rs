@@ -512,11 +512,22 @@ impl TelegramSection {
         }
         match reqwest::Url::parse(&self.api_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return bad("api_url", "must be an http(s) URL such as https://api.telegram.org"),
+            _ => {
+                return bad(
+                    "api_url",
+                    "must be an http(s) URL such as https://api.telegram.org",
+                )
+            }
         }
-        for (key, ids) in [("allowed_ids", &self.allowed_ids), ("admin_ids", &self.admin_ids)] {
+        for (key, ids) in [
+            ("allowed_ids", &self.allowed_ids),
+            ("admin_ids", &self.admin_ids),
+        ] {
             if let Some(id) = ids.iter().find(|id| **id <= 0) {
-                return bad(key, &format!("{id} is not a Telegram user id (they are positive)"));
+                return bad(
+                    key,
+                    &format!("{id} is not a Telegram user id (they are positive)"),
+                );
             }
         }
         if self.access == vpnkeeper_bot::Access::Allowlist
@@ -538,7 +549,10 @@ impl TelegramSection {
             return bad("poll_timeout_secs", "must be between 1 and 50");
         }
         if !(1..=30).contains(&self.broadcast_per_sec) {
-            return bad("broadcast_per_sec", "must be between 1 and 30 (Telegram's limit)");
+            return bad(
+                "broadcast_per_sec",
+                "must be between 1 and 30 (Telegram's limit)",
+            );
         }
         Ok(())
     }

@@ -74,7 +74,12 @@ pub fn spawn(
         }
     });
 
-    let reporter = tokio::spawn(report_outcomes(cluster.clone(), node_id, source.clone(), rx));
+    let reporter = tokio::spawn(report_outcomes(
+        cluster.clone(),
+        node_id,
+        source.clone(),
+        rx,
+    ));
     let mut stop_rx = stop;
     let handle = tokio::spawn(async move {
         let shutdown = async move {
@@ -154,7 +159,10 @@ impl DesiredSource for StoreSource {
                 Some(sealed) => match self.sealer.open_string(purpose::DEVICE_WG_PSK, sealed) {
                     Ok(p) => Some(SecretString::new(p)),
                     Err(_) => {
-                        tracing::error!(device = d.id, "device preshared key cannot be opened; skipped");
+                        tracing::error!(
+                            device = d.id,
+                            "device preshared key cannot be opened; skipped"
+                        );
                         continue;
                     }
                 },
@@ -198,12 +206,15 @@ async fn report_outcomes(
             let Some(&device_id) = keys.get(&o.public_key) else {
                 continue;
             };
-            let (rx_delta, tx_delta) = match baseline.insert(o.public_key.clone(), (o.rx_bytes, o.tx_bytes)) {
-                // Counters went down: the daemon restarted, everything is new.
-                Some((r, t)) if o.rx_bytes >= r && o.tx_bytes >= t => (o.rx_bytes - r, o.tx_bytes - t),
-                Some(_) => (o.rx_bytes, o.tx_bytes),
-                None => (0, 0),
-            };
+            let (rx_delta, tx_delta) =
+                match baseline.insert(o.public_key.clone(), (o.rx_bytes, o.tx_bytes)) {
+                    // Counters went down: the daemon restarted, everything is new.
+                    Some((r, t)) if o.rx_bytes >= r && o.tx_bytes >= t => {
+                        (o.rx_bytes - r, o.tx_bytes - t)
+                    }
+                    Some(_) => (o.rx_bytes, o.tx_bytes),
+                    None => (0, 0),
+                };
             let last_handshake_ms = o.last_handshake_unix.map(|s| s * 1000);
             if rx_delta == 0 && tx_delta == 0 && last_handshake_ms.is_none() {
                 continue;
@@ -216,23 +227,37 @@ async fn report_outcomes(
             });
         }
         for chunk in entries.chunks(vpnkeeper_domain::command::MAX_USAGE_ENTRIES) {
-            propose(&cluster, node_id, Command::RecordUsage {
+            propose(
+                &cluster,
                 node_id,
-                entries: chunk.to_vec(),
-            })
+                Command::RecordUsage {
+                    node_id,
+                    entries: chunk.to_vec(),
+                },
+            )
             .await;
         }
         // The Amnezia app deleted these on purpose: revoke them in our state too, once.
         for public in report.deleted_in_app {
-            if revoked_in_app.get(&public).is_some_and(|t| t.elapsed() < Duration::from_secs(300)) {
+            if revoked_in_app
+                .get(&public)
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(300))
+            {
                 continue;
             }
             if let Some(&device_id) = keys.get(&public) {
                 revoked_in_app.insert(public, Instant::now());
-                tracing::info!(device = device_id, "peer deleted in the Amnezia app; revoking the device");
-                propose(&cluster, node_id, Command::RevokeDevice {
-                    device: DeviceRef::Id(device_id),
-                })
+                tracing::info!(
+                    device = device_id,
+                    "peer deleted in the Amnezia app; revoking the device"
+                );
+                propose(
+                    &cluster,
+                    node_id,
+                    Command::RevokeDevice {
+                        device: DeviceRef::Id(device_id),
+                    },
+                )
                 .await;
             }
         }

@@ -65,7 +65,9 @@ pub async fn spawn(
         nx.reality_public_key.clone(),
         nx.short_ids.clone(),
     );
-    settings.validate().map_err(|e| anyhow!("xray settings: {e}"))?;
+    settings
+        .validate()
+        .map_err(|e| anyhow!("xray settings: {e}"))?;
 
     // The config file carries every current user, so an Xray (re)started from it serves
     // them even before the reconciler has run: a fallback, not the mechanism.
@@ -180,7 +182,9 @@ async fn run_loop(
                 "xray users converged"
             ),
             Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick"),
+            Err(e) => {
+                tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick")
+            }
         }
         // Keep the fallback config in step, without a test instance: only the user list
         // changed, and users are validated by the writer itself.

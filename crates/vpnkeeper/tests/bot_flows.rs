@@ -1,9 +1,9 @@
 //! The Telegram bot's user and admin flows: the real `vpnkeeper` binary long-polling a fake
 //! Bot API over HTTP (`common/fake_telegram.rs`).
 
-mod common;
 #[path = "common/bot.rs"]
 mod bot;
+mod common;
 #[path = "common/fake_telegram.rs"]
 mod fake_telegram;
 
@@ -78,7 +78,11 @@ async fn user_flow_start_phone_config_matches_api_then_revoke() {
         menu.message_id,
         "the one main message is edited"
     );
-    assert!(screen.text().contains("config for the 📱 phone"), "{}", screen.text());
+    assert!(
+        screen.text().contains("config for the 📱 phone"),
+        "{}",
+        screen.text()
+    );
     let docs = docs_to(&b, ALICE);
     assert_eq!(docs.len(), 1);
     let (file_name, bytes) = &docs[0];
@@ -122,7 +126,10 @@ async fn user_flow_start_phone_config_matches_api_then_revoke() {
     let confirm = b.press_screen(&alice, &menu, &format!("rv:{id}")).await;
     assert!(confirm.text().contains("Revoke"), "{}", confirm.text());
     assert!(has(&confirm, &format!("rvy:{id}")) && has(&confirm, &format!("dv:{id}")));
-    assert!(devices_of(&b, "alice", false).await.len() == 1, "nothing revoked before yes");
+    assert!(
+        devices_of(&b, "alice", false).await.len() == 1,
+        "nothing revoked before yes"
+    );
     let done = b.press_screen(&alice, &menu, &format!("rvy:{id}")).await;
     assert!(done.text().contains("revoked"), "{}", done.text());
     assert!(devices_of(&b, "alice", false).await.is_empty());
@@ -141,7 +148,11 @@ async fn user_flow_start_phone_config_matches_api_then_revoke() {
     let stale = b.press(&alice, &menu, &format!("dl:{id}")).await;
     let answer = b.answer_of(stale).unwrap();
     assert!(answer.params["text"].as_str().unwrap().contains("outdated"));
-    assert_eq!(docs_to(&b, ALICE).len(), 3, "no config for a revoked device");
+    assert_eq!(
+        docs_to(&b, ALICE).len(),
+        3,
+        "no config for a revoked device"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -154,7 +165,11 @@ async fn language_follows_the_client_and_switches_with_russian_plurals() {
     b.press_screen(&bob, &menu, "d:phone").await;
     b.press_screen(&bob, &menu, "d:laptop").await;
     let menu = b.menu(&bob).await;
-    assert!(menu.text().contains("У вас 2 устройства."), "{}", menu.text());
+    assert!(
+        menu.text().contains("У вас 2 устройства."),
+        "{}",
+        menu.text()
+    );
     // The previous menu message is deleted: one main message per chat.
     assert!(b
         .fake
@@ -162,7 +177,11 @@ async fn language_follows_the_client_and_switches_with_russian_plurals() {
         .iter()
         .any(|c| c.method == "deleteMessage"));
     let list = b.press_screen(&bob, &menu, "ls").await;
-    assert!(list.text().contains("У вас 2 устройства:"), "{}", list.text());
+    assert!(
+        list.text().contains("У вас 2 устройства:"),
+        "{}",
+        list.text()
+    );
 
     // Switch to English and back with the button; /lang toggles too.
     let en = b.press_screen(&bob, &menu, "lg:en").await;
@@ -191,16 +210,25 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     // Users: paginated list → Alice → disable (audited) → she is refused → enable.
     let users = b.press_screen(&admin, &panel, "au:0").await;
     let alice_id = b.user_of(ALICE).await.unwrap()["id"].as_i64().unwrap();
-    assert!(has(&users, &format!("ad:{alice_id}")), "{:?}", users.buttons());
-    let card = b.press_screen(&admin, &panel, &format!("ad:{alice_id}")).await;
+    assert!(
+        has(&users, &format!("ad:{alice_id}")),
+        "{:?}",
+        users.buttons()
+    );
+    let card = b
+        .press_screen(&admin, &panel, &format!("ad:{alice_id}"))
+        .await;
     assert!(card.text().contains("alice"), "{}", card.text());
-    let disabled = b.press_screen(&admin, &panel, &format!("ax:{alice_id}")).await;
+    let disabled = b
+        .press_screen(&admin, &panel, &format!("ax:{alice_id}"))
+        .await;
     assert!(disabled.text().contains("disabled"), "{}", disabled.text());
     assert_eq!(b.user_of(ALICE).await.unwrap()["enabled"], false);
     let refusal = b.say(&alice, "/start").await;
     assert!(refusal.text().contains("disabled"), "{}", refusal.text());
     assert!(refusal.buttons().is_empty());
-    b.press_screen(&admin, &panel, &format!("ae:{alice_id}")).await;
+    b.press_screen(&admin, &panel, &format!("ae:{alice_id}"))
+        .await;
     assert_eq!(b.user_of(ALICE).await.unwrap()["enabled"], true);
     let audit = b.audit().await;
     for action in ["user.disable", "user.enable"] {
@@ -218,7 +246,11 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     assert!(has(&nodes, "ok:1"));
     b.press_screen(&admin, &panel, "ok:1").await;
     let confirm = b.press_screen(&admin, &panel, "rb:1").await;
-    assert!(has(&confirm, "rby:1") && has(&confirm, "rbn:1"), "{:?}", confirm.buttons());
+    assert!(
+        has(&confirm, "rby:1") && has(&confirm, "rbn:1"),
+        "{:?}",
+        confirm.buttons()
+    );
     assert!(confirm.text().contains("Reboot node"), "{}", confirm.text());
     let cancelled = b.press_screen(&admin, &panel, "rbn:1").await;
     assert!(has(&cancelled, "rb:1"), "back on the node card");
@@ -226,7 +258,11 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     assert!(b.ops().is_empty(), "cancel must not reboot");
     b.press_screen(&admin, &panel, "rb:1").await;
     let requested = b.press_screen(&admin, &panel, "rby:1").await;
-    assert!(requested.text().contains("requested"), "{}", requested.text());
+    assert!(
+        requested.text().contains("requested"),
+        "{}",
+        requested.text()
+    );
     b.fake
         .wait("reboot result", WAIT, |calls| {
             calls
@@ -248,14 +284,22 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     let ask = b.press_screen(&admin, &panel, "bc").await;
     assert!(has(&ask, "bcn"));
     let preview = b.say(&admin, "Maintenance tonight <b>22:00</b>").await;
-    assert!(preview.text().contains("This goes to 3 users"), "{}", preview.text());
-    assert!(preview.text().contains("&lt;b&gt;22:00"), "user text is escaped: {}", preview.text());
+    assert!(
+        preview.text().contains("This goes to 3 users"),
+        "{}",
+        preview.text()
+    );
+    assert!(
+        preview.text().contains("&lt;b&gt;22:00"),
+        "user text is escaped: {}",
+        preview.text()
+    );
     b.press_screen(&admin, &preview, "bcy").await;
     b.fake
         .wait("broadcast finished", Duration::from_secs(30), |calls| {
-            calls
-                .iter()
-                .any(|c| c.chat() == Some(ADMIN) && c.text().contains("Broadcast finished: 3 delivered"))
+            calls.iter().any(|c| {
+                c.chat() == Some(ADMIN) && c.text().contains("Broadcast finished: 3 delivered")
+            })
         })
         .await;
     for chat in [ADMIN, ALICE, BOB] {
@@ -281,12 +325,24 @@ async fn non_admin_pressing_admin_buttons_gets_a_refusal_only() {
     let menu = b.menu(&alice).await;
     let alice_id = b.user_of(ALICE).await.unwrap()["id"].as_i64().unwrap();
     let before = b.fake.calls_to(ALICE).len();
-    for data in ["a", "as", "au:0", &format!("ax:{alice_id}"), "rby:1", "bc", "bcy", "aa:5"] {
+    for data in [
+        "a",
+        "as",
+        "au:0",
+        &format!("ax:{alice_id}"),
+        "rby:1",
+        "bc",
+        "bcy",
+        "aa:5",
+    ] {
         let update = b.press(&alice, &menu, data).await;
         let answer = b.answer_of(update).unwrap();
         assert_eq!(answer.params["show_alert"], true, "{data}");
         assert!(
-            answer.params["text"].as_str().unwrap().contains("Admins only"),
+            answer.params["text"]
+                .as_str()
+                .unwrap()
+                .contains("Admins only"),
             "{data}: {:?}",
             answer.params
         );
@@ -314,7 +370,11 @@ async fn approval_mode_requests_reach_admins_who_approve_or_deny() {
     let dave = TgUser::new(6006, "Dave", None, "ru");
 
     let asked = b.menu(&carol).await;
-    assert!(asked.text().contains("sent to the admins"), "{}", asked.text());
+    assert!(
+        asked.text().contains("sent to the admins"),
+        "{}",
+        asked.text()
+    );
     assert!(asked.buttons().is_empty());
     let notice = b.fake.nth_to(ADMIN, &["sendMessage"], 1, WAIT).await;
     assert!(notice.text().contains("Carol @carol"), "{}", notice.text());
@@ -325,9 +385,17 @@ async fn approval_mode_requests_reach_admins_who_approve_or_deny() {
     assert!(again.text().contains("still waiting"), "{}", again.text());
 
     let decided = b.press_screen(&admin, &notice, "aa:5005").await;
-    assert!(decided.text().contains("was given access"), "{}", decided.text());
+    assert!(
+        decided.text().contains("was given access"),
+        "{}",
+        decided.text()
+    );
     let welcome = b.fake.nth_to(5005, &["sendMessage"], 3, WAIT).await;
-    assert!(welcome.text().contains("You have access now"), "{}", welcome.text());
+    assert!(
+        welcome.text().contains("You have access now"),
+        "{}",
+        welcome.text()
+    );
     let user = b.user_of(5005).await.expect("user created on approval");
     assert_eq!(user["name"], "carol");
     let menu = b.menu(&carol).await;
@@ -342,13 +410,19 @@ async fn approval_mode_requests_reach_admins_who_approve_or_deny() {
     assert!(denied.text().contains("отказано"), "{}", denied.text());
     let stale = b.press(&admin, &notice, "aa:6006").await;
     let answer = b.answer_of(stale).unwrap();
-    assert!(answer.params["text"].as_str().unwrap().contains("decided already"));
+    assert!(answer.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("decided already"));
     assert!(b.user_of(6006).await.is_none());
     let refused = b.say(&dave, "/start").await;
     assert!(refused.text().contains("отказано"), "{}", refused.text());
     let audit = b.audit().await;
     for action in ["access.request", "access.approve", "access.deny"] {
-        assert!(audit.iter().any(|e| e["action"] == action), "{action}: {audit:?}");
+        assert!(
+            audit.iter().any(|e| e["action"] == action),
+            "{action}: {audit:?}"
+        );
     }
 }
 
@@ -357,12 +431,19 @@ async fn strangers_get_a_refusal_and_nothing_else() {
     let b = allowlist_node().await;
     let eve = TgUser::new(4004, "Eve", Some("eve"), "en");
     let refusal = b.menu(&eve).await;
-    assert!(refusal.text().contains("Access denied"), "{}", refusal.text());
+    assert!(
+        refusal.text().contains("Access denied"),
+        "{}",
+        refusal.text()
+    );
     assert!(refusal.text().contains("4004"), "their id, for the admin");
     assert!(refusal.buttons().is_empty());
     let forged = b.press(&eve, &refusal, "d:phone").await;
     let answer = b.answer_of(forged).unwrap();
-    assert!(answer.params["text"].as_str().unwrap().contains("Access denied"));
+    assert!(answer.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("Access denied"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.user_of(4004).await.is_none());
     // One refusal message for the /start, one alert for the button, nothing else.
@@ -384,19 +465,34 @@ async fn bad_input_gets_polite_answers_and_never_a_crash() {
     let menu = b.menu(&alice).await;
     let bob_menu = b.menu(&bob).await;
     b.press_screen(&bob, &bob_menu, "d:phone").await;
-    let bob_device = devices_of(&b, "bob_ru", false).await[0]["id"].as_i64().unwrap();
+    let bob_device = devices_of(&b, "bob_ru", false).await[0]["id"]
+        .as_i64()
+        .unwrap();
 
     let hint = b.say(&alice, "hello there").await;
     assert!(hint.text().contains("menu buttons"), "{}", hint.text());
     let unknown = b.say(&alice, "/frobnicate now").await;
-    assert!(unknown.text().contains("don't know this command"), "{}", unknown.text());
+    assert!(
+        unknown.text().contains("don't know this command"),
+        "{}",
+        unknown.text()
+    );
     let huge = "я".repeat(4096);
     let r = b.say(&alice, &huge).await;
     assert!(r.text().len() < 200, "never echoed back");
-    let n = b.fake.calls_to(ALICE).iter().filter(|c| c.method == "sendMessage").count();
+    let n = b
+        .fake
+        .calls_to(ALICE)
+        .iter()
+        .filter(|c| c.method == "sendMessage")
+        .count();
     b.fake.document(&alice);
     let files = b.fake.nth_to(ALICE, &["sendMessage"], n + 1, WAIT).await;
-    assert!(files.text().contains("can't take files"), "{}", files.text());
+    assert!(
+        files.text().contains("can't take files"),
+        "{}",
+        files.text()
+    );
     b.fake.group_text(&alice, "/start");
 
     for data in [
@@ -410,15 +506,28 @@ async fn bad_input_gets_polite_answers_and_never_a_crash() {
         let update = b.press(&alice, &menu, &data).await;
         let answer = b.answer_of(update).unwrap();
         assert!(
-            answer.params["text"].as_str().unwrap_or("").contains("outdated"),
+            answer.params["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("outdated"),
             "{data}: {:?}",
             answer.params
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(devices_of(&b, "bob_ru", false).await.len(), 1, "Bob's device untouched");
-    assert!(docs_to(&b, ALICE).is_empty(), "no config of someone else's device");
-    assert!(b.fake.calls_to(-100123).is_empty(), "group chats are ignored");
+    assert_eq!(
+        devices_of(&b, "bob_ru", false).await.len(),
+        1,
+        "Bob's device untouched"
+    );
+    assert!(
+        docs_to(&b, ALICE).is_empty(),
+        "no config of someone else's device"
+    );
+    assert!(
+        b.fake.calls_to(-100123).is_empty(),
+        "group chats are ignored"
+    );
     let log = b.node.log();
     assert!(!log.contains("panicked"), "{log}");
     // Still answering.

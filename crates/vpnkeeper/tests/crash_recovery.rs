@@ -12,6 +12,13 @@ use serde_json::{json, Value};
 
 const WRITERS: usize = 16;
 
+/// The burst is far beyond the API's default per-key write limit; this test is about
+/// durability, so the limits are off.
+const NO_LIMITS: [(&str, &str); 2] = [
+    ("VPNKEEPER_API__RATE_LIMIT_WRITES_PER_MIN", "0"),
+    ("VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN", "0"),
+];
+
 /// Creates users `w{writer}-{n}` as fast as possible until the node dies; returns the names
 /// whose creation was acknowledged with 201.
 async fn burst(base: String, token: String, round: usize) -> (BTreeSet<String>, BTreeSet<String>) {
@@ -93,7 +100,7 @@ async fn kill9_during_write_burst_recovers_committed_state() {
     let mut all_acked = BTreeSet::new();
     let mut all_attempted = BTreeSet::new();
     for round in 0..3 {
-        node.start();
+        node.start_env(&NO_LIMITS);
         let writer = tokio::spawn(burst(node.base(), node.token.clone(), round));
         // Kill at a different moment each round.
         tokio::time::sleep(Duration::from_millis(700 + 450 * round as u64)).await;
@@ -106,7 +113,7 @@ async fn kill9_during_write_burst_recovers_committed_state() {
         all_acked.extend(acked);
         all_attempted.extend(attempted);
 
-        node.start();
+        node.start_env(&NO_LIMITS);
         let names = all_users(&node.base(), &node.token).await;
         let recovered: BTreeSet<String> = names.iter().cloned().collect();
         assert_eq!(

@@ -18,7 +18,19 @@ fn ping(lab: &Lab, within: Duration) -> bool {
     loop {
         let ok = lab::run(
             "ip",
-            &["netns", "exec", &lab.ns_client, "ping", "-n", "-q", "-c", "1", "-W", "1", SERVER_TUN],
+            &[
+                "netns",
+                "exec",
+                &lab.ns_client,
+                "ping",
+                "-n",
+                "-q",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                SERVER_TUN,
+            ],
         )
         .status
         .success();
@@ -48,10 +60,29 @@ fn use_config(lab: &Lab, conf: &str) {
         .collect();
     let path = lab.tmp.path().join("client.conf");
     std::fs::write(&path, stripped).unwrap();
-    lab.ns(&lab.ns_client, &["wg", "setconf", &lab.client_if, path.to_str().unwrap()]);
-    lab.ns(&lab.ns_client, &["ip", "addr", "flush", "dev", &lab.client_if]);
-    lab.ns(&lab.ns_client, &["ip", "addr", "add", &address, "dev", &lab.client_if]);
-    lab.ns(&lab.ns_client, &["ip", "route", "replace", "10.8.0.0/24", "dev", &lab.client_if]);
+    lab.ns(
+        &lab.ns_client,
+        &["wg", "setconf", &lab.client_if, path.to_str().unwrap()],
+    );
+    lab.ns(
+        &lab.ns_client,
+        &["ip", "addr", "flush", "dev", &lab.client_if],
+    );
+    lab.ns(
+        &lab.ns_client,
+        &["ip", "addr", "add", &address, "dev", &lab.client_if],
+    );
+    lab.ns(
+        &lab.ns_client,
+        &[
+            "ip",
+            "route",
+            "replace",
+            "10.8.0.0/24",
+            "dev",
+            &lab.client_if,
+        ],
+    );
 }
 
 fn server_peers(lab: &Lab) -> Vec<String> {
@@ -60,7 +91,11 @@ fn server_peers(lab: &Lab) -> Vec<String> {
 
 fn api_get(node: &Node, path: &str) -> serde_json::Value {
     let out = std::process::Command::new("curl")
-        .args(["-sf", "-H", &format!("Authorization: Bearer {}", node.token)])
+        .args([
+            "-sf",
+            "-H",
+            &format!("Authorization: Bearer {}", node.token),
+        ])
         .arg(format!("{}{}", node.base(), path))
         .output()
         .expect("curl");
@@ -89,17 +124,44 @@ fn issue_connect_revoke_and_repair_with_wireguard_go() {
     let out = node.cli(&["user", "add", "alice"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // An awg device on a plain-WireGuard node is refused with a clear message.
-    let out = node.cli(&["device", "add", "alice", "--type", "laptop", "--protocol", "awg"]);
+    let out = node.cli(&[
+        "device",
+        "add",
+        "alice",
+        "--type",
+        "laptop",
+        "--protocol",
+        "awg",
+    ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("plain WireGuard"), "{}", stderr(&out));
 
-    let out = node.cli(&["device", "add", "alice", "--type", "laptop", "--protocol", "wireguard"]);
+    let out = node.cli(&[
+        "device",
+        "add",
+        "alice",
+        "--type",
+        "laptop",
+        "--protocol",
+        "wireguard",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let device_id = stderr(&out).trim().to_string();
     let conf = stdout(&out);
-    assert!(conf.contains(&format!("Endpoint = {SERVER_VETH_IP}:51820")), "{conf}");
+    assert!(
+        conf.contains(&format!("Endpoint = {SERVER_VETH_IP}:51820")),
+        "{conf}"
+    );
     assert!(!conf.contains("Jc ="), "plain WireGuard config: {conf}");
-    let again = node.cli(&["device", "add", "alice", "--type", "laptop", "--protocol", "wireguard"]);
+    let again = node.cli(&[
+        "device",
+        "add",
+        "alice",
+        "--type",
+        "laptop",
+        "--protocol",
+        "wireguard",
+    ]);
     assert_eq!(stdout(&again), conf, "asking again returns the same config");
 
     use_config(&lab, &conf);
@@ -125,7 +187,10 @@ fn issue_connect_revoke_and_repair_with_wireguard_go() {
     }
 
     // Drift: someone removes the peer by hand; the timer puts it back.
-    lab.ns(&lab.ns_server, &["wg", "set", &lab.server_if, "peer", &public, "remove"]);
+    lab.ns(
+        &lab.ns_server,
+        &["wg", "set", &lab.server_if, "peer", &public, "remove"],
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !server_peers(&lab).contains(&public) {
         assert!(Instant::now() < deadline, "drift not repaired");
@@ -137,11 +202,17 @@ fn issue_connect_revoke_and_repair_with_wireguard_go() {
     let out = node.cli(&["device", "revoke", &device_id]);
     assert!(out.status.success(), "{}", stderr(&out));
     while server_peers(&lab).contains(&public) {
-        assert!(t.elapsed() < Duration::from_secs(5), "peer still on the interface");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "peer still on the interface"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     eprintln!("revoke → peer gone from the interface in {:?}", t.elapsed());
-    assert!(!ping(&lab, Duration::from_secs(3)), "tunnel still works after revoke");
+    assert!(
+        !ping(&lab, Duration::from_secs(3)),
+        "tunnel still works after revoke"
+    );
     let status = node.terminate();
     assert!(status.success());
 }

@@ -13,7 +13,11 @@ use common::*;
 
 fn api_json(node: &Node, path: &str) -> serde_json::Value {
     let out = std::process::Command::new("curl")
-        .args(["-sf", "-H", &format!("Authorization: Bearer {}", node.token)])
+        .args([
+            "-sf",
+            "-H",
+            &format!("Authorization: Bearer {}", node.token),
+        ])
         .arg(format!("{}{}", node.base(), path))
         .output()
         .expect("curl");
@@ -57,14 +61,37 @@ usage_interval_secs = 1
     node.start();
 
     assert!(node.cli(&["user", "add", "carol"]).status.success());
-    let out = node.cli(&["device", "add", "carol", "--type", "phone", "--protocol", "vless"]);
+    let out = node.cli(&[
+        "device",
+        "add",
+        "carol",
+        "--type",
+        "phone",
+        "--protocol",
+        "vless",
+    ]);
     assert!(out.status.success(), "{}\n{}", stderr(&out), node.log());
     let device_id = stderr(&out).trim().to_string();
     let link = stdout(&out).trim().to_string();
     assert!(link.starts_with("vless://"), "share link on stdout: {link}");
-    assert!(link.contains("security=reality") && link.contains("flow=xtls-rprx-vision"), "{link}");
-    let again = node.cli(&["device", "add", "carol", "--type", "phone", "--protocol", "vless"]);
-    assert_eq!(stdout(&again).trim(), link, "asking again returns the same link");
+    assert!(
+        link.contains("security=reality") && link.contains("flow=xtls-rprx-vision"),
+        "{link}"
+    );
+    let again = node.cli(&[
+        "device",
+        "add",
+        "carol",
+        "--type",
+        "phone",
+        "--protocol",
+        "vless",
+    ]);
+    assert_eq!(
+        stdout(&again).trim(),
+        link,
+        "asking again returns the same link"
+    );
 
     // The link works through a real Xray client once the reconciler added the user.
     let (_client, socks) = xr::xray_client(work.path(), &link, "carol", None).await;
@@ -77,7 +104,11 @@ usage_interval_secs = 1
                 break;
             }
             Err(e) => {
-                assert!(Instant::now() < deadline, "link never worked: {e}\n{}", node.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "link never worked: {e}\n{}",
+                    node.log()
+                );
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
@@ -110,8 +141,14 @@ usage_interval_secs = 1
         .expect("the revoked user's open download was not cut")
         .unwrap();
     let got = xr::file_len(&file);
-    assert!(!status.success() || got < (xr::SLOW_CHUNKS * 1024) as u64, "download completed");
+    assert!(
+        !status.success() || got < (xr::SLOW_CHUNKS * 1024) as u64,
+        "download completed"
+    );
     // New connections are refused.
-    assert!(xr::fetch(socks, &url).await.is_err(), "revoked link still works");
+    assert!(
+        xr::fetch(socks, &url).await.is_err(),
+        "revoked link still works"
+    );
     assert!(node.terminate().success());
 }

@@ -1,22 +1,26 @@
-//! `/api/v1/devices`: issue, list, get, revoke. Addressable by numeric id or UUID everywhere.
+//! `/api/v1/devices`: issue, list, get, config, QR, revoke. Addressable by numeric id or
+//! UUID everywhere.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use vpnkeeper_domain::keys::wg_material;
 use vpnkeeper_domain::{Applied, Command, Device, DeviceRef, DeviceType, Protocol, UserRef};
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, Path, Query};
-use crate::routes::users::check_page;
+use crate::routes::users::{check_page, parse_user};
 use crate::state::ApiState;
+use crate::views::{DeviceTypeView, DeviceView, ProtocolView};
 
-/// A user reference in JSON: a number is an id, a string is an id or a name.
-#[derive(Deserialize)]
+/// A user reference in JSON: a number is an id, a string is an id, `tg:<telegram id>` or a
+/// name.
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum UserField {
     Id(i64),
@@ -27,34 +31,55 @@ impl UserField {
     fn to_ref(&self) -> UserRef {
         match self {
             UserField::Id(id) => UserRef::Id(*id),
-            UserField::Text(t) => UserRef::parse(t),
+            UserField::Text(t) => parse_user(t),
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueDevice {
     pub user: UserField,
     #[serde(rename = "type")]
+    #[schema(value_type = DeviceTypeView)]
     pub device_type: String,
+    /// Default: what the node serves (`awg` on an AmneziaWG node, else `wireguard`, else
+    /// `vless`).
     #[serde(default)]
+    #[schema(value_type = Option<ProtocolView>)]
     pub protocol: Option<String>,
     /// Defaults to the device type, so asking twice for "phone" returns the same device.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// Defaults to the node answering the request.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub node_id: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Issued {
+    /// false when the same device already existed ("asking again returns the same config").
     pub created: bool,
     #[serde(flatten)]
-    pub device: Device,
+    pub device: DeviceView,
 }
 
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = IssueDevice,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A new device", body = Issued),
+        (status = 200, description = "The existing device with this user, name and protocol", body = Issued),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only key", body = ErrorBody),
+        (status = 404, description = "No such user or node", body = ErrorBody),
+        (status = 409, description = "User disabled, or address pool exhausted", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "No Raft leader", body = ErrorBody),
+    ))]
 pub async fn issue(
     State(state): State<ApiState>,
     caller: Caller,
@@ -65,18 +90,20 @@ pub async fn issue(
         .device_type
         .parse()
         .map_err(|e: String| ApiError::bad_request("type", e))?;
+    let node_id = req.node_id.unwrap_or_else(|| state.cluster().node_id());
     let protocol: Protocol = match &req.protocol {
         Some(p) => p
             .parse()
             .map_err(|e: String| ApiError::bad_request("protocol", e))?,
-        None => Protocol::Awg,
+        // A node serves one WireGuard flavour; without a choice, the device gets it.
+        None => default_protocol(&state, node_id).await?,
     };
     let wg = protocol
         .is_wireguard_family()
         .then(|| wg_material(&mut OsRng, state.sealer()));
     let command = Command::IssueDevice {
         user: req.user.to_ref(),
-        node_id: req.node_id.unwrap_or_else(|| state.cluster().node_id()),
+        node_id,
         name: req.name.unwrap_or_else(|| device_type.as_str().to_string()),
         device_type,
         protocol,
@@ -88,13 +115,28 @@ pub async fn issue(
             "device.issue applied without returning a device",
         ));
     };
-    let device = fetch(&state, &DeviceRef::Id(id)).await?;
+    let device = fetch(&state, &DeviceRef::Id(id)).await?.into();
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((status, Json(Issued { created, device })))
+}
+
+/// What a node serves by default: its WireGuard flavour (AmneziaWG when it has obfuscation
+/// parameters), else VLESS when it only runs Xray. Unknown nodes default to `awg` and are
+/// refused by `apply` with a 404 naming the node.
+async fn default_protocol(state: &ApiState, node_id: u64) -> Result<Protocol, ApiError> {
+    Ok(match state.read().node(node_id).await? {
+        Some(n) => match &n.wireguard {
+            Some(wg) if wg.awg.is_some() => Protocol::Awg,
+            Some(_) => Protocol::Wireguard,
+            None if n.xray.is_some() => Protocol::Vless,
+            None => Protocol::Awg,
+        },
+        None => Protocol::Awg,
+    })
 }
 
 pub async fn fetch(state: &ApiState, device: &DeviceRef) -> Result<Device, ApiError> {
@@ -105,23 +147,45 @@ pub async fn fetch(state: &ApiState, device: &DeviceRef) -> Result<Device, ApiEr
         .ok_or_else(|| ApiError::not_found(format!("device {device}")))
 }
 
-fn parse_ref(text: &str) -> Result<DeviceRef, ApiError> {
+pub fn parse_ref(text: &str) -> Result<DeviceRef, ApiError> {
     Ok(DeviceRef::parse(text)?)
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{device}", tag = "devices",
+    params(("device" = String, Path, description = "Device id or UUID")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The device", body = DeviceView),
+        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<ApiState>,
     _caller: Caller,
     Path(device): Path<String>,
-) -> Result<Json<Device>, ApiError> {
-    Ok(Json(fetch(&state, &parse_ref(&device)?).await?))
+) -> Result<Json<DeviceView>, ApiError> {
+    Ok(Json(fetch(&state, &parse_ref(&device)?).await?.into()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/devices/{device}", tag = "devices",
+    params(("device" = String, Path, description = "Device id or UUID")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The device, revoked (revoking twice is not an error)", body = DeviceView),
+        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only key", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "No Raft leader", body = ErrorBody),
+    ))]
 pub async fn revoke(
     State(state): State<ApiState>,
     caller: Caller,
     Path(device): Path<String>,
-) -> Result<Json<Device>, ApiError> {
+) -> Result<Json<DeviceView>, ApiError> {
     caller.require_admin()?;
     let device = parse_ref(&device)?;
     state
@@ -132,19 +196,24 @@ pub async fn revoke(
             },
         )
         .await?;
-    Ok(Json(fetch(&state, &device).await?))
+    Ok(Json(fetch(&state, &device).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only this user's devices (id, `tg:<telegram id>` or name).
     #[serde(default)]
+    #[param(min_length = 1, max_length = 64)]
     pub user: Option<String>,
     #[serde(default)]
     pub include_revoked: bool,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: i64,
     #[serde(default)]
+    #[param(minimum = 0, default = 0)]
     pub offset: i64,
 }
 
@@ -152,11 +221,22 @@ fn default_limit() -> i64 {
     100
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeviceList {
-    pub devices: Vec<Device>,
+    pub devices: Vec<DeviceView>,
+    pub limit: i64,
+    pub offset: i64,
 }
 
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of devices, by id", body = DeviceList),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<ApiState>,
     _caller: Caller,
@@ -165,66 +245,62 @@ pub async fn list(
     let page = check_page(p.limit, p.offset)?;
     let devices = match &p.user {
         Some(user) => {
-            let user = crate::routes::users::fetch(&state, &UserRef::parse(user)).await?;
+            let user = crate::routes::users::fetch(&state, &parse_user(user)).await?;
             state
                 .read()
-                .devices_of_user(user.id, p.include_revoked)
+                .devices_of_user(user.user.id, p.include_revoked)
                 .await?
+                .into_iter()
+                .skip(p.offset as usize)
+                .take(p.limit as usize)
+                .collect()
         }
         None => state.read().devices(page, p.include_revoked).await?,
     };
-    Ok(Json(DeviceList { devices }))
+    Ok(Json(DeviceList {
+        devices: devices.into_iter().map(DeviceView::from).collect(),
+        limit: p.limit,
+        offset: p.offset,
+    }))
 }
 
-/// The text a device's owner imports: the `.conf` for awg/wireguard devices. Asking again
-/// renders the same bytes from the same stored keys.
+/// The text a device's owner imports: the `.conf` for awg/wireguard devices, the share link
+/// for vless devices. Asking again renders the same bytes from the same stored keys.
 pub async fn render_config(
     state: &ApiState,
     device: &Device,
 ) -> Result<(String, String), ApiError> {
-    use vpnkeeper_domain::wgconf::{
-        config_file_name, render_client_config, ClientKeys, WgConfError,
-    };
-    let conflict = |e: WgConfError| ApiError::new(StatusCode::CONFLICT, "no_config", e.to_string());
-    if !device.protocol.is_wireguard_family() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_config",
-            format!(
-                "device #{} uses protocol {}; its share link comes with the Xray integration",
-                device.id, device.protocol
-            ),
-        ));
-    }
+    use vpnkeeper_domain::wgconf::{config_file_name, ClientConfig};
     let node = state.read().node(device.node_id).await?.ok_or_else(|| {
         ApiError::not_found(format!("node {} of device {}", device.node_id, device.id))
     })?;
-    let keys = ClientKeys::open(state.sealer(), device).map_err(|e| match e {
-        WgConfError::Sealed { .. } => {
-            tracing::error!(
-                device = device.id,
-                "device keys cannot be opened with this node's cluster key"
-            );
-            ApiError::internal("the device's keys cannot be opened with this node's cluster key")
-        }
-        other => conflict(other),
-    })?;
-    let text =
-        render_client_config(&node, device, &keys, state.client_options()).map_err(conflict)?;
-    Ok((config_file_name(&device.name, device.device_type), text))
+    if !device.protocol.is_wireguard_family() {
+        let link = crate::sub::links::vless_link(&node, device).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_config",
+                format!(
+                    "device #{} uses protocol {}, but node {} has no VLESS settings yet",
+                    device.id, device.protocol, node.id
+                ),
+            )
+        })?;
+        return Ok((
+            format!("{}.txt", crate::sub::links::safe_name(&device.name)),
+            link.uri,
+        ));
+    }
+    let cfg: ClientConfig = crate::sub::links::wg_client_config(state, &node, device)?;
+    Ok((
+        config_file_name(&device.name, device.device_type),
+        cfg.to_conf(),
+    ))
 }
 
-pub async fn config(
-    State(state): State<ApiState>,
-    caller: Caller,
-    Path(device): Path<String>,
-) -> Result<axum::response::Response, ApiError> {
+/// The config file (awg/wireguard) or share link (vless) as an attachment.
+pub(crate) fn attachment(file_name: &str, text: String) -> axum::response::Response {
     use axum::response::IntoResponse;
-    // A config holds the device's private key: admin scope only.
-    caller.require_admin()?;
-    let device = fetch(&state, &parse_ref(&device)?).await?;
-    let (file_name, text) = render_config(&state, &device).await?;
-    Ok((
+    (
         [
             (
                 axum::http::header::CONTENT_TYPE,
@@ -238,9 +314,45 @@ pub async fn config(
         ],
         text,
     )
-        .into_response())
+        .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{device}/config", tag = "devices",
+    params(("device" = String, Path, description = "Device id or UUID")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The client config (.conf) or share link", content_type = "text/plain", body = String),
+        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only key (configs hold private keys)", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 409, description = "Revoked, or the node cannot serve it", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+pub async fn config(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(device): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    // A config holds the device's private key: admin scope only.
+    caller.require_admin()?;
+    let device = fetch(&state, &parse_ref(&device)?).await?;
+    let (file_name, text) = render_config(&state, &device).await?;
+    Ok(attachment(&file_name, text))
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{device}/qr", tag = "devices",
+    params(("device" = String, Path, description = "Device id or UUID")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "QR code of the config or link", content_type = "image/png", body = Vec<u8>),
+        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 403, description = "Read-only key", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 409, description = "Revoked, or too large for a QR code", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 pub async fn qr(
     State(state): State<ApiState>,
     caller: Caller,

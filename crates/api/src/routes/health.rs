@@ -1,19 +1,26 @@
 //! `/health` (no auth: for load balancers and monitors) and `/api/v1/status` (authenticated).
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 use vpnkeeper_cluster::role_name;
-use vpnkeeper_domain::Counts;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::ApiState;
+use crate::views::NodeView;
 
-#[derive(Serialize)]
+/// How long one probe may take before it counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
 pub struct RaftView {
     pub node_id: u64,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
     pub role: &'static str,
     pub leader: Option<u64>,
     pub term: u64,
@@ -35,34 +42,69 @@ pub fn raft_view(state: &ApiState) -> RaftView {
     }
 }
 
-#[derive(Serialize)]
-pub struct StoreView {
+#[derive(Serialize, ToSchema)]
+pub struct ComponentView {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+pub struct ProbeView {
+    /// e.g. `wireguard:awg0`, `xray`.
+    pub name: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok`, or `degraded` when a part is down but the node still answers.
     pub status: &'static str,
-    pub store: StoreView,
+    pub store: ComponentView,
     pub raft: RaftView,
+    /// Data-plane backends and other probes registered by the node.
+    pub backends: Vec<ProbeView>,
 }
 
+pub async fn run_probes(state: &ApiState) -> Vec<ProbeView> {
+    let checks = state.probes().iter().map(|p| async move {
+        let status = tokio::time::timeout(PROBE_TIMEOUT, p.check()).await;
+        match status {
+            Ok(s) => ProbeView {
+                name: p.name().to_string(),
+                ok: s.ok,
+                detail: s.detail,
+            },
+            Err(_) => ProbeView {
+                name: p.name().to_string(),
+                ok: false,
+                detail: Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+            },
+        }
+    });
+    futures::future::join_all(checks).await
+}
+
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses(
+        (status = 200, description = "The node answers; `status` says ok or degraded and why", body = Health),
+    ))]
 pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     let store = match state.read().ping().await {
-        Ok(()) => StoreView {
+        Ok(()) => ComponentView {
             ok: true,
             error: None,
         },
-        Err(e) => StoreView {
+        Err(e) => ComponentView {
             ok: false,
             error: Some(e.to_string()),
         },
     };
     let raft = raft_view(&state);
-    let healthy = store.ok && raft.leader.is_some();
+    let backends = run_probes(&state).await;
+    let healthy = store.ok && raft.leader.is_some() && backends.iter().all(|b| b.ok);
     let status = if healthy { "ok" } else { "degraded" };
     // Degraded still answers 200: the process is alive and can say what is wrong. A monitor
     // that wants strictness reads `status`.
@@ -72,27 +114,51 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
             status,
             store,
             raft,
+            backends,
         }),
     )
 }
 
-#[derive(Serialize)]
-pub struct Status {
-    pub node: Option<vpnkeeper_domain::Node>,
-    pub raft: RaftView,
-    pub counts: Counts,
+#[derive(Serialize, ToSchema)]
+pub struct CountsView {
+    pub users: i64,
+    pub users_enabled: i64,
+    pub devices_active: i64,
+    pub devices_revoked: i64,
+    pub nodes: i64,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// This node's registration (null until it is registered).
+    pub node: Option<NodeView>,
+    pub raft: RaftView,
+    pub counts: CountsView,
+}
+
+#[utoipa::path(get, path = "/api/v1/status", tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "This node, its Raft view and counts", body = Status),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 pub async fn status(
     State(state): State<ApiState>,
     _caller: Caller,
 ) -> Result<Json<Status>, ApiError> {
     let raft = raft_view(&state);
-    let node = state
-        .read()
-        .node(raft.node_id)
-        .await?
-        .map(crate::routes::nodes::public_node);
-    let counts = state.read().counts().await?;
-    Ok(Json(Status { node, raft, counts }))
+    let node = state.read().node(raft.node_id).await?.map(NodeView::from);
+    let c = state.read().counts().await?;
+    Ok(Json(Status {
+        node,
+        raft,
+        counts: CountsView {
+            users: c.users,
+            users_enabled: c.users_enabled,
+            devices_active: c.devices_active,
+            devices_revoked: c.devices_revoked,
+            nodes: c.nodes,
+        },
+    }))
 }

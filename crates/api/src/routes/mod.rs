@@ -1,6 +1,9 @@
 //! One module per resource; [`crate::router`] mounts them.
 
+pub mod audit;
 pub mod devices;
+pub mod docs;
 pub mod health;
+pub mod keys;
 pub mod nodes;
 pub mod users;

@@ -1,13 +1,17 @@
-//! `/api/v1/nodes`: the fleet as the replicated state knows it.
+//! `/api/v1/nodes`: the fleet as the replicated state knows it, and each node's Raft status.
 
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 use vpnkeeper_domain::Node;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
+use crate::routes::health::{raft_view, RaftView};
 use crate::state::ApiState;
+use crate::views::NodeView;
 
 /// A node as the API shows it: the sealed private keys are dropped, not just encrypted.
 pub fn public_node(mut node: Node) -> Node {
@@ -17,11 +21,18 @@ pub fn public_node(mut node: Node) -> Node {
     node
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct NodeList {
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<NodeView>,
 }
 
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every registered node", body = NodeList),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<ApiState>,
     _caller: Caller,
@@ -31,7 +42,95 @@ pub async fn list(
         .nodes()
         .await?
         .into_iter()
-        .map(public_node)
+        .map(NodeView::from)
         .collect();
     Ok(Json(NodeList { nodes }))
+}
+
+async fn fetch(state: &ApiState, id: u64) -> Result<Node, ApiError> {
+    state
+        .read()
+        .node(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("node {id}")))
+}
+
+#[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "nodes",
+    params(("id" = u64, Path, description = "Node id", minimum = 1)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The node", body = NodeView),
+        (status = 400, description = "Not a node id", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such node", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<NodeView>, ApiError> {
+    Ok(Json(fetch(&state, id).await?.into()))
+}
+
+/// A node's place in the cluster, as seen by the node answering.
+#[derive(Serialize, ToSchema)]
+pub struct NodeStatus {
+    pub node: NodeView,
+    /// Votes in Raft elections.
+    pub voter: bool,
+    /// The current Raft leader.
+    pub leader: bool,
+    /// The node answering this request.
+    pub local: bool,
+    /// Last log index known to be replicated to it (known when the answering node leads).
+    pub matched_log_index: Option<u64>,
+    /// Raft view of the answering node (only when `local`).
+    pub raft: Option<RaftView>,
+    /// Active devices served by the node.
+    pub devices_active: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/nodes/{id}/status", tag = "nodes",
+    params(("id" = u64, Path, description = "Node id", minimum = 1)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The node's cluster status", body = NodeStatus),
+        (status = 400, description = "Not a node id", body = ErrorBody),
+        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such node", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+pub async fn status(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<NodeStatus>, ApiError> {
+    let node = fetch(&state, id).await?;
+    let m = state.cluster().metrics();
+    let voter = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id);
+    let matched_log_index = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id).cloned().flatten())
+        .map(|l| l.index);
+    let local = id == state.cluster().node_id();
+    let devices_active = state
+        .read()
+        .desired_devices(id, &vpnkeeper_domain::Protocol::ALL)
+        .await?
+        .len() as i64;
+    Ok(Json(NodeStatus {
+        node: node.into(),
+        voter,
+        leader: m.current_leader == Some(id),
+        local,
+        matched_log_index,
+        raft: local.then(|| raft_view(&state)),
+        devices_active,
+    }))
 }

@@ -48,7 +48,8 @@ impl BotNode {
         let env = self.env.clone();
         let mut node = std::mem::replace(&mut self.node, placeholder());
         node = tokio::task::spawn_blocking(move || {
-            let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             node.start_env(&pairs);
             node
         })
@@ -183,10 +184,9 @@ impl BotNode {
     /// The answerCallbackQuery of an update id.
     pub fn answer_of(&self, update: i64) -> Option<Call> {
         let id = format!("cbq-{update}");
-        self.fake
-            .calls()
-            .into_iter()
-            .find(|c| c.method == "answerCallbackQuery" && c.params["callback_query_id"] == id.as_str())
+        self.fake.calls().into_iter().find(|c| {
+            c.method == "answerCallbackQuery" && c.params["callback_query_id"] == id.as_str()
+        })
     }
 }
 

@@ -242,7 +242,12 @@ impl FakeTelegram {
                 "from": user.json(), "text": text,
             });
             if text.starts_with('/') {
-                let len = text.split_whitespace().next().unwrap_or("").encode_utf16().count();
+                let len = text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .encode_utf16()
+                    .count();
                 m["entities"] = json!([{ "type": "bot_command", "offset": 0, "length": len }]);
             }
             json!({ "update_id": id, "message": m })
@@ -350,7 +355,12 @@ impl FakeTelegram {
     }
 
     /// Waits until `pred` holds over the recorded calls; panics with them after `timeout`.
-    pub async fn wait<F: Fn(&[Call]) -> bool>(&self, what: &str, timeout: Duration, pred: F) -> Vec<Call> {
+    pub async fn wait<F: Fn(&[Call]) -> bool>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: F,
+    ) -> Vec<Call> {
         let deadline = Instant::now() + timeout;
         loop {
             let calls = self.calls();
@@ -360,9 +370,19 @@ impl FakeTelegram {
             if Instant::now() > deadline {
                 let summary: Vec<String> = calls
                     .iter()
-                    .map(|c| format!("{} chat={:?} {:?}", c.method, c.chat(), c.text().chars().take(60).collect::<String>()))
+                    .map(|c| {
+                        format!(
+                            "{} chat={:?} {:?}",
+                            c.method,
+                            c.chat(),
+                            c.text().chars().take(60).collect::<String>()
+                        )
+                    })
                     .collect();
-                panic!("timed out waiting for {what}; calls so far:\n{}", summary.join("\n"));
+                panic!(
+                    "timed out waiting for {what}; calls so far:\n{}",
+                    summary.join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -397,8 +417,16 @@ fn now_unix() -> i64 {
 /// `SendMessage`, `sendmessage`, `sendMessage` → `sendMessage`.
 fn normalize(method: &str) -> String {
     const KNOWN: &[&str] = &[
-        "getMe", "getWebhookInfo", "deleteWebhook", "getUpdates", "sendMessage", "sendDocument",
-        "sendPhoto", "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery",
+        "getMe",
+        "getWebhookInfo",
+        "deleteWebhook",
+        "getUpdates",
+        "sendMessage",
+        "sendDocument",
+        "sendPhoto",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "answerCallbackQuery",
         "deleteMessage",
     ];
     KNOWN
@@ -503,8 +531,13 @@ async fn handle(
     }
     let is_send = matches!(
         method.as_str(),
-        "sendMessage" | "sendDocument" | "sendPhoto" | "editMessageText" | "editMessageReplyMarkup"
-            | "answerCallbackQuery" | "deleteMessage"
+        "sendMessage"
+            | "sendDocument"
+            | "sendPhoto"
+            | "editMessageText"
+            | "editMessageReplyMarkup"
+            | "answerCallbackQuery"
+            | "deleteMessage"
     );
     if is_send {
         let held = shared.inner.lock().unwrap().hold;
@@ -541,10 +574,15 @@ async fn handle(
             "supports_inline_queries": false, "can_connect_to_business": false,
             "has_main_web_app": false
         })),
-        "getWebhookInfo" => ok(json!({ "url": "", "has_custom_certificate": false, "pending_update_count": 0 })),
+        "getWebhookInfo" => {
+            ok(json!({ "url": "", "has_custom_certificate": false, "pending_update_count": 0 }))
+        }
         "deleteWebhook" => ok(json!(true)),
         "getUpdates" => get_updates(shared, params).await,
-        "sendMessage" | "sendDocument" | "sendPhoto" | "editMessageText"
+        "sendMessage"
+        | "sendDocument"
+        | "sendPhoto"
+        | "editMessageText"
         | "editMessageReplyMarkup" => {
             let chat = as_i64(&params["chat_id"]).unwrap_or(0);
             let mut g = shared.inner.lock().unwrap();
@@ -610,7 +648,8 @@ async fn get_updates(shared: Arc<Shared>, params: Value) -> Response {
             let mut g = shared.inner.lock().unwrap();
             // An offset confirms every update below it: Telegram forgets them.
             if offset > 0 {
-                g.queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                g.queue
+                    .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
             }
             let mut out: Vec<Value> = g.forced.drain(..).collect();
             out.extend(
@@ -622,7 +661,10 @@ async fn get_updates(shared: Arc<Shared>, params: Value) -> Response {
             );
             out.truncate(limit);
             if !out.is_empty() || Instant::now() >= deadline {
-                let ids: Vec<i64> = out.iter().map(|u| u["update_id"].as_i64().unwrap()).collect();
+                let ids: Vec<i64> = out
+                    .iter()
+                    .map(|u| u["update_id"].as_i64().unwrap())
+                    .collect();
                 let now = Instant::now();
                 for id in &ids {
                     g.delivered_at.entry(*id).or_insert(now);
