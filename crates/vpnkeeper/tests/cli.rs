@@ -82,6 +82,9 @@ fn init_run_user_device_status_and_graceful_stop() {
     // Asking again returns the same device, not a new peer.
     let out = node.cli(&["device", "add", &alice.to_string(), "--type", "phone"]);
     assert_eq!(stderr(&out).trim().parse::<i64>().unwrap(), device_id);
+    // This node serves AmneziaWG (the default flavour): a plain WireGuard client could not
+    // complete a handshake with it, so such a device is refused with a hint, and nothing is
+    // created.
     let out = node.cli(&[
         "device",
         "add",
@@ -91,6 +94,12 @@ fn init_run_user_device_status_and_graceful_stop() {
         "--protocol",
         "wireguard",
     ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("use protocol `awg`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = node.cli(&["device", "add", "bob", "--type", "laptop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let bob_device: i64 = stderr(&out).trim().parse().unwrap();
     assert_ne!(bob_device, device_id);
 
