@@ -52,6 +52,8 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
     ),
+    // Schemas only referenced from query parameters are not collected automatically.
+    components(schemas(sub::FormatParam)),
     modifiers(&BearerAuth),
     tags(
         (name = "users"), (name = "devices"), (name = "nodes"), (name = "audit"),

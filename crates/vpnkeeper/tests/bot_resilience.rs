@@ -150,7 +150,7 @@ async fn kill9_during_a_burst_loses_no_update() {
     b.fake
         .wait("every /help answered", Duration::from_secs(30), |_| {
             let msgs = per_chat(&b, "sendMessage");
-            users.iter().all(|u| msgs.get(&u.id).is_some())
+            users.iter().all(|u| msgs.contains_key(&u.id))
         })
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -184,7 +184,7 @@ async fn outage_of_5xx_and_dropped_connections_backs_off_then_recovers() {
     b.fake
         .wait("answers after the outage", Duration::from_secs(120), |_| {
             let msgs = per_chat(&b, "sendMessage");
-            during.iter().all(|u| msgs.get(&u.id).is_some())
+            during.iter().all(|u| msgs.contains_key(&u.id))
         })
         .await;
     let recovered = start.elapsed();

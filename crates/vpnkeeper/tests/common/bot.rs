@@ -139,8 +139,7 @@ impl BotNode {
         self.fake
             .calls_to(chat)
             .into_iter()
-            .filter(|c| c.method == "sendMessage")
-            .next_back()
+            .rfind(|c| c.method == "sendMessage")
             .expect("a message")
     }
 
