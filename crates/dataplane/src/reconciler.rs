@@ -50,6 +50,8 @@ pub enum PassOutcome {
         report: SyncReport,
         /// Only peers whose figures moved enough since they were last reported.
         observations: Vec<Observation>,
+        /// Peers on the interface after the pass.
+        peers: usize,
         took: Duration,
     },
     /// The pass failed; `unavailable` = the daemon/tool/container is not there (expected
@@ -149,6 +151,7 @@ impl Reconciler {
         match result {
             Ok((report, state)) => PassOutcome::Synced {
                 observations: self.throttle.filter(&state, Instant::now()),
+                peers: state.peers.len(),
                 report,
                 took: t.elapsed(),
             },

@@ -1,7 +1,7 @@
 //! `vpnkeeper init`: a brand-new one-node cluster in an empty data directory.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,6 +33,23 @@ pub fn ensure_uninitialised(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes what a failed `init` wrote into `dir` (never anything else).
+fn remove_partial_node(dir: &Path) {
+    for file in [
+        CLUSTER_KEY_FILE,
+        ADMIN_TOKEN_FILE,
+        "raft-log.db",
+        "raft-log.db-wal",
+        "raft-log.db-shm",
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+    ] {
+        let _ = fs::remove_file(dir.join(file));
+    }
+    let _ = fs::remove_dir_all(dir.join("snapshots"));
+}
+
 /// Creates the node in `dir` from `config` and returns the admin token.
 pub async fn init(dir: &Path, config: &Config) -> Result<String> {
     ensure_uninitialised(dir)?;
@@ -41,14 +58,31 @@ pub async fn init(dir: &Path, config: &Config) -> Result<String> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    // `mode` above does not apply to a directory that already existed (an empty one is
+    // accepted): the data directory holds the cluster key, so it is private either way.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
 
     let secret = ClusterSecret::generate(&mut OsRng);
     write_new_secret(&dir.join(CLUSTER_KEY_FILE), &secret.to_hex())?;
 
-    let cluster = Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await?;
-    let result = bootstrap(&cluster, config, &secret).await;
-    cluster.shutdown().await;
-    let token = result?;
+    let result = match Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await {
+        Ok(cluster) => {
+            let result = bootstrap(&cluster, config, &secret).await;
+            cluster.shutdown().await;
+            result
+        }
+        Err(e) => Err(e.into()),
+    };
+    let token = match result {
+        Ok(token) => token,
+        Err(e) => {
+            // A half-made directory would count as "already initialised" and could never
+            // run: take back what this init created so the same command can be retried.
+            remove_partial_node(dir);
+            return Err(e);
+        }
+    };
 
     write_new_secret(&dir.join(ADMIN_TOKEN_FILE), &format!("{token}\n"))?;
     // The config is written last: it is what `run` looks for.

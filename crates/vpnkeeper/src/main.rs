@@ -5,6 +5,7 @@ mod bench;
 mod bot_service;
 mod client;
 mod config;
+mod dataplane_health;
 mod http_trace;
 mod init;
 mod register;
@@ -170,6 +171,12 @@ enum DeviceCmd {
 }
 
 fn main() -> ExitCode {
+    // Everything vpnkeeper writes (databases with API-key hashes and subscription tokens,
+    // snapshots, configs, the Xray config with user ids) is for this user only.
+    // SAFETY: umask only changes this process's file-creation mask; no threads exist yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,6 +21,12 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         );
     }
     let secret = read_cluster_secret(dir)?;
+    // Catch SIGTERM/SIGINT from here on: start-up can take seconds (leader election, an
+    // Xray test instance), and a stop asked for meanwhile must still be a clean one.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing a SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing a SIGINT handler")?;
 
     // Bind first: a port in use is the most common start-up failure and should be reported
     // before anything else happens.
@@ -57,9 +63,12 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         }
     }
 
-    // API wiring (issue #5): options from [api], the Prometheus recorder, HTTPS when a
-    // certificate is configured. Data-plane health probes are added with
-    // `.with_health_probe(...)` by whoever starts a backend.
+    // Data planes first: their trackers are what `/health` and `/metrics` report on them.
+    let wg = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
+    let xray = crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone());
+
+    // API wiring: options from [api], the Prometheus recorder, the data-plane health
+    // probes, HTTPS when a certificate is configured.
     let mut state = ApiState::new(
         cluster.clone(),
         secret.sealer(),
@@ -69,6 +78,12 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     match vpnkeeper_api::metrics::install() {
         Ok(handle) => state = state.with_metrics(handle),
         Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),
+    }
+    if let Some(wg) = &wg {
+        state = state.with_health_probe(wg.tracker.clone());
+    }
+    if let Some(xray) = &xray {
+        state = state.with_health_probe(xray.tracker.clone());
     }
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
@@ -84,19 +99,6 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         data_dir = %dir.display(),
         "vpnkeeper node running"
     );
-    let wg_reconciler =
-        crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
-    let xray =
-        match crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone())
-            .await
-        {
-            Ok(h) => h,
-            Err(e) => {
-                // The rest of the node (API, WireGuard) stays useful; say what to fix.
-                tracing::error!(error = %format!("{e:#}"), "xray service not started");
-                None
-            }
-        };
 
     let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
 
@@ -107,7 +109,10 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         })
     };
 
-    shutdown_signal().await;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     // In-flight requests (and the proposals they wait on) finish before Raft stops.
@@ -119,11 +124,11 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     if let Some(handle) = bot {
         let _ = handle.await;
     }
-    if let Some(handle) = wg_reconciler {
-        let _ = handle.await;
+    if let Some(wg) = wg {
+        let _ = wg.handle.await;
     }
-    if let Some(handle) = xray {
-        let _ = handle.await;
+    if let Some(xray) = xray {
+        let _ = xray.handle.await;
     }
     if let Ok(Err(e)) = raft_server.await {
         tracing::warn!(error = %e, "Raft RPC server stopped with an error");
@@ -135,13 +140,4 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
 
 async fn wait_stop(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

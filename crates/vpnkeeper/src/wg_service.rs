@@ -24,6 +24,13 @@ use vpnkeeper_domain::{Actor, Command, DeviceRef, Envelope, Protocol};
 use vpnkeeper_store::Change;
 
 use crate::config::{Config, WgBackendKind};
+use crate::dataplane_health::PassTracker;
+
+/// The running reconciler: its task, and the tracker `/health` and `/metrics` read.
+pub struct WgService {
+    pub handle: tokio::task::JoinHandle<()>,
+    pub tracker: Arc<PassTracker>,
+}
 
 /// Starts the reconciler when a backend is configured; `None` for backend `none`.
 pub fn spawn(
@@ -31,12 +38,17 @@ pub fn spawn(
     config: &Config,
     sealer: Sealer,
     stop: watch::Receiver<bool>,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
+) -> Result<Option<WgService>> {
     let Some(backend) = vpnkeeper_dataplane::build_backend(&config.wireguard.backend_config())
         .context("wireguard backend")?
     else {
         return Ok(None);
     };
+    let tracker = PassTracker::new(
+        format!("wireguard:{}", config.wireguard.interface),
+        backend.name(),
+        Duration::from_secs(config.wireguard.reconcile_interval_secs),
+    );
     let node_id = config.node.id;
     let source = Arc::new(StoreSource {
         cluster: cluster.clone(),
@@ -78,6 +90,7 @@ pub fn spawn(
         cluster.clone(),
         node_id,
         source.clone(),
+        tracker.clone(),
         rx,
     ));
     let mut stop_rx = stop;
@@ -88,7 +101,7 @@ pub fn spawn(
         reconciler.run(source, kick, tx, shutdown).await;
         let _ = reporter.await;
     });
-    Ok(Some(handle))
+    Ok(Some(WgService { handle, tracker }))
 }
 
 struct StoreSource {
@@ -187,20 +200,30 @@ async fn report_outcomes(
     cluster: Cluster,
     node_id: u64,
     source: Arc<StoreSource>,
+    tracker: Arc<PassTracker>,
     mut rx: mpsc::Receiver<PassOutcome>,
 ) {
     let mut baseline: HashMap<String, (u64, u64)> = HashMap::new();
     let mut revoked_in_app: HashMap<String, Instant> = HashMap::new();
     while let Some(outcome) = rx.recv().await {
-        let PassOutcome::Synced {
-            report,
-            observations,
-            ..
-        } = outcome
-        else {
-            continue;
+        let (report, observations) = match outcome {
+            PassOutcome::Synced {
+                report,
+                observations,
+                peers,
+                took,
+            } => {
+                tracker.pass_ok(took, format!("{peers} peers"));
+                (report, observations)
+            }
+            PassOutcome::Failed { error, .. } => {
+                tracker.pass_failed(error);
+                continue;
+            }
         };
         let keys = source.keys.lock().expect("keys lock").clone();
+        // Revoked peers leave the desired set: forget their counters too.
+        baseline.retain(|k, _| keys.contains_key(k));
         let mut entries = Vec::new();
         for o in observations {
             let Some(&device_id) = keys.get(&o.public_key) else {

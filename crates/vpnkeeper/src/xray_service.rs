@@ -6,6 +6,7 @@
 //! supervised Xray, and on a timer. Removed users' live connections are cut by the crate.
 //! Traffic deltas (QueryStats with reset) are reported as batched `RecordUsage` commands.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -21,6 +22,7 @@ use vpnkeeper_xray::{
 };
 
 use crate::config::Config;
+use crate::dataplane_health::PassTracker;
 
 /// The Xray user name of a device: stable, and parseable back to the device id.
 pub fn email_of(device_id: i64) -> String {
@@ -31,24 +33,88 @@ fn device_of(email: &str) -> Option<i64> {
     email.strip_prefix("dev-")?.parse().ok()
 }
 
-/// Starts the Xray service when `[xray] enabled`. Needs this node's registration (with its
-/// Reality keys) to be in the state already.
-pub async fn spawn(
+/// The Xray service: its task, and the tracker `/health` and `/metrics` read.
+pub struct XrayService {
+    pub handle: tokio::task::JoinHandle<()>,
+    pub tracker: Arc<PassTracker>,
+}
+
+/// Starts the Xray service when `[xray] enabled`. It needs this node's registration (with
+/// its Reality keys) in the state; until that is there, or while the settings cannot be
+/// used, it retries with backoff (2 s up to 60 s) and `/health` says why.
+pub fn spawn(
     cluster: &Cluster,
     config: &Config,
     data_dir: &std::path::Path,
     sealer: &Sealer,
-    stop: watch::Receiver<bool>,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    mut stop: watch::Receiver<bool>,
+) -> Option<XrayService> {
     if !config.xray.enabled {
-        return Ok(None);
+        return None;
     }
+    let tracker = PassTracker::new(
+        "xray",
+        "xray",
+        Duration::from_secs(config.xray.reconcile_interval_secs),
+    );
+    let (cluster, config, data_dir, sealer) = (
+        cluster.clone(),
+        config.clone(),
+        data_dir.to_path_buf(),
+        sealer.clone(),
+    );
+    let t = tracker.clone();
+    let handle = tokio::spawn(async move {
+        let mut delay = Duration::from_secs(2);
+        let started = loop {
+            match start(&cluster, &config, &data_dir, &sealer).await {
+                Ok(started) => break started,
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    tracing::error!(error = %reason, retry_in_s = delay.as_secs(), "xray service not started");
+                    t.not_started(reason);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            }
+            delay = (delay * 2).min(Duration::from_secs(60));
+        };
+        tracing::info!(port = config.xray.port, api = %config.xray.api_addr, "xray service started");
+        run_loop(
+            cluster,
+            config.node.id,
+            started,
+            config.xray.reconcile_interval_secs,
+            config.xray.usage_interval_secs,
+            t,
+            stop,
+        )
+        .await;
+    });
+    Some(XrayService { handle, tracker })
+}
+
+/// What a started Xray service runs with.
+struct Started {
+    settings: XraySettings,
+    xnode: XrayNode,
+    supervisor: Option<Arc<Supervisor>>,
+}
+
+async fn start(
+    cluster: &Cluster,
+    config: &Config,
+    data_dir: &std::path::Path,
+    sealer: &Sealer,
+) -> Result<Started> {
     let node_id = config.node.id;
     let node = cluster
         .read()
         .node(node_id)
         .await?
-        .ok_or_else(|| anyhow!("node {node_id} is not registered; cannot start Xray"))?;
+        .ok_or_else(|| anyhow!("node {node_id} is not registered yet"))?;
     let nx = node
         .xray_settings()
         .ok_or_else(|| anyhow!("node {node_id} has no Xray settings in the state yet"))?;
@@ -72,20 +138,16 @@ pub async fn spawn(
     // The config file carries every current user, so an Xray (re)started from it serves
     // them even before the reconciler has run: a fallback, not the mechanism.
     let users = desired_users(cluster, node_id).await?;
-    let access_log = if settings.command.is_some() {
-        AccessLog::Stdout
-    } else {
-        AccessLog::Off
-    };
-    let config_path = vpnkeeper_xray::write_validated_config(&settings, &users, access_log)
-        .await
-        .context("writing the Xray config")?;
+    let config_path =
+        vpnkeeper_xray::write_validated_config(&settings, &users, access_log(&settings))
+            .await
+            .context("writing the Xray config")?;
 
     let supervisor = match &settings.command {
         Some(command) => Some(
             Supervisor::spawn(SupervisorConfig::new(
                 command.clone(),
-                config_path.clone(),
+                config_path,
                 settings.api_addr,
             ))
             .context("starting Xray")?,
@@ -98,18 +160,21 @@ pub async fn spawn(
         settings.inbound_tag.clone(),
         Cutter::from_settings(&settings, tracker),
     );
-    let handle = tokio::spawn(run_loop(
-        cluster.clone(),
-        node_id,
+    Ok(Started {
         settings,
-        config.xray.reconcile_interval_secs,
-        config.xray.usage_interval_secs,
         xnode,
         supervisor,
-        stop,
-    ));
-    tracing::info!(port = config.xray.port, api = %config.xray.api_addr, "xray service started");
-    Ok(Some(handle))
+    })
+}
+
+/// A supervised Xray logs its accesses to stdout, where the supervisor reads them to know
+/// each user's client addresses (for cutting live connections); an external one does not.
+fn access_log(settings: &XraySettings) -> AccessLog {
+    if settings.command.is_some() {
+        AccessLog::Stdout
+    } else {
+        AccessLog::Off
+    }
 }
 
 async fn desired_users(cluster: &Cluster, node_id: u64) -> Result<Vec<XrayUser>> {
@@ -123,17 +188,20 @@ async fn desired_users(cluster: &Cluster, node_id: u64) -> Result<Vec<XrayUser>>
         .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_loop(
     cluster: Cluster,
     node_id: u64,
-    settings: XraySettings,
+    started: Started,
     reconcile_secs: u64,
     usage_secs: u64,
-    xnode: XrayNode,
-    supervisor: Option<std::sync::Arc<Supervisor>>,
+    tracker: Arc<PassTracker>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Started {
+        settings,
+        xnode,
+        supervisor,
+    } = started;
     let mut changes = cluster.read().subscribe();
     let mut starts = supervisor.as_ref().map(|s| s.starts());
     let mut repair = tokio::time::interval(Duration::from_secs(reconcile_secs));
@@ -171,30 +239,34 @@ async fn run_loop(
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "reading desired xray users failed");
+                tracker.pass_failed(format!("reading the desired users: {e}"));
                 continue;
             }
         };
+        let t = std::time::Instant::now();
         match xnode.reconcile(users.clone()).await {
-            Ok(r) if r.added + r.removed > 0 => tracing::info!(
-                added = r.added,
-                removed = r.removed,
-                cut_sockets = r.cut_sockets,
-                "xray users converged"
-            ),
-            Ok(_) => {}
+            Ok(r) => {
+                if r.added + r.removed > 0 {
+                    tracing::info!(
+                        added = r.added,
+                        removed = r.removed,
+                        cut_sockets = r.cut_sockets,
+                        "xray users converged"
+                    );
+                }
+                tracker.pass_ok(t.elapsed(), format!("{} users", users.len()));
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick")
+                // Expected for a moment while a supervised Xray restarts; /health and the
+                // backend error counter show it if it lasts.
+                tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick");
+                tracker.pass_failed(format!("xray API {}: {e}", settings.api_addr));
             }
         }
         // Keep the fallback config in step, without a test instance: only the user list
         // changed, and users are validated by the writer itself.
         if last_written.as_ref() != Some(&users) {
-            let access_log = if settings.command.is_some() {
-                AccessLog::Stdout
-            } else {
-                AccessLog::Off
-            };
-            match vpnkeeper_xray::render_server_config(&settings, &users, access_log)
+            match vpnkeeper_xray::render_server_config(&settings, &users, access_log(&settings))
                 .map_err(|e| anyhow!("{e}"))
                 .and_then(|c| {
                     vpnkeeper_xray::write_config_atomic(&settings.config_dir, &c)

@@ -1,6 +1,8 @@
-//! AmneziaWG/WireGuard end to end through the real binary: a node drives a real
-//! wireguard-go interface in a network namespace over UAPI; a client in a second namespace
-//! uses the config that `vpnkeeper device add` printed; revoking cuts it off.
+//! AmneziaWG/WireGuard end to end through the real binary: a node drives a real userspace
+//! WireGuard interface (wireguard-go, then boringtun) in a network namespace over UAPI; a
+//! client in a second namespace uses the config that `vpnkeeper device add` printed. The
+//! tests cover usage reporting, drift repair (a peer removed by hand, the daemon killed and
+//! restarted), `/health` and `/metrics` on the data plane, and revoke cutting the client off.
 
 mod common;
 #[path = "../../dataplane/tests/common/mod.rs"]
@@ -89,7 +91,7 @@ fn server_peers(lab: &Lab) -> Vec<String> {
     lab.server_peers()
 }
 
-fn api_get(node: &Node, path: &str) -> serde_json::Value {
+fn api_text(node: &Node, path: &str) -> String {
     let out = std::process::Command::new("curl")
         .args([
             "-sf",
@@ -99,7 +101,38 @@ fn api_get(node: &Node, path: &str) -> serde_json::Value {
         .arg(format!("{}{}", node.base(), path))
         .output()
         .expect("curl");
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn api_get(node: &Node, path: &str) -> serde_json::Value {
+    serde_json::from_str(&api_text(node, path)).unwrap_or(serde_json::Value::Null)
+}
+
+/// The `/health` entry of this node's WireGuard backend.
+fn wg_health(node: &Node, iface: &str) -> serde_json::Value {
+    let health = api_get(node, "/health");
+    let name = format!("wireguard:{iface}");
+    health["backends"]
+        .as_array()
+        .and_then(|b| b.iter().find(|p| p["name"] == name.as_str()).cloned())
+        .unwrap_or_else(|| panic!("no {name} backend in /health: {health}"))
+}
+
+/// Polls until `check` holds or `within` passes.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A counter's value in Prometheus text (summed over its label sets that contain `labels`).
+fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[test]
@@ -107,8 +140,24 @@ fn issue_connect_revoke_and_repair_with_wireguard_go() {
     if lab::prerequisites("wg_e2e", &["wireguard-go", "wg", "ping", "curl"]).is_none() {
         return;
     }
-    let mut lab = Lab::new("e2e");
-    lab.start_server(Impl::WireguardGo);
+    issue_connect_revoke_and_repair(Impl::WireguardGo);
+}
+
+#[test]
+fn issue_connect_revoke_and_repair_with_boringtun() {
+    if lab::prerequisites("wg_e2e", &["boringtun-cli", "wg", "ping", "curl"]).is_none() {
+        return;
+    }
+    issue_connect_revoke_and_repair(Impl::Boringtun);
+}
+
+fn issue_connect_revoke_and_repair(imp: Impl) {
+    let tag = match imp {
+        Impl::WireguardGo => "e2eg",
+        Impl::Boringtun => "e2eb",
+    };
+    let mut lab = Lab::new(tag);
+    lab.start_server(imp);
 
     let mut node = Node::init_with(&["--public-host", SERVER_VETH_IP]);
     node.start_env(&[
@@ -197,14 +246,76 @@ fn issue_connect_revoke_and_repair_with_wireguard_go() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // Revoke: the peer leaves the interface at once and the tunnel is dead.
-    let t = Instant::now();
+    // The data plane is on /health and /metrics.
+    eventually(Duration::from_secs(5), "backend healthy in /health", || {
+        wg_health(&node, &lab.server_if)["ok"] == true
+    });
+    let metrics = api_text(&node, "/metrics");
+    assert!(
+        metric_sum(
+            &metrics,
+            "vpnkeeper_reconcile_duration_seconds_count",
+            "backend=\"uapi\""
+        ) > 0.0,
+        "no reconcile durations in /metrics:\n{metrics}"
+    );
+
+    // The daemon dies: /health says so (degraded, not dead), the failures are counted, and
+    // a restarted daemon gets its whole configuration back without anyone's help.
+    let errors_before = metric_sum(
+        &api_text(&node, "/metrics"),
+        "vpnkeeper_backend_errors_total",
+        "backend=\"uapi\"",
+    );
+    lab.kill_server();
+    eventually(Duration::from_secs(10), "backend down in /health", || {
+        wg_health(&node, &lab.server_if)["ok"] == false
+    });
+    let health = api_get(&node, "/health");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        metric_sum(
+            &api_text(&node, "/metrics"),
+            "vpnkeeper_backend_errors_total",
+            "backend=\"uapi\""
+        ) > errors_before,
+        "backend errors not counted"
+    );
+    lab.start_server(imp);
+    eventually(
+        Duration::from_secs(10),
+        "peer restored on the restarted daemon",
+        || server_peers(&lab).contains(&public),
+    );
+    eventually(Duration::from_secs(5), "backend healthy again", || {
+        wg_health(&node, &lab.server_if)["ok"] == true
+    });
+    // The client drops its old session, as a phone does when it reconnects; otherwise it
+    // would keep sending on a session the new daemon never had until its rekey timeout.
+    let server_pub = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("PublicKey = "))
+        .expect("server public key in the config")
+        .to_string();
+    lab.ns(
+        &lab.ns_client,
+        &["wg", "set", &lab.client_if, "peer", &server_pub, "remove"],
+    );
+    use_config(&lab, &conf);
+    assert!(
+        ping(&lab, Duration::from_secs(20)),
+        "no tunnel through the restarted daemon; node log:\n{}",
+        node.log()
+    );
+
+    // Revoke: the peer leaves the interface within a second and the tunnel is dead.
     let out = node.cli(&["device", "revoke", &device_id]);
+    let t = Instant::now();
     assert!(out.status.success(), "{}", stderr(&out));
     while server_peers(&lab).contains(&public) {
         assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "peer still on the interface"
+            t.elapsed() < Duration::from_secs(1),
+            "peer still on the interface a second after the revoke"
         );
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -271,6 +271,18 @@ pub async fn render_config(
     device: &Device,
 ) -> Result<(String, String), ApiError> {
     use vpnkeeper_domain::wgconf::{config_file_name, ClientConfig};
+    // A revoked device's access material must not be handed out again, whatever the
+    // protocol (a VLESS link would otherwise look valid to the client until it fails).
+    if !device.is_active() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "revoked",
+            format!(
+                "device #{} was revoked; issue a new device to get access again",
+                device.id
+            ),
+        ));
+    }
     let node = state.read().node(device.node_id).await?.ok_or_else(|| {
         ApiError::not_found(format!("node {} of device {}", device.node_id, device.id))
     })?;
