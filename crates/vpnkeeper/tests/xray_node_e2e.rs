@@ -1,7 +1,8 @@
 //! VLESS+Reality end to end through the real binary: the node supervises a real Xray-core,
 //! `device add --protocol vless` prints a share link, a real Xray client built from that
-//! link fetches a page, traffic reaches the device's usage, and a revoke cuts both new and
-//! already-open connections.
+//! link fetches a page, traffic reaches the device's usage and `/health`, the subscription
+//! URL carries the link, a killed Xray gets its users back from the reconciler (not from
+//! its config file), and a revoke cuts both new and already-open connections.
 
 mod common;
 #[path = "../../xray/tests/common/mod.rs"]
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn api_json(node: &Node, path: &str) -> serde_json::Value {
+fn api_text(node: &Node, path: &str) -> String {
     let out = std::process::Command::new("curl")
         .args([
             "-sf",
@@ -21,7 +22,55 @@ fn api_json(node: &Node, path: &str) -> serde_json::Value {
         .arg(format!("{}{}", node.base(), path))
         .output()
         .expect("curl");
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn api_json(node: &Node, path: &str) -> serde_json::Value {
+    serde_json::from_str(&api_text(node, path)).unwrap_or(serde_json::Value::Null)
+}
+
+/// Fetches the link through the client until it works (or fails the test after `within`).
+async fn fetch_until_ok(node: &Node, socks: u16, url: &str, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    loop {
+        match xr::fetch(socks, url).await {
+            Ok(body) => {
+                assert_eq!(body, xr::PAGE);
+                return;
+            }
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: {e}\n{}",
+                    node.log()
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}
+
+/// The pid of the Xray process the node supervises (its command line names the config the
+/// node wrote into its data directory).
+fn supervised_xray_pid(node: &Node) -> Option<String> {
+    let config = node.data_dir().join("xray").join("config.json");
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("run -c {}", config.display())])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+fn curl_text(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", url])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {url} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,23 +145,69 @@ usage_interval_secs = 1
     // The link works through a real Xray client once the reconciler added the user.
     let (_client, socks) = xr::xray_client(work.path(), &link, "carol", None).await;
     let url = format!("http://127.0.0.1:{web}/");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match xr::fetch(socks, &url).await {
-            Ok(body) => {
-                assert_eq!(body, xr::PAGE);
-                break;
-            }
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "link never worked: {e}\n{}",
-                    node.log()
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
+    fetch_until_ok(&node, socks, &url, Duration::from_secs(30), "link never worked").await;
+
+    // /health knows the Xray service and how many users it serves.
+    let health = api_json(&node, "/health");
+    let xray_probe = health["backends"]
+        .as_array()
+        .and_then(|b| b.iter().find(|p| p["name"] == "xray").cloned())
+        .unwrap_or_else(|| panic!("no xray backend in /health: {health}"));
+    assert_eq!(xray_probe["ok"], true, "{health}");
+
+    // The user's subscription URL carries the same link, in every format.
+    let user = api_json(&node, "/api/v1/users/carol");
+    let sub_url = user["subscription_url"].as_str().expect("subscription_url").to_string();
+    let plain = curl_text(&format!("{sub_url}?format=plain"));
+    assert!(plain.lines().any(|l| l == link), "link not in {plain}");
+    let clash = curl_text(&format!("{sub_url}?format=clash"));
+    assert!(clash.contains("type: vless") && clash.contains("reality-opts"), "{clash}");
+    let singbox: serde_json::Value =
+        serde_json::from_str(&curl_text(&format!("{sub_url}?format=sing-box"))).unwrap();
+    assert!(
+        singbox["outbounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["type"] == "vless" && o["tls"]["reality"]["enabled"] == true),
+        "{singbox}"
+    );
+
+    // Xray dies. Its config file is made to hold no users first, so what brings the user
+    // back after the supervisor's restart can only be the reconciler, through the API.
+    let config_path = node.data_dir().join("xray").join("config.json");
+    let mut xcfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    for inbound in xcfg["inbounds"].as_array_mut().unwrap() {
+        if inbound["protocol"] == "vless" {
+            inbound["settings"]["clients"] = serde_json::json!([]);
         }
     }
+    std::fs::write(&config_path, xcfg.to_string()).unwrap();
+    let pid = supervised_xray_pid(&node).expect("the supervised xray process");
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while supervised_xray_pid(&node).as_deref().is_none_or(|p| p == pid) {
+        assert!(Instant::now() < deadline, "xray was not restarted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fetch_until_ok(
+        &node,
+        socks,
+        &url,
+        Duration::from_secs(30),
+        "the link did not work again after the Xray restart",
+    )
+    .await;
+    assert!(
+        node.log().matches("xray users converged").count() >= 2,
+        "the user came back without the reconciler adding it:\n{}",
+        node.log()
+    );
 
     // Traffic reaches the device's usage.
     let deadline = Instant::now() + Duration::from_secs(20);
