@@ -356,7 +356,8 @@ fn print_fs_note(dir: &Path) {
     }
 }
 
-/// A user with an awg, a wireguard and a router device: a realistic subscription to render.
+/// A user with a phone, a laptop and a router (AmneziaWG, the node's flavour): a realistic
+/// subscription to render.
 async fn sub_user(node: &BenchNode) -> Result<String> {
     let client = reqwest::Client::new();
     let r = client
@@ -369,7 +370,7 @@ async fn sub_user(node: &BenchNode) -> Result<String> {
         bail!("user add: HTTP {}", r.status());
     }
     let user: serde_json::Value = r.json().await?;
-    for (t, p) in [("phone", "awg"), ("laptop", "wireguard"), ("router", "awg")] {
+    for (t, p) in [("phone", "awg"), ("laptop", "awg"), ("router", "awg")] {
         post(
             &client,
             node,

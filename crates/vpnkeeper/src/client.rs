@@ -28,10 +28,18 @@ impl ApiClient {
             );
         }
         let token = read_secret(&token_path)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let scheme = match &config.api.tls_cert {
+            Some(cert) if config.api.tls_enabled() => {
+                // The node serves HTTPS with this very certificate: trust exactly it, for
+                // the loopback address the CLI dials even though it names the public host.
+                let tls = vpnkeeper_api::tls::pinned_client_config(cert)?;
+                http = http.use_preconfigured_tls(tls);
+                "https"
+            }
+            _ => "http",
+        };
+        let http = http.build().context("building the HTTP client")?;
         // A wildcard listen address is reached through loopback.
         let mut addr = config.api.listen;
         if addr.ip().is_unspecified() {
@@ -43,7 +51,7 @@ impl ApiClient {
         }
         Ok(ApiClient {
             http,
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             token,
         })
     }
@@ -63,13 +71,17 @@ impl ApiClient {
             req = req.json(&body);
         }
         let resp = req.send().await.map_err(|e| {
-            if e.is_connect() {
+            if e.is_connect() && !is_tls_failure(&e) {
                 anyhow!(
                     "no vpnkeeper node is running at {} (start it with `vpnkeeper run --data-dir DIR`)",
                     self.base
                 )
             } else {
-                anyhow!("request to the node at {} failed: {e}", self.base)
+                anyhow!(
+                    "request to the node at {} failed: {}",
+                    self.base,
+                    error_chain(&e)
+                )
             }
         })?;
         let status = resp.status();
@@ -124,4 +136,23 @@ pub fn url_segment(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The error and its causes on one line ("error sending request: … : invalid peer
+/// certificate: …"), which is where TLS problems say what is wrong.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
+/// A connection that reached the node but failed its TLS handshake is not "no node running".
+fn is_tls_failure(e: &reqwest::Error) -> bool {
+    let chain = error_chain(e).to_ascii_lowercase();
+    chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
 }

@@ -153,8 +153,10 @@ enum DeviceCmd {
         user: String,
         #[arg(long = "type", value_parser = ["phone", "laptop", "router"])]
         device_type: String,
-        #[arg(long, default_value = "awg", value_parser = ["awg", "wireguard", "vless"])]
-        protocol: String,
+        /// Default: what the node serves (awg on an AmneziaWG node, wireguard on a plain
+        /// WireGuard one).
+        #[arg(long, value_parser = ["awg", "wireguard", "vless"])]
+        protocol: Option<String>,
         /// Device name (default: the type, so asking again returns the same device).
         #[arg(long)]
         name: Option<String>,

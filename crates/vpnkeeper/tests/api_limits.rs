@@ -202,6 +202,14 @@ fn https_with_rustls_when_a_certificate_is_configured() {
             .starts_with("https://"),
         "{user}"
     );
+    // The CLI reads the same config and talks HTTPS to the node, pinning its certificate.
+    let tls_env = [
+        ("VPNKEEPER_API__TLS_CERT", cert.to_str().unwrap()),
+        ("VPNKEEPER_API__TLS_KEY", key.to_str().unwrap()),
+    ];
+    let out = vk_env(&["user", "list", "--data-dir", &node.data()], &tls_env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("tls-user"), "{}", stdout(&out));
     // Plain HTTP on the TLS port gets nothing useful.
     assert!(
         http_get(&format!("http://127.0.0.1:{}/health", node.api_port))

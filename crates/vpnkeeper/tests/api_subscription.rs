@@ -55,7 +55,12 @@ async fn fetch(url: &str, ua: Option<&str>) -> (StatusCode, reqwest::header::Hea
 #[tokio::test]
 async fn subscription_formats_headers_and_lifecycle() {
     let mut node = Node::init();
-    node.start_env(&NO_LIMITS);
+    // Debug logging: every request is logged with its span, which is where a token in the
+    // path would leak; the end of the test checks it does not.
+    let mut env = NO_LIMITS.to_vec();
+    env.push(("VPNKEEPER_LOG__LEVEL", "debug"));
+    env.push(("VPNKEEPER_API__SUPPORT_URL", "https://t.me/vpn_support"));
+    node.start_env(&env);
     let user = post(
         &node,
         "/api/v1/users",
@@ -85,6 +90,7 @@ async fn subscription_formats_headers_and_lifecycle() {
         "upload=0; download=0; total=5000000000; expire=0"
     );
     assert_eq!(h["profile-update-interval"], "12");
+    assert_eq!(h["support-url"], "https://t.me/vpn_support");
     let title = h["profile-title"].to_str().unwrap();
     let title = String::from_utf8(
         STANDARD
@@ -116,6 +122,16 @@ async fn subscription_formats_headers_and_lifecycle() {
         .unwrap()
         .starts_with("text/plain"));
     assert_eq!(plain.lines().collect::<Vec<_>>(), lines);
+    // Query parameters apps add on their own are ignored; other panels' format names work.
+    let (s, _, extra) = fetch(&format!("{sub}?format=plain&_=1733212800&flag=1"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(extra, plain);
+    let (s, _, v2ray) = fetch(&format!("{sub}?format=v2ray"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        String::from_utf8(STANDARD.decode(v2ray.trim()).unwrap()).unwrap(),
+        decoded
+    );
 
     // sing-box, by User-Agent: valid JSON. Mainline sing-box has no AmneziaWG, so awg
     // devices are left out and traffic goes direct (plain WireGuard: see the test below).

@@ -39,11 +39,7 @@ async fn fetch_until_ok(node: &Node, socks: u16, url: &str, within: Duration, wh
                 return;
             }
             Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{what}: {e}\n{}",
-                    node.log()
-                );
+                assert!(Instant::now() < deadline, "{what}: {e}\n{}", node.log());
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
@@ -145,7 +141,14 @@ usage_interval_secs = 1
     // The link works through a real Xray client once the reconciler added the user.
     let (_client, socks) = xr::xray_client(work.path(), &link, "carol", None).await;
     let url = format!("http://127.0.0.1:{web}/");
-    fetch_until_ok(&node, socks, &url, Duration::from_secs(30), "link never worked").await;
+    fetch_until_ok(
+        &node,
+        socks,
+        &url,
+        Duration::from_secs(30),
+        "link never worked",
+    )
+    .await;
 
     // /health knows the Xray service and how many users it serves.
     let health = api_json(&node, "/health");
@@ -155,13 +158,40 @@ usage_interval_secs = 1
         .unwrap_or_else(|| panic!("no xray backend in /health: {health}"));
     assert_eq!(xray_probe["ok"], true, "{health}");
 
-    // The user's subscription URL carries the same link, in every format.
+    // The user's subscription URL carries the same link, in every format, next to an
+    // AmneziaWG device of the same name ("phone"): entry names stay unique, or Clash and
+    // sing-box would refuse the whole profile.
+    let out = node.cli(&[
+        "device",
+        "add",
+        "carol",
+        "--type",
+        "phone",
+        "--protocol",
+        "awg",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let user = api_json(&node, "/api/v1/users/carol");
-    let sub_url = user["subscription_url"].as_str().expect("subscription_url").to_string();
+    let sub_url = user["subscription_url"]
+        .as_str()
+        .expect("subscription_url")
+        .to_string();
     let plain = curl_text(&format!("{sub_url}?format=plain"));
     assert!(plain.lines().any(|l| l == link), "link not in {plain}");
     let clash = curl_text(&format!("{sub_url}?format=clash"));
-    assert!(clash.contains("type: vless") && clash.contains("reality-opts"), "{clash}");
+    assert!(
+        clash.contains("type: vless") && clash.contains("reality-opts"),
+        "{clash}"
+    );
+    let clash_doc: serde_json::Value = serde_norway::from_str(&clash).unwrap();
+    let names: Vec<&str> = clash_doc["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{clash}");
+    assert_ne!(names[0], names[1], "duplicate proxy names: {clash}");
     let singbox: serde_json::Value =
         serde_json::from_str(&curl_text(&format!("{sub_url}?format=sing-box"))).unwrap();
     assert!(
@@ -191,7 +221,10 @@ usage_interval_secs = 1
         .unwrap()
         .success());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while supervised_xray_pid(&node).as_deref().is_none_or(|p| p == pid) {
+    while supervised_xray_pid(&node)
+        .as_deref()
+        .is_none_or(|p| p == pid)
+    {
         assert!(Instant::now() < deadline, "xray was not restarted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -25,16 +25,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Option<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "base64" | "v2ray" | "links-base64" => Some(Format::Base64),
-            "plain" | "links" | "text" => Some(Format::Plain),
-            "sing-box" | "singbox" | "sing_box" => Some(Format::SingBox),
-            "clash" | "clash-meta" | "mihomo" => Some(Format::Clash),
-            _ => None,
-        }
-    }
-
     /// The format a client app wants, from its User-Agent, like Marzban decides it.
     /// Unknown agents (v2rayN/v2rayNG/Streisand/Hiddify and browsers) get base64 links.
     pub fn from_user_agent(ua: &str) -> Format {
@@ -304,8 +294,6 @@ mod tests {
         assert_eq!(Format::from_user_agent("v2rayNG/1.9.16"), Format::Base64);
         assert_eq!(Format::from_user_agent("HiddifyNext/2.5"), Format::Base64);
         assert_eq!(Format::from_user_agent("Streisand"), Format::Base64);
-        assert_eq!(Format::parse("SING-BOX"), Some(Format::SingBox));
-        assert_eq!(Format::parse("yaml"), None);
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub fn links_for(
     config_url: impl Fn(&Device) -> String,
 ) -> Vec<SubLink> {
     let mut out = Vec::with_capacity(devices.len());
+    // Clash proxy names and sing-box tags must be unique, or the client refuses the whole
+    // profile; a user may well have "phone" over both AmneziaWG and VLESS on one node.
+    let mut used = std::collections::HashSet::new();
     for device in devices.iter().filter(|d| d.is_active()) {
         let Some(node) = nodes.iter().find(|n| n.id == device.node_id) else {
             continue;
@@ -172,10 +175,15 @@ pub fn links_for(
                 None => continue,
             }
         };
-        out.push(SubLink {
-            name: display_name(node, device),
-            kind,
-        });
+        let mut name = display_name(node, device);
+        if used.contains(&name) {
+            name = format!("{name} ({})", device.protocol);
+        }
+        if used.contains(&name) {
+            name = format!("{name} #{}", device.id);
+        }
+        used.insert(name.clone());
+        out.push(SubLink { name, kind });
     }
     out
 }

@@ -38,19 +38,25 @@ use crate::routes::devices::{attachment, parse_ref, render_config};
 use crate::state::{now_ms, ApiState};
 use formats::Format;
 
-/// Output formats of `?format=`.
+/// Output formats of `?format=` (the names other panels use are accepted too).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 pub enum FormatParam {
     #[serde(rename = "base64")]
     Base64,
+    #[serde(rename = "v2ray")]
+    V2ray,
     #[serde(rename = "plain")]
     Plain,
+    #[serde(rename = "links")]
+    Links,
     #[serde(rename = "sing-box")]
     SingBox,
     #[serde(rename = "singbox")]
     SingBoxAlias,
     #[serde(rename = "clash")]
     Clash,
+    #[serde(rename = "clash-meta")]
+    ClashMeta,
     #[serde(rename = "mihomo")]
     Mihomo,
 }
@@ -58,16 +64,17 @@ pub enum FormatParam {
 impl From<FormatParam> for Format {
     fn from(f: FormatParam) -> Self {
         match f {
-            FormatParam::Base64 => Format::Base64,
-            FormatParam::Plain => Format::Plain,
+            FormatParam::Base64 | FormatParam::V2ray => Format::Base64,
+            FormatParam::Plain | FormatParam::Links => Format::Plain,
             FormatParam::SingBox | FormatParam::SingBoxAlias => Format::SingBox,
-            FormatParam::Clash | FormatParam::Mihomo => Format::Clash,
+            FormatParam::Clash | FormatParam::ClashMeta | FormatParam::Mihomo => Format::Clash,
         }
     }
 }
 
+// Unknown query parameters are ignored, not refused: client apps append their own
+// (cache busters, flags), and a refused update would leave their users stuck.
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SubParams {
     /// Output format; without it, the User-Agent decides (base64 links by default).
