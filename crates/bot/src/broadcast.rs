@@ -22,6 +22,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut pace = tokio::time::interval(Duration::from_millis(1000 / per_sec as u64));
     pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut read_backoff = Backoff::new();
+    let mut step_backoff = Backoff::new();
     loop {
         if *stop.borrow() {
             return;
@@ -48,13 +49,24 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             }
             continue;
         };
-        if !step(&ctx, &b, &mut pace, &mut stop).await {
+        if step(&ctx, &b, &mut pace, &mut stop).await {
+            step_backoff.reset();
+            continue;
+        }
+        if *stop.borrow() {
+            return;
+        }
+        // Progress could not be committed (no quorum for a moment, a leader change in
+        // flight): pause, then resume from the last committed cursor. Giving up here would
+        // stall the broadcast until the next restart.
+        let d = step_backoff.next_delay();
+        if !sleep_or_stop(d, &mut stop).await {
             return;
         }
     }
 }
 
-/// Sends to the next few recipients; false when stopped or no longer able to commit.
+/// Sends to the next few recipients; false when stopped or progress could not be committed.
 async fn step(
     ctx: &Ctx,
     b: &Broadcast,
