@@ -209,7 +209,10 @@ impl AwgParamError {
 /// The obfuscation parameters of one AmneziaWG interface. Client and server must carry the
 /// same values, so they belong to the node's interface and are copied into every client
 /// config of that interface.
+// Unknown fields are refused: a misspelt key in an operator's `[wireguard.awg]` must not
+// silently fall back to "absent".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AwgParams {
     pub jc: u8,
     pub jmin: u16,

@@ -248,6 +248,14 @@ pub struct WireguardSection {
     /// WireGuard. Plain WireGuard clients cannot talk to an AmneziaWG interface and vice
     /// versa, so a node serves one flavour; devices default to it.
     pub amneziawg: bool,
+    /// Which AmneziaWG generation fresh parameters target: `1.0` (Jc/Jmin/Jmax, S1/S2,
+    /// single H1–H4: every Amnezia client), or `1.5`/`2.0` (adds S3/S4 and H ranges; newer
+    /// clients only). Changing it later generates new parameters (clients re-download).
+    pub amneziawg_version: AwgVersionSetting,
+    /// Operator-chosen AmneziaWG parameters (`[wireguard.awg]`: jc, jmin, jmax, s1, s2,
+    /// h1–h4, optionally s3, s4, i1–i5) instead of generated ones; checked at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awg: Option<vpnkeeper_domain::awg::AwgParams>,
     /// uapi: directory of `IFACE.sock`; unset = /var/run/amneziawg, then /var/run/wireguard.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_dir: Option<PathBuf>,
@@ -314,6 +322,8 @@ impl Default for WireguardSection {
             backend: WgBackendKind::None,
             interface: "awg0".into(),
             amneziawg: true,
+            amneziawg_version: AwgVersionSetting::V1_0,
+            awg: None,
             socket_dir: None,
             netns: None,
             tool: None,
@@ -330,6 +340,62 @@ impl Default for WireguardSection {
             router_dns: Vec::new(),
             router_mtu: None,
             router_keepalive: None,
+        }
+    }
+}
+
+/// `wireguard.amneziawg_version`, as operators know the versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AwgVersionSetting {
+    #[serde(rename = "1.0")]
+    V1_0,
+    #[serde(rename = "1.5")]
+    V1_5,
+    #[serde(rename = "2.0")]
+    V2_0,
+}
+
+// By hand: `amneziawg_version = 2.0` in TOML, or `…_VERSION=2.0` in the environment, arrive
+// as numbers, `"2.0"` as a string; all mean the same.
+impl<'de> Deserialize<'de> for AwgVersionSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AwgVersionSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("one of `1.0`, `1.5`, `2.0`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v.trim() {
+                    "1" | "1.0" => Ok(AwgVersionSetting::V1_0),
+                    "1.5" => Ok(AwgVersionSetting::V1_5),
+                    "2" | "2.0" => Ok(AwgVersionSetting::V2_0),
+                    other => Err(E::custom(format!(
+                        "unknown AmneziaWG version `{other}`; use one of `1.0`, `1.5`, `2.0`"
+                    ))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                self.visit_str(&format!("{v:.1}"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl AwgVersionSetting {
+    pub fn generation(self) -> vpnkeeper_domain::awg::AwgVersion {
+        match self {
+            AwgVersionSetting::V1_0 => vpnkeeper_domain::awg::AwgVersion::V1,
+            AwgVersionSetting::V1_5 | AwgVersionSetting::V2_0 => {
+                vpnkeeper_domain::awg::AwgVersion::V2
+            }
         }
     }
 }
@@ -709,6 +775,17 @@ impl Config {
         if let Some(mtu) = self.wireguard.mtu {
             if !(1280..=9000).contains(&mtu) {
                 return bad("wireguard.mtu", "must be between 1280 and 9000");
+            }
+        }
+        if let Some(params) = &self.wireguard.awg {
+            if !self.wireguard.amneziawg {
+                return bad(
+                    "wireguard.awg",
+                    "AmneziaWG parameters on a plain WireGuard node; remove them or set wireguard.amneziawg = true",
+                );
+            }
+            if let Err(e) = params.validate() {
+                return bad(&format!("wireguard.awg.{}", e.field), &e.reason);
             }
         }
         if self.wireguard.timeout_secs == 0 {

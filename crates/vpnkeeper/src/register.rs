@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use rand::rngs::OsRng;
 use vpnkeeper_cluster::Cluster;
-use vpnkeeper_domain::awg::{AwgParams, AwgVersion};
+use vpnkeeper_domain::awg::AwgParams;
 use vpnkeeper_domain::command::NodeSpec;
 use vpnkeeper_domain::keys::wg_keypair;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
@@ -28,10 +28,22 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
             }
         };
     // AmneziaWG parameters are generated once and kept: every issued config carries them.
-    let awg = match (config.wireguard.amneziawg, old_awg) {
-        (false, _) => None,
-        (true, Some(params)) => Some(params),
-        (true, None) => Some(AwgParams::generate(&mut OsRng, AwgVersion::V1)),
+    // The operator's own parameters win; a change of generation means new parameters.
+    let wg = &config.wireguard;
+    let generation = wg.amneziawg_version.generation();
+    let awg = match (wg.amneziawg, &wg.awg, old_awg) {
+        (false, _, _) => None,
+        (true, Some(chosen), _) => Some(chosen.clone()),
+        (true, None, Some(params)) if params.version() == generation => Some(params),
+        (true, None, old) => {
+            if old.is_some() {
+                tracing::warn!(
+                    version = ?wg.amneziawg_version,
+                    "wireguard.amneziawg_version changed: new AmneziaWG parameters generated; every client must download its config again"
+                );
+            }
+            Some(AwgParams::generate(&mut OsRng, generation))
+        }
     };
     let spec = NodeSpec {
         id: config.node.id,

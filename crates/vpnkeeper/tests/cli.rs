@@ -168,3 +168,47 @@ fn secrets_stay_out_of_logs_and_api_views() {
         "sealed values do not belong in logs either"
     );
 }
+
+/// `wireguard.amneziawg_version` picks the generation of fresh parameters, and
+/// `[wireguard.awg]` replaces them with the operator's own, which every config then carries.
+#[test]
+fn amneziawg_version_and_operator_parameters_reach_the_configs() {
+    let mut node = Node::init();
+    node.start_env(&[("VPNKEEPER_WIREGUARD__AMNEZIAWG_VERSION", "2.0")]);
+    assert!(node.cli(&["user", "add", "dora"]).status.success());
+    let out = node.cli(&["device", "add", "dora", "--type", "phone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conf = stdout(&out);
+    for key in ["S3 = ", "S4 = ", "H1 = "] {
+        assert!(
+            conf.contains(key),
+            "AmneziaWG 2.0 config lacks {key}: {conf}"
+        );
+    }
+    let h1 = conf.lines().find_map(|l| l.strip_prefix("H1 = ")).unwrap();
+    assert!(h1.contains('-'), "2.0 headers are ranges: {h1}");
+    node.terminate();
+
+    // The operator's own parameters replace the generated ones, in every config.
+    let path = node.data_dir().join("vpnkeeper.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(
+        "\n[wireguard.awg]\njc = 5\njmin = 50\njmax = 1000\ns1 = 68\ns2 = 149\nh1 = 1106457265\nh2 = 249455488\nh3 = 1209847463\nh4 = 1646644382\n",
+    );
+    std::fs::write(&path, config).unwrap();
+    node.start();
+    let out = node.cli(&["device", "add", "dora", "--type", "phone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conf = stdout(&out);
+    for line in [
+        "Jc = 5",
+        "Jmin = 50",
+        "Jmax = 1000",
+        "S1 = 68",
+        "S2 = 149",
+        "H4 = 1646644382",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "missing `{line}`: {conf}");
+    }
+    assert!(!conf.contains("S3 = "), "{conf}");
+}

@@ -106,3 +106,30 @@ fn missing_config_file_with_config_flag() {
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn bad_amneziawg_parameters_are_named() {
+    let node = Node::init();
+    append_config(
+        &node,
+        "\n[wireguard.awg]\njc = 4\njmin = 900\njmax = 100\ns1 = 20\ns2 = 30\nh1 = 11\nh2 = 12\nh3 = 13\nh4 = 14\n",
+    );
+    let line = run_fails(&node, &[]);
+    assert!(line.contains("wireguard.awg.jmin"), "{line}");
+
+    let node = Node::init();
+    let line = run_fails(&node, &[("VPNKEEPER_WIREGUARD__AMNEZIAWG_VERSION", "3.0")]);
+    assert!(line.contains("wireguard.amneziawg_version"), "{line}");
+    assert!(line.contains("2.0"), "lists the valid versions: {line}");
+
+    let node = Node::init();
+    append_config(
+        &node,
+        "\n[wireguard.awg]\njc = 4\njmin = 10\njmax = 100\ns1 = 20\ns2 = 30\nh1 = 11\nh2 = 12\nh3 = 13\nh4 = 14\njunk = 1\n",
+    );
+    let line = run_fails(&node, &[]);
+    assert!(
+        line.contains("junk"),
+        "a misspelt parameter is refused: {line}"
+    );
+}
