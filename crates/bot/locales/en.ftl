@@ -60,6 +60,7 @@ issue-failed = ⚠️ Could not issue the config: { $reason }
 config-caption = { $device } · { $protocol }. Import this file into AmneziaVPN (or WireGuard).
 qr-caption = QR code of the { $device } config.
 vless-link = 🔗 { $device } · VLESS:
+subscription-title = 🔄 Subscription for client apps (v2rayNG, Hiddify, Streisand, Clash, sing-box): add this URL and they stay up to date.
 devices-title = { $count ->
     [0] 📋 You have no devices yet. Choose a device type in the menu.
     [one] 📋 Your device:

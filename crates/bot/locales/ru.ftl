@@ -61,6 +61,7 @@ issue-failed = ⚠️ Не удалось выдать конфигурацию:
 config-caption = { $device } · { $protocol }. Импортируйте этот файл в AmneziaVPN (или WireGuard).
 qr-caption = QR-код конфигурации: { $device }.
 vless-link = 🔗 { $device } · VLESS:
+subscription-title = 🔄 Подписка для приложений (v2rayNG, Hiddify, Streisand, Clash, sing-box): добавьте эту ссылку, и они будут обновляться сами.
 devices-title = { $count ->
     [0] 📋 У вас пока нет устройств. Выберите тип устройства в меню.
     [one] 📋 У вас { $count } устройство:

@@ -113,6 +113,9 @@ pub struct Settings {
     pub client_options: ClientOptions,
     /// Broadcast pace; Telegram allows about 30 messages per second to different chats.
     pub broadcast_per_sec: u32,
+    /// Base URL of the API (`api.public_url`): a user's subscription URL is
+    /// `<base>/sub/<token>`, shown under "My devices" for client apps to import.
+    pub subscription_base: String,
 }
 
 /// The bot service of a node.

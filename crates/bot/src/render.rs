@@ -173,15 +173,28 @@ pub(crate) async fn screen(
             )
         }
         Screen::Devices => {
-            let devices = match read.user(&UserRef::TelegramId(chat)).await? {
+            let user = read.user(&UserRef::TelegramId(chat)).await?;
+            let devices = match &user {
                 Some(u) => read.devices_of_user(u.id, false).await?,
                 None => Vec::new(),
             };
-            let text = tr(
+            let mut text = tr(
                 lang,
                 "devices-title",
                 &[("count", num(devices.len() as i64))],
             );
+            // One URL that client apps (v2rayNG, Hiddify, Streisand, Clash, sing-box) import
+            // and refresh: every device of the user, current whatever changes later.
+            if let (Some(u), false) = (&user, devices.is_empty()) {
+                let url = format!(
+                    "{}/sub/{}",
+                    ctx.settings.subscription_base.trim_end_matches('/'),
+                    u.sub_token
+                );
+                text.push_str("\n\n");
+                text.push_str(&t(lang, "subscription-title"));
+                text.push_str(&format!("\n<code>{}</code>", html(&url)));
+            }
             let mut rows: Vec<Vec<InlineKeyboardButton>> = devices
                 .iter()
                 .take(50)

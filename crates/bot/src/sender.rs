@@ -403,18 +403,7 @@ async fn config_content(
             is_link: false,
         })
     } else {
-        let x = node.xray_settings()?;
-        let link = vpnkeeper_xray::ShareLink {
-            uuid: device.uuid,
-            host: node.public_host.clone(),
-            port: x.port,
-            public_key: x.reality_public_key.clone(),
-            short_id: x.short_ids.first().cloned().unwrap_or_default(),
-            sni: x.server_names.first().cloned().unwrap_or_default(),
-            fingerprint: x.fingerprint.clone(),
-            flow: vpnkeeper_xray::settings::FLOW_VISION.into(),
-            name: format!("{}-{}", user.name, device.device_type),
-        };
+        let link = vpnkeeper_xray::link::for_device(&node, &device)?;
         Some(ConfigContent {
             text: link.to_uri(),
             file_name: String::new(),

@@ -93,6 +93,12 @@ impl Node {
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
+
+    /// How a device of this node is named in client apps (share-link fragment, subscription
+    /// entries): "fra-1 phone". The node name tells a user's devices on several nodes apart.
+    pub fn device_label(&self, device: &Device) -> String {
+        format!("{} {}", self.name, device.name)
+    }
 }
 
 /// What every node must know about another node's VLESS+Reality inbound to hand out links.

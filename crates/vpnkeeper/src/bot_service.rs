@@ -23,7 +23,11 @@ pub fn spawn(
     sealer: Sealer,
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
-    let Some(settings) = config.telegram.settings(config.wireguard.client_options()) else {
+    let subscription_base = config.api.options(&config.node).public_url;
+    let Some(settings) = config
+        .telegram
+        .settings(config.wireguard.client_options(), subscription_base)
+    else {
         tracing::info!("no telegram.token configured: running without the Telegram bot");
         return None;
     };

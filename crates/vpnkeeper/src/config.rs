@@ -627,6 +627,7 @@ impl TelegramSection {
     pub fn settings(
         &self,
         client_options: vpnkeeper_domain::wgconf::ClientOptions,
+        subscription_base: String,
     ) -> Option<vpnkeeper_bot::Settings> {
         let token = vpnkeeper_bot::Token::new(self.token.as_deref()?).ok()?;
         Some(vpnkeeper_bot::Settings {
@@ -638,6 +639,7 @@ impl TelegramSection {
             poll_timeout: std::time::Duration::from_secs(self.poll_timeout_secs),
             client_options,
             broadcast_per_sec: self.broadcast_per_sec,
+            subscription_base,
         })
     }
 }

@@ -170,12 +170,16 @@ async fn language_follows_the_client_and_switches_with_russian_plurals() {
         "{}",
         menu.text()
     );
-    // The previous menu message is deleted: one main message per chat.
-    assert!(b
-        .fake
-        .calls_to(BOB)
-        .iter()
-        .any(|c| c.method == "deleteMessage"));
+    // The previous menu message is deleted (right after the new one is sent): one main
+    // message per chat.
+    b.fake
+        .wait("the old menu message deleted", WAIT, |_| {
+            b.fake
+                .calls_to(BOB)
+                .iter()
+                .any(|c| c.method == "deleteMessage")
+        })
+        .await;
     let list = b.press_screen(&bob, &menu, "ls").await;
     assert!(
         list.text().contains("У вас 2 устройства:"),
@@ -403,8 +407,22 @@ async fn approval_mode_requests_reach_admins_who_approve_or_deny() {
 
     // Dave (Russian client) is denied, in Russian; a second press finds it decided.
     b.menu(&dave).await;
-    let notice = b.fake.nth_to(ADMIN, &["sendMessage"], 2, WAIT).await;
-    assert!(has(&notice, "an:6006"));
+    // The admin's new notice (other admin screens may have been sent meanwhile).
+    b.fake
+        .wait("Dave's request reaches the admin", WAIT, |_| {
+            b.fake
+                .calls_to(ADMIN)
+                .iter()
+                .any(|c| c.method == "sendMessage" && has(c, "an:6006"))
+        })
+        .await;
+    let notice = b
+        .fake
+        .calls_to(ADMIN)
+        .into_iter()
+        .find(|c| c.method == "sendMessage" && has(c, "an:6006"))
+        .unwrap();
+    assert!(notice.text().contains("Dave"), "{}", notice.text());
     b.press_screen(&admin, &notice, "an:6006").await;
     let denied = b.fake.nth_to(6006, &["sendMessage"], 2, WAIT).await;
     assert!(denied.text().contains("отказано"), "{}", denied.text());
@@ -533,4 +551,73 @@ async fn bad_input_gets_polite_answers_and_never_a_crash() {
     // Still answering.
     let menu = b.menu(&alice).await;
     assert!(has(&menu, "d:phone"));
+}
+
+/// A node serving AmneziaWG and VLESS (Xray managed externally; it need not run for
+/// issuing): the device buttons lead to a protocol choice, a VLESS device comes as its share
+/// link (the API's, byte for byte) plus a QR code, and "My devices" carries the user's
+/// subscription URL, which serves that same link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_protocols_offer_a_choice_and_vless_comes_as_a_link() {
+    let b = BotNode::start(&[
+        ("VPNKEEPER_TELEGRAM__ACCESS", "allowlist"),
+        ("VPNKEEPER_TELEGRAM__ALLOWED_IDS", "2002"),
+        ("VPNKEEPER_XRAY__ENABLED", "true"),
+        ("VPNKEEPER_XRAY__API_ADDR", "127.0.0.1:9"),
+    ])
+    .await;
+    let alice = alice();
+    let menu = b.menu(&alice).await;
+    let choice = b.press_screen(&alice, &menu, "d:phone").await;
+    assert!(
+        has(&choice, "dp:phone:awg") && has(&choice, "dp:phone:vless"),
+        "{:?}",
+        choice.buttons()
+    );
+    assert!(
+        docs_to(&b, ALICE).is_empty(),
+        "nothing issued before the choice"
+    );
+
+    let before = b.fake.calls_to(ALICE).len();
+    b.press_screen(&alice, &menu, "dp:phone:vless").await;
+    b.fake
+        .wait("the link and its QR code", WAIT, |_| {
+            let calls = b.fake.calls_to(ALICE);
+            calls[before..].iter().any(|c| c.method == "sendPhoto")
+                && calls[before..]
+                    .iter()
+                    .any(|c| c.method == "sendMessage" && c.text().contains("vless://"))
+        })
+        .await;
+    let devices = devices_of(&b, "alice", false).await;
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!(devices[0]["protocol"], "vless");
+    let id = devices[0]["id"].as_i64().unwrap();
+    let api_link = b.api_text(&format!("/api/v1/devices/{id}/config")).await;
+    let calls = b.fake.calls_to(ALICE);
+    let msg = calls[before..]
+        .iter()
+        .find(|c| c.method == "sendMessage" && c.text().contains("vless://"))
+        .unwrap();
+    // The message is HTML: the link sits in <code> with & escaped.
+    assert!(
+        msg.text().contains(&api_link.trim().replace('&', "&amp;")),
+        "bot link {} vs API {api_link}",
+        msg.text()
+    );
+    assert!(docs_to(&b, ALICE).is_empty(), "a VLESS device has no .conf");
+
+    // My devices: the subscription URL, which serves the same link.
+    let list = b.press_screen(&alice, &menu, "ls").await;
+    let user = b.user_of(ALICE).await.unwrap();
+    let sub_url = user["subscription_url"].as_str().unwrap();
+    assert!(list.text().contains(sub_url), "{}", list.text());
+    let plain = reqwest::get(format!("{sub_url}?format=plain"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(plain.trim(), api_link.trim());
 }

@@ -10,7 +10,6 @@
 //! publishes, this is the one function to adapt.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
 use vpnkeeper_domain::wgconf::{ClientConfig, ClientKeys, WgConfError};
 use vpnkeeper_domain::{Device, Node, Protocol};
 
@@ -57,34 +56,9 @@ pub struct VlessLink {
 
 /// The public part of a node's Xray settings that links need (the replicated `xray` JSON;
 /// fields the links do not use are ignored).
-#[derive(Deserialize)]
-struct XrayLinkParams {
-    port: u16,
-    reality_public_key: String,
-    #[serde(default)]
-    short_ids: Vec<String>,
-    #[serde(default)]
-    server_names: Vec<String>,
-    fingerprint: String,
-}
-
 /// A vless device's share link, or `None` when its node publishes no Xray settings.
 pub fn vless_link(node: &Node, device: &Device) -> Option<VlessLink> {
-    if device.protocol != Protocol::Vless {
-        return None;
-    }
-    let params: XrayLinkParams = serde_json::from_value(node.xray.clone()?).ok()?;
-    let link = vpnkeeper_xray::ShareLink {
-        uuid: device.uuid,
-        host: node.public_host.clone(),
-        port: params.port,
-        public_key: params.reality_public_key,
-        short_id: params.short_ids.first().cloned().unwrap_or_default(),
-        sni: params.server_names.first().cloned().unwrap_or_default(),
-        fingerprint: params.fingerprint,
-        flow: vpnkeeper_xray::settings::FLOW_VISION.into(),
-        name: display_name(node, device),
-    };
+    let link = vpnkeeper_xray::link::for_device(node, device)?;
     Some(VlessLink {
         uri: link.to_uri(),
         uuid: link.uuid,
@@ -119,7 +93,7 @@ pub fn wg_client_config(
 }
 
 pub fn display_name(node: &Node, device: &Device) -> String {
-    format!("{} {}", node.name, device.name)
+    node.device_label(device)
 }
 
 /// A file-name-safe version of a device name.
