@@ -804,19 +804,24 @@ async fn allocate_address(
     let Some((first, size)) = client_range(pool) else {
         return Ok(None);
     };
-    let used: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM devices WHERE node_id = ? AND revoked_at IS NULL AND address_v4 BETWEEN ? AND ?",
-    )
-    .bind(node_id as i64)
-    .bind(first as i64)
-    .bind((first as u64 + size - 1) as i64)
-    .fetch_one(&mut *conn)
-    .await?;
-    if used as u64 >= size {
-        return Ok(None);
-    }
     let start = (cursor.max(0) as u64) % size;
     for step in 0..size {
+        // The cursor moves past every address it hands out, so its first candidate is
+        // almost always free. Only after a collision is the pool counted (an index range
+        // scan, O(devices)) to tell "full" from "keep looking".
+        if step == 1 {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM devices WHERE node_id = ? AND revoked_at IS NULL AND address_v4 BETWEEN ? AND ?",
+            )
+            .bind(node_id as i64)
+            .bind(first as i64)
+            .bind((first as u64 + size - 1) as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+            if used as u64 >= size {
+                return Ok(None);
+            }
+        }
         let offset = (start + step) % size;
         let candidate = first + offset as u32;
         let taken: Option<i64> = sqlx::query_scalar(

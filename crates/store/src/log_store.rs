@@ -23,7 +23,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/raftlog"
 /// for replication.
 #[derive(Clone)]
 pub struct LogStore {
+    /// `synchronous=FULL`: entries and votes are on disk when a write returns.
     pool: SqlitePool,
+    /// `synchronous=NORMAL`, for the committed index only. openraft treats it as optional
+    /// (a lost value means re-applying from the last applied id, which state.db keeps), so
+    /// it must not cost an fsync per commit on the critical path. In WAL mode the next FULL
+    /// append flushes it to disk anyway.
+    lazy: SqlitePool,
 }
 
 impl LogStore {
@@ -36,7 +42,8 @@ impl LogStore {
                 path: path.display().to_string(),
                 source,
             })?;
-        Ok(Self { pool })
+        let lazy = crate::db::pool(options(path, SqliteSynchronous::Normal), 1, path).await?;
+        Ok(Self { pool, lazy })
     }
 
     async fn read_meta<T: serde::de::DeserializeOwned>(
@@ -64,12 +71,21 @@ impl LogStore {
         key: &str,
         value: &T,
     ) -> Result<(), StorageError> {
+        self.write_meta_on(&self.pool, key, value).await
+    }
+
+    async fn write_meta_on<T: serde::Serialize>(
+        &self,
+        pool: &SqlitePool,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
         let text = serde_json::to_string(value)
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         sqlx::query("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(text)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         Ok(())
@@ -83,6 +99,7 @@ impl LogStore {
     }
 
     pub async fn close(&self) {
+        self.lazy.close().await;
         self.pool.close().await;
     }
 }
@@ -151,7 +168,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_meta("committed", &committed).await
+        self.write_meta_on(&self.lazy, "committed", &committed)
+            .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
