@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use common::{find_program, random_key, unique, SERVER_PORT};
 use vpnkeeper_dataplane::uapi::{Flavor, UapiBackend};
-use vpnkeeper_dataplane::{InterfaceSpec, Key, PeerDiff, PeerSpec, SecretString, WgBackend};
+use vpnkeeper_dataplane::{
+    Desired, DesiredSource, InterfaceSpec, Key, PassOutcome, PeerDiff, PeerSpec, Reconciler,
+    SecretString, WgBackend,
+};
 
 /// One namespace with one userspace interface, torn down on drop.
 struct Box1 {
@@ -166,6 +169,32 @@ async fn uapi_run(label: &str, program: &str, args: &[&str], desired: &[PeerSpec
     let pass_noop = t.elapsed();
     assert_eq!(r.removed, 1);
 
+    // The same single change through the reconciler, as an applied Command reaches it: the
+    // fast path sends the difference to its last pass, without reading 10k peers back.
+    let source = Arc::new(FixedSource(std::sync::Mutex::new(desired.to_vec())));
+    let mut reconciler = Reconciler::new(backend.clone());
+    match reconciler.pass(source.as_ref()).await {
+        PassOutcome::Synced { .. } => {}
+        PassOutcome::Failed { error, .. } => panic!("full pass: {error}"),
+    }
+    source.0.lock().unwrap().push(extra[0].clone());
+    let t = Instant::now();
+    let r = reconciler.change_pass(source.as_ref()).await;
+    let change_add = t.elapsed();
+    assert!(matches!(r, PassOutcome::Synced { ref report, .. } if report.added == 1));
+    source.0.lock().unwrap().pop();
+    let t = Instant::now();
+    let r = reconciler.change_pass(source.as_ref()).await;
+    let change_remove = t.elapsed();
+    assert!(matches!(r, PassOutcome::Synced { ref report, .. } if report.removed == 1));
+    assert!(!backend
+        .state()
+        .await
+        .unwrap()
+        .peers
+        .iter()
+        .any(|p| p.public_key == extra[0].public_key));
+
     println!(
         "{label:<26} converge {} peers: {:>10}   (of which diff+encode {}, {} KiB request; read back: {})",
         desired.len(),
@@ -181,6 +210,25 @@ async fn uapi_run(label: &str, program: &str, args: &[&str], desired: &[PeerSpec
         ms(pass_one),
         ms(pass_noop)
     );
+    println!(
+        "{label:<26} one applied change through the reconciler (fast path, {} peers on the interface): issue {}, revoke {}",
+        desired.len(),
+        ms(change_add),
+        ms(change_remove)
+    );
+}
+
+/// A desired state the bench changes by hand.
+struct FixedSource(std::sync::Mutex<Vec<PeerSpec>>);
+
+#[async_trait::async_trait]
+impl DesiredSource for FixedSource {
+    async fn desired(&self) -> Result<Desired, String> {
+        Ok(Desired {
+            interface: None,
+            peers: self.0.lock().unwrap().clone(),
+        })
+    }
 }
 
 fn setconf_run(desired: &[PeerSpec], wg_go: &str) {

@@ -724,6 +724,11 @@ impl WgBackend for AmneziaDockerBackend {
     fn name(&self) -> &'static str {
         "amnezia-docker"
     }
+
+    /// Every change goes through the smart sync with clientsTable.
+    fn incremental(&self) -> bool {
+        false
+    }
 }
 
 /// First characters of a public key, enough to find it in `wg show`.

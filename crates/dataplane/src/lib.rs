@@ -120,6 +120,13 @@ pub trait WgBackend: Send + Sync + std::fmt::Debug {
     /// Short name for logs and metrics: "uapi", "cli", "amnezia-docker".
     fn name(&self) -> &'static str;
 
+    /// Whether a change may be applied as a bare diff against what the last pass left,
+    /// without reading the interface first (the reconciler's fast path for single changes).
+    /// Backends whose [`WgBackend::reconcile`] has rules of its own say no.
+    fn incremental(&self) -> bool {
+        true
+    }
+
     /// Converge the peers to `desired`: state → diff → apply. Backends with extra rules
     /// (Amnezia's clientsTable) override it.
     async fn reconcile(&self, desired: &[PeerSpec]) -> Result<SyncReport, BackendError> {

@@ -201,6 +201,30 @@ impl fmt::Display for ShareLink {
     }
 }
 
+/// The share link of a VLESS `device` on `node`, from the node's replicated Xray settings;
+/// `None` when the device is not VLESS or the node serves no VLESS. The API, the
+/// subscription endpoint and the bot all hand out exactly this link.
+pub fn for_device(
+    node: &vpnkeeper_domain::Node,
+    device: &vpnkeeper_domain::Device,
+) -> Option<ShareLink> {
+    if device.protocol != vpnkeeper_domain::Protocol::Vless {
+        return None;
+    }
+    let x = node.xray_settings()?;
+    Some(ShareLink {
+        uuid: device.uuid,
+        host: node.public_host.clone(),
+        port: x.port,
+        public_key: x.reality_public_key,
+        short_id: x.short_ids.first().cloned().unwrap_or_default(),
+        sni: x.server_names.first().cloned().unwrap_or_default(),
+        fingerprint: x.fingerprint,
+        flow: crate::settings::FLOW_VISION.into(),
+        name: node.device_label(device),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,28 +287,4 @@ mod tests {
         let l = sample();
         assert!(!format!("{l:?}").contains(&l.uuid.to_string()));
     }
-}
-
-/// The share link of a VLESS `device` on `node`, from the node's replicated Xray settings;
-/// `None` when the device is not VLESS or the node serves no VLESS. The API, the
-/// subscription endpoint and the bot all hand out exactly this link.
-pub fn for_device(
-    node: &vpnkeeper_domain::Node,
-    device: &vpnkeeper_domain::Device,
-) -> Option<ShareLink> {
-    if device.protocol != vpnkeeper_domain::Protocol::Vless {
-        return None;
-    }
-    let x = node.xray_settings()?;
-    Some(ShareLink {
-        uuid: device.uuid,
-        host: node.public_host.clone(),
-        port: x.port,
-        public_key: x.reality_public_key,
-        short_id: x.short_ids.first().cloned().unwrap_or_default(),
-        sni: x.server_names.first().cloned().unwrap_or_default(),
-        fingerprint: x.fingerprint,
-        flow: crate::settings::FLOW_VISION.into(),
-        name: node.device_label(device),
-    })
 }
