@@ -88,6 +88,18 @@ async fn work_chat(
         if *stop.borrow() {
             break;
         }
+        // The rows were read before this worker was started; an earlier worker of this chat
+        // may have performed and reported some of them in between (its report commits
+        // before it frees the chat, so this read sees it). Sending those again would be a
+        // duplicate reply.
+        match ctx.read().tg_outbox_has(&row).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the Telegram outbox; retrying later");
+                break;
+            }
+        }
         match perform(&ctx, &row, &mut stop).await {
             Some(Step::Done(d)) => {
                 if !report(&ctx, d).await {

@@ -104,6 +104,21 @@ impl ReadStore {
             .collect()
     }
 
+    /// Whether the outbox still holds exactly this row (not performed and reported since;
+    /// row ids can be reused once a row is gone, so the id alone does not tell).
+    pub async fn tg_outbox_has(&self, row: &OutboxRow) -> Result<bool, sqlx::Error> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM tg_outbox WHERE id = ? AND chat_id = ? AND created_at = ? AND update_id IS ?",
+        )
+        .bind(row.id)
+        .bind(row.chat_id)
+        .bind(row.created_at_ms)
+        .bind(row.update_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn tg_chat(&self, telegram_id: i64) -> Result<Option<TelegramChat>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT telegram_id, lang, main_message_id, pending FROM tg_chats WHERE telegram_id = ?",

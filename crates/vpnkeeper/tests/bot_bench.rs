@@ -86,7 +86,16 @@ async fn burst_of_1000_updates_from_200_users() {
     let mut last_reply = started;
     for (chat, ids) in &sent {
         let times = replies.get(chat).cloned().unwrap_or_default();
-        assert_eq!(times.len(), ids.len(), "chat {chat}: one reply per update");
+        assert_eq!(
+            times.len(),
+            ids.len(),
+            "chat {chat}: one reply per update; got {:?}",
+            calls
+                .iter()
+                .filter(|c| c.method == "sendMessage" && c.chat() == Some(*chat))
+                .map(|c| c.text())
+                .collect::<Vec<_>>()
+        );
         for (id, at) in ids.iter().zip(times) {
             latencies.push(at - delivered[id]);
             last_reply = last_reply.max(at);
