@@ -305,3 +305,44 @@ fn a_bad_token_is_refused_at_start_with_one_line() {
         "{err}"
     );
 }
+
+/// Many chats at once, several updates each, no pauses: every update gets exactly one reply.
+/// (The outbox sender once raced its own workers under this load and replied twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_from_many_chats_gets_exactly_one_reply_per_update() {
+    let b = open_node().await;
+    let users: Vec<TgUser> = (300..360).map(user).collect();
+    for u in &users {
+        b.fake.text(u, "/start");
+    }
+    b.fake
+        .wait("every /start answered", Duration::from_secs(60), |_| {
+            let msgs = per_chat(&b, "sendMessage");
+            users.iter().all(|u| msgs.contains_key(&u.id))
+        })
+        .await;
+    const ROUNDS: usize = 5;
+    for _ in 0..ROUNDS {
+        for u in &users {
+            b.fake.text(u, "/help");
+        }
+    }
+    b.fake
+        .wait("every /help answered", Duration::from_secs(120), |_| {
+            let msgs = per_chat(&b, "sendMessage");
+            users
+                .iter()
+                .all(|u| msgs.get(&u.id).copied().unwrap_or(0) > ROUNDS)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let msgs = per_chat(&b, "sendMessage");
+    for u in &users {
+        assert_eq!(
+            msgs.get(&u.id),
+            Some(&(ROUNDS + 1)),
+            "user {}: one reply per update",
+            u.id
+        );
+    }
+}
