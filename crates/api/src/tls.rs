@@ -23,11 +23,8 @@ pub enum TlsError {
     Config(String),
 }
 
-/// A client config that trusts exactly the certificate(s) in the PEM file `cert`, whatever
-/// name they carry: what the CLI uses to reach its own node on loopback when that node
-/// serves HTTPS. Pinning the node's own certificate is a stronger check than a CA chain
-/// and works for self-signed certificates too.
-pub fn pinned_client_config(cert: &Path) -> Result<rustls::ClientConfig, TlsError> {
+/// The certificates of a PEM file (a chain: leaf first); at least one.
+fn load_certs(cert: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
@@ -40,6 +37,15 @@ pub fn pinned_client_config(cert: &Path) -> Result<rustls::ClientConfig, TlsErro
             reason: "no PEM CERTIFICATE block found".into(),
         });
     }
+    Ok(certs)
+}
+
+/// A client config that trusts exactly the certificate(s) in the PEM file `cert`, whatever
+/// name they carry: what the CLI uses to reach its own node on loopback when that node
+/// serves HTTPS. Pinning the node's own certificate is a stronger check than a CA chain
+/// and works for self-signed certificates too.
+pub fn pinned_client_config(cert: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let certs = load_certs(cert)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(PinnedCert {
         certs,
@@ -116,18 +122,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedCert {
 
 /// Loads a PEM certificate chain and private key into a rustls server config.
 pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::Cert {
-            path: cert.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Cert {
-            path: cert.display().to_string(),
-            reason: "no PEM CERTIFICATE block found".into(),
-        });
-    }
+    let certs = load_certs(cert)?;
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
         path: key.display().to_string(),
         reason: e.to_string(),
