@@ -228,3 +228,62 @@ fn https_with_rustls_when_a_certificate_is_configured() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("api.tls_key"), "{}", stderr(&out));
 }
+
+/// `--log-format json`: every line is a JSON object, and every line a request logs carries
+/// its `X-Request-Id` (accepted from the client and echoed back).
+#[test]
+fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let mut node = Node::init();
+    let dir = node.dir.path().to_path_buf();
+    let log = std::fs::File::create(dir.join("node.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--data-dir", &node.data(), "--log-format", "json"])
+        .env("VPNKEEPER_LOG__LEVEL", "debug")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_healthy(&node.base(), std::time::Duration::from_secs(20), &dir);
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null"])
+        .args(["-H", "x-request-id: req-abc-42"])
+        .args(["-H", &format!("authorization: Bearer {}", node.token)])
+        .arg(format!("{}/api/v1/users", node.base()))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(headers.contains("x-request-id: req-abc-42"), "{headers}");
+    // A generated id when the client sends none.
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null"])
+        .arg(format!("{}/health", node.base()))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .to_ascii_lowercase()
+            .contains("x-request-id: "),
+        "no generated request id"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    node.child = None;
+
+    let text = std::fs::read_to_string(dir.join("node.log")).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["path"] == "/api/v1/users")
+        .collect();
+    assert!(
+        of_request.len() >= 2,
+        "the request logged fewer than two lines:\n{text}"
+    );
+    for l in &of_request {
+        assert_eq!(l["span"]["request_id"], "req-abc-42", "{l}");
+    }
+}
