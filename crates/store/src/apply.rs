@@ -2,9 +2,9 @@
 //!
 //! Each function runs inside the entry's transaction. State-dependent refusals return
 //! `Ok(Err(CommandError))` and leave no effect (the nested transaction is rolled back); only
-//! database failures return `Err(sqlx::Error)`, which openraft treats as fatal for the node.
+//! database failures return `Err(sql::Error)`, which openraft treats as fatal for the node.
 
-use sqlx::{Acquire, Row, SqliteConnection};
+use crate::sql::{self, Conn};
 use vpnkeeper_domain::command::{NodeSpec, Update, WgMaterial};
 use vpnkeeper_domain::{
     Applied, ApplyOutcome, Command, CommandError, DeviceRef, DeviceType, Envelope, NodeId,
@@ -13,66 +13,65 @@ use vpnkeeper_domain::{
 
 use crate::state_machine::Change;
 
-pub(crate) async fn apply_envelope(
-    conn: &mut SqliteConnection,
+pub(crate) fn apply_envelope(
+    conn: &Conn,
     env: &Envelope,
     changes: &mut Vec<Change>,
-) -> Result<ApplyOutcome, sqlx::Error> {
+) -> Result<ApplyOutcome, sql::Error> {
     // A savepoint, so a refusal half-way through leaves nothing behind.
-    let mut sp = conn.begin().await?;
+    let sp = sql::savepoint(conn)?;
     let mut local_changes = Vec::new();
-    let (outcome, target) = run(&mut sp, env, &mut local_changes).await?;
+    let (outcome, target) = run(&sp, env, &mut local_changes)?;
     match &outcome {
         Ok(_) => {
             if env.command.is_audited() {
-                audit(&mut sp, env, target.as_deref(), None).await?;
+                audit(&sp, env, target.as_deref(), None)?;
             }
-            sp.commit().await?;
+            sp.commit()?;
             changes.extend(local_changes);
         }
         Err(e) => {
-            sp.rollback().await?;
+            sp.rollback()?;
             // Refusals are audited too: an operator wants to see failed admin actions.
-            audit(conn, env, target.as_deref(), Some(&format!("refused: {e}"))).await?;
+            audit(conn, env, target.as_deref(), Some(&format!("refused: {e}")))?;
         }
     }
     Ok(outcome)
 }
 
-pub(crate) async fn audit(
-    conn: &mut SqliteConnection,
+pub(crate) fn audit(
+    conn: &Conn,
     env: &Envelope,
     target: Option<&str>,
     detail: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_log(at, actor, action, target, detail) VALUES(?, ?, ?, ?, ?)")
+) -> Result<(), sql::Error> {
+    sql::query("INSERT INTO audit_log(at, actor, action, target, detail) VALUES(?, ?, ?, ?, ?)")
         .bind(env.at_ms)
         .bind(env.actor.to_string())
         .bind(env.command.action())
         .bind(target)
         .bind(detail)
-        .execute(conn)
-        .await?;
+        .execute(conn)?;
     Ok(())
 }
 
 pub(crate) type Step = (ApplyOutcome, Option<String>);
 
-pub(crate) async fn run(
-    conn: &mut SqliteConnection,
+pub(crate) fn run(
+    conn: &Conn,
     env: &Envelope,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
+) -> Result<Step, sql::Error> {
     let at = env.at_ms;
     match &env.command {
-        Command::UpsertNode { node } => upsert_node(conn, at, node, changes).await,
+        Command::UpsertNode { node } => upsert_node(conn, at, node, changes),
         Command::CreateUser {
             name,
             telegram_id,
             sub_token,
-        } => create_user(conn, at, name, *telegram_id, sub_token).await,
+        } => create_user(conn, at, name, *telegram_id, sub_token),
         Command::SetUserEnabled { user, enabled } => {
-            set_user_enabled(conn, at, user, *enabled, changes).await
+            set_user_enabled(conn, at, user, *enabled, changes)
         }
         Command::IssueDevice {
             user,
@@ -82,61 +81,53 @@ pub(crate) async fn run(
             protocol,
             uuid,
             wg,
-        } => {
-            issue_device(
-                conn,
-                at,
-                IssueArgs {
-                    user,
-                    node_id: *node_id,
-                    name,
-                    device_type: *device_type,
-                    protocol: *protocol,
-                    uuid,
-                    wg: wg.as_ref(),
-                },
-                changes,
-            )
-            .await
-        }
-        Command::RevokeDevice { device } => revoke_device(conn, at, device, changes).await,
-        Command::RecordUsage { node_id, entries } => record_usage(conn, *node_id, entries).await,
+        } => issue_device(
+            conn,
+            at,
+            IssueArgs {
+                user,
+                node_id: *node_id,
+                name,
+                device_type: *device_type,
+                protocol: *protocol,
+                uuid,
+                wg: wg.as_ref(),
+            },
+            changes,
+        ),
+        Command::RevokeDevice { device } => revoke_device(conn, at, device, changes),
+        Command::RecordUsage { node_id, entries } => record_usage(conn, *node_id, entries),
         Command::TelegramUpdate {
             update_id,
             offset,
             commands,
             outbox,
-        } => {
-            crate::apply_telegram::telegram_update(
-                conn, env, *update_id, *offset, commands, outbox, changes,
-            )
-            .await
-        }
+        } => crate::apply_telegram::telegram_update(
+            conn, env, *update_id, *offset, commands, outbox, changes,
+        ),
         Command::TelegramDelivered { delivered } => {
-            crate::apply_telegram::delivered(conn, at, delivered).await
+            crate::apply_telegram::delivered(conn, at, delivered)
         }
         Command::TelegramChat {
             telegram_id,
             change,
-        } => crate::apply_telegram::chat(conn, at, *telegram_id, change).await,
+        } => crate::apply_telegram::chat(conn, at, *telegram_id, change),
         Command::TelegramAccessRequest {
             telegram_id,
             display,
-        } => crate::apply_telegram::access_request(conn, at, *telegram_id, display).await,
+        } => crate::apply_telegram::access_request(conn, at, *telegram_id, display),
         Command::TelegramAccessDecision {
             telegram_id,
             approve,
-        } => crate::apply_telegram::access_decision(conn, env, *telegram_id, *approve).await,
+        } => crate::apply_telegram::access_decision(conn, env, *telegram_id, *approve),
         Command::RequestNodeReboot { node_id } => {
-            crate::apply_telegram::request_reboot(conn, *node_id).await
+            crate::apply_telegram::request_reboot(conn, *node_id)
         }
         Command::StartBroadcast {
             broadcast_id,
             text,
             admin_chat,
-        } => {
-            crate::apply_telegram::start_broadcast(conn, at, broadcast_id, text, *admin_chat).await
-        }
+        } => crate::apply_telegram::start_broadcast(conn, at, broadcast_id, text, *admin_chat),
         Command::BroadcastProgress {
             broadcast_id,
             cursor,
@@ -144,56 +135,47 @@ pub(crate) async fn run(
             failed,
             finished,
             notify,
-        } => {
-            crate::apply_telegram::broadcast_progress(
-                conn,
-                at,
-                crate::apply_telegram::Progress {
-                    id: broadcast_id,
-                    cursor: *cursor,
-                    sent: *sent,
-                    failed: *failed,
-                    finished: *finished,
-                    notify,
-                },
-            )
-            .await
-        }
+        } => crate::apply_telegram::broadcast_progress(
+            conn,
+            at,
+            crate::apply_telegram::Progress {
+                id: broadcast_id,
+                cursor: *cursor,
+                sent: *sent,
+                failed: *failed,
+                finished: *finished,
+                notify,
+            },
+        ),
         Command::UpdateUser {
             user,
             name,
             telegram_id,
             expires_at_ms,
             traffic_limit_bytes,
-        } => {
-            update_user(
-                conn,
-                at,
-                user,
-                UserPatch {
-                    name: name.as_deref(),
-                    telegram_id: telegram_id.as_ref(),
-                    expires_at_ms: expires_at_ms.as_ref(),
-                    traffic_limit_bytes: traffic_limit_bytes.as_ref(),
-                },
-                changes,
-            )
-            .await
-        }
-        Command::DeleteUser { user } => delete_user(conn, user, changes).await,
-        Command::RotateSubToken { user, sub_token } => {
-            rotate_sub_token(conn, at, user, sub_token).await
-        }
+        } => update_user(
+            conn,
+            at,
+            user,
+            UserPatch {
+                name: name.as_deref(),
+                telegram_id: telegram_id.as_ref(),
+                expires_at_ms: expires_at_ms.as_ref(),
+                traffic_limit_bytes: traffic_limit_bytes.as_ref(),
+            },
+            changes,
+        ),
+        Command::DeleteUser { user } => delete_user(conn, user, changes),
+        Command::RotateSubToken { user, sub_token } => rotate_sub_token(conn, at, user, sub_token),
         Command::CreateApiKey {
             key_id,
             name,
             scope,
             secret_hash,
         } => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM api_keys WHERE id = ?")
+            let exists: Option<i64> = sql::query_scalar("SELECT 1 FROM api_keys WHERE id = ?")
                 .bind(key_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+                .fetch_optional(conn)?;
             if exists.is_some() {
                 return Ok((
                     Err(CommandError::Conflict {
@@ -203,24 +185,22 @@ pub(crate) async fn run(
                     Some(format!("api_key:{key_id}")),
                 ));
             }
-            sqlx::query("INSERT INTO api_keys(id, name, scope, secret_hash, created_at) VALUES(?, ?, ?, ?, ?)")
+            sql::query("INSERT INTO api_keys(id, name, scope, secret_hash, created_at) VALUES(?, ?, ?, ?, ?)")
                 .bind(key_id)
                 .bind(name)
                 .bind(scope.as_str())
                 .bind(secret_hash)
                 .bind(at)
-                .execute(&mut *conn)
-                .await?;
+                .execute(conn)?;
             Ok((Ok(Applied::Done), Some(format!("api_key:{key_id}"))))
         }
         Command::RevokeApiKey { key_id } => {
-            let n = sqlx::query(
+            let n = sql::query(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             )
             .bind(at)
             .bind(key_id)
-            .execute(&mut *conn)
-            .await?
+            .execute(conn)?
             .rows_affected();
             let outcome = if n == 0 {
                 Err(CommandError::NotFound {
@@ -236,30 +216,28 @@ pub(crate) async fn run(
             token_hash,
             expires_at_ms,
         } => {
-            sqlx::query("INSERT OR IGNORE INTO invites(id, token_hash, created_at, expires_at) VALUES(?, ?, ?, ?)")
+            sql::query("INSERT OR IGNORE INTO invites(id, token_hash, created_at, expires_at) VALUES(?, ?, ?, ?)")
                 .bind(invite_id)
                 .bind(token_hash)
                 .bind(at)
                 .bind(expires_at_ms)
-                .execute(&mut *conn)
-                .await?;
+                .execute(conn)?;
             Ok((Ok(Applied::Done), Some(format!("invite:{invite_id}"))))
         }
     }
 }
 
-async fn upsert_node(
-    conn: &mut SqliteConnection,
+fn upsert_node(
+    conn: &Conn,
     at: i64,
     node: &NodeSpec,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
+) -> Result<Step, sql::Error> {
     let target = Some(format!("node:{}", node.id));
-    let clash: Option<i64> = sqlx::query_scalar("SELECT id FROM nodes WHERE name = ? AND id != ?")
+    let clash: Option<i64> = sql::query_scalar("SELECT id FROM nodes WHERE name = ? AND id != ?")
         .bind(&node.name)
         .bind(node.id as i64)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(conn)?;
     if let Some(other) = clash {
         return Ok((
             Err(CommandError::Conflict {
@@ -274,20 +252,19 @@ async fn upsert_node(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        .map_err(|e| sql::Error::ToSqlConversionFailure(Box::new(e)))?;
     let xray = node.xray.as_ref().map(|v| v.to_string());
     let old_pool: Option<Option<String>> =
-        sqlx::query_scalar("SELECT wireguard FROM nodes WHERE id = ?")
+        sql::query_scalar("SELECT wireguard FROM nodes WHERE id = ?")
             .bind(node.id as i64)
-            .fetch_optional(&mut *conn)
-            .await?;
+            .fetch_optional(conn)?;
     let pool_changed = match (&old_pool, &node.wireguard) {
         (Some(Some(old)), Some(new)) => serde_json::from_str::<NodeWireguard>(old)
             .map(|o| o.address_pool != new.address_pool)
             .unwrap_or(true),
         _ => true,
     };
-    sqlx::query(
+    sql::query(
         "INSERT INTO nodes(id, name, raft_addr, api_addr, public_host, wireguard, xray, pool_cursor, created_at, updated_at)
          VALUES(?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, raft_addr = excluded.raft_addr,
@@ -305,24 +282,22 @@ async fn upsert_node(
     .bind(at)
     .bind(at)
     .bind(pool_changed)
-    .execute(&mut *conn)
-    .await?;
+    .execute(conn)?;
     changes.push(Change::Node { node_id: node.id });
     changes.push(Change::Devices { node_id: node.id });
     Ok((Ok(Applied::Node { id: node.id }), target))
 }
 
-async fn create_user(
-    conn: &mut SqliteConnection,
+fn create_user(
+    conn: &Conn,
     at: i64,
     name: &str,
     telegram_id: Option<i64>,
     sub_token: &str,
-) -> Result<Step, sqlx::Error> {
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+) -> Result<Step, sql::Error> {
+    let taken: Option<i64> = sql::query_scalar("SELECT id FROM users WHERE name = ?")
         .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(conn)?;
     if let Some(id) = taken {
         return Ok((
             Err(CommandError::Conflict {
@@ -333,10 +308,9 @@ async fn create_user(
         ));
     }
     if let Some(tg) = telegram_id {
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE telegram_id = ?")
+        let taken: Option<i64> = sql::query_scalar("SELECT id FROM users WHERE telegram_id = ?")
             .bind(tg)
-            .fetch_optional(&mut *conn)
-            .await?;
+            .fetch_optional(conn)?;
         if let Some(id) = taken {
             return Ok((
                 Err(CommandError::Conflict {
@@ -347,7 +321,7 @@ async fn create_user(
             ));
         }
     }
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO users(name, telegram_id, enabled, sub_token, created_at, updated_at) VALUES(?, ?, 1, ?, ?, ?) RETURNING id",
     )
     .bind(name)
@@ -355,62 +329,49 @@ async fn create_user(
     .bind(sub_token)
     .bind(at)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(conn)?;
     Ok((Ok(Applied::User { id }), Some(format!("user:{id}"))))
 }
 
 /// Resolves a user reference to `(id, enabled)` inside the transaction.
-pub(crate) async fn resolve_user(
-    conn: &mut SqliteConnection,
-    user: &UserRef,
-) -> Result<Option<(i64, bool)>, sqlx::Error> {
+pub(crate) fn resolve_user(conn: &Conn, user: &UserRef) -> Result<Option<(i64, bool)>, sql::Error> {
     let row = match user {
-        UserRef::Id(id) => {
-            sqlx::query("SELECT id, enabled FROM users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        UserRef::Name(name) => {
-            sqlx::query("SELECT id, enabled FROM users WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
+        UserRef::Id(id) => sql::query("SELECT id, enabled FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)?,
+        UserRef::Name(name) => sql::query("SELECT id, enabled FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(conn)?,
         UserRef::TelegramId(tg) => {
-            sqlx::query("SELECT id, enabled FROM users WHERE telegram_id = ?")
+            sql::query("SELECT id, enabled FROM users WHERE telegram_id = ?")
                 .bind(tg)
-                .fetch_optional(&mut *conn)
-                .await?
+                .fetch_optional(conn)?
         }
     };
     Ok(row.map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) != 0)))
 }
 
-async fn set_user_enabled(
-    conn: &mut SqliteConnection,
+fn set_user_enabled(
+    conn: &Conn,
     at: i64,
     user: &UserRef,
     enabled: bool,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
-    let Some((id, _)) = resolve_user(conn, user).await? else {
+) -> Result<Step, sql::Error> {
+    let Some((id, _)) = resolve_user(conn, user)? else {
         return Ok((not_found_user(user), None));
     };
-    sqlx::query("UPDATE users SET enabled = ?, updated_at = ? WHERE id = ?")
+    sql::query("UPDATE users SET enabled = ?, updated_at = ? WHERE id = ?")
         .bind(enabled)
         .bind(at)
         .bind(id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(conn)?;
     // Enabling or disabling a user changes the desired peers of every node serving them.
-    let nodes: Vec<i64> = sqlx::query_scalar(
+    let nodes: Vec<i64> = sql::query_scalar(
         "SELECT DISTINCT node_id FROM devices WHERE user_id = ? AND revoked_at IS NULL",
     )
     .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(conn)?;
     changes.extend(nodes.into_iter().map(|n| Change::Devices {
         node_id: n as NodeId,
     }));
@@ -424,24 +385,23 @@ struct UserPatch<'a> {
     traffic_limit_bytes: Option<&'a Update<i64>>,
 }
 
-async fn update_user(
-    conn: &mut SqliteConnection,
+fn update_user(
+    conn: &Conn,
     at: i64,
     user: &UserRef,
     patch: UserPatch<'_>,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
-    let Some((id, _)) = resolve_user(conn, user).await? else {
+) -> Result<Step, sql::Error> {
+    let Some((id, _)) = resolve_user(conn, user)? else {
         return Ok((not_found_user(user), None));
     };
     let target = Some(format!("user:{id}"));
     if let Some(name) = patch.name {
         let taken: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE name = ? AND id != ?")
+            sql::query_scalar("SELECT id FROM users WHERE name = ? AND id != ?")
                 .bind(name)
                 .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
+                .fetch_optional(conn)?;
         if let Some(other) = taken {
             return Ok((
                 Err(CommandError::Conflict {
@@ -451,20 +411,18 @@ async fn update_user(
                 target,
             ));
         }
-        sqlx::query("UPDATE users SET name = ? WHERE id = ?")
+        sql::query("UPDATE users SET name = ? WHERE id = ?")
             .bind(name)
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(conn)?;
     }
     if let Some(tg) = patch.telegram_id {
         if let Update::Set(t) = tg {
             let taken: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM users WHERE telegram_id = ? AND id != ?")
+                sql::query_scalar("SELECT id FROM users WHERE telegram_id = ? AND id != ?")
                     .bind(t)
                     .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                    .fetch_optional(conn)?;
             if let Some(other) = taken {
                 return Ok((
                     Err(CommandError::Conflict {
@@ -475,50 +433,41 @@ async fn update_user(
                 ));
             }
         }
-        sqlx::query("UPDATE users SET telegram_id = ? WHERE id = ?")
+        sql::query("UPDATE users SET telegram_id = ? WHERE id = ?")
             .bind(tg.value())
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(conn)?;
     }
     if let Some(e) = patch.expires_at_ms {
-        sqlx::query("UPDATE users SET expires_at = ? WHERE id = ?")
+        sql::query("UPDATE users SET expires_at = ? WHERE id = ?")
             .bind(e.value())
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(conn)?;
     }
     if let Some(l) = patch.traffic_limit_bytes {
-        sqlx::query("UPDATE users SET traffic_limit_bytes = ? WHERE id = ?")
+        sql::query("UPDATE users SET traffic_limit_bytes = ? WHERE id = ?")
             .bind(l.value())
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(conn)?;
     }
-    sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
+    sql::query("UPDATE users SET updated_at = ? WHERE id = ?")
         .bind(at)
         .bind(id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(conn)?;
     // Expiry and quota can change whether the user's peers belong on the data planes.
     if patch.expires_at_ms.is_some() || patch.traffic_limit_bytes.is_some() {
-        push_user_nodes(conn, id, changes).await?;
+        push_user_nodes(conn, id, changes)?;
     }
     Ok((Ok(Applied::User { id }), target))
 }
 
 /// Marks every node serving one of the user's active devices as changed.
-async fn push_user_nodes(
-    conn: &mut SqliteConnection,
-    user_id: i64,
-    changes: &mut Vec<Change>,
-) -> Result<(), sqlx::Error> {
-    let nodes: Vec<i64> = sqlx::query_scalar(
+fn push_user_nodes(conn: &Conn, user_id: i64, changes: &mut Vec<Change>) -> Result<(), sql::Error> {
+    let nodes: Vec<i64> = sql::query_scalar(
         "SELECT DISTINCT node_id FROM devices WHERE user_id = ? AND revoked_at IS NULL",
     )
     .bind(user_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(conn)?;
     changes.extend(nodes.into_iter().map(|n| Change::Devices {
         node_id: n as NodeId,
     }));
@@ -529,34 +478,30 @@ async fn push_user_nodes(
 /// planes on the next reconcile. A table added later that references `users` makes the
 /// delete fail with a foreign-key error; that is turned into a refusal (same state, same
 /// outcome on every node) instead of a fatal storage error.
-async fn delete_user(
-    conn: &mut SqliteConnection,
-    user: &UserRef,
-    changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
-    let Some((id, _)) = resolve_user(conn, user).await? else {
+fn delete_user(conn: &Conn, user: &UserRef, changes: &mut Vec<Change>) -> Result<Step, sql::Error> {
+    let Some((id, _)) = resolve_user(conn, user)? else {
         return Ok((not_found_user(user), None));
     };
     let target = Some(format!("user:{id}"));
     let mut local = Vec::new();
-    push_user_nodes(conn, id, &mut local).await?;
-    let deleted = async {
-        sqlx::query("DELETE FROM devices WHERE user_id = ?")
+    push_user_nodes(conn, id, &mut local)?;
+    let deleted = (|| {
+        sql::query("DELETE FROM devices WHERE user_id = ?")
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
+            .execute(conn)?;
+        sql::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&mut *conn)
-            .await
-    }
-    .await;
+            .execute(conn)
+    })();
     match deleted {
         Ok(_) => {
             changes.extend(local);
             Ok((Ok(Applied::User { id }), target))
         }
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok((
+        Err(sql::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            Ok((
             Err(CommandError::Conflict {
                 field: Some("user".into()),
                 message: format!(
@@ -564,25 +509,25 @@ async fn delete_user(
                 ),
             }),
             target,
-        )),
+        ))
+        }
         Err(e) => Err(e),
     }
 }
 
-async fn rotate_sub_token(
-    conn: &mut SqliteConnection,
+fn rotate_sub_token(
+    conn: &Conn,
     at: i64,
     user: &UserRef,
     sub_token: &str,
-) -> Result<Step, sqlx::Error> {
-    let Some((id, _)) = resolve_user(conn, user).await? else {
+) -> Result<Step, sql::Error> {
+    let Some((id, _)) = resolve_user(conn, user)? else {
         return Ok((not_found_user(user), None));
     };
     let target = Some(format!("user:{id}"));
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE sub_token = ?")
+    let taken: Option<i64> = sql::query_scalar("SELECT id FROM users WHERE sub_token = ?")
         .bind(sub_token)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(conn)?;
     if taken.is_some() {
         return Ok((
             Err(CommandError::Conflict {
@@ -592,12 +537,11 @@ async fn rotate_sub_token(
             target,
         ));
     }
-    sqlx::query("UPDATE users SET sub_token = ?, updated_at = ? WHERE id = ?")
+    sql::query("UPDATE users SET sub_token = ?, updated_at = ? WHERE id = ?")
         .bind(sub_token)
         .bind(at)
         .bind(id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(conn)?;
     Ok((Ok(Applied::User { id }), target))
 }
 
@@ -617,23 +561,22 @@ struct IssueArgs<'a> {
     wg: Option<&'a WgMaterial>,
 }
 
-async fn issue_device(
-    conn: &mut SqliteConnection,
+fn issue_device(
+    conn: &Conn,
     at: i64,
     a: IssueArgs<'_>,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
-    let Some((user_id, enabled)) = resolve_user(conn, a.user).await? else {
+) -> Result<Step, sql::Error> {
+    let Some((user_id, enabled)) = resolve_user(conn, a.user)? else {
         return Ok((not_found_user(a.user), None));
     };
-    let existing: Option<i64> = sqlx::query_scalar(
+    let existing: Option<i64> = sql::query_scalar(
         "SELECT id FROM devices WHERE user_id = ? AND name = ? AND protocol = ? AND revoked_at IS NULL",
     )
     .bind(user_id)
     .bind(a.name)
     .bind(a.protocol.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(conn)?;
     if let Some(id) = existing {
         return Ok((
             Ok(Applied::Device { id, created: false }),
@@ -652,10 +595,9 @@ async fn issue_device(
         ));
     }
     let node: Option<(Option<String>, i64)> =
-        sqlx::query_as("SELECT wireguard, pool_cursor FROM nodes WHERE id = ?")
+        sql::query_as("SELECT wireguard, pool_cursor FROM nodes WHERE id = ?")
             .bind(a.node_id as i64)
-            .fetch_optional(&mut *conn)
-            .await?;
+            .fetch_optional(conn)?;
     let Some((wg_json, cursor)) = node else {
         return Ok((
             Err(CommandError::NotFound {
@@ -713,14 +655,13 @@ async fn issue_device(
                 None,
             ));
         }
-        match allocate_address(conn, a.node_id, &wg.address_pool, cursor).await? {
+        match allocate_address(conn, a.node_id, &wg.address_pool, cursor)? {
             Some((addr, next_cursor)) => {
                 address = Some(addr as i64);
-                sqlx::query("UPDATE nodes SET pool_cursor = ? WHERE id = ?")
+                sql::query("UPDATE nodes SET pool_cursor = ? WHERE id = ?")
                     .bind(next_cursor as i64)
                     .bind(a.node_id as i64)
-                    .execute(&mut *conn)
-                    .await?;
+                    .execute(conn)?;
             }
             None => {
                 return Ok((
@@ -734,11 +675,9 @@ async fn issue_device(
         }
     }
     if a.protocol == Protocol::Vless {
-        let xray: Option<Option<String>> =
-            sqlx::query_scalar("SELECT xray FROM nodes WHERE id = ?")
-                .bind(a.node_id as i64)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let xray: Option<Option<String>> = sql::query_scalar("SELECT xray FROM nodes WHERE id = ?")
+            .bind(a.node_id as i64)
+            .fetch_optional(conn)?;
         if xray.flatten().is_none() {
             return Ok((
                 Err(CommandError::Invalid {
@@ -752,10 +691,9 @@ async fn issue_device(
             ));
         }
     }
-    let uuid_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE uuid = ?")
+    let uuid_taken: Option<i64> = sql::query_scalar("SELECT id FROM devices WHERE uuid = ?")
         .bind(a.uuid.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(conn)?;
     if uuid_taken.is_some() {
         return Ok((
             Err(CommandError::Conflict {
@@ -765,7 +703,7 @@ async fn issue_device(
             None,
         ));
     }
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO devices(uuid, user_id, node_id, name, device_type, protocol, wg_public_key, wg_private_key, wg_psk, address_v4, created_at)
          VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -780,8 +718,7 @@ async fn issue_device(
     .bind(a.wg.map(|w| w.preshared_key.as_str()))
     .bind(address)
     .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(conn)?;
     changes.push(Change::Devices { node_id: a.node_id });
     Ok((
         Ok(Applied::Device { id, created: true }),
@@ -795,12 +732,12 @@ async fn issue_device(
 /// address. Starting from a moving cursor (instead of always the lowest free address) makes
 /// allocation O(1) amortised and avoids handing a just-revoked address to the next device.
 /// Returns the address and the next cursor, or `None` when the pool is full.
-async fn allocate_address(
-    conn: &mut SqliteConnection,
+fn allocate_address(
+    conn: &Conn,
     node_id: NodeId,
     pool: &ipnet::Ipv4Net,
     cursor: i64,
-) -> Result<Option<(u32, u64)>, sqlx::Error> {
+) -> Result<Option<(u32, u64)>, sql::Error> {
     let Some((first, size)) = client_range(pool) else {
         return Ok(None);
     };
@@ -810,27 +747,25 @@ async fn allocate_address(
         // almost always free. Only after a collision is the pool counted (an index range
         // scan, O(devices)) to tell "full" from "keep looking".
         if step == 1 {
-            let used: i64 = sqlx::query_scalar(
+            let used: i64 = sql::query_scalar(
                 "SELECT COUNT(*) FROM devices WHERE node_id = ? AND revoked_at IS NULL AND address_v4 BETWEEN ? AND ?",
             )
             .bind(node_id as i64)
             .bind(first as i64)
             .bind((first as u64 + size - 1) as i64)
-            .fetch_one(&mut *conn)
-            .await?;
+            .fetch_one(conn)?;
             if used as u64 >= size {
                 return Ok(None);
             }
         }
         let offset = (start + step) % size;
         let candidate = first + offset as u32;
-        let taken: Option<i64> = sqlx::query_scalar(
+        let taken: Option<i64> = sql::query_scalar(
             "SELECT 1 FROM devices WHERE node_id = ? AND address_v4 = ? AND revoked_at IS NULL",
         )
         .bind(node_id as i64)
         .bind(candidate as i64)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(conn)?;
         if taken.is_none() {
             return Ok(Some((candidate, (offset + 1) % size)));
         }
@@ -852,13 +787,13 @@ pub fn client_range(pool: &ipnet::Ipv4Net) -> Option<(u32, u64)> {
 
 /// Adds traffic deltas and moves last-handshake forward. Devices that no longer exist or
 /// belong to another node are skipped: a report can race with a revoke or a move.
-async fn record_usage(
-    conn: &mut SqliteConnection,
+fn record_usage(
+    conn: &Conn,
     node_id: NodeId,
     entries: &[vpnkeeper_domain::command::UsageEntry],
-) -> Result<Step, sqlx::Error> {
+) -> Result<Step, sql::Error> {
     for e in entries {
-        sqlx::query(
+        sql::query(
             "UPDATE devices SET rx_bytes = rx_bytes + ?1, tx_bytes = tx_bytes + ?2, \
              last_handshake_at = CASE WHEN ?3 IS NULL THEN last_handshake_at \
                                       ELSE MAX(COALESCE(last_handshake_at, 0), ?3) END \
@@ -869,30 +804,25 @@ async fn record_usage(
         .bind(e.last_handshake_ms)
         .bind(e.device_id)
         .bind(node_id as i64)
-        .execute(&mut *conn)
-        .await?;
+        .execute(conn)?;
     }
     Ok((Ok(Applied::Done), Some(format!("node:{node_id}"))))
 }
 
-async fn revoke_device(
-    conn: &mut SqliteConnection,
+fn revoke_device(
+    conn: &Conn,
     at: i64,
     device: &DeviceRef,
     changes: &mut Vec<Change>,
-) -> Result<Step, sqlx::Error> {
+) -> Result<Step, sql::Error> {
     let row = match device {
-        DeviceRef::Id(id) => {
-            sqlx::query("SELECT id, node_id, revoked_at FROM devices WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
+        DeviceRef::Id(id) => sql::query("SELECT id, node_id, revoked_at FROM devices WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)?,
         DeviceRef::Uuid(u) => {
-            sqlx::query("SELECT id, node_id, revoked_at FROM devices WHERE uuid = ?")
+            sql::query("SELECT id, node_id, revoked_at FROM devices WHERE uuid = ?")
                 .bind(u.to_string())
-                .fetch_optional(&mut *conn)
-                .await?
+                .fetch_optional(conn)?
         }
     };
     let Some(row) = row else {
@@ -907,11 +837,10 @@ async fn revoke_device(
     let node_id: i64 = row.get(1);
     let revoked: Option<i64> = row.get(2);
     if revoked.is_none() {
-        sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
+        sql::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
             .bind(at)
             .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(conn)?;
         changes.push(Change::Devices {
             node_id: node_id as NodeId,
         });

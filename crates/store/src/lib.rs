@@ -20,6 +20,7 @@ mod db;
 pub mod log_store;
 pub mod queries;
 pub mod raft_types;
+mod sql;
 pub mod state_machine;
 mod telegram_queries;
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use sqlx::sqlite::SqliteSynchronous;
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
-use tokio::sync::{broadcast, watch, Mutex};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{broadcast, watch};
 use vpnkeeper_domain::{Applied, ApplyOutcome, NodeId};
 
 use crate::apply;
@@ -24,6 +24,7 @@ use crate::queries::ReadStore;
 use crate::raft_types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use crate::sql::{self, Conn};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/state");
@@ -41,7 +42,9 @@ pub enum Change {
 }
 
 pub struct StateMachine {
-    writer: Arc<Mutex<SqliteConnection>>,
+    /// The only writer of state.db: a blocking connection used on the blocking pool (see
+    /// `sql.rs` for why not sqlx). A std mutex: it is only ever locked off the runtime.
+    writer: Arc<std::sync::Mutex<Conn>>,
     read: SqlitePool,
     snapshot_dir: PathBuf,
     changes: broadcast::Sender<Change>,
@@ -64,12 +67,10 @@ impl StateMachine {
                 })?;
             p.close().await;
         }
-        let writer = SqliteConnection::connect_with(&opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let writer = open_writer(&path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            source: sqlx::Error::Configuration(Box::new(e)),
+        })?;
         let read = pool(opts.read_only(true), 4, &path).await?;
         let snapshot_dir = data_dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir).map_err(|source| StoreError::Dir {
@@ -80,7 +81,7 @@ impl StateMachine {
         let last = read_applied(&read).await?;
         let (applied, _) = watch::channel(last);
         Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(std::sync::Mutex::new(writer)),
             read,
             snapshot_dir,
             changes,
@@ -115,55 +116,76 @@ async fn read_applied(pool: &SqlitePool) -> Result<Option<LogId>, StoreError> {
     }
 }
 
-async fn set_meta<T: serde::Serialize>(
-    conn: &mut SqliteConnection,
-    key: &str,
-    value: &T,
-) -> Result<(), sqlx::Error> {
-    let text = serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query("INSERT INTO sm_meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+/// The writer connection, with the settings every state.db connection has (WAL, NORMAL:
+/// the log is the durable copy; foreign keys on).
+fn open_writer(path: &Path) -> Result<Conn, sql::Error> {
+    let conn = Conn::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn set_meta<T: serde::Serialize>(conn: &Conn, key: &str, value: &T) -> Result<(), sql::Error> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| sql::Error::ToSqlConversionFailure(Box::new(e)))?;
+    sql::query("INSERT INTO sm_meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         .bind(key)
         .bind(text)
-        .execute(conn)
-        .await?;
+        .execute(conn)?;
     Ok(())
 }
 
-async fn get_meta<T: serde::de::DeserializeOwned>(
-    conn: &mut SqliteConnection,
+fn get_meta<T: serde::de::DeserializeOwned>(
+    conn: &Conn,
     key: &str,
 ) -> Result<Option<T>, StorageError> {
-    let row = sqlx::query("SELECT value FROM sm_meta WHERE key = ?")
+    let value: Option<String> = sql::query_scalar("SELECT value FROM sm_meta WHERE key = ?")
         .bind(key)
         .fetch_optional(conn)
-        .await
         .map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
-    match row {
+    match value {
         None => Ok(None),
-        Some(r) => serde_json::from_str(r.get::<&str, _>(0))
+        Some(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e)),
     }
 }
 
+/// Runs `f` with the writer on the blocking pool.
+async fn with_writer<R: Send + 'static>(
+    writer: &Arc<std::sync::Mutex<Conn>>,
+    f: impl FnOnce(&Conn) -> R + Send + 'static,
+) -> R {
+    let writer = writer.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    })
+    .await
+    .expect("the state machine's writer task panicked")
+}
+
 /// Applies one entry inside one transaction, together with the `last_applied` marker.
-async fn apply_entry(
-    conn: &mut SqliteConnection,
+fn apply_entry(
+    conn: &Conn,
     entry: &Entry,
     changes: &mut Vec<Change>,
-) -> Result<ApplyOutcome, sqlx::Error> {
-    let mut tx = conn.begin().await?;
+) -> Result<ApplyOutcome, sql::Error> {
+    let tx = conn.unchecked_transaction()?;
     let outcome = match &entry.payload {
         EntryPayload::Blank => Ok(Applied::Done),
-        EntryPayload::Normal(envelope) => apply::apply_envelope(&mut tx, envelope, changes).await?,
+        EntryPayload::Normal(envelope) => apply::apply_envelope(&tx, envelope, changes)?,
         EntryPayload::Membership(m) => {
             let stored = StoredMembership::new(Some(entry.log_id), m.clone());
-            set_meta(&mut tx, "membership", &stored).await?;
+            set_meta(&tx, "membership", &stored)?;
             Ok(Applied::Done)
         }
     };
-    set_meta(&mut tx, "last_applied", &entry.log_id).await?;
-    tx.commit().await?;
+    set_meta(&tx, "last_applied", &entry.log_id)?;
+    tx.commit()?;
     Ok(outcome)
 }
 
@@ -171,11 +193,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        let mut conn = self.writer.lock().await;
-        let last: Option<LogId> = get_meta(&mut conn, "last_applied").await?;
-        let membership: StoredMembership =
-            get_meta(&mut conn, "membership").await?.unwrap_or_default();
-        Ok((last, membership))
+        with_writer(&self.writer, |conn| {
+            let last: Option<LogId> = get_meta(conn, "last_applied")?;
+            let membership: StoredMembership = get_meta(conn, "membership")?.unwrap_or_default();
+            Ok((last, membership))
+        })
+        .await
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyOutcome>, StorageError>
@@ -183,18 +206,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut conn = self.writer.lock().await;
-        let mut outcomes = Vec::new();
-        let mut changes = Vec::new();
-        let mut last = None;
-        for entry in entries {
-            let outcome = apply_entry(&mut conn, &entry, &mut changes)
-                .await
-                .map_err(|e| io_err(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, e))?;
-            last = Some(entry.log_id);
-            outcomes.push(outcome);
-        }
-        drop(conn);
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let (outcomes, mut changes, last) = with_writer(&self.writer, move |conn| {
+            let mut outcomes = Vec::with_capacity(entries.len());
+            let mut changes = Vec::new();
+            let mut last = None;
+            for entry in &entries {
+                let outcome = apply_entry(conn, entry, &mut changes)
+                    .map_err(|e| io_err(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, e))?;
+                last = Some(entry.log_id);
+                outcomes.push(outcome);
+            }
+            Ok::<_, StorageError>((outcomes, changes, last))
+        })
+        .await?;
         if last.is_some() {
             self.applied.send_replace(last);
         }
@@ -232,8 +257,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| err(&e))?;
         {
-            let mut conn = self.writer.lock().await;
-            install_from_file(&mut conn, &incoming, meta)
+            let (file, m) = (incoming.clone(), meta.clone());
+            with_writer(&self.writer, move |conn| install_from_file(conn, &file, &m))
                 .await
                 .map_err(|e| err(&e))?;
         }
@@ -271,40 +296,26 @@ const REPLICATED_TABLES: &[&str] = &[
 ];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.
-async fn install_from_file(
-    conn: &mut SqliteConnection,
-    file: &Path,
-    meta: &SnapshotMeta,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("ATTACH DATABASE ? AS snap")
+fn install_from_file(conn: &Conn, file: &Path, meta: &SnapshotMeta) -> Result<(), sql::Error> {
+    sql::query("ATTACH DATABASE ? AS snap")
         .bind(file.display().to_string())
-        .execute(&mut *conn)
-        .await?;
-    let result = async {
-        let mut tx = conn.begin().await?;
+        .execute(conn)?;
+    let result = (|| {
+        let tx = conn.unchecked_transaction()?;
         for table in REPLICATED_TABLES.iter().rev() {
-            sqlx::query(&format!("DELETE FROM main.{table}"))
-                .execute(&mut *tx)
-                .await?;
+            tx.execute_batch(&format!("DELETE FROM main.{table}"))?;
         }
         for table in REPLICATED_TABLES {
-            sqlx::query(&format!(
+            tx.execute_batch(&format!(
                 "INSERT INTO main.{table} SELECT * FROM snap.{table}"
-            ))
-            .execute(&mut *tx)
-            .await?;
+            ))?;
         }
-        sqlx::query("DELETE FROM main.sm_meta")
-            .execute(&mut *tx)
-            .await?;
-        set_meta(&mut tx, "last_applied", &meta.last_log_id).await?;
-        set_meta(&mut tx, "membership", &meta.last_membership).await?;
-        tx.commit().await
-    }
-    .await;
-    sqlx::query("DETACH DATABASE snap")
-        .execute(&mut *conn)
-        .await?;
+        tx.execute_batch("DELETE FROM main.sm_meta")?;
+        set_meta(&tx, "last_applied", &meta.last_log_id)?;
+        set_meta(&tx, "membership", &meta.last_membership)?;
+        tx.commit()
+    })();
+    conn.execute_batch("DETACH DATABASE snap")?;
     result
 }
 
@@ -370,17 +381,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .map_err(|e| err(&e))?;
         drop(conn);
         let (last_log_id, last_membership) = {
-            let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&tmp)
-                .read_only(true);
-            let mut c = SqliteConnection::connect_with(&opts)
-                .await
-                .map_err(|e| err(&e))?;
-            let last: Option<LogId> = get_meta(&mut c, "last_applied").await?;
-            let membership: StoredMembership =
-                get_meta(&mut c, "membership").await?.unwrap_or_default();
-            c.close().await.map_err(|e| err(&e))?;
-            (last, membership)
+            let path = tmp.clone();
+            tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
+                let c = Conn::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+                let last: Option<LogId> = get_meta(&c, "last_applied")?;
+                let membership: StoredMembership = get_meta(&c, "membership")?.unwrap_or_default();
+                Ok((last, membership))
+            })
+            .await
+            .map_err(|e| err(&e))??
         };
         let bytes = tokio::fs::read(&tmp).await.map_err(|e| err(&e))?;
         let _ = tokio::fs::remove_file(&tmp).await;
