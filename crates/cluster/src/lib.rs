@@ -19,10 +19,10 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use vpnkeeper_domain::secrets::ClusterSecret;
 use vpnkeeper_domain::{ApplyOutcome, Envelope};
-use vpnkeeper_store::{NodeAddr, ReadStore, TypeConfig};
+use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
 
 pub use network::HttpNetwork;
 pub use rpc::router as rpc_router;
@@ -83,6 +83,104 @@ struct Inner {
     raft: Raft<TypeConfig>,
     read: ReadStore,
     network: HttpNetwork,
+    /// Proposals on their way into the log (see [`group_commit`]).
+    proposals: mpsc::UnboundedSender<Pending>,
+}
+
+/// Most envelopes in one log entry.
+const MAX_BATCH: usize = 256;
+/// Log entries being written at once: while they are, new proposals gather into the next.
+const IN_FLIGHT: usize = 2;
+
+/// A proposal waiting for its log entry, and where its outcome goes.
+struct Pending {
+    env: Envelope,
+    done: oneshot::Sender<Written>,
+}
+
+/// What became of a proposal at this node.
+enum Written {
+    Applied(ApplyOutcome),
+    /// This node is not the leader; the proposer forwards it there.
+    Forward(u64, NodeAddr),
+    Failed(ProposeError),
+}
+
+/// Group commit. openraft 0.9 writes (and fsyncs) each `client_write` as its own append
+/// before it looks at the next one, so under concurrent load the log would cost one fsync
+/// and one state transaction per command. Here the proposals that arrive while earlier
+/// entries are being written are gathered into one entry instead: one append, one fsync,
+/// one transaction for all of them, each envelope applied on its own savepoint.
+async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Everything queued meanwhile joins this entry.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let (envs, dones): (Vec<Envelope>, Vec<oneshot::Sender<Written>>) =
+                batch.into_iter().map(|p| (p.env, p.done)).unzip();
+            let n = envs.len();
+            let each = |dones: Vec<oneshot::Sender<Written>>, w: &dyn Fn() -> Written| {
+                for d in dones {
+                    let _ = d.send(w());
+                }
+            };
+            match raft.client_write(Proposal(envs)).await {
+                Ok(resp) if resp.data.len() == n => {
+                    for (d, outcome) in dones.into_iter().zip(resp.data) {
+                        let _ = d.send(Written::Applied(outcome));
+                    }
+                }
+                Ok(resp) => {
+                    let reason = format!(
+                        "the state machine returned {} outcomes for {n} commands",
+                        resp.data.len()
+                    );
+                    tracing::error!(%reason, "group commit");
+                    each(dones, &|| {
+                        Written::Failed(ProposeError::Fatal {
+                            reason: reason.clone(),
+                        })
+                    })
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
+                    match (fwd.leader_id, fwd.leader_node) {
+                        (Some(id), Some(node)) => {
+                            each(dones, &|| Written::Forward(id, node.clone()))
+                        }
+                        _ => each(dones, &|| Written::Failed(ProposeError::NoLeader)),
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                    let reason = e.to_string();
+                    each(dones, &|| {
+                        Written::Failed(ProposeError::Fatal {
+                            reason: reason.clone(),
+                        })
+                    })
+                }
+                Err(RaftError::Fatal(e)) => {
+                    let reason = e.to_string();
+                    each(dones, &|| {
+                        Written::Failed(ProposeError::Fatal {
+                            reason: reason.clone(),
+                        })
+                    })
+                }
+            }
+        });
+    }
 }
 
 /// Derives the bearer token nodes present to each other.
@@ -117,12 +215,15 @@ impl Cluster {
         let raft = Raft::new(node_id, Arc::new(config), network.clone(), log, sm)
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let (proposals, rx) = mpsc::unbounded_channel();
+        tokio::spawn(group_commit(raft.clone(), rx));
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 node_id,
                 raft,
                 read,
                 network,
+                proposals,
             }),
         };
         cluster.elect_if_sole_voter().await;
@@ -197,26 +298,26 @@ impl Cluster {
     /// Appends `env` to the Raft log and waits until it is applied, on the leader.
     ///
     /// On a follower the proposal is forwarded to the leader over RPC. Concurrent proposals
-    /// are batched by openraft into shared log appends and fsyncs.
+    /// share log entries (see [`group_commit`]).
     pub async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
-        match self.inner.raft.client_write(env.clone()).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
-                match (fwd.leader_id, fwd.leader_node) {
-                    (Some(leader_id), Some(node)) if leader_id != self.inner.node_id => {
-                        self.forward(leader_id, &node, &env).await
-                    }
-                    _ => Err(ProposeError::NoLeader),
-                }
+        let (done, written) = oneshot::channel();
+        let stopped = || ProposeError::Fatal {
+            reason: "raft has stopped".into(),
+        };
+        self.inner
+            .proposals
+            .send(Pending {
+                env: env.clone(),
+                done,
+            })
+            .map_err(|_| stopped())?;
+        match written.await.map_err(|_| stopped())? {
+            Written::Applied(outcome) => Ok(outcome),
+            Written::Forward(leader_id, node) if leader_id != self.inner.node_id => {
+                self.forward(leader_id, &node, &env).await
             }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(ProposeError::Fatal {
-                    reason: e.to_string(),
-                })
-            }
-            Err(RaftError::Fatal(e)) => Err(ProposeError::Fatal {
-                reason: e.to_string(),
-            }),
+            Written::Forward(..) => Err(ProposeError::NoLeader),
+            Written::Failed(e) => Err(e),
         }
     }
 

@@ -19,12 +19,21 @@ impl fmt::Display for NodeAddr {
     }
 }
 
+/// What one log entry carries: the command envelopes proposed together (group commit: the
+/// proposals that arrived while the previous entry was being written share one entry, one
+/// fsync and one state transaction; each envelope is still applied on its own savepoint, so
+/// one refusal leaves the others alone). Serialised as a JSON array of envelopes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Proposal(pub Vec<Envelope>);
+
 openraft::declare_raft_types!(
-    /// vpnkeeper's Raft: log entries carry command envelopes, responses are apply outcomes,
-    /// snapshots are a consistent copy of `state.db` held in memory.
+    /// vpnkeeper's Raft: log entries carry batches of command envelopes, responses are their
+    /// apply outcomes in the same order, snapshots are a consistent copy of `state.db` held
+    /// in memory.
     pub TypeConfig:
-        D = Envelope,
-        R = ApplyOutcome,
+        D = Proposal,
+        R = Vec<ApplyOutcome>,
         NodeId = u64,
         Node = NodeAddr,
         Entry = openraft::Entry<TypeConfig>,

@@ -16,7 +16,7 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshot
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{broadcast, watch};
-use vpnkeeper_domain::{Applied, ApplyOutcome, NodeId};
+use vpnkeeper_domain::{ApplyOutcome, NodeId};
 
 use crate::apply;
 use crate::db::{io_err, options, pool};
@@ -173,15 +173,21 @@ fn apply_entry(
     conn: &Conn,
     entry: &Entry,
     changes: &mut Vec<Change>,
-) -> Result<ApplyOutcome, sql::Error> {
+) -> Result<Vec<ApplyOutcome>, sql::Error> {
     let tx = conn.unchecked_transaction()?;
     let outcome = match &entry.payload {
-        EntryPayload::Blank => Ok(Applied::Done),
-        EntryPayload::Normal(envelope) => apply::apply_envelope(&tx, envelope, changes)?,
+        EntryPayload::Blank => Vec::new(),
+        EntryPayload::Normal(proposal) => {
+            let mut outcomes = Vec::with_capacity(proposal.0.len());
+            for envelope in &proposal.0 {
+                outcomes.push(apply::apply_envelope(&tx, envelope, changes)?);
+            }
+            outcomes
+        }
         EntryPayload::Membership(m) => {
             let stored = StoredMembership::new(Some(entry.log_id), m.clone());
             set_meta(&tx, "membership", &stored)?;
-            Ok(Applied::Done)
+            Vec::new()
         }
     };
     set_meta(&tx, "last_applied", &entry.log_id)?;
@@ -201,7 +207,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .await
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyOutcome>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<ApplyOutcome>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
