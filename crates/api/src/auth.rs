@@ -102,7 +102,7 @@ async fn authenticate(parts: &Parts, state: &ApiState) -> Result<Caller, ApiErro
     // which key ids exist.
     let invalid = || ApiError::unauthorized("invalid or revoked API key");
     let key_id = token_key_id(token).ok_or_else(invalid)?;
-    let key = state.read().api_key(key_id).await?.ok_or_else(invalid)?;
+    let key = state.api_key(key_id).await?.ok_or_else(invalid)?;
     if key.revoked_at_ms.is_some() || !token_matches(token, &key.secret_hash) {
         return Err(invalid());
     }

@@ -1,13 +1,14 @@
 //! What every handler can reach: the cluster (for proposals), the read store, the sealer,
 //! the API options, the rate limiters, the health probes and the metrics handle.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::secrets::Sealer;
 use vpnkeeper_domain::wgconf::ClientOptions;
-use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
+use vpnkeeper_domain::{Actor, ApiKey, ApplyOutcome, Command, Envelope, Node};
 use vpnkeeper_store::ReadStore;
 
 use crate::error::ApiError;
@@ -71,6 +72,38 @@ struct Inner {
     probes: Vec<Arc<dyn HealthProbe>>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     sub_cache: SubCache,
+    /// Rows every request needs, cached while their generation counter stands (see
+    /// `vpnkeeper_store::Generations`): API keys for auth, nodes for device issue.
+    key_cache: Mutex<HashMap<String, (u64, ApiKey)>>,
+    node_cache: Mutex<HashMap<u64, (u64, Node)>>,
+}
+
+/// Past this many entries a cache starts over (keys and nodes are few; this only bounds
+/// memory against odd usage).
+const ROW_CACHE_MAX: usize = 10_000;
+
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    cache: &Mutex<HashMap<K, (u64, V)>>,
+    key: &K,
+    generation: u64,
+) -> Option<V> {
+    let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    c.get(key)
+        .filter(|(g, _)| *g == generation)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(
+    cache: &Mutex<HashMap<K, (u64, V)>>,
+    key: K,
+    generation: u64,
+    value: V,
+) {
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if c.len() >= ROW_CACHE_MAX {
+        c.clear();
+    }
+    c.insert(key, (generation, value));
 }
 
 impl ApiState {
@@ -86,6 +119,8 @@ impl ApiState {
                 probes: Vec::new(),
                 metrics: None,
                 sub_cache: SubCache::default(),
+                key_cache: Mutex::default(),
+                node_cache: Mutex::default(),
             }),
         }
     }
@@ -150,6 +185,33 @@ impl ApiState {
 
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
+    }
+
+    /// An API key by id, from the cache while no applied entry touched API keys since it
+    /// was read (the generation is read first, so a revoke racing the read is seen next time).
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, ApiError> {
+        let generation = self.read().api_keys_generation();
+        if let Some(k) = cached(&self.inner.key_cache, &id.to_string(), generation) {
+            return Ok(Some(k));
+        }
+        let key = self.read().api_key(id).await?;
+        if let Some(k) = &key {
+            remember(&self.inner.key_cache, id.to_string(), generation, k.clone());
+        }
+        Ok(key)
+    }
+
+    /// A node by id, cached the same way.
+    pub async fn node(&self, id: u64) -> Result<Option<Node>, ApiError> {
+        let generation = self.read().nodes_generation();
+        if let Some(n) = cached(&self.inner.node_cache, &id, generation) {
+            return Ok(Some(n));
+        }
+        let node = self.read().node(id).await?;
+        if let Some(n) = &node {
+            remember(&self.inner.node_cache, id, generation, n.clone());
+        }
+        Ok(node)
     }
 
     /// Validates `command`, proposes it and waits until it is applied. A refusal decided by

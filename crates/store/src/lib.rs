@@ -28,7 +28,7 @@ pub use log_store::LogStore;
 pub use queries::Page;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
-pub use state_machine::{Change, StateMachine};
+pub use state_machine::{Change, Generations, StateMachine};
 pub use telegram_queries::BotStats;
 
 /// The error of read queries (the API maps it to a 500 with a log line).

@@ -15,13 +15,14 @@ use vpnkeeper_domain::{
 };
 
 use crate::raft_types::LogId;
-use crate::state_machine::Change;
+use crate::state_machine::{Change, Generations};
 
 #[derive(Clone)]
 pub struct ReadStore {
     pool: SqlitePool,
     applied: watch::Receiver<Option<LogId>>,
     changes: broadcast::Sender<Change>,
+    generations: std::sync::Arc<Generations>,
 }
 
 /// Pagination for list queries. `limit` is clamped to 1..=1000.
@@ -134,12 +135,27 @@ impl ReadStore {
         pool: SqlitePool,
         applied: watch::Receiver<Option<LogId>>,
         changes: broadcast::Sender<Change>,
+        generations: std::sync::Arc<Generations>,
     ) -> Self {
         Self {
             pool,
             applied,
             changes,
+            generations,
         }
+    }
+
+    /// Changes whenever an applied entry may have changed API keys (see
+    /// [`Generations`]): a cached key is good while this is unchanged.
+    pub fn api_keys_generation(&self) -> u64 {
+        self.generations
+            .api_keys
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The same for nodes.
+    pub fn nodes_generation(&self) -> u64 {
+        self.generations.nodes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The read pool, for query modules elsewhere in this crate (the bot's queries).

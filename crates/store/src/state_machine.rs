@@ -41,7 +41,24 @@ pub enum Change {
     All,
 }
 
+/// Counters bumped whenever an applied entry may have changed API keys or nodes (and on
+/// snapshot install), before the entry's proposer hears back. Readers keep those rows
+/// cached and trust a cached row only while the counter is unchanged: exact, with no read
+/// per request.
+#[derive(Debug, Default)]
+pub struct Generations {
+    pub api_keys: std::sync::atomic::AtomicU64,
+    pub nodes: std::sync::atomic::AtomicU64,
+}
+
+impl Generations {
+    fn bump(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub struct StateMachine {
+    generations: Arc<Generations>,
     /// The only writer of state.db: a blocking connection used on the blocking pool (see
     /// `sql.rs` for why not sqlx). A std mutex: it is only ever locked off the runtime.
     writer: Arc<std::sync::Mutex<Conn>>,
@@ -82,6 +99,7 @@ impl StateMachine {
         let (applied, _) = watch::channel(last);
         Ok(Self {
             writer: Arc::new(std::sync::Mutex::new(writer)),
+            generations: Arc::default(),
             read,
             snapshot_dir,
             changes,
@@ -94,6 +112,7 @@ impl StateMachine {
             self.read.clone(),
             self.applied.subscribe(),
             self.changes.clone(),
+            self.generations.clone(),
         )
     }
 
@@ -213,6 +232,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
+        let touches = |f: fn(&vpnkeeper_domain::Command) -> bool| {
+            entries.iter().any(|e| match &e.payload {
+                EntryPayload::Normal(p) => p.0.iter().any(|env| f(&env.command)),
+                _ => false,
+            })
+        };
+        let keys_touched = touches(|c| {
+            matches!(
+                c,
+                vpnkeeper_domain::Command::CreateApiKey { .. }
+                    | vpnkeeper_domain::Command::RevokeApiKey { .. }
+            )
+        });
+        let nodes_touched = touches(|c| matches!(c, vpnkeeper_domain::Command::UpsertNode { .. }));
         let (outcomes, mut changes, last) = with_writer(&self.writer, move |conn| {
             let mut outcomes = Vec::with_capacity(entries.len());
             let mut changes = Vec::new();
@@ -226,6 +259,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             Ok::<_, StorageError>((outcomes, changes, last))
         })
         .await?;
+        if keys_touched {
+            Generations::bump(&self.generations.api_keys);
+        }
+        if nodes_touched {
+            Generations::bump(&self.generations.nodes);
+        }
         if last.is_some() {
             self.applied.send_replace(last);
         }
@@ -272,6 +311,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| err(&e))?;
         let _ = tokio::fs::remove_file(&incoming).await;
+        Generations::bump(&self.generations.api_keys);
+        Generations::bump(&self.generations.nodes);
         self.applied.send_replace(meta.last_log_id);
         let _ = self.changes.send(Change::All);
         Ok(())

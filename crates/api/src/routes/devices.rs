@@ -128,7 +128,7 @@ pub async fn issue(
 /// parameters), else VLESS when it only runs Xray. Unknown nodes default to `awg` and are
 /// refused by `apply` with a 404 naming the node.
 async fn default_protocol(state: &ApiState, node_id: u64) -> Result<Protocol, ApiError> {
-    Ok(match state.read().node(node_id).await? {
+    Ok(match state.node(node_id).await? {
         Some(n) => match &n.wireguard {
             Some(wg) if wg.awg.is_some() => Protocol::Awg,
             Some(_) => Protocol::Wireguard,
