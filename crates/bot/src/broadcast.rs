@@ -14,6 +14,7 @@ use vpnkeeper_domain::Command;
 use crate::backoff::Backoff;
 use crate::outbox::{Notice, Out};
 use crate::telegram::TgError;
+use crate::snapshot::stored_lang;
 use crate::texts::Lang;
 use crate::{sleep_or_stop, Ctx};
 
@@ -82,14 +83,10 @@ async fn step(
     };
     let (mut sent, mut failed) = (b.sent, b.failed);
     if recipients.is_empty() {
-        let lang = ctx
-            .read()
-            .tg_chat(b.admin_chat)
+        let lang = stored_lang(ctx.read(), b.admin_chat)
             .await
             .ok()
             .flatten()
-            .and_then(|c| c.lang)
-            .and_then(|l| Lang::parse(&l))
             .unwrap_or(Lang::En);
         let notify = vec![Out::Notice {
             lang,

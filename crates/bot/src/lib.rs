@@ -4,12 +4,13 @@
 //! ([`Bot::run`]). While leader, one session runs three loops:
 //!
 //! - the **poller** (`poller.rs`) long-polls getUpdates from the offset stored in the
-//!   replicated state, decides what each update means (`decide.rs`) and proposes it as ONE
+//!   replicated state, reads what the update needs (`snapshot.rs`), decides what it means
+//!   (`decide.rs`, a plain function; each screen family's part in `screens/`) and proposes it as ONE
 //!   `Command::TelegramUpdate` carrying the update id, the offset, the domain commands and
 //!   the replies. Apply ignores an update id it has seen, so redelivery after a crash or a
 //!   leader change changes nothing;
 //! - the **sender** (`sender.rs`) performs the replicated outbox rows in order per chat,
-//!   rendering each when it is sent (`render.rs`), and reports them done;
+//!   rendering each when it is sent (`render.rs`, `screens/`), and reports them done;
 //! - the **broadcaster** (`broadcast.rs`) sends an admin's broadcast at ≤ 25 messages/s,
 //!   recording its progress after every message so it resumes where it stopped.
 //!
@@ -21,13 +22,17 @@ pub mod backoff;
 mod broadcast;
 pub mod callback;
 mod decide;
+mod entropy;
 pub mod node_ops;
 pub mod outbox;
 mod poller;
 mod render;
+mod screens;
 mod sender;
+mod snapshot;
 pub mod telegram;
 pub mod texts;
+mod update;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

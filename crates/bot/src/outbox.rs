@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use vpnkeeper_domain::telegram::OutboxItem;
-use vpnkeeper_domain::DeviceType;
+use vpnkeeper_domain::{Applied, ApplyOutcome, CommandError, DeviceType};
 
 use crate::texts::Lang;
 
@@ -41,14 +41,60 @@ pub enum Out {
     Reboot { lang: Lang, node_id: u64 },
 }
 
+/// One of the commands of the update a row belongs to, as handed out by
+/// [`crate::decide::Plan::command`] when the command was planned. Its outcome is looked up
+/// with [`Outcomes`], never by counting positions by hand. On the wire it is the command's
+/// position (a plain number), as rows already in the log have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommandRef(pub(crate) usize);
+
+/// The outcomes of an update's commands, as apply recorded them on each of its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcomes<'a>(pub &'a [ApplyOutcome]);
+
+impl<'a> Outcomes<'a> {
+    /// The outcome of a planned command; `None` when the row belongs to an update whose
+    /// commands were dropped (an update refused as a whole).
+    pub fn of(self, command: CommandRef) -> Option<&'a ApplyOutcome> {
+        self.0.get(command.0)
+    }
+
+    /// The outcome of the update's first command.
+    pub fn first(self) -> Option<&'a ApplyOutcome> {
+        self.0.first()
+    }
+
+    /// The first refusal among the update's commands.
+    pub fn first_refusal(self) -> Option<&'a CommandError> {
+        self.0.iter().find_map(|o| o.as_ref().err())
+    }
+
+    pub fn any_refused(self) -> bool {
+        self.first_refusal().is_some()
+    }
+
+    /// The device a config row is about: by id, or the one a planned issue returned.
+    pub fn device(self, sel: DeviceSel) -> Option<i64> {
+        match sel {
+            DeviceSel::Id(id) => Some(id),
+            DeviceSel::Issued(c) => match self.of(c) {
+                Some(Ok(Applied::Device { id, .. })) => Some(*id),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Which device a config row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceSel {
     Id(i64),
-    /// The device returned by the update's command at this index (a newly issued device,
-    /// whose id is only known once the command is applied).
-    Outcome(usize),
+    /// The device returned by a command of the same update (a newly issued device, whose id
+    /// is only known once the command is applied). Named `outcome` on the wire.
+    #[serde(rename = "outcome")]
+    Issued(CommandRef),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +112,8 @@ pub enum Screen {
     /// After an issue: confirmation, or the reason it was refused (outcome `outcome`).
     Issued {
         device_type: DeviceType,
-        outcome: usize,
+        /// The `IssueDevice` command.
+        outcome: CommandRef,
         vless: bool,
     },
     Devices,
@@ -144,9 +191,9 @@ pub enum Notice {
         sent: i64,
         failed: i64,
     },
-    /// A refusal from apply, by outcome index.
+    /// A refusal from apply of one of the update's commands.
     Failed {
-        outcome: usize,
+        outcome: CommandRef,
     },
 }
 
@@ -172,7 +219,7 @@ mod tests {
                 lang: Lang::Ru,
                 screen: Screen::Issued {
                     device_type: DeviceType::Phone,
-                    outcome: 1,
+                    outcome: CommandRef(1),
                     vless: false,
                 },
                 edit: Some(5),
@@ -192,7 +239,7 @@ mod tests {
             },
             Out::ConfigFile {
                 lang: Lang::En,
-                device: DeviceSel::Outcome(0),
+                device: DeviceSel::Issued(CommandRef(0)),
             },
             Out::Reboot {
                 lang: Lang::En,
@@ -204,5 +251,60 @@ mod tests {
             let back: Out = serde_json::from_value(item.payload).unwrap();
             assert_eq!(back, o);
         }
+    }
+
+    /// Rows already in the log name commands by position: the typed forms must read and
+    /// write exactly those bytes.
+    #[test]
+    fn command_refs_keep_the_positional_wire_form() {
+        let file = Out::ConfigFile {
+            lang: Lang::En,
+            device: DeviceSel::Issued(CommandRef(2)),
+        };
+        assert_eq!(
+            serde_json::to_value(&file).unwrap(),
+            serde_json::json!({"do": "config_file", "lang": "en", "device": {"outcome": 2}})
+        );
+        let screen = Out::Screen {
+            lang: Lang::Ru,
+            screen: Screen::Issued {
+                device_type: DeviceType::Phone,
+                outcome: CommandRef(0),
+                vless: true,
+            },
+            edit: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&screen).unwrap(),
+            serde_json::json!({"do": "screen", "lang": "ru", "screen": {
+                "screen": "issued", "device_type": "phone", "outcome": 0, "vless": true}})
+        );
+        let failed = Out::Notice {
+            lang: Lang::En,
+            notice: Notice::Failed {
+                outcome: CommandRef(1),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            serde_json::json!({"do": "notice", "lang": "en", "notice": {"notice": "failed", "outcome": 1}})
+        );
+    }
+
+    #[test]
+    fn outcomes_by_ref() {
+        let outcomes: Vec<ApplyOutcome> = vec![
+            Ok(Applied::Telegram { duplicate: false }),
+            Ok(Applied::Device {
+                id: 42,
+                created: true,
+            }),
+        ];
+        let o = Outcomes(&outcomes);
+        assert_eq!(o.device(DeviceSel::Issued(CommandRef(1))), Some(42));
+        assert_eq!(o.device(DeviceSel::Issued(CommandRef(0))), None);
+        assert_eq!(o.device(DeviceSel::Issued(CommandRef(5))), None);
+        assert_eq!(o.device(DeviceSel::Id(7)), Some(7));
+        assert!(!o.any_refused());
     }
 }

@@ -18,7 +18,10 @@ use vpnkeeper_cluster::ProposeError;
 use vpnkeeper_domain::{Actor, Applied, Command};
 
 use crate::backoff::Backoff;
-use crate::decide::{chat_key, decide, incoming};
+use crate::decide::decide;
+use crate::entropy::OsEntropy;
+use crate::snapshot;
+use crate::update::{chat_key, incoming};
 use crate::telegram::{PermanentKind, TgError};
 use crate::{sleep_or_stop, Ctx};
 
@@ -181,15 +184,22 @@ async fn handle_one(ctx: &Ctx, update: &Update, offset: i64) -> bool {
             return false;
         }
     }
-    let plan = match decide(ctx, &inc).await {
-        Ok(p) => p,
+    let snap = match snapshot::load(ctx, &inc).await {
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(update = update_id, error = %e, "cannot read the state to handle an update");
             return false;
         }
     };
+    let plan = decide(
+        &inc,
+        &snap,
+        &mut OsEntropy {
+            sealer: &ctx.sealer,
+        },
+    );
     let actor = Actor::Telegram {
-        telegram_id: inc.from.id.0 as i64,
+        telegram_id: inc.telegram_id(),
     };
     let mut command = Command::TelegramUpdate {
         update_id,

@@ -19,8 +19,9 @@ use vpnkeeper_domain::wgconf::{config_file_name, render_client_config, ClientKey
 use vpnkeeper_domain::{Command, Device, DeviceRef};
 
 use crate::backoff::Backoff;
-use crate::outbox::{DeviceSel, Out};
+use crate::outbox::{Out, Outcomes};
 use crate::render;
+use crate::screens::{device_label, protocol_label};
 use crate::telegram::{PermanentKind, TgError};
 use crate::texts::{html, s, t, tr, Lang};
 use crate::{sleep_or_stop, Ctx};
@@ -188,10 +189,11 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
     };
     let tg = &ctx.tg;
     let chat = row.chat_id;
+    let outcomes = Outcomes(&row.outcomes);
     match out {
         Out::Screen { lang, screen, edit } => {
             let (text, keyboard) =
-                match render::screen(ctx, chat, lang, &screen, &row.outcomes).await {
+                match render::screen(ctx, chat, lang, &screen, outcomes).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot render a bot screen");
@@ -246,7 +248,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             }
         }
         Out::Notice { lang, notice } => {
-            let (text, keyboard) = render::notice(lang, &notice, &row.outcomes);
+            let (text, keyboard) = render::notice(lang, &notice, outcomes);
             if let Err(e) = call(stop, None, || {
                 tg.send_text(chat, &text, true, keyboard.clone())
             })
@@ -263,7 +265,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             alert,
         } => {
             let text = notice.map(|n| {
-                let (text, _) = render::notice(lang, &n, &row.outcomes);
+                let (text, _) = render::notice(lang, &n, outcomes);
                 // Toasts are plain text of at most 200 characters.
                 strip_tags(&text).chars().take(200).collect::<String>()
             });
@@ -281,7 +283,11 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
                 row.payload.get("do").and_then(|d| d.as_str()),
                 Some("config_qr")
             );
-            let Some(content) = config_content(ctx, chat, device, &row.outcomes).await else {
+            let Some(id) = outcomes.device(device) else {
+                // Refused issue: the screen says why.
+                return done(row);
+            };
+            let Some(content) = config_content(ctx, chat, lang, id).await else {
                 // Refused issue (the screen says why) or a device gone since.
                 return done(row);
             };
@@ -365,15 +371,9 @@ struct ConfigContent {
     is_link: bool,
 }
 
-/// The config (or VLESS link) of an active device of the chat's user, rendered exactly as
-/// the API renders it (`GET /api/v1/devices/{id}/config`).
-async fn config_content(
-    ctx: &Ctx,
-    chat: i64,
-    sel: DeviceSel,
-    outcomes: &[vpnkeeper_domain::ApplyOutcome],
-) -> Option<ConfigContent> {
-    let id = render::device_id(sel, outcomes)?;
+/// The config (or VLESS link) of active device `id` of the chat's user, rendered exactly as
+/// the API renders it (`GET /api/v1/devices/{id}/config`), labelled in the row's language.
+async fn config_content(ctx: &Ctx, chat: i64, lang: Lang, id: i64) -> Option<ConfigContent> {
     let read = ctx.read();
     let device: Device = read.device(&DeviceRef::Id(id)).await.ok().flatten()?;
     let user = read.user(&UserRef::TelegramId(chat)).await.ok().flatten()?;
@@ -382,16 +382,8 @@ async fn config_content(
         return None;
     }
     let node = read.node(device.node_id).await.ok().flatten()?;
-    let lang = read
-        .tg_chat(chat)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|c| c.lang)
-        .and_then(|l| Lang::parse(&l))
-        .unwrap_or(Lang::En);
-    let label = render::device_label(lang, device.device_type);
-    let protocol = render::protocol_label(lang, device.protocol);
+    let label = device_label(lang, device.device_type);
+    let protocol = protocol_label(lang, device.protocol);
     if device.protocol.is_wireguard_family() {
         let keys = match ClientKeys::open(&ctx.sealer, &device) {
             Ok(k) => k,

@@ -1,0 +1,383 @@
+//! The admin's screens: menu, stats, users, access requests, nodes, broadcast.
+
+use super::*;
+
+fn shows(cb: Cb, screen: Screen) {
+    assert_eq!(
+        admin_press(&admin(), cb.clone()),
+        plan(vec![], vec![ack_admin(), edit(ADMIN, screen)]),
+        "{cb:?}"
+    );
+}
+
+// ---- admin menu, stats ----
+
+#[test]
+fn admin_and_stats_buttons() {
+    shows(Cb::Admin, Screen::Admin);
+    shows(Cb::Stats, Screen::Stats);
+    let mut waiting = admin();
+    waiting.chat = Some(chat(ADMIN, None, Some(serde_json::json!({"kind": "x"}))));
+    assert_eq!(
+        admin_press(&waiting, Cb::Admin),
+        plan(
+            vec![pending_cleared(ADMIN)],
+            vec![ack_admin(), edit(ADMIN, Screen::Admin)]
+        )
+    );
+    assert_eq!(
+        say_as(&root(), &waiting, "/admin"),
+        plan(vec![pending_cleared(ADMIN)], vec![fresh(ADMIN, Screen::Admin)])
+    );
+}
+
+// ---- users ----
+
+fn with_target(id: i64) -> Snapshot {
+    let mut snap = admin();
+    snap.target_user = Some(user(id, "bob", APPLICANT, true));
+    snap
+}
+
+#[test]
+fn users_list_button() {
+    shows(Cb::Users(2), Screen::Users { page: 2 });
+}
+
+#[test]
+fn user_card_and_revoke_all_question() {
+    assert_eq!(
+        admin_press(&with_target(4), Cb::User(4)),
+        plan(vec![], vec![ack_admin(), edit(ADMIN, Screen::User { id: 4 })])
+    );
+    assert_eq!(
+        admin_press(&with_target(4), Cb::UserRevoke(4)),
+        plan(
+            vec![],
+            vec![ack_admin(), edit(ADMIN, Screen::ConfirmUserRevoke { id: 4 })]
+        )
+    );
+    // Gone since the list was shown: an alert, the message stays.
+    for cb in [Cb::User(4), Cb::UserRevoke(4)] {
+        assert_eq!(
+            admin_press(&admin(), cb),
+            plan(vec![], vec![alert(ADMIN, Notice::Outdated)])
+        );
+    }
+}
+
+#[test]
+fn enable_and_disable_buttons() {
+    for (cb, enabled) in [(Cb::UserDisable(4), false), (Cb::UserEnable(4), true)] {
+        assert_eq!(
+            admin_press(&admin(), cb),
+            plan(
+                vec![Command::SetUserEnabled {
+                    user: UserRef::Id(4),
+                    enabled
+                }],
+                vec![
+                    toast(ADMIN, Notice::UserDone),
+                    edit(ADMIN, Screen::User { id: 4 })
+                ]
+            )
+        );
+    }
+}
+
+#[test]
+fn revoke_all_revokes_each_active_device_up_to_the_update_limit() {
+    let mut snap = admin();
+    snap.target_devices = vec![device(11, 4), device(12, 4)];
+    let revoke = |id| Command::RevokeDevice {
+        device: DeviceRef::Id(id),
+    };
+    let after = vec![
+        toast(ADMIN, Notice::UserDone),
+        edit(ADMIN, Screen::User { id: 4 }),
+    ];
+    assert_eq!(
+        admin_press(&snap, Cb::UserRevokeYes(4)),
+        plan(vec![revoke(11), revoke(12)], after.clone())
+    );
+    snap.target_devices = (0..MAX_UPDATE_COMMANDS as i64 + 3)
+        .map(|i| device(i, 4))
+        .collect();
+    let p = admin_press(&snap, Cb::UserRevokeYes(4));
+    assert_eq!(p.commands.len(), MAX_UPDATE_COMMANDS);
+    assert_eq!(p.outbox, after);
+}
+
+// ---- access requests ----
+
+#[test]
+fn pending_list_button() {
+    shows(Cb::Pending(1), Screen::Pending { page: 1 });
+}
+
+fn deciding(status: AccessStatus) -> Snapshot {
+    let mut snap = admin();
+    snap.request = Some(request(APPLICANT, "Bob Lee @bob", status));
+    snap
+}
+
+fn decided(approved: bool, commands: Vec<Command>, lang: Lang) -> Plan {
+    let notice = if approved {
+        Notice::AccessApproved
+    } else {
+        Notice::AccessDenied
+    };
+    plan(
+        commands,
+        vec![
+            ack_admin(),
+            edit(
+                ADMIN,
+                Screen::AccessDecided {
+                    telegram_id: APPLICANT,
+                    approved,
+                },
+            ),
+            notice_to(APPLICANT, lang, notice),
+        ],
+    )
+}
+
+fn decision(approve: bool) -> Command {
+    Command::TelegramAccessDecision {
+        telegram_id: APPLICANT,
+        approve,
+    }
+}
+
+#[test]
+fn approve_creates_the_user_under_a_free_name_and_tells_them_in_their_language() {
+    let mut snap = deciding(AccessStatus::Pending);
+    snap.taken_names = ["bob".to_string()].into();
+    snap.chat_langs = [(APPLICANT, Lang::Ru)].into();
+    let create = Command::CreateUser {
+        name: format!("tg{APPLICANT}"),
+        telegram_id: Some(APPLICANT),
+        sub_token: "token-1".into(),
+    };
+    assert_eq!(
+        admin_press(&snap, Cb::Approve(APPLICANT)),
+        decided(true, vec![decision(true), create], Lang::Ru)
+    );
+}
+
+#[test]
+fn approve_enables_a_disabled_user_and_leaves_an_enabled_one() {
+    let mut snap = deciding(AccessStatus::Pending);
+    snap.requester = Some(user(4, "bob", APPLICANT, false));
+    let enable = Command::SetUserEnabled {
+        user: UserRef::Id(4),
+        enabled: true,
+    };
+    assert_eq!(
+        admin_press(&snap, Cb::Approve(APPLICANT)),
+        decided(true, vec![decision(true), enable], Lang::En)
+    );
+    snap.requester = Some(user(4, "bob", APPLICANT, true));
+    assert_eq!(
+        admin_press(&snap, Cb::Approve(APPLICANT)),
+        decided(true, vec![decision(true)], Lang::En)
+    );
+}
+
+#[test]
+fn deny_button() {
+    assert_eq!(
+        admin_press(&deciding(AccessStatus::Pending), Cb::Deny(APPLICANT)),
+        decided(false, vec![decision(false)], Lang::En)
+    );
+}
+
+#[test]
+fn a_request_decided_already_is_not_decided_twice() {
+    let already = plan(
+        vec![],
+        vec![
+            alert(ADMIN, Notice::AccessDecidedAlready),
+            edit(ADMIN, Screen::Pending { page: 0 }),
+        ],
+    );
+    for status in [AccessStatus::Approved, AccessStatus::Denied] {
+        assert_eq!(
+            admin_press(&deciding(status), Cb::Approve(APPLICANT)),
+            already
+        );
+    }
+    assert_eq!(admin_press(&admin(), Cb::Deny(APPLICANT)), already);
+}
+
+// ---- nodes ----
+
+fn with_node(id: u64) -> Snapshot {
+    let mut snap = admin();
+    snap.node = Some(node(id, Some(true), false));
+    snap
+}
+
+#[test]
+fn nodes_button() {
+    shows(Cb::Nodes, Screen::Nodes);
+}
+
+#[test]
+fn node_card_and_reboot_buttons() {
+    let snap = with_node(2);
+    assert_eq!(
+        admin_press(&snap, Cb::Node(2)),
+        plan(vec![], vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })])
+    );
+    assert_eq!(
+        admin_press(&snap, Cb::Reboot(2)),
+        plan(
+            vec![],
+            vec![ack_admin(), edit(ADMIN, Screen::ConfirmReboot { id: 2 })]
+        )
+    );
+    assert_eq!(
+        admin_press(&snap, Cb::RebootNo(2)),
+        plan(
+            vec![],
+            vec![
+                toast(ADMIN, Notice::Cancelled),
+                edit(ADMIN, Screen::Node { id: 2 })
+            ]
+        )
+    );
+    assert_eq!(
+        admin_press(&snap, Cb::RebootYes(2)),
+        plan(
+            vec![Command::RequestNodeReboot { node_id: 2 }],
+            vec![
+                ack_admin(),
+                edit(ADMIN, Screen::RebootRequested { id: 2 }),
+                Out::Reboot {
+                    lang: Lang::En,
+                    node_id: 2
+                }
+                .to(ADMIN),
+            ]
+        )
+    );
+}
+
+#[test]
+fn a_node_gone_since_is_outdated() {
+    for cb in [Cb::Node(3), Cb::Reboot(3), Cb::RebootYes(3), Cb::RebootNo(3)] {
+        assert_eq!(
+            admin_press(&with_node(2), cb),
+            plan(
+                vec![],
+                vec![alert(ADMIN, Notice::Outdated), edit(ADMIN, Screen::Nodes)]
+            )
+        );
+    }
+}
+
+// ---- broadcast ----
+
+fn awaiting(kind: serde_json::Value) -> Snapshot {
+    let mut snap = admin();
+    snap.chat = Some(chat(ADMIN, None, Some(kind)));
+    snap
+}
+
+#[test]
+fn broadcast_button_waits_for_the_text() {
+    assert_eq!(
+        admin_press(&admin(), Cb::Broadcast),
+        plan(
+            vec![Command::TelegramChat {
+                telegram_id: ADMIN,
+                change: ChatChange {
+                    lang: None,
+                    pending: Some(Some(serde_json::json!({"kind": "await_broadcast"}))),
+                },
+            }],
+            vec![ack_admin(), edit(ADMIN, Screen::BroadcastAsk)]
+        )
+    );
+    let mut running = admin();
+    running.broadcast_running = true;
+    assert_eq!(
+        admin_press(&running, Cb::Broadcast),
+        plan(vec![], vec![alert(ADMIN, Notice::BroadcastRunning)])
+    );
+}
+
+#[test]
+fn the_typed_text_becomes_the_draft() {
+    let snap = awaiting(serde_json::json!({"kind": "await_broadcast"}));
+    assert_eq!(
+        say_as(&root(), &snap, "Maintenance at 22:00"),
+        plan(
+            vec![Command::TelegramChat {
+                telegram_id: ADMIN,
+                change: ChatChange {
+                    lang: None,
+                    pending: Some(Some(serde_json::json!({
+                        "kind": "broadcast_draft",
+                        "text": "Maintenance at 22:00",
+                    }))),
+                },
+            }],
+            vec![fresh(ADMIN, Screen::BroadcastPreview)]
+        )
+    );
+    let too_long = "x".repeat(MAX_BROADCAST_CHARS + 1);
+    assert_eq!(
+        say_as(&root(), &snap, &too_long),
+        plan(
+            vec![],
+            vec![notice_to(ADMIN, Lang::En, Notice::BroadcastTooLong)]
+        )
+    );
+    // Commands still work while waiting.
+    assert_eq!(
+        say_as(&root(), &snap, "/cancel"),
+        plan(
+            vec![pending_cleared(ADMIN)],
+            vec![notice_to(ADMIN, Lang::En, Notice::Cancelled)]
+        )
+    );
+}
+
+#[test]
+fn send_button_starts_the_drafted_broadcast() {
+    let snap = awaiting(serde_json::json!({"kind": "broadcast_draft", "text": "Hi all"}));
+    assert_eq!(
+        admin_press(&snap, Cb::BroadcastSend),
+        plan(
+            vec![
+                Command::StartBroadcast {
+                    broadcast_id: Uuid::from_u128(1).to_string(),
+                    text: "Hi all".into(),
+                    admin_chat: ADMIN,
+                },
+                pending_cleared(ADMIN),
+            ],
+            vec![ack_admin(), edit(ADMIN, Screen::BroadcastStarted)]
+        )
+    );
+    let no_draft = awaiting(serde_json::json!({"kind": "await_broadcast"}));
+    assert_eq!(
+        admin_press(&no_draft, Cb::BroadcastSend),
+        plan(vec![], vec![alert(ADMIN, Notice::Outdated)])
+    );
+}
+
+#[test]
+fn cancel_button_drops_the_draft() {
+    let snap = awaiting(serde_json::json!({"kind": "broadcast_draft", "text": "Hi"}));
+    assert_eq!(
+        admin_press(&snap, Cb::BroadcastCancel),
+        plan(
+            vec![pending_cleared(ADMIN)],
+            vec![toast(ADMIN, Notice::Cancelled), edit(ADMIN, Screen::Admin)]
+        )
+    );
+}

@@ -1,0 +1,89 @@
+//! An update reduced to what the bot reacts to.
+
+use teloxide::types::{Update, UpdateKind, User as TgUser};
+
+/// One message or button press from a person in a private chat.
+pub(crate) struct Incoming<'a> {
+    pub from: &'a TgUser,
+    /// The private chat with `from` (its id equals the user id).
+    pub chat_id: i64,
+    pub kind: Kind<'a>,
+}
+
+pub(crate) enum Kind<'a> {
+    Text(&'a str),
+    /// Files, photos, stickers, voice, locations…
+    Other,
+    Callback {
+        id: &'a str,
+        data: Option<&'a str>,
+        message_id: Option<i64>,
+    },
+}
+
+impl Incoming<'_> {
+    /// The presser's Telegram id.
+    pub fn telegram_id(&self) -> i64 {
+        self.from.id.0 as i64
+    }
+
+    /// The parsed button data of a press (`None` for messages and for data we did not make).
+    pub fn callback(&self) -> Option<crate::callback::Cb> {
+        match self.kind {
+            Kind::Callback { data, .. } => data.and_then(crate::callback::Cb::parse),
+            _ => None,
+        }
+    }
+}
+
+/// The bot only talks in private chats with people. Group messages, channel posts, other
+/// bots and update kinds it did not ask for are ignored.
+pub(crate) fn incoming(update: &Update) -> Option<Incoming<'_>> {
+    match &update.kind {
+        UpdateKind::Message(m) => {
+            if !m.chat.is_private() {
+                return None;
+            }
+            let from = m.from.as_ref()?;
+            if from.is_bot {
+                return None;
+            }
+            let kind = match m.text() {
+                Some(t) => Kind::Text(t),
+                None => Kind::Other,
+            };
+            Some(Incoming {
+                from,
+                chat_id: m.chat.id.0,
+                kind,
+            })
+        }
+        UpdateKind::CallbackQuery(q) => {
+            if q.from.is_bot {
+                return None;
+            }
+            let message = q.message.as_ref();
+            // A button on a message in a group is not ours to serve.
+            if let Some(m) = message {
+                if !m.chat().is_private() {
+                    return None;
+                }
+            }
+            Some(Incoming {
+                from: &q.from,
+                chat_id: q.from.id.0 as i64,
+                kind: Kind::Callback {
+                    id: &q.id.0,
+                    data: q.data.as_deref(),
+                    message_id: message.map(|m| m.id().0 as i64),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Updates of one chat are handled in order; different chats in parallel.
+pub(crate) fn chat_key(update: &Update) -> Option<i64> {
+    incoming(update).map(|i| i.chat_id)
+}
