@@ -13,8 +13,8 @@ use vpnkeeper_domain::Command;
 
 use crate::backoff::Backoff;
 use crate::outbox::{Notice, Out};
-use crate::telegram::TgError;
 use crate::snapshot::stored_lang;
+use crate::telegram::TgError;
 use crate::texts::Lang;
 use crate::{sleep_or_stop, Ctx};
 

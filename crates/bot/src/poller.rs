@@ -21,8 +21,8 @@ use crate::backoff::Backoff;
 use crate::decide::decide;
 use crate::entropy::OsEntropy;
 use crate::snapshot;
-use crate::update::{chat_key, incoming};
 use crate::telegram::{PermanentKind, TgError};
+use crate::update::{chat_key, incoming};
 use crate::{sleep_or_stop, Ctx};
 
 /// Updates per getUpdates (the Bot API maximum).

@@ -192,17 +192,16 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
     let outcomes = Outcomes(&row.outcomes);
     match out {
         Out::Screen { lang, screen, edit } => {
-            let (text, keyboard) =
-                match render::screen(ctx, chat, lang, &screen, outcomes).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot render a bot screen");
-                        (
-                            tr(lang, "error-generic", &[("reason", s(t(lang, "err-busy")))]),
-                            None,
-                        )
-                    }
-                };
+            let (text, keyboard) = match render::screen(ctx, chat, lang, &screen, outcomes).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot render a bot screen");
+                    (
+                        tr(lang, "error-generic", &[("reason", s(t(lang, "err-busy")))]),
+                        None,
+                    )
+                }
+            };
             if let Some(message) = edit {
                 let r = call(stop, None, || {
                     tg.edit_text(chat, message, &text, keyboard.clone())

@@ -45,7 +45,9 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Standing {
     /// An admin; `has_user` when their user row exists.
-    Admin { has_user: bool },
+    Admin {
+        has_user: bool,
+    },
     Member,
     Disabled,
     /// Allowed in (open mode or allowlisted) but not yet a user.

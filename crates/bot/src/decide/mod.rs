@@ -230,11 +230,10 @@ impl Turn<'_> {
 
     fn set_chat(&mut self, change: ChatChange) {
         let telegram_id = self.tg();
-        self.plan
-            .command(Command::TelegramChat {
-                telegram_id,
-                change,
-            });
+        self.plan.command(Command::TelegramChat {
+            telegram_id,
+            change,
+        });
     }
 
     /// The kind of what the chat waits for.

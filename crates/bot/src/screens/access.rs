@@ -227,7 +227,10 @@ pub(super) fn decided_screen(
         tr(
             lang,
             key,
-            &[("who", s(html(display))), ("id", s(telegram_id.to_string()))],
+            &[
+                ("who", s(html(display))),
+                ("id", s(telegram_id.to_string())),
+            ],
         )
     };
     (

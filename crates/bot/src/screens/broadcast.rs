@@ -115,7 +115,11 @@ pub(super) fn preview_screen(lang: Lang, view: &View) -> Rendered {
     (
         format!(
             "{}\n\n{}",
-            tr(lang, "broadcast-preview", &[("count", num(view.recipients))]),
+            tr(
+                lang,
+                "broadcast-preview",
+                &[("count", num(view.recipients))]
+            ),
             html(&shown)
         ),
         kb(vec![vec![

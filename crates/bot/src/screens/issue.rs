@@ -5,7 +5,9 @@ use vpnkeeper_domain::command::UserRef;
 use vpnkeeper_domain::{Command, DeviceType, Node, NodeId, Protocol};
 use vpnkeeper_store::ReadError;
 
-use super::{back_menu, btn, device_label, devices_and_menu, failed_text, kb, protocol_label, reason};
+use super::{
+    back_menu, btn, device_label, devices_and_menu, failed_text, kb, protocol_label, reason,
+};
 use super::{Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;

@@ -98,7 +98,7 @@ pub(super) async fn load(
 // ---- render ----
 
 /// The menu; `name` is the person's first name.
-pub(super) fn main(lang: Lang, name: &str, view: &View) -> Rendered {
+pub(super) fn main_screen(lang: Lang, name: &str, view: &View) -> Rendered {
     let mut text = tr(lang, "main", &[("name", s(html(name)))]);
     if view.user.is_some() {
         text.push_str("\n\n");
@@ -126,6 +126,6 @@ pub(super) fn main(lang: Lang, name: &str, view: &View) -> Rendered {
     (text, kb(rows))
 }
 
-pub(super) fn help(lang: Lang) -> Rendered {
+pub(super) fn help_screen(lang: Lang) -> Rendered {
     (t(lang, "help"), kb(vec![back_menu(lang)]))
 }

@@ -12,7 +12,7 @@ use vpnkeeper_store::{BotStats, ReadError};
 
 use crate::callback::Cb;
 use crate::outbox::{Outcomes, Screen};
-use crate::texts::{html, t, tr, s, Lang};
+use crate::texts::{html, s, t, tr, Lang};
 use crate::{Access, Ctx};
 
 pub(crate) mod access;
@@ -102,8 +102,8 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
 /// `screen` as a message, from what [`load`] read.
 pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcomes<'_>) -> Rendered {
     match screen {
-        Screen::Main { name } => main_menu::main(lang, name, view),
-        Screen::Help => main_menu::help(lang),
+        Screen::Main { name } => main_menu::main_screen(lang, name, view),
+        Screen::Help => main_menu::help_screen(lang),
         Screen::Protocols { device_type } => issue::protocols(lang, *device_type, view),
         Screen::Issued {
             device_type,

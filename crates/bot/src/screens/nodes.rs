@@ -38,7 +38,8 @@ pub(crate) fn reboot_no(turn: &mut Turn<'_>, id: NodeId) {
 pub(crate) fn reboot_yes(turn: &mut Turn<'_>, id: NodeId) {
     if exists(turn, id) {
         // Audited by apply; performed by the outbox (at most once).
-        turn.plan.command(Command::RequestNodeReboot { node_id: id });
+        turn.plan
+            .command(Command::RequestNodeReboot { node_id: id });
         turn.ok(Screen::RebootRequested { id });
         let lang = turn.lang;
         turn.out(Out::Reboot { lang, node_id: id });

@@ -31,7 +31,9 @@ fn user(id: i64) -> User {
 
 #[test]
 fn the_menu_counts_devices_and_offers_admin_only_to_admins() {
-    let screen = Screen::Main { name: "<Ann>".into() };
+    let screen = Screen::Main {
+        name: "<Ann>".into(),
+    };
     let none: &[ApplyOutcome] = &[];
     let view = View {
         user: Some(user(1)),
@@ -39,9 +41,16 @@ fn the_menu_counts_devices_and_offers_admin_only_to_admins() {
     };
     let r = render(Lang::En, &screen, &view, Outcomes(none));
     assert!(r.0.starts_with("👋 Hello, &lt;Ann&gt;!"), "{}", r.0);
-    assert!(r.0.contains(&tr(Lang::En, "main-devices", &[("count", crate::texts::num(0))])));
+    assert!(r.0.contains(&tr(
+        Lang::En,
+        "main-devices",
+        &[("count", crate::texts::num(0))]
+    )));
     assert!(!buttons(&r).contains(&"a".to_string()));
-    let admin = View { admin: true, ..view };
+    let admin = View {
+        admin: true,
+        ..view
+    };
     let r = render(Lang::En, &screen, &admin, Outcomes(none));
     assert!(buttons(&r).contains(&"a".to_string()));
 }
@@ -56,7 +65,10 @@ fn the_issued_screen_reports_its_own_command() {
     let view = View::default();
     let ok: Vec<ApplyOutcome> = vec![
         Ok(Applied::User { id: 1 }),
-        Ok(Applied::Device { id: 3, created: true }),
+        Ok(Applied::Device {
+            id: 3,
+            created: true,
+        }),
     ];
     let refused: Vec<ApplyOutcome> = vec![
         Ok(Applied::User { id: 1 }),
@@ -68,7 +80,10 @@ fn the_issued_screen_reports_its_own_command() {
     let ok_text = render(Lang::En, &screen, &view, Outcomes(&ok)).0;
     let refused_text = render(Lang::En, &screen, &view, Outcomes(&refused)).0;
     assert_ne!(ok_text, refused_text);
-    assert!(refused_text.contains(&t(Lang::En, "err-pool")), "{refused_text}");
+    assert!(
+        refused_text.contains(&t(Lang::En, "err-pool")),
+        "{refused_text}"
+    );
     let dropped = render(Lang::En, &screen, &view, Outcomes(&[])).0;
     assert_eq!(dropped, t(Lang::En, "outdated"));
 }
@@ -82,11 +97,17 @@ fn user_list_pages() {
     };
     let r = render(Lang::En, &Screen::Users { page: 1 }, &view, Outcomes(&[]));
     let b = buttons(&r);
-    assert!(b.contains(&"au:0".to_string()) && b.contains(&"au:2".to_string()), "{b:?}");
+    assert!(
+        b.contains(&"au:0".to_string()) && b.contains(&"au:2".to_string()),
+        "{b:?}"
+    );
     // Past the end: the last page, no "next".
     let r = render(Lang::En, &Screen::Users { page: 9 }, &view, Outcomes(&[]));
     let b = buttons(&r);
-    assert!(b.contains(&"au:1".to_string()) && !b.contains(&"au:3".to_string()), "{b:?}");
+    assert!(
+        b.contains(&"au:1".to_string()) && !b.contains(&"au:3".to_string()),
+        "{b:?}"
+    );
     assert_eq!(paged(9, 20, 8), (2, 3));
     assert_eq!(paged(0, 0, 8), (0, 1));
 }
@@ -119,7 +140,11 @@ fn the_devices_list_shows_the_subscription_url_once_there_are_devices() {
         tx_bytes: 0,
     }];
     let r = render(Lang::En, &Screen::Devices, &view, Outcomes(&[]));
-    assert!(r.0.contains("<code>https://vpn.example/sub/tok</code>"), "{}", r.0);
+    assert!(
+        r.0.contains("<code>https://vpn.example/sub/tok</code>"),
+        "{}",
+        r.0
+    );
     assert!(buttons(&r).contains(&"dv:4".to_string()));
 }
 
@@ -129,8 +154,18 @@ fn broadcast_started_tells_a_conflict_apart() {
         field: None,
         message: "a broadcast is running".into(),
     })];
-    let r = render(Lang::En, &Screen::BroadcastStarted, &View::default(), Outcomes(&conflict));
+    let r = render(
+        Lang::En,
+        &Screen::BroadcastStarted,
+        &View::default(),
+        Outcomes(&conflict),
+    );
     assert_eq!(r.0, t(Lang::En, "broadcast-running"));
-    let r = render(Lang::En, &Screen::BroadcastStarted, &View::default(), Outcomes(&[]));
+    let r = render(
+        Lang::En,
+        &Screen::BroadcastStarted,
+        &View::default(),
+        Outcomes(&[]),
+    );
     assert_eq!(r.0, t(Lang::En, "broadcast-started"));
 }

@@ -27,7 +27,10 @@ fn admin_and_stats_buttons() {
     );
     assert_eq!(
         say_as(&root(), &waiting, "/admin"),
-        plan(vec![pending_cleared(ADMIN)], vec![fresh(ADMIN, Screen::Admin)])
+        plan(
+            vec![pending_cleared(ADMIN)],
+            vec![fresh(ADMIN, Screen::Admin)]
+        )
     );
 }
 
@@ -48,13 +51,19 @@ fn users_list_button() {
 fn user_card_and_revoke_all_question() {
     assert_eq!(
         admin_press(&with_target(4), Cb::User(4)),
-        plan(vec![], vec![ack_admin(), edit(ADMIN, Screen::User { id: 4 })])
+        plan(
+            vec![],
+            vec![ack_admin(), edit(ADMIN, Screen::User { id: 4 })]
+        )
     );
     assert_eq!(
         admin_press(&with_target(4), Cb::UserRevoke(4)),
         plan(
             vec![],
-            vec![ack_admin(), edit(ADMIN, Screen::ConfirmUserRevoke { id: 4 })]
+            vec![
+                ack_admin(),
+                edit(ADMIN, Screen::ConfirmUserRevoke { id: 4 })
+            ]
         )
     );
     // Gone since the list was shown: an alert, the message stays.
@@ -229,7 +238,10 @@ fn node_card_and_reboot_buttons() {
     let snap = with_node(2);
     assert_eq!(
         admin_press(&snap, Cb::Node(2)),
-        plan(vec![], vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })])
+        plan(
+            vec![],
+            vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })]
+        )
     );
     assert_eq!(
         admin_press(&snap, Cb::Reboot(2)),
@@ -267,7 +279,12 @@ fn node_card_and_reboot_buttons() {
 
 #[test]
 fn a_node_gone_since_is_outdated() {
-    for cb in [Cb::Node(3), Cb::Reboot(3), Cb::RebootYes(3), Cb::RebootNo(3)] {
+    for cb in [
+        Cb::Node(3),
+        Cb::Reboot(3),
+        Cb::RebootYes(3),
+        Cb::RebootNo(3),
+    ] {
         assert_eq!(
             admin_press(&with_node(2), cb),
             plan(

@@ -84,7 +84,10 @@ fn typed_commands() {
     for unknown in ["/admin", "/nope"] {
         assert_eq!(
             say(unknown),
-            plan(vec![], vec![notice_to(ME, Lang::En, Notice::UnknownCommand)])
+            plan(
+                vec![],
+                vec![notice_to(ME, Lang::En, Notice::UnknownCommand)]
+            )
         );
     }
     assert_eq!(
@@ -221,14 +224,21 @@ fn device_button_without_nodes() {
 fn protocol_button_issues_or_is_outdated() {
     let mut snap = member();
     // Lowest id wins a tie.
-    snap.nodes = vec![node(3, None, true), node(4, None, true), node(5, Some(true), false)];
+    snap.nodes = vec![
+        node(3, None, true),
+        node(4, None, true),
+        node(5, Some(true), false),
+    ];
     assert_eq!(
         press(&snap, Cb::DeviceProto(DeviceType::Router, Protocol::Vless)),
         issued(DeviceType::Router, Protocol::Vless, 3, false)
     );
     // Plain WireGuard is not offered where the node speaks AmneziaWG.
     assert_eq!(
-        press(&snap, Cb::DeviceProto(DeviceType::Router, Protocol::Wireguard)),
+        press(
+            &snap,
+            Cb::DeviceProto(DeviceType::Router, Protocol::Wireguard)
+        ),
         plan(vec![], vec![alert(ME, Notice::Outdated)])
     );
 }
