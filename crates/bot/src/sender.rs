@@ -187,12 +187,10 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             return done(row);
         }
     };
-    let tg = &ctx.tg;
-    let chat = row.chat_id;
     let outcomes = Outcomes(&row.outcomes);
     match out {
         Out::Screen { lang, screen, edit } => {
-            let (text, keyboard) = match render::screen(ctx, chat, lang, &screen, outcomes).await {
+            let rendered = match render::screen(ctx, row.chat_id, lang, &screen, outcomes).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot render a bot screen");
@@ -202,54 +200,13 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
                     )
                 }
             };
-            if let Some(message) = edit {
-                let r = call(stop, None, || {
-                    tg.edit_text(chat, message, &text, keyboard.clone())
-                })
-                .await?;
-                match r {
-                    Ok(()) | Err(TgError::Permanent(PermanentKind::NotModified, _)) => {
-                        return done(row)
-                    }
-                    // Too old or gone: show it as a new main message instead.
-                    Err(TgError::Permanent(PermanentKind::CannotEdit, _)) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "bot screen not shown");
-                        return done(row);
-                    }
-                }
-            }
-            let r = call(stop, None, || {
-                tg.send_text(chat, &text, true, keyboard.clone())
-            })
-            .await?;
-            match r {
-                Ok(id) => {
-                    // One menu per chat: the previous main message goes (best effort; after
-                    // 48 h Telegram refuses, and the old menu's buttons still work).
-                    if let Ok(Some(old)) = ctx
-                        .read()
-                        .tg_chat(chat)
-                        .await
-                        .map(|c| c.and_then(|c| c.main_message_id).filter(|old| *old != id))
-                    {
-                        let _ = tg.delete(chat, old).await;
-                    }
-                    Some(Step::Done(Delivered {
-                        outbox_id: row.id,
-                        main_message_id: Some(id),
-                    }))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "bot screen not sent");
-                    done(row)
-                }
-            }
+            show_screen(ctx, row, rendered, edit, stop).await
         }
         Out::Notice { lang, notice } => {
             let (text, keyboard) = render::notice(lang, &notice, outcomes);
+            let chat = row.chat_id;
             if let Err(e) = call(stop, None, || {
-                tg.send_text(chat, &text, true, keyboard.clone())
+                ctx.tg.send_text(chat, &text, true, keyboard.clone())
             })
             .await?
             {
@@ -269,7 +226,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
                 strip_tags(&text).chars().take(200).collect::<String>()
             });
             let r = call(stop, Some(ANSWER_ATTEMPTS), || {
-                tg.answer(&callback_id, text.as_deref(), alert)
+                ctx.tg.answer(&callback_id, text.as_deref(), alert)
             })
             .await?;
             if let Err(e) = r {
@@ -278,88 +235,162 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             done(row)
         }
         Out::ConfigFile { lang, device } | Out::ConfigQr { lang, device } => {
-            let qr = matches!(
-                row.payload.get("do").and_then(|d| d.as_str()),
-                Some("config_qr")
-            );
             let Some(id) = outcomes.device(device) else {
                 // Refused issue: the screen says why.
                 return done(row);
             };
-            let Some(content) = config_content(ctx, chat, lang, id).await else {
-                // Refused issue (the screen says why) or a device gone since.
-                return done(row);
-            };
-            let r = if qr {
-                let png = match vpnkeeper_render::qr_png(&content.text) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no QR code for this config");
-                        return done(row);
-                    }
-                };
-                let caption = tr(lang, "qr-caption", &[("device", s(content.label.clone()))]);
-                call(stop, None, || tg.send_photo(chat, png.clone(), &caption)).await?
-            } else if content.is_link {
-                let text = format!(
-                    "{}\n<code>{}</code>",
-                    tr(lang, "vless-link", &[("device", s(content.label.clone()))]),
-                    html(&content.text)
-                );
-                call(stop, None, || tg.send_text(chat, &text, true, None)).await?
-            } else {
-                let caption = tr(
-                    lang,
-                    "config-caption",
-                    &[
-                        ("device", s(content.label.clone())),
-                        ("protocol", s(content.protocol.clone())),
-                    ],
-                );
-                let bytes = content.text.clone().into_bytes();
-                call(stop, None, || {
-                    tg.send_document(chat, &content.file_name, bytes.clone(), &caption)
-                })
-                .await?
-            };
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "config not sent");
-            }
-            done(row)
+            let qr = matches!(out, Out::ConfigQr { .. });
+            send_config(ctx, row, lang, id, qr, stop).await
         }
-        Out::Reboot { lang, node_id } => {
-            if row.outcomes.iter().any(|o| o.is_err()) {
+        Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
+    }
+}
+
+/// Edits the pressed message into the screen, or sends it as the chat's new main message.
+async fn show_screen(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    (text, keyboard): render::Rendered,
+    edit: Option<i64>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let tg = &ctx.tg;
+    let chat = row.chat_id;
+    if let Some(message) = edit {
+        let r = call(stop, None, || {
+            tg.edit_text(chat, message, &text, keyboard.clone())
+        })
+        .await?;
+        match r {
+            Ok(()) | Err(TgError::Permanent(PermanentKind::NotModified, _)) => return done(row),
+            // Too old or gone: show it as a new main message instead.
+            Err(TgError::Permanent(PermanentKind::CannotEdit, _)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "bot screen not shown");
                 return done(row);
             }
-            // At most once: recorded as done before the node goes down (it may be this one).
-            let d = Delivered {
-                outbox_id: row.id,
-                main_message_id: None,
-            };
-            if !report(ctx, d).await {
-                return None;
-            }
-            let node = ctx.read().node(node_id).await.ok().flatten();
-            let text = match node {
-                None => tr(
-                    lang,
-                    "reboot-failed",
-                    &[("name", s(node_id.to_string())), ("reason", s("not found"))],
-                ),
-                Some(n) => match ctx.node_ops.reboot(&n).await {
-                    Ok(()) => tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
-                    Err(reason) => tr(
-                        lang,
-                        "reboot-failed",
-                        &[("name", s(html(&n.name))), ("reason", s(html(&reason)))],
-                    ),
-                },
-            };
-            // The outcome message is best effort: the row is already done.
-            let _ = call(stop, Some(5), || tg.send_text(chat, &text, true, None)).await;
-            Some(Step::Reported)
         }
     }
+    let r = call(stop, None, || {
+        tg.send_text(chat, &text, true, keyboard.clone())
+    })
+    .await?;
+    match r {
+        Ok(id) => {
+            // One menu per chat: the previous main message goes (best effort; after
+            // 48 h Telegram refuses, and the old menu's buttons still work).
+            if let Ok(Some(old)) = ctx
+                .read()
+                .tg_chat(chat)
+                .await
+                .map(|c| c.and_then(|c| c.main_message_id).filter(|old| *old != id))
+            {
+                let _ = tg.delete(chat, old).await;
+            }
+            Some(Step::Done(Delivered {
+                outbox_id: row.id,
+                main_message_id: Some(id),
+            }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "bot screen not sent");
+            done(row)
+        }
+    }
+}
+
+/// A device's config as a document (or VLESS link), or as a QR code (`qr`).
+async fn send_config(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    id: i64,
+    qr: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let tg = &ctx.tg;
+    let chat = row.chat_id;
+    let Some(content) = config_content(ctx, chat, lang, id).await else {
+        // A device gone since, or not the chat's.
+        return done(row);
+    };
+    let r = if qr {
+        let png = match vpnkeeper_render::qr_png(&content.text) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "no QR code for this config");
+                return done(row);
+            }
+        };
+        let caption = tr(lang, "qr-caption", &[("device", s(content.label.clone()))]);
+        call(stop, None, || tg.send_photo(chat, png.clone(), &caption)).await?
+    } else if content.is_link {
+        let text = format!(
+            "{}\n<code>{}</code>",
+            tr(lang, "vless-link", &[("device", s(content.label.clone()))]),
+            html(&content.text)
+        );
+        call(stop, None, || tg.send_text(chat, &text, true, None)).await?
+    } else {
+        let caption = tr(
+            lang,
+            "config-caption",
+            &[
+                ("device", s(content.label.clone())),
+                ("protocol", s(content.protocol.clone())),
+            ],
+        );
+        let bytes = content.text.clone().into_bytes();
+        call(stop, None, || {
+            tg.send_document(chat, &content.file_name, bytes.clone(), &caption)
+        })
+        .await?
+    };
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "config not sent");
+    }
+    done(row)
+}
+
+/// Reboots a node, at most once, and tells the admin how it went.
+async fn reboot(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    node_id: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    if row.outcomes.iter().any(|o| o.is_err()) {
+        return done(row);
+    }
+    // At most once: recorded as done before the node goes down (it may be this one).
+    let d = Delivered {
+        outbox_id: row.id,
+        main_message_id: None,
+    };
+    if !report(ctx, d).await {
+        return None;
+    }
+    let node = ctx.read().node(node_id).await.ok().flatten();
+    let text = match node {
+        None => tr(
+            lang,
+            "reboot-failed",
+            &[("name", s(node_id.to_string())), ("reason", s("not found"))],
+        ),
+        Some(n) => match ctx.node_ops.reboot(&n).await {
+            Ok(()) => tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
+            Err(reason) => tr(
+                lang,
+                "reboot-failed",
+                &[("name", s(html(&n.name))), ("reason", s(html(&reason)))],
+            ),
+        },
+    };
+    // The outcome message is best effort: the row is already done.
+    let chat = row.chat_id;
+    let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+    Some(Step::Reported)
 }
 
 struct ConfigContent {
