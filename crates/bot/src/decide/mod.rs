@@ -1,7 +1,7 @@
 //! What an update means: the domain commands it causes and the replies it gets.
 //!
 //! [`decide`] is a plain function of the update, a [`Snapshot`] of the state read up front
-//! (`snapshot::load`) and the randomness passed in ([`Entropy`]). Nothing is read, drawn or
+//! (`snapshot::load`) and the randomness passed in ([`Entropy`]). Nothing is read or
 //! sent from here: the commands go into the update's `TelegramUpdate` proposal and the
 //! replies become outbox rows. What each button and command does lives with its screen
 //! family in `screens/`; this module holds the turn they all write to and the dispatch.
