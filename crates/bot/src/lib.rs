@@ -5,8 +5,8 @@
 //!
 //! - the **poller** (`poller.rs`) long-polls getUpdates from the offset stored in the
 //!   replicated state, reads what the update needs (`snapshot.rs`), decides what it means
-//!   (`decide.rs`, a plain function; each screen family's part in `screens/`) and proposes it as ONE
-//!   `Command::TelegramUpdate` carrying the update id, the offset, the domain commands and
+//!   (`decide/`, a plain function; each screen family's part is in `screens/`) and
+//!   proposes it as ONE `Command::TelegramUpdate` carrying the update id, the offset, the domain commands and
 //!   the replies. Apply ignores an update id it has seen, so redelivery after a crash or a
 //!   leader change changes nothing;
 //! - the **sender** (`sender.rs`) performs the replicated outbox rows in order per chat,
