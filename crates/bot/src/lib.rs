@@ -7,8 +7,8 @@
 //!   replicated state, reads what the update needs (`snapshot.rs`), decides what it means
 //!   (`decide/`, a plain function; each screen family's part is in `screens/`) and
 //!   proposes it as ONE `Command::TelegramUpdate` carrying the update id, the offset, the
-//!   domain commands and the replies. Apply ignores an update id it has seen, so redelivery after a crash or a
-//!   leader change changes nothing;
+//!   domain commands and the replies. Apply ignores an update id it has seen, so
+//!   redelivery after a crash or a leader change changes nothing;
 //! - the **sender** (`sender.rs`) performs the replicated outbox rows in order per chat,
 //!   rendering each when it is sent (`render.rs`, `screens/`), and reports them done;
 //! - the **broadcaster** (`broadcast.rs`) sends an admin's broadcast at ≤ 25 messages/s,
