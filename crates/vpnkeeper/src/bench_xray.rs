@@ -31,6 +31,8 @@ pub struct XrayBenchArgs {
     pub singles: usize,
     /// How the node runs Xray (`{config}` is replaced by the config path).
     pub xray_command: String,
+    /// The node's binary (default: this one), e.g. an older build to compare with.
+    pub node_exe: Option<std::path::PathBuf>,
 }
 
 fn free_port() -> Result<u16> {
@@ -60,7 +62,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    async fn start(xray_command: &str) -> Result<Node> {
+    async fn start(xray_command: &str, exe: &Path) -> Result<Node> {
         // Not /tmp: a tmpfs fsync is free and would flatter the node.
         let dir = tempfile::Builder::new()
             .prefix("vpnkeeper-bench-xray-")
@@ -70,8 +72,7 @@ impl Node {
             format!("127.0.0.1:{}", free_port()?),
             format!("127.0.0.1:{}", free_port()?),
         );
-        let exe = std::env::current_exe()?;
-        let out = Command::new(&exe)
+        let out = Command::new(exe)
             .args(["init", "--data-dir"])
             .arg(&data)
             .args(["--api-listen", &api, "--raft-listen", &raft])
@@ -303,7 +304,12 @@ pub async fn run(args: XrayBenchArgs) -> Result<()> {
          (build with --release for meaningful figures)",
         args.users, args.clients, args.seconds
     );
-    let node = Arc::new(Node::start(&args.xray_command).await?);
+    let exe = match &args.node_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?,
+    };
+    println!("node binary: {}", exe.display());
+    let node = Arc::new(Node::start(&args.xray_command, &exe).await?);
     let (n, wall) = burst(&node, "load", args.clients, Until::Count(args.users)).await?;
     println!(
         "load: {n} users + devices in {wall:.1} s ({:.0}/s)",

@@ -141,6 +141,9 @@ enum Cmd {
         /// How the node runs Xray; `{config}` is replaced by its config path.
         #[arg(long, default_value = "xray run -c {config}")]
         xray_command: String,
+        /// Run the node from this binary instead (e.g. an older build, to compare).
+        #[arg(long)]
+        node_exe: Option<PathBuf>,
     },
 }
 
@@ -308,6 +311,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             seconds,
             singles,
             xray_command,
+            node_exe,
         } => {
             bench_xray::run(bench_xray::XrayBenchArgs {
                 users,
@@ -315,6 +319,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 seconds,
                 singles,
                 xray_command,
+                node_exe,
             })
             .await
         }

@@ -7,7 +7,8 @@
 //!
 //! Cost model (a burst of 32 clients adding devices must not leave the node busy):
 //! - Applied changes for this node only set a flag; one change pass serves every change
-//!   queued so far, and passes are at least [`CHANGE_PASS_GAP`] apart. A change pass diffs
+//!   queued so far, and passes start at least [`CHANGE_PASS_GAP`] (and twice the last
+//!   pass's duration) apart. A change pass diffs
 //!   the desired set against what the last pass left in Xray (in memory) and sends only
 //!   the difference: no `GetInboundUsers`, no file write.
 //! - Full passes (start, every Xray (re)start, the drift timer) read Xray's users back.
@@ -313,8 +314,9 @@ impl Service {
     async fn pass(&mut self, kind: Pass) {
         // Cleared before the read: a change applied during the pass sets it again.
         self.pending = false;
+        let started = tokio::time::Instant::now();
         if kind == Pass::Change {
-            self.next_change_at = tokio::time::Instant::now() + CHANGE_PASS_GAP;
+            self.next_change_at = started + CHANGE_PASS_GAP;
         }
         let users = match desired_users(&self.cluster, self.node_id).await {
             Ok(u) => u,
@@ -332,6 +334,11 @@ impl Service {
             Pass::Change => self.sync.change_pass(users).await,
             Pass::Full => self.sync.full_pass(users).await,
         };
+        if kind == Pass::Change {
+            // A pass slower than the gap (a large desired set on a busy machine) is given
+            // as long again: the service never takes more than half a core to a burst.
+            self.next_change_at = self.next_change_at.max(started + 2 * started.elapsed());
+        }
         match result {
             Ok(r) => {
                 if r.added + r.removed > 0 {

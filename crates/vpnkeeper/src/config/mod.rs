@@ -210,6 +210,8 @@ impl Location {
 }
 
 #[cfg(test)]
+// figment's Jail closures return figment::Error, which is large; it is figment's API.
+#[allow(clippy::result_large_err)]
 pub(crate) mod tests {
     use super::*;
 
