@@ -37,11 +37,21 @@ impl Caller {
     pub fn is_admin(&self) -> bool {
         self.scope == ApiScope::Admin
     }
+}
 
-    /// Writes need the admin scope.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.scope {
-            ApiScope::Admin => Ok(()),
+/// An authenticated caller with the admin scope: writes, and reads that reveal secrets
+/// (configs, keys), take this in their signature instead of [`Caller`], so a handler cannot
+/// forget the check. A read-only key gets 403 before the handler runs.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<ApiState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.scope {
+            ApiScope::Admin => Ok(Admin(caller)),
             ApiScope::ReadOnly => Err(ApiError::forbidden(
                 "this API key is read-only; use an admin key for changes",
             )),

@@ -4,25 +4,29 @@
 //! never touch SQLite for writing. Reads come from the node's [`vpnkeeper_store::ReadStore`].
 //!
 //! Map: `routes/` one module per resource; `sub/` the subscription endpoint and its formats;
-//! `auth` keys and scopes; `ratelimit` per-key and per-address limits; `metrics` the
-//! Prometheus endpoint; `health` the probe trait the data planes implement; `tls` HTTPS
-//! serving; `views` the JSON shapes (and OpenAPI schemas) of what the API returns.
+//! `auth` keys and scopes (the `Caller` and `Admin` extractors); `ratelimit` per-key and
+//! per-address limits; `metrics` the Prometheus endpoint; `health` the probe trait the data
+//! planes implement; `tls` HTTPS serving; `views` the JSON shapes (and OpenAPI schemas) of
+//! what the API returns; `responses` the error answers endpoints share in the OpenAPI.
 
 // openraft's error types (StorageError, RPCError, RaftError) are large by design and are
 // what its traits return; boxing them at every call site would only add noise.
 #![allow(clippy::result_large_err)]
 
-pub mod auth;
-pub mod error;
-pub mod extract;
+// Public: what the binary wires (state, options, probes, metrics, TLS). Everything else is
+// the API's own business and stays private, so it can change without touching callers.
+mod auth;
+mod error;
+mod extract;
 pub mod health;
 pub mod metrics;
 pub mod ratelimit;
-pub mod routes;
+mod responses;
+mod routes;
 pub mod state;
-pub mod sub;
+mod sub;
 pub mod tls;
-pub mod views;
+mod views;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -53,7 +57,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         sub::subscription, sub::device_config,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
-    components(schemas(sub::FormatParam)),
+    components(schemas(sub::FormatParam, error::ErrorBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "users"), (name = "devices"), (name = "nodes"), (name = "audit"),
@@ -62,7 +66,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         (name = "operations"),
     )
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
 struct BearerAuth;
 

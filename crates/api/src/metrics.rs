@@ -25,8 +25,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
-pub const HTTP_REQUESTS: &str = "vpnkeeper_http_requests_total";
-pub const HTTP_DURATION: &str = "vpnkeeper_http_request_duration_seconds";
+pub(crate) const HTTP_REQUESTS: &str = "vpnkeeper_http_requests_total";
+pub(crate) const HTTP_DURATION: &str = "vpnkeeper_http_request_duration_seconds";
 pub const RECONCILE_DURATION: &str = "vpnkeeper_reconcile_duration_seconds";
 pub const BACKEND_ERRORS: &str = "vpnkeeper_backend_errors_total";
 
@@ -69,7 +69,7 @@ pub fn record_backend_error(backend: &str) {
 
 /// Middleware: counts and times each request by its route template (never the concrete
 /// path, which would carry subscription tokens and blow up the label space).
-pub async fn track(req: Request, next: Next) -> Response {
+pub(crate) async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -113,7 +113,7 @@ async fn refresh_gauges(state: &ApiState) -> Result<(), ApiError> {
 
 /// `GET /metrics`: Prometheus text format. Needs an API key (any scope) unless
 /// `api.metrics_public` is set.
-pub async fn handler(
+pub(crate) async fn handler(
     State(state): State<ApiState>,
     caller: Result<Caller, ApiError>,
 ) -> Result<Response, ApiError> {

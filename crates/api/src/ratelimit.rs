@@ -55,13 +55,13 @@ impl RateLimits {
 
 /// What a keyed request is doing, for picking its bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Read,
     Write,
     KeyCreate,
 }
 
-pub struct Limiters {
+pub(crate) struct Limiters {
     reads: Option<DefaultKeyedRateLimiter<String>>,
     writes: Option<DefaultKeyedRateLimiter<String>>,
     key_create: Option<DefaultKeyedRateLimiter<String>>,

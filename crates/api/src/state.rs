@@ -159,7 +159,7 @@ impl ApiState {
         &self.inner.options
     }
 
-    pub fn limiters(&self) -> &Limiters {
+    pub(crate) fn limiters(&self) -> &Limiters {
         &self.inner.limiters
     }
 

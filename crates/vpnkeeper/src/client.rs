@@ -87,17 +87,12 @@ impl ApiClient {
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the node's answer")?;
         if !status.is_success() {
-            let msg = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| {
-                    let e = v.get("error")?;
-                    let message = e.get("message")?.as_str()?.to_string();
-                    Some(match e.get("field").and_then(Value::as_str) {
-                        Some(f) => format!("{f}: {message}"),
-                        None => message,
-                    })
+            let msg = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|b| match b.error.field {
+                    Some(f) => format!("{f}: {}", b.error.message),
+                    None => b.error.message,
                 })
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
             bail!("{msg}");
         }
         let value =
@@ -120,6 +115,18 @@ impl ApiClient {
         }
         Ok(text)
     }
+}
+
+/// The API's one error shape: `{"error": {"message": …, "field": …}}`.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorDetail {
+    message: String,
+    field: Option<String>,
 }
 
 pub fn url_segment(s: &str) -> String {

@@ -2,6 +2,7 @@
 //! a running node's local API.
 
 mod bench;
+mod bench_xray;
 mod bot_service;
 mod client;
 mod config;
@@ -11,6 +12,7 @@ mod init;
 mod register;
 mod run;
 mod secret_files;
+mod verbs;
 mod wg_service;
 mod xray_service;
 
@@ -20,10 +22,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use reqwest::Method;
-use serde_json::{json, Value};
 
-use crate::client::{url_segment, ApiClient};
+use crate::client::ApiClient;
 use crate::config::{Config, Location, LogFormat};
 
 /// Where a node lives when no `--data-dir`/`--config` is given.
@@ -123,10 +123,32 @@ enum Cmd {
         #[arg(long)]
         sub_only: bool,
     },
+    /// Measure what VLESS device churn costs a node running a real Xray: time to idle and
+    /// CPU seconds after a burst, CPU per single change, Xray's RSS (build with --release).
+    BenchXray {
+        /// Users (one VLESS device each) loaded first.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Concurrent API clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of the burst on top of the load.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Isolated single changes measured.
+        #[arg(long, default_value_t = 20)]
+        singles: usize,
+        /// How the node runs Xray; `{config}` is replaced by its config path.
+        #[arg(long, default_value = "xray run -c {config}")]
+        xray_command: String,
+        /// Run the node from this binary instead (e.g. an older build, to compare).
+        #[arg(long)]
+        node_exe: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
-enum UserCmd {
+pub(crate) enum UserCmd {
     /// Create a user and print its id.
     Add {
         name: String,
@@ -146,7 +168,7 @@ enum UserCmd {
 }
 
 #[derive(Subcommand)]
-enum DeviceCmd {
+pub(crate) enum DeviceCmd {
     /// Issue a device for a user: the device id goes to stderr, the client config to stdout.
     Add {
         /// User id or name.
@@ -254,12 +276,12 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::User { command, place } => {
             let (location, config) = load(&place)?;
             let api = ApiClient::new(&location, &config)?;
-            user_cmd(&api, command).await
+            verbs::user_cmd(&api, command).await
         }
         Cmd::Device { command, place } => {
             let (location, config) = load(&place)?;
             let api = ApiClient::new(&location, &config)?;
-            device_cmd(&api, command).await
+            verbs::device_cmd(&api, command).await
         }
         Cmd::Bench {
             clients,
@@ -283,175 +305,30 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             })
             .await
         }
+        Cmd::BenchXray {
+            users,
+            clients,
+            seconds,
+            singles,
+            xray_command,
+            node_exe,
+        } => {
+            bench_xray::run(bench_xray::XrayBenchArgs {
+                users,
+                clients,
+                seconds,
+                singles,
+                xray_command,
+                node_exe,
+            })
+            .await
+        }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;
             let api = ApiClient::new(&location, &config)?;
-            status_cmd(&api).await
+            verbs::status_cmd(&api).await
         }
     }
-}
-
-async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
-    match cmd {
-        UserCmd::Add { name, telegram_id } => {
-            let (_, user): (_, Value) = api
-                .call(
-                    Method::POST,
-                    "/api/v1/users",
-                    Some(json!({"name": name, "telegram_id": telegram_id})),
-                )
-                .await?;
-            println!("{}", user["id"]);
-        }
-        UserCmd::List { search } => {
-            let mut path = "/api/v1/users?limit=1000".to_string();
-            if let Some(s) = search {
-                path.push_str(&format!("&search={}", url_segment(&s)));
-            }
-            let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
-            println!("{:<8} {:<24} {:<14} ENABLED", "ID", "NAME", "TELEGRAM");
-            for u in list["users"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<8} {:<24} {:<14} {}",
-                    u["id"],
-                    u["name"].as_str().unwrap_or(""),
-                    u["telegram_id"]
-                        .as_i64()
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    if u["enabled"].as_bool() == Some(true) {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                );
-            }
-        }
-        UserCmd::Disable { user } => {
-            let _: (_, Value) = api
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/users/{}/disable", url_segment(&user)),
-                    None,
-                )
-                .await?;
-            eprintln!("user {user} disabled");
-        }
-        UserCmd::Enable { user } => {
-            let _: (_, Value) = api
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/users/{}/enable", url_segment(&user)),
-                    None,
-                )
-                .await?;
-            eprintln!("user {user} enabled");
-        }
-    }
-    Ok(())
-}
-
-async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
-    match cmd {
-        DeviceCmd::Add {
-            user,
-            device_type,
-            protocol,
-            name,
-        } => {
-            let user_field = match user.parse::<i64>() {
-                Ok(id) => json!(id),
-                Err(_) => json!(user),
-            };
-            let (_, device): (_, Value) = api
-                .call(
-                    Method::POST,
-                    "/api/v1/devices",
-                    Some(json!({"user": user_field, "type": device_type, "protocol": protocol, "name": name})),
-                )
-                .await?;
-            eprintln!("{}", device["id"]);
-            let config = api
-                .get_text(&format!("/api/v1/devices/{}/config", device["id"]))
-                .await?;
-            print!("{config}");
-        }
-        DeviceCmd::List {
-            user,
-            include_revoked,
-        } => {
-            let mut path = format!("/api/v1/devices?limit=1000&include_revoked={include_revoked}");
-            if let Some(u) = user {
-                path.push_str(&format!("&user={}", url_segment(&u)));
-            }
-            let (_, list): (_, Value) = api.call(Method::GET, &path, None).await?;
-            println!(
-                "{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} STATE",
-                "ID", "USER", "NAME", "TYPE", "PROTOCOL", "ADDRESS"
-            );
-            for d in list["devices"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<8} {:<8} {:<20} {:<8} {:<10} {:<18} {}",
-                    d["id"],
-                    d["user_id"],
-                    d["name"].as_str().unwrap_or(""),
-                    d["device_type"].as_str().unwrap_or(""),
-                    d["protocol"].as_str().unwrap_or(""),
-                    d["address_v4"].as_str().unwrap_or("-"),
-                    if d["revoked_at_ms"].is_null() {
-                        "active"
-                    } else {
-                        "revoked"
-                    }
-                );
-            }
-        }
-        DeviceCmd::Revoke { device } => {
-            let _: (_, Value) = api
-                .call(
-                    Method::DELETE,
-                    &format!("/api/v1/devices/{}", url_segment(&device)),
-                    None,
-                )
-                .await?;
-            eprintln!("device {device} revoked");
-        }
-    }
-    Ok(())
-}
-
-async fn status_cmd(api: &ApiClient) -> Result<()> {
-    let (_, s): (_, Value) = api.call(Method::GET, "/api/v1/status", None).await?;
-    let raft = &s["raft"];
-    let counts = &s["counts"];
-    let opt = |v: &Value| {
-        if v.is_null() {
-            "-".to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    println!(
-        "node          {} ({})",
-        raft["node_id"],
-        s["node"]["name"].as_str().unwrap_or("unregistered")
-    );
-    println!("role          {}", raft["role"].as_str().unwrap_or("?"));
-    println!("leader        {}", opt(&raft["leader"]));
-    println!("term          {}", raft["term"]);
-    println!("last applied  {}", opt(&raft["last_applied"]));
-    println!("last log      {}", opt(&raft["last_log_index"]));
-    println!("voters        {}", raft["voters"]);
-    println!(
-        "users         {} ({} enabled)",
-        counts["users"], counts["users_enabled"]
-    );
-    println!(
-        "devices       {} active, {} revoked",
-        counts["devices_active"], counts["devices_revoked"]
-    );
-    println!("nodes         {}", counts["nodes"]);
-    Ok(())
 }
 
 fn init_logging(config: &Config) {

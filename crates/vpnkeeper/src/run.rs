@@ -67,24 +67,16 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     let wg = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
     let xray = crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone());
 
-    // API wiring: options from [api], the Prometheus recorder, the data-plane health
-    // probes, HTTPS when a certificate is configured.
-    let mut state = ApiState::new(
-        cluster.clone(),
-        secret.sealer(),
-        config.wireguard.client_options(),
-    )
-    .with_options(config.api.options(&config.node));
-    match vpnkeeper_api::metrics::install() {
-        Ok(handle) => state = state.with_metrics(handle),
-        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),
-    }
-    if let Some(wg) = &wg {
-        state = state.with_health_probe(wg.tracker.clone());
-    }
-    if let Some(xray) = &xray {
-        state = state.with_health_probe(xray.tracker.clone());
-    }
+    let probes = [
+        wg.as_ref().map(|s| s.tracker.clone()),
+        xray.as_ref().map(|s| s.tracker.clone()),
+    ];
+    let state = api_state(
+        &cluster,
+        config,
+        &secret.sealer(),
+        probes.into_iter().flatten(),
+    );
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
         _ => None,
@@ -136,6 +128,29 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     cluster.shutdown().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// API wiring: options from [api], the Prometheus recorder, the data-plane health probes.
+fn api_state(
+    cluster: &Cluster,
+    config: &Config,
+    sealer: &vpnkeeper_domain::secrets::Sealer,
+    probes: impl Iterator<Item = std::sync::Arc<crate::dataplane_health::PassTracker>>,
+) -> ApiState {
+    let mut state = ApiState::new(
+        cluster.clone(),
+        sealer.clone(),
+        config.wireguard.client_options(),
+    )
+    .with_options(config.api.options(&config.node));
+    match vpnkeeper_api::metrics::install() {
+        Ok(handle) => state = state.with_metrics(handle),
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),
+    }
+    for probe in probes {
+        state = state.with_health_probe(probe);
+    }
+    state
 }
 
 async fn wait_stop(mut stop: watch::Receiver<bool>) {

@@ -1,10 +1,19 @@
 //! Wires the Xray data plane (crates/xray) to the replicated state.
 //!
 //! Desired = the active vless devices of enabled users on this node, as Xray users named
-//! `dev-<device id>`. The reconciler applies the difference through Xray's gRPC API — never
-//! by restarting Xray — on every applied change for this node, on every (re)start of a
-//! supervised Xray, and on a timer. Removed users' live connections are cut by the crate.
-//! Traffic deltas (QueryStats with reset) are reported as batched `RecordUsage` commands.
+//! `dev-<device id>`. The difference is applied through Xray's gRPC API, never by
+//! restarting Xray. Removed users' live connections are cut by the crate. Traffic deltas
+//! (QueryStats with reset) are reported as batched `RecordUsage` commands.
+//!
+//! Cost model (a burst of 32 clients adding devices must not leave the node busy):
+//! - Applied changes for this node only set a flag; one change pass serves every change
+//!   queued so far, and passes start at least [`CHANGE_PASS_GAP`] (and twice the last
+//!   pass's duration) apart. A change pass diffs
+//!   the desired set against what the last pass left in Xray (in memory) and sends only
+//!   the difference: no `GetInboundUsers`, no file write.
+//! - Full passes (start, every Xray (re)start, the drift timer) read Xray's users back.
+//! - The config file (the fallback a restarted Xray loads) is rewritten debounced
+//!   ([`FILE_DEBOUNCE`], at most [`FILE_MAX_DELAY`] late), and only if its bytes changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +27,8 @@ use vpnkeeper_domain::{Actor, Command, Envelope, Protocol};
 use vpnkeeper_store::Change;
 use vpnkeeper_xray::settings::Secret;
 use vpnkeeper_xray::{
-    AccessLog, Cutter, Supervisor, SupervisorConfig, XrayApi, XrayNode, XraySettings, XrayUser,
+    AccessLog, ConfigFile, Cutter, Supervisor, SupervisorConfig, UserSync, XrayApi, XrayNode,
+    XraySettings, XrayUser,
 };
 
 use crate::config::Config;
@@ -101,6 +111,8 @@ struct Started {
     settings: XraySettings,
     xnode: XrayNode,
     supervisor: Option<Arc<Supervisor>>,
+    /// The config file, as written at start.
+    file: ConfigFile,
 }
 
 async fn start(
@@ -138,10 +150,14 @@ async fn start(
     // The config file carries every current user, so an Xray (re)started from it serves
     // them even before the reconciler has run: a fallback, not the mechanism.
     let users = desired_users(cluster, node_id).await?;
+    let config = vpnkeeper_xray::render_server_config(&settings, &users, access_log(&settings))
+        .map_err(|e| anyhow!("xray config: {e}"))?;
     let config_path =
-        vpnkeeper_xray::write_validated_config(&settings, &users, access_log(&settings))
+        vpnkeeper_xray::install_config(&config, settings.command.as_deref(), &settings.config_dir)
             .await
             .context("writing the Xray config")?;
+    let mut file = ConfigFile::new(&settings.config_dir);
+    file.written(&config);
 
     let supervisor = match &settings.command {
         Some(command) => Some(
@@ -164,6 +180,7 @@ async fn start(
         settings,
         xnode,
         supervisor,
+        file,
     })
 }
 
@@ -188,6 +205,38 @@ async fn desired_users(cluster: &Cluster, node_id: u64) -> Result<Vec<XrayUser>>
         .collect())
 }
 
+/// A burst of applied changes is sent to Xray at most this often: changes arriving in
+/// between coalesce into the next pass. An isolated change goes out at once.
+const CHANGE_PASS_GAP: Duration = Duration::from_millis(100);
+/// The config file is rewritten this long after the last change to its users...
+const FILE_DEBOUNCE: Duration = Duration::from_secs(2);
+/// ...but no later than this after the first one, so a steady trickle still lands.
+const FILE_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// Why a pass runs: a change (fast path: only the difference is sent) or a full one
+/// (start, Xray restart, drift timer: Xray's users are read back first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    Change,
+    Full,
+}
+
+/// The service loop's state between events.
+struct Service {
+    cluster: Cluster,
+    node_id: u64,
+    settings: XraySettings,
+    sync: UserSync,
+    file: ConfigFile,
+    tracker: Arc<PassTracker>,
+    /// A change concerning this node arrived since the last pass.
+    pending: bool,
+    /// The next change pass may not start before this.
+    next_change_at: tokio::time::Instant,
+    /// When the config file is due, if its users changed: (debounced deadline, hard one).
+    file_due: Option<(tokio::time::Instant, tokio::time::Instant)>,
+}
+
 async fn run_loop(
     cluster: Cluster,
     node_id: u64,
@@ -201,6 +250,7 @@ async fn run_loop(
         settings,
         xnode,
         supervisor,
+        file,
     } = started;
     let mut changes = cluster.read().subscribe();
     let mut starts = supervisor.as_ref().map(|s| s.starts());
@@ -208,79 +258,154 @@ async fn run_loop(
     repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut usage = tokio::time::interval(Duration::from_secs(usage_secs));
     usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_written: Option<Vec<XrayUser>> = None;
+    let mut svc = Service {
+        cluster,
+        node_id,
+        settings,
+        sync: UserSync::new(xnode),
+        file,
+        tracker,
+        pending: false,
+        next_change_at: tokio::time::Instant::now(),
+        file_due: None,
+    };
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
     loop {
-        let mut reconcile_now = false;
+        let change_at = svc.next_change_at;
+        let file_at = svc.file_due.map_or_else(far, |(soft, hard)| soft.min(hard));
         tokio::select! {
             // The watch guard must not live in select's output (it is not Send).
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
-            _ = repair.tick() => reconcile_now = true,
-            _ = usage.tick() => report_usage(&cluster, node_id, &xnode).await,
+            _ = repair.tick() => svc.pass(Pass::Full).await,
+            _ = usage.tick() => report_usage(&svc.cluster, node_id, svc.sync.node()).await,
             change = changes.recv() => match change {
-                Ok(Change::Devices { node_id: n }) if n == node_id => reconcile_now = true,
-                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => reconcile_now = true,
+                Ok(Change::Devices { node_id: n }) if n == node_id => svc.pending = true,
+                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    svc.pending = true
+                }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
+            // Every change queued so far is folded into this one pass.
+            _ = tokio::time::sleep_until(change_at), if svc.pending => svc.pass(Pass::Change).await,
+            _ = tokio::time::sleep_until(file_at), if svc.file_due.is_some() => svc.write_file().await,
             Some(()) = async {
                 match starts.as_mut() {
                     Some(rx) => rx.changed().await.ok(),
                     None => std::future::pending().await,
                 }
             } => {
-                // A (re)started Xray knows only its config file's users: converge now.
-                reconcile_now = true;
+                // A (re)started Xray knows only its config file's users: read them back.
+                svc.sync.forget();
+                svc.pass(Pass::Full).await;
             }
         }
-        if !reconcile_now {
-            continue;
+    }
+    if svc.file_due.is_some() {
+        svc.write_file().await;
+    }
+    report_usage(&svc.cluster, node_id, svc.sync.node()).await;
+    if let Some(s) = supervisor {
+        s.shutdown().await;
+    }
+}
+
+impl Service {
+    async fn pass(&mut self, kind: Pass) {
+        // Cleared before the read: a change applied during the pass sets it again.
+        self.pending = false;
+        let started = tokio::time::Instant::now();
+        if kind == Pass::Change {
+            self.next_change_at = started + CHANGE_PASS_GAP;
         }
-        let users = match desired_users(&cluster, node_id).await {
+        let users = match desired_users(&self.cluster, self.node_id).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "reading desired xray users failed");
-                tracker.pass_failed(format!("reading the desired users: {e}"));
-                continue;
+                self.tracker
+                    .pass_failed(format!("reading the desired users: {e}"));
+                self.pending = kind == Pass::Change;
+                return;
             }
         };
+        let count = users.len();
         let t = std::time::Instant::now();
-        match xnode.reconcile(users.clone()).await {
+        let result = match kind {
+            Pass::Change => self.sync.change_pass(users).await,
+            Pass::Full => self.sync.full_pass(users).await,
+        };
+        if kind == Pass::Change {
+            // A pass slower than the gap (a large desired set on a busy machine) is given
+            // as long again: the service never takes more than half a core to a burst.
+            self.next_change_at = self.next_change_at.max(started + 2 * started.elapsed());
+        }
+        match result {
             Ok(r) => {
                 if r.added + r.removed > 0 {
                     tracing::info!(
                         added = r.added,
                         removed = r.removed,
                         cut_sockets = r.cut_sockets,
+                        full = kind == Pass::Full,
                         "xray users converged"
                     );
+                    self.file_changed();
                 }
-                tracker.pass_ok(t.elapsed(), format!("{} users", users.len()));
+                self.tracker.pass_ok(t.elapsed(), format!("{count} users"));
             }
             Err(e) => {
                 // Expected for a moment while a supervised Xray restarts; /health and the
                 // backend error counter show it if it lasts.
                 tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick");
-                tracker.pass_failed(format!("xray API {}: {e}", settings.api_addr));
-            }
-        }
-        // Keep the fallback config in step, without a test instance: only the user list
-        // changed, and users are validated by the writer itself.
-        if last_written.as_ref() != Some(&users) {
-            match vpnkeeper_xray::render_server_config(&settings, &users, access_log(&settings))
-                .map_err(|e| anyhow!("{e}"))
-                .and_then(|c| {
-                    vpnkeeper_xray::write_config_atomic(&settings.config_dir, &c)
-                        .map_err(|e| anyhow!("{e}"))
-                }) {
-                Ok(_) => last_written = Some(users),
-                Err(e) => tracing::warn!(error = %e, "could not rewrite the xray config file"),
+                self.tracker
+                    .pass_failed(format!("xray API {}: {e}", self.settings.api_addr));
             }
         }
     }
-    report_usage(&cluster, node_id, &xnode).await;
-    if let Some(s) = supervisor {
-        s.shutdown().await;
+
+    /// Debounce the config file: due [`FILE_DEBOUNCE`] after the latest change, at most
+    /// [`FILE_MAX_DELAY`] after the first one not yet written.
+    fn file_changed(&mut self) {
+        let now = tokio::time::Instant::now();
+        let hard = self.file_due.map_or(now + FILE_MAX_DELAY, |(_, hard)| hard);
+        self.file_due = Some((now + FILE_DEBOUNCE, hard));
     }
+
+    /// Keeps the fallback config in step with the users Xray holds, without a test
+    /// instance: only the user list changed, and users are validated by the renderer.
+    async fn write_file(&mut self) {
+        self.file_due = None;
+        let users = match self.sync.converged() {
+            Some(users) => sorted_users(users.values().cloned()),
+            None => match desired_users(&self.cluster, self.node_id).await {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading desired xray users failed");
+                    self.file_changed();
+                    return;
+                }
+            },
+        };
+        let written = vpnkeeper_xray::render_server_config(
+            &self.settings,
+            &users,
+            access_log(&self.settings),
+        )
+        .map_err(|e| anyhow!("{e}"))
+        .and_then(|c| self.file.write_if_changed(&c).map_err(|e| anyhow!("{e}")));
+        match written {
+            Ok(true) => tracing::debug!(users = users.len(), "xray config file rewritten"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not rewrite the xray config file"),
+        }
+    }
+}
+
+/// In device order, as the store lists them, so the same users make the same file.
+fn sorted_users(users: impl IntoIterator<Item = XrayUser>) -> Vec<XrayUser> {
+    let mut users: Vec<XrayUser> = users.into_iter().collect();
+    users.sort_by(|a, b| (device_of(&a.email), &a.email).cmp(&(device_of(&b.email), &b.email)));
+    users
 }
 
 async fn report_usage(cluster: &Cluster, node_id: u64, xnode: &XrayNode) {

@@ -151,13 +151,21 @@ pub(crate) fn check_users(users: &[XrayUser]) -> Result<(), ValidationError> {
 /// the old file kept as `config.json.bak`, rename, fsync of the directory.
 /// A crash at any point leaves either the old or the new file complete.
 pub fn write_config_atomic(dir: &Path, config: &Value) -> Result<PathBuf, XrayError> {
+    write_bytes_atomic(dir, &config_bytes(config))
+}
+
+/// The file's bytes for `config` (pretty JSON: operators read it).
+fn config_bytes(config: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(config).expect("JSON values always serialize")
+}
+
+fn write_bytes_atomic(dir: &Path, bytes: &[u8]) -> Result<PathBuf, XrayError> {
     std::fs::create_dir_all(dir).map_err(|e| XrayError::io(dir, e))?;
     let path = dir.join(CONFIG_FILE);
     let tmp = dir.join(format!(".{CONFIG_FILE}.tmp"));
-    let bytes = serde_json::to_vec_pretty(config).expect("JSON values always serialize");
     {
         let mut f = open_private(&tmp).map_err(|e| XrayError::io(&tmp, e))?;
-        f.write_all(&bytes).map_err(|e| XrayError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| XrayError::io(&tmp, e))?;
         f.sync_all().map_err(|e| XrayError::io(&tmp, e))?;
     }
     if path.exists() {
@@ -174,6 +182,50 @@ pub fn write_config_atomic(dir: &Path, config: &Value) -> Result<PathBuf, XrayEr
         .and_then(|d| d.sync_all())
         .map_err(|e| XrayError::io(dir, e))?;
     Ok(path)
+}
+
+/// The config file of a running node, rewritten only when its content changes: a rewrite
+/// costs a render of every user, an fsync of the file and one of the directory, so callers
+/// also debounce it (see vpnkeeper's xray_service).
+#[derive(Debug)]
+pub struct ConfigFile {
+    dir: PathBuf,
+    /// Hash of the bytes last written (or found valid at start).
+    last: Option<u64>,
+}
+
+impl ConfigFile {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ConfigFile {
+            dir: dir.into(),
+            last: None,
+        }
+    }
+
+    /// `config` is what the file holds now (e.g. just written by [`write_validated_config`]).
+    pub fn written(&mut self, config: &Value) {
+        self.last = Some(digest(&config_bytes(config)));
+    }
+
+    /// Writes `config` atomically unless the file already holds exactly it. True when it
+    /// wrote.
+    pub fn write_if_changed(&mut self, config: &Value) -> Result<bool, XrayError> {
+        let bytes = config_bytes(config);
+        let d = digest(&bytes);
+        if self.last == Some(d) {
+            return Ok(false);
+        }
+        write_bytes_atomic(&self.dir, &bytes)?;
+        self.last = Some(d);
+        Ok(true)
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// The file holds the Reality private key: owner-only permissions.
@@ -412,6 +464,26 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!dir.path().join(format!(".{CONFIG_FILE}.tmp")).exists());
+    }
+
+    #[test]
+    fn config_file_is_rewritten_only_when_its_content_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = ConfigFile::new(dir.path());
+        let path = dir.path().join(CONFIG_FILE);
+        assert!(file.write_if_changed(&json!({"v": 1})).unwrap());
+        let mtime = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        let first = mtime();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!file.write_if_changed(&json!({"v": 1})).unwrap());
+        assert_eq!(mtime(), first, "same content: not rewritten");
+        assert!(file.write_if_changed(&json!({"v": 2})).unwrap());
+        let cur: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(cur["v"], 2);
+        // Content known from elsewhere (written at start) is not written again.
+        let mut other = ConfigFile::new(dir.path());
+        other.written(&json!({"v": 2}));
+        assert!(!other.write_if_changed(&json!({"v": 2})).unwrap());
     }
 
     #[test]

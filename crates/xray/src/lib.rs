@@ -26,10 +26,13 @@ pub mod supervisor;
 pub use client::{Backoff, Traffic, XrayApi};
 pub use config::{
     install_config, render_server_config, write_config_atomic, write_validated_config, AccessLog,
+    ConfigFile,
 };
 pub use cut::{ConnTracker, Cutter};
 pub use error::{ValidationError, XrayError};
 pub use link::ShareLink;
-pub use reconcile::{reconcile, reconcile_on_start, ReconcileReport, XrayNode};
+pub use reconcile::{
+    reconcile, reconcile_on_start, ReconcileReport, UserDelta, UserSync, XrayNode,
+};
 pub use settings::{generate_reality_keypair, generate_short_id, XraySettings, XrayUser};
 pub use supervisor::{Supervisor, SupervisorConfig, XrayStart};

@@ -35,8 +35,44 @@ pub struct ReconcileReport {
     pub cut_sockets: usize,
 }
 
-/// Applies `desired` to inbound `tag`. Every change is attempted even when
-/// one fails; the first failure is returned and the next run retries.
+/// What to change on an inbound: users to remove (and cut), users to add. A changed UUID is
+/// both: Xray has no "update user".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserDelta {
+    pub remove: Vec<String>,
+    pub add: Vec<XrayUser>,
+}
+
+impl UserDelta {
+    /// The difference from `have` (email → user) to `want`; `O(|want| + |have|)` hashing,
+    /// no IO.
+    pub fn between(have: &HashMap<String, XrayUser>, want: &HashMap<String, XrayUser>) -> Self {
+        let remove = have
+            .iter()
+            .filter(|(email, u)| want.get(*email) != Some(*u))
+            .map(|(email, _)| email.clone())
+            .collect();
+        let add = want
+            .iter()
+            .filter(|(email, u)| have.get(*email) != Some(*u))
+            .map(|(_, u)| u.clone())
+            .collect();
+        UserDelta { remove, add }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.add.is_empty()
+    }
+}
+
+/// Users by email, the shape deltas are computed on.
+pub fn by_email(users: impl IntoIterator<Item = XrayUser>) -> HashMap<String, XrayUser> {
+    users.into_iter().map(|u| (u.email.clone(), u)).collect()
+}
+
+/// Applies `desired` to inbound `tag`: reads Xray's users (`GetInboundUsers`), then sends
+/// the difference. Every change is attempted even when one fails; the first failure is
+/// returned and the next run retries.
 pub async fn reconcile(
     api: &XrayApi,
     tag: &str,
@@ -45,25 +81,25 @@ pub async fn reconcile(
 ) -> Result<ReconcileReport, XrayError> {
     check_users(desired)?;
     let actual = api.inbound_users(tag).await?;
-    let want: HashMap<&str, &XrayUser> = desired.iter().map(|u| (u.email.as_str(), u)).collect();
-    let have: HashMap<&str, &XrayUser> = actual.iter().map(|u| (u.email.as_str(), u)).collect();
+    let delta = UserDelta::between(&by_email(actual), &by_email(desired.iter().cloned()));
+    let unchanged = desired.len() - delta.add.len();
+    let mut report = apply_delta(api, tag, delta, cutter).await?;
+    report.unchanged = unchanged;
+    Ok(report)
+}
 
+/// Sends `delta` to inbound `tag`: removals (with their live connections cut) first, then
+/// additions, [`IN_FLIGHT`] RPCs at a time. Every change is attempted even when one fails;
+/// the first failure is returned.
+pub async fn apply_delta(
+    api: &XrayApi,
+    tag: &str,
+    delta: UserDelta,
+    cutter: Option<&Cutter>,
+) -> Result<ReconcileReport, XrayError> {
     let mut report = ReconcileReport::default();
-    // Changed credentials are remove + add: Xray has no "update user".
-    let to_remove: Vec<String> = actual
-        .iter()
-        .filter(|u| want.get(u.email.as_str()) != Some(u))
-        .map(|u| u.email.clone())
-        .collect();
-    let to_add: Vec<XrayUser> = desired
-        .iter()
-        .filter(|u| have.get(u.email.as_str()) != Some(u))
-        .cloned()
-        .collect();
-    report.unchanged = desired.len() - to_add.len();
-
     let mut first_err = None;
-    let removed = concurrently(to_remove, |email| {
+    let removed = concurrently(delta.remove, |email| {
         let api = api.clone();
         let tag = tag.to_string();
         let cutter = cutter.cloned();
@@ -81,7 +117,7 @@ pub async fn reconcile(
             }
         }
     }
-    let added = concurrently(to_add, |user| {
+    let added = concurrently(delta.add, |user| {
         let api = api.clone();
         let tag = tag.to_string();
         async move { api.add_user(&tag, &user).await }
@@ -156,6 +192,10 @@ enum Op {
         Vec<XrayUser>,
         oneshot::Sender<Result<ReconcileReport, XrayError>>,
     ),
+    Apply(
+        UserDelta,
+        oneshot::Sender<Result<ReconcileReport, XrayError>>,
+    ),
     Add(XrayUser, oneshot::Sender<Result<(), XrayError>>),
     Revoke(String, oneshot::Sender<Result<usize, XrayError>>),
     Users(oneshot::Sender<Result<Vec<XrayUser>, XrayError>>),
@@ -188,6 +228,9 @@ impl XrayNode {
                                 tracing::debug!(error = %e, "connection tracker prune failed");
                             }
                         }
+                    }
+                    Op::Apply(delta, r) => {
+                        let _ = r.send(apply_delta(&api, &tag, delta, c).await);
                     }
                     Op::Add(u, r) => {
                         let _ = r.send(api.add_user(&tag, &u).await);
@@ -227,6 +270,12 @@ impl XrayNode {
         self.call(|r| Op::Reconcile(desired, r)).await
     }
 
+    /// Sends `delta` without reading Xray's users first (see [`apply_delta`]): the caller
+    /// vouches that Xray holds what the delta was computed from.
+    pub async fn apply(&self, delta: UserDelta) -> Result<ReconcileReport, XrayError> {
+        self.call(|r| Op::Apply(delta, r)).await
+    }
+
     pub async fn add_user(&self, user: XrayUser) -> Result<(), XrayError> {
         self.call(|r| Op::Add(user, r)).await
     }
@@ -249,6 +298,91 @@ impl XrayNode {
     /// Xray's uptime in seconds if its API answers.
     pub async fn health(&self) -> Result<u32, XrayError> {
         self.call(Op::Health).await
+    }
+}
+
+/// Keeps one inbound's users converged to a desired set, remembering what the last
+/// successful pass left in Xray: the base of the fast path (the same split as the WireGuard
+/// reconciler's).
+///
+/// - [`UserSync::full_pass`] reads Xray's users (`GetInboundUsers`, `O(users)` on both
+///   sides) and sends the difference: at start, after an Xray restart, on the drift timer.
+/// - [`UserSync::change_pass`] diffs the new desired set against the remembered one in
+///   memory and sends only that difference, with no read of Xray: a single change costs
+///   one RPC, not a read-back of every user. Without a trusted base (no pass yet, or the
+///   last one failed) it falls back to a full pass.
+pub struct UserSync {
+    node: XrayNode,
+    converged: Option<HashMap<String, XrayUser>>,
+}
+
+impl UserSync {
+    pub fn new(node: XrayNode) -> Self {
+        UserSync {
+            node,
+            converged: None,
+        }
+    }
+
+    pub fn node(&self) -> &XrayNode {
+        &self.node
+    }
+
+    /// Xray's users as of the last successful pass, if it is trusted.
+    pub fn converged(&self) -> Option<&HashMap<String, XrayUser>> {
+        self.converged.as_ref()
+    }
+
+    /// Forget the base: Xray restarted (it holds its config file's users) or was changed
+    /// behind our back. The next pass is full.
+    pub fn forget(&mut self) {
+        self.converged = None;
+    }
+
+    /// Reads Xray's users and converges them to `desired`.
+    pub async fn full_pass(
+        &mut self,
+        desired: Vec<XrayUser>,
+    ) -> Result<ReconcileReport, XrayError> {
+        self.converged = None;
+        let want = by_email(desired.iter().cloned());
+        let report = self.node.reconcile(desired).await?;
+        self.converged = Some(want);
+        Ok(report)
+    }
+
+    /// Sends only what changed since the last pass (a full pass when there is no base).
+    pub async fn change_pass(
+        &mut self,
+        desired: Vec<XrayUser>,
+    ) -> Result<ReconcileReport, XrayError> {
+        let Some(have) = &self.converged else {
+            return self.full_pass(desired).await;
+        };
+        check_users(&desired)?;
+        let want = by_email(desired);
+        let delta = UserDelta::between(have, &want);
+        let unchanged = want.len() - delta.add.len();
+        if delta.is_empty() {
+            return Ok(ReconcileReport {
+                unchanged,
+                ..Default::default()
+            });
+        }
+        match self.node.apply(delta).await {
+            Ok(report) => {
+                self.converged = Some(want);
+                Ok(ReconcileReport {
+                    unchanged,
+                    ..report
+                })
+            }
+            Err(e) => {
+                // Unsure what Xray holds now: the next pass reads it.
+                self.converged = None;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -280,4 +414,26 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(email: &str, n: u128) -> XrayUser {
+        XrayUser::vision(email, uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn delta_is_only_the_difference() {
+        let have = by_email([user("dev-1", 1), user("dev-2", 2), user("dev-3", 3)]);
+        let want = by_email([user("dev-1", 1), user("dev-3", 33), user("dev-4", 4)]);
+        let mut d = UserDelta::between(&have, &want);
+        d.remove.sort();
+        d.add.sort_by(|a, b| a.email.cmp(&b.email));
+        // dev-3's UUID changed: removed (its connections cut) and added again.
+        assert_eq!(d.remove, ["dev-2", "dev-3"]);
+        assert_eq!(d.add, [user("dev-3", 33), user("dev-4", 4)]);
+        assert!(UserDelta::between(&want, &want).is_empty());
+    }
 }

@@ -16,7 +16,7 @@ use vpnkeeper_xray::config::{install_config, render_server_config, AccessLog, BA
 use vpnkeeper_xray::settings::{generate_reality_keypair, parse_uuid, CutMode, Secret};
 use vpnkeeper_xray::{
     reconcile_on_start, write_validated_config, Cutter, ShareLink, Supervisor, SupervisorConfig,
-    XrayApi, XrayError, XrayNode, XraySettings, XrayUser,
+    UserSync, XrayApi, XrayError, XrayNode, XraySettings, XrayUser,
 };
 
 fn settings(dir: &std::path::Path, target_port: u16) -> XraySettings {
@@ -368,4 +368,68 @@ async fn validation_refuses_bad_input_and_bad_configs_never_reach_xray() {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// The Xray service's two passes against a real Xray: a change pass sends only the
+/// difference to what the last pass left (so drift made behind its back survives it), and a
+/// full pass reads Xray's users back and repairs that drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_passes_send_the_difference_and_full_passes_repair_drift() {
+    if !require_tools("change_passes_send_the_difference_and_full_passes_repair_drift") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 9);
+    s.cut_mode = CutMode::Off;
+    let cfg_path = write_validated_config(&s, &[], AccessLog::Off)
+        .await
+        .unwrap();
+    let sup = Supervisor::spawn(SupervisorConfig::new(
+        s.command.clone().unwrap(),
+        cfg_path,
+        s.api_addr,
+    ))
+    .unwrap();
+    wait_generation(&mut sup.starts(), 1).await;
+    let node = XrayNode::spawn(XrayApi::new(s.api_addr), &s.inbound_tag, None);
+    node.health().await.expect("xray API answers");
+    let emails = |mut users: Vec<XrayUser>| {
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        users.into_iter().map(|u| u.email).collect::<Vec<_>>()
+    };
+    let users: Vec<XrayUser> = (0..5)
+        .map(|i| XrayUser::vision(format!("dev-{i}"), uuid::Uuid::new_v4()))
+        .collect();
+
+    let mut sync = UserSync::new(node.clone());
+    // No base yet: the first change pass is a full one.
+    let r = sync.change_pass(users.clone()).await.unwrap();
+    assert_eq!((r.added, r.removed), (5, 0));
+    assert_eq!(emails(node.users().await.unwrap()).len(), 5);
+
+    // Drift behind the service's back: dev-0 removed directly.
+    node.revoke("dev-0").await.unwrap();
+    // One change: dev-4 revoked, dev-5 added, dev-1's UUID rotated.
+    let mut next = users[..4].to_vec();
+    next[1] = XrayUser::vision("dev-1", uuid::Uuid::new_v4());
+    next.push(XrayUser::vision("dev-5", uuid::Uuid::new_v4()));
+    let r = sync.change_pass(next.clone()).await.unwrap();
+    assert_eq!((r.added, r.removed), (2, 2), "only the difference is sent");
+    assert_eq!(
+        emails(node.users().await.unwrap()),
+        ["dev-1", "dev-2", "dev-3", "dev-5"],
+        "the fast path does not read Xray, so the drift (dev-0) is still there"
+    );
+    let rotated = node.users().await.unwrap();
+    assert!(rotated.contains(&next[1]), "dev-1 has its new UUID");
+
+    // Nothing changed: nothing is sent.
+    let r = sync.change_pass(next.clone()).await.unwrap();
+    assert_eq!((r.added, r.removed, r.unchanged), (0, 0, 5));
+
+    // The timer's full pass reads Xray back and repairs the drift.
+    let r = sync.full_pass(next.clone()).await.unwrap();
+    assert_eq!((r.added, r.removed), (1, 0));
+    assert_eq!(emails(node.users().await.unwrap()), emails(next));
+    sup.shutdown().await;
 }

@@ -7,8 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use vpnkeeper_store::queries::AuditFilter;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::Query;
+use crate::responses::{BadQuery, ReadErrors};
 use crate::routes::users::check_page;
 use crate::state::ApiState;
 use crate::views::AuditView;
@@ -48,9 +49,8 @@ pub struct AuditList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Audit entries, newest first", body = AuditList),
-        (status = 400, description = "Bad query parameter", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadQuery,
     ))]
 pub async fn list(
     State(state): State<ApiState>,

@@ -11,9 +11,13 @@ use uuid::Uuid;
 use vpnkeeper_domain::keys::wg_material;
 use vpnkeeper_domain::{Applied, Command, Device, DeviceRef, DeviceType, Protocol, UserRef};
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, Path, Query};
+use crate::responses::{
+    AdminReadErrors, BadDeviceRef, BadQuery, InvalidField, NoSuchDevice, NoSuchUser, NotJson,
+    ReadErrors, WriteErrors,
+};
 use crate::routes::users::{check_page, parse_user};
 use crate::state::ApiState;
 use crate::views::{DeviceTypeView, DeviceView, ProtocolView};
@@ -71,21 +75,17 @@ pub struct Issued {
     responses(
         (status = 201, description = "A new device", body = Issued),
         (status = 200, description = "The existing device with this user, name and protocol", body = Issued),
-        (status = 400, description = "Invalid field", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
+        WriteErrors,
+        InvalidField,
+        NotJson,
         (status = 404, description = "No such user or node", body = ErrorBody),
         (status = 409, description = "User disabled, or address pool exhausted", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
     ))]
 pub async fn issue(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Body(req): Body<IssueDevice>,
 ) -> Result<(StatusCode, Json<Issued>), ApiError> {
-    caller.require_admin()?;
     let device_type: DeviceType = req
         .device_type
         .parse()
@@ -156,10 +156,9 @@ pub fn parse_ref(text: &str) -> Result<DeviceRef, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The device", body = DeviceView),
-        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 404, description = "No such device", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadDeviceRef,
+        NoSuchDevice,
     ))]
 pub async fn get(
     State(state): State<ApiState>,
@@ -174,19 +173,15 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The device, revoked (revoking twice is not an error)", body = DeviceView),
-        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such device", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        BadDeviceRef,
+        NoSuchDevice,
     ))]
 pub async fn revoke(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(device): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    caller.require_admin()?;
     let device = parse_ref(&device)?;
     state
         .execute(
@@ -232,10 +227,9 @@ pub struct DeviceList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of devices, by id", body = DeviceList),
-        (status = 400, description = "Bad query parameter", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadQuery,
+        NoSuchUser,
     ))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -334,20 +328,18 @@ pub(crate) fn attachment(file_name: &str, text: String) -> axum::response::Respo
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The client config (.conf) or share link", content_type = "text/plain", body = String),
-        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
+        AdminReadErrors,
+        BadDeviceRef,
+        NoSuchDevice,
         (status = 403, description = "Read-only key (configs hold private keys)", body = ErrorBody),
-        (status = 404, description = "No such device", body = ErrorBody),
         (status = 409, description = "Revoked, or the node cannot serve it", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
 pub async fn config(
     State(state): State<ApiState>,
-    caller: Caller,
+    _admin: Admin,
     Path(device): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     // A config holds the device's private key: admin scope only.
-    caller.require_admin()?;
     let device = fetch(&state, &parse_ref(&device)?).await?;
     let (file_name, text) = render_config(&state, &device).await?;
     Ok(attachment(&file_name, text))
@@ -358,20 +350,17 @@ pub async fn config(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "QR code of the config or link", content_type = "image/png", body = Vec<u8>),
-        (status = 400, description = "Neither an id nor a UUID", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such device", body = ErrorBody),
+        AdminReadErrors,
+        BadDeviceRef,
+        NoSuchDevice,
         (status = 409, description = "Revoked, or too large for a QR code", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
     ))]
 pub async fn qr(
     State(state): State<ApiState>,
-    caller: Caller,
+    _admin: Admin,
     Path(device): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    caller.require_admin()?;
     let device = fetch(&state, &parse_ref(&device)?).await?;
     let (_, text) = render_config(&state, &device).await?;
     let png = vpnkeeper_render::qr_png(&text)

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use vpnkeeper_cluster::role_name;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
+use crate::responses::ReadErrors;
 use crate::state::ApiState;
 use crate::views::NodeView;
 
@@ -140,8 +141,7 @@ pub struct Status {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "This node, its Raft view and counts", body = Status),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
     ))]
 pub async fn status(
     State(state): State<ApiState>,

@@ -9,10 +9,11 @@ use utoipa::ToSchema;
 use vpnkeeper_domain::secrets::NewApiToken;
 use vpnkeeper_domain::{ApiScope, Command};
 
-use crate::auth::Caller;
+use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, Path};
 use crate::ratelimit::Class;
+use crate::responses::{AdminReadErrors, InvalidField, NotJson, WriteErrors};
 use crate::state::ApiState;
 use crate::views::{ApiKeyView, ScopeView};
 
@@ -43,15 +44,9 @@ pub struct KeyList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every key, revoked ones included", body = KeyList),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        AdminReadErrors,
     ))]
-pub async fn list(
-    State(state): State<ApiState>,
-    caller: Caller,
-) -> Result<Json<KeyList>, ApiError> {
-    caller.require_admin()?;
+pub async fn list(State(state): State<ApiState>, _admin: Admin) -> Result<Json<KeyList>, ApiError> {
     let keys = state.read().api_keys().await?;
     Ok(Json(KeyList {
         keys: keys.into_iter().map(ApiKeyView::from).collect(),
@@ -62,19 +57,16 @@ pub async fn list(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new key with its token (shown once)", body = CreatedKey),
-        (status = 400, description = "Invalid field", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        WriteErrors,
+        InvalidField,
+        NotJson,
         (status = 429, description = "Rate limited (key creation has its own, stricter limit)", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Body(req): Body<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    caller.require_admin()?;
     let scope = ApiScope::parse(&req.scope).ok_or_else(|| {
         ApiError::bad_request(
             "scope",
@@ -119,18 +111,14 @@ async fn fetch(state: &ApiState, id: &str) -> Result<vpnkeeper_domain::ApiKey, A
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The key, revoked: it stops working at once", body = ApiKeyView),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
+        WriteErrors,
         (status = 404, description = "No such active key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    caller.require_admin()?;
     state
         .execute(caller.actor(), Command::RevokeApiKey { key_id: id.clone() })
         .await?;

@@ -7,19 +7,12 @@ use utoipa::ToSchema;
 use vpnkeeper_domain::Node;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::Path;
+use crate::responses::{BadNodeId, NoSuchNode, ReadErrors};
 use crate::routes::health::{raft_view, RaftView};
 use crate::state::ApiState;
 use crate::views::NodeView;
-
-/// A node as the API shows it: the sealed private keys are dropped, not just encrypted.
-pub fn public_node(mut node: Node) -> Node {
-    if let Some(wg) = node.wireguard.as_mut() {
-        wg.private_key = None;
-    }
-    node
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct NodeList {
@@ -30,8 +23,7 @@ pub struct NodeList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every registered node", body = NodeList),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
     ))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -60,10 +52,9 @@ async fn fetch(state: &ApiState, id: u64) -> Result<Node, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The node", body = NodeView),
-        (status = 400, description = "Not a node id", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 404, description = "No such node", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadNodeId,
+        NoSuchNode,
     ))]
 pub async fn get(
     State(state): State<ApiState>,
@@ -96,10 +87,9 @@ pub struct NodeStatus {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The node's cluster status", body = NodeStatus),
-        (status = 400, description = "Not a node id", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 404, description = "No such node", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadNodeId,
+        NoSuchNode,
     ))]
 pub async fn status(
     State(state): State<ApiState>,

@@ -17,9 +17,12 @@ use vpnkeeper_domain::{Applied, Command, UserRef};
 use vpnkeeper_store::queries::{UserAccount, UserFilter};
 use vpnkeeper_store::Page;
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, Path, Query};
+use crate::responses::{
+    BadPath, BadQuery, InvalidField, NoSuchUser, NotJson, ReadErrors, UserTaken, WriteErrors,
+};
 use crate::state::{now_ms, ApiState};
 use crate::views::UserView;
 
@@ -146,9 +149,8 @@ pub fn view(state: &ApiState, caller: &Caller, a: UserAccount) -> UserView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of users", body = UserList),
-        (status = 400, description = "Bad query parameter", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadQuery,
     ))]
 pub async fn list(
     State(state): State<ApiState>,
@@ -183,20 +185,16 @@ pub async fn list(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 400, description = "Invalid field", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 409, description = "Name or Telegram id taken", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        InvalidField,
+        UserTaken,
+        NotJson,
     ))]
 pub async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Body(req): Body<CreateUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    caller.require_admin()?;
     let command = Command::CreateUser {
         name: req.name.clone(),
         telegram_id: req.telegram_id,
@@ -254,10 +252,9 @@ pub async fn fetch(state: &ApiState, user: &UserRef) -> Result<UserAccount, ApiE
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Bad path", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        ReadErrors,
+        BadPath,
+        NoSuchUser,
     ))]
 pub async fn get(
     State(state): State<ApiState>,
@@ -273,22 +270,18 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated user", body = UserView),
-        (status = 400, description = "Invalid field", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Name or Telegram id taken", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        InvalidField,
+        NoSuchUser,
+        UserTaken,
+        NotJson,
     ))]
 pub async fn update(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(user): Path<String>,
     Body(req): Body<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
-    caller.require_admin()?;
     let user = parse_user(&user);
     let command = Command::UpdateUser {
         user: user.clone(),
@@ -311,20 +304,16 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted, with all their devices"),
-        (status = 400, description = "Bad path", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
+        WriteErrors,
+        BadPath,
+        NoSuchUser,
         (status = 409, description = "Still referenced elsewhere; disable instead", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
     ))]
 pub async fn delete(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_admin()?;
     let user = parse_user(&user);
     state
         .execute(caller.actor(), Command::DeleteUser { user })
@@ -334,10 +323,9 @@ pub async fn delete(
 
 async fn run_and_show(
     state: ApiState,
-    caller: Caller,
+    Admin(caller): Admin,
     command: Command,
 ) -> Result<Json<UserView>, ApiError> {
-    caller.require_admin()?;
     let Applied::User { id } = state.execute(caller.actor(), command).await? else {
         return Err(ApiError::internal("user command applied without a user"));
     };
@@ -350,16 +338,13 @@ async fn run_and_show(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user, enabled", body = UserView),
-        (status = 400, description = "Bad path", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        BadPath,
+        NoSuchUser,
     ))]
 pub async fn enable(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = parse_user(&user);
@@ -379,16 +364,13 @@ pub async fn enable(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user, disabled: their devices stop working", body = UserView),
-        (status = 400, description = "Bad path", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        BadPath,
+        NoSuchUser,
     ))]
 pub async fn disable(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = parse_user(&user);
@@ -408,16 +390,13 @@ pub async fn disable(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user with a new subscription_url; the old one stops working", body = UserView),
-        (status = 400, description = "Bad path", body = ErrorBody),
-        (status = 401, description = "No or invalid API key", body = ErrorBody),
-        (status = 403, description = "Read-only key", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "No Raft leader", body = ErrorBody),
+        WriteErrors,
+        BadPath,
+        NoSuchUser,
     ))]
 pub async fn rotate_subscription(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = parse_user(&user);

@@ -1,0 +1,98 @@
+//! `[node]`: who this node is and where its data lives.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, ConfigError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Raft node id; the first node of a cluster is 1.
+    pub id: u64,
+    pub name: String,
+    /// Where the databases and secrets live. Defaults to the directory of the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The host clients connect to (DNS name or IP).
+    pub public_host: String,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            id: 1,
+            name: "node-1".into(),
+            data_dir: None,
+            public_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+impl NodeSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.id == 0 {
+            return Err(invalid("node.id", "node ids start at 1"));
+        }
+        if let Err(e) = vpnkeeper_domain::validate::name("node.name", &self.name) {
+            return Err(invalid("node.name", &e.message));
+        }
+        if let Err(e) = vpnkeeper_domain::validate::host("node.public_host", &self.public_host) {
+            return Err(invalid("node.public_host", &e.message));
+        }
+        Ok(())
+    }
+
+    /// `host` as it goes into a URL: IPv6 literals in brackets.
+    pub(super) fn url_host(&self) -> String {
+        match self.public_host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => format!("[{v6}]"),
+            Err(_) => self.public_host.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::assert_bad;
+
+    #[test]
+    fn defaults_pass() {
+        NodeSection::default().check().unwrap();
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        let bad = |f: fn(&mut NodeSection)| {
+            let mut s = NodeSection::default();
+            f(&mut s);
+            s.check()
+        };
+        assert_bad(bad(|s| s.id = 0), "node.id", "start at 1");
+        assert_bad(bad(|s| s.name = String::new()), "node.name", "");
+        assert_bad(bad(|s| s.name = "a b\n".into()), "node.name", "");
+        assert_bad(
+            bad(|s| s.public_host = "not a host!".into()),
+            "node.public_host",
+            "",
+        );
+    }
+
+    #[test]
+    fn good_values_pass() {
+        for host in ["vpn.example.com", "203.0.113.7", "2001:db8::1"] {
+            let s = NodeSection {
+                public_host: host.into(),
+                ..Default::default()
+            };
+            s.check().unwrap_or_else(|e| panic!("{host}: {e}"));
+        }
+        let s = NodeSection {
+            public_host: "2001:db8::1".into(),
+            ..Default::default()
+        };
+        assert_eq!(s.url_host(), "[2001:db8::1]");
+    }
+}
