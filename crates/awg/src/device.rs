@@ -358,7 +358,13 @@ impl Shared {
         while !self.stopped() {
             match self.socket.recv_from(&mut rx) {
                 Ok((n, from)) => self.on_datagram(&mut rx[..n], from, &mut out),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "UDP receive failed");
                     std::thread::sleep(Duration::from_millis(10));
@@ -385,7 +391,9 @@ impl Shared {
                     None => return,
                 }
             } else {
-                let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
+                // Response: type, sender, receiver; cookie and transport: type, receiver.
+                let at = if kind == Kind::Response { 8 } else { 4 };
+                let receiver = u32::from_le_bytes([msg[at], msg[at + 1], msg[at + 2], msg[at + 3]]);
                 match st.peers.by_receiver(receiver) {
                     Some(p) => p.clone(),
                     None => return inc(&m.dropped_unknown_peer),
@@ -400,7 +408,7 @@ impl Shared {
         let r = tunn.decapsulate(Some(from.ip()), &d[start..], &mut out[HEAD..]);
         let next = next_of(base, r, m);
         match next {
-            Next::Nothing => return,
+            Next::Nothing => {}
             Next::Send(off, n) => {
                 // Our response to an initiation, or the keepalive confirming a response.
                 if matches!(kind, Kind::Initiation | Kind::Response) {
@@ -427,9 +435,19 @@ impl Shared {
 
     /// The peer an initiation comes from, after MAC1 and load checks (cookie reply when
     /// under load) and the responder's first DH to learn the initiator's static key.
-    fn initiator(&self, st: &State, msg: &[u8], from: SocketAddr, out: &mut [u8]) -> Option<Arc<Peer>> {
+    fn initiator(
+        &self,
+        st: &State,
+        msg: &[u8],
+        from: SocketAddr,
+        out: &mut [u8],
+    ) -> Option<Arc<Peer>> {
         let m = &self.metrics;
-        let packet = match st.keys.limiter.verify_packet(Some(from.ip()), msg, &mut out[HEAD..]) {
+        let packet = match st
+            .keys
+            .limiter
+            .verify_packet(Some(from.ip()), msg, &mut out[HEAD..])
+        {
             Ok(p) => p,
             Err(TunnResult::WriteToNetwork(c)) => {
                 let n = c.len();
@@ -480,13 +498,29 @@ impl Shared {
 
     /// Send a message boringtun produced for `peer`; an initiation is preceded by the I
     /// packets and the junk.
-    fn send(&self, params: &AwgParams, peer: &Peer, buf: &mut [u8], at: usize, n: usize, to: SocketAddr) {
+    fn send(
+        &self,
+        params: &AwgParams,
+        peer: &Peer,
+        buf: &mut [u8],
+        at: usize,
+        n: usize,
+        to: SocketAddr,
+    ) {
         let sent = self.send_raw(params, &peer.mac1_key, buf, at, n, to);
         peer.tx_bytes
             .fetch_add(sent as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn send_raw(&self, params: &AwgParams, mac1_key: &[u8; 32], buf: &mut [u8], at: usize, n: usize, to: SocketAddr) -> usize {
+    fn send_raw(
+        &self,
+        params: &AwgParams,
+        mac1_key: &[u8; 32],
+        buf: &mut [u8],
+        at: usize,
+        n: usize,
+        to: SocketAddr,
+    ) -> usize {
         let m = &self.metrics;
         let mut rng = rand::thread_rng();
         if wire::wg_kind(&buf[at..at + n]) == Some(Kind::Initiation) {
@@ -518,7 +552,13 @@ impl Shared {
         while !self.stopped() {
             match self.tun.recv_intr(&mut pkt, &self.intr) {
                 Ok(n) => self.on_tun_packet(&pkt[..n], &mut out),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "TUN read failed");
                     std::thread::sleep(Duration::from_millis(10));

@@ -118,7 +118,9 @@ fn parse_tag(tag: &str) -> Result<Piece, String> {
             .parse()
             .map_err(|_| format!("tag <{what} {}>: the length is not a number", clip(a)))?;
         if n == 0 || n > MAX_I_PACKET {
-            return Err(format!("tag <{what} {n}>: length must be 1..={MAX_I_PACKET}"));
+            return Err(format!(
+                "tag <{what} {n}>: length must be 1..={MAX_I_PACKET}"
+            ));
         }
         Ok(n)
     };

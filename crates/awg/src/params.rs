@@ -249,7 +249,13 @@ mod tests {
         let text = "jc=4\njmin=10\njmax=50\ns1=37\ns2=51\ns3=10\ns4=16\nh1=100000-100099\nh2=200000-200099\nh3=300000-300099\nh4=400000-400099\ni1=<b 0xc0ffee><r 16><t>\n";
         let p = AwgParams::from_uapi(text).unwrap();
         assert_eq!(p.s, [37, 51, 10, 16]);
-        assert_eq!(p.h[0], HRange { lo: 100000, hi: 100099 });
+        assert_eq!(
+            p.h[0],
+            HRange {
+                lo: 100000,
+                hi: 100099
+            }
+        );
         assert_eq!(AwgParams::from_uapi(&p.to_uapi()).unwrap(), p);
     }
 

@@ -142,7 +142,8 @@ impl Default for PeerTable {
             by_key: HashMap::new(),
             by_index: HashMap::new(),
             routes: IpNetworkTable::new(),
-            next_index: 0,
+            // A random start: indices on the wire should not be guessable.
+            next_index: rand::random::<u32>() & 0x00ff_ffff,
         }
     }
 }

@@ -184,12 +184,16 @@ pub(crate) fn set(dev: &Shared, lines: &[String]) -> Result<(), String> {
     let mut replace = false;
     let mut edits: Vec<([u8; 32], PeerEdit)> = Vec::new();
     for line in lines {
-        let (k, v) = line.split_once('=').ok_or_else(|| format!("bad line {line:?}"))?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("bad line {line:?}"))?;
         let cur = edits.last_mut();
         match (k, cur) {
             ("private_key", _) => private = Some(key32(v, k)?),
             ("listen_port", _) if v.parse() == Ok(dev.listen_port) => {}
-            ("listen_port", _) => return Err("listen_port cannot change on a running interface".into()),
+            ("listen_port", _) => {
+                return Err("listen_port cannot change on a running interface".into())
+            }
             ("fwmark", _) | ("protocol_version", _) => {}
             ("replace_peers", _) => replace = v == "true",
             ("public_key", _) => edits.push((key32(v, k)?, PeerEdit::default())),
@@ -200,15 +204,18 @@ pub(crate) fn set(dev: &Shared, lines: &[String]) -> Result<(), String> {
                 e.psk = Some((p != [0; 32]).then_some(p));
             }
             ("endpoint", Some((_, e))) => {
-                e.endpoint = Some(v.parse().map_err(|_| format!("endpoint {v:?} is not ip:port"))?)
+                e.endpoint = Some(
+                    v.parse()
+                        .map_err(|_| format!("endpoint {v:?} is not ip:port"))?,
+                )
             }
             ("persistent_keepalive_interval", Some((_, e))) => {
                 e.keepalive = Some(v.parse().map_err(|_| format!("keepalive {v:?}"))?)
             }
             ("replace_allowed_ips", Some((_, e))) => e.replace_ips = v == "true",
-            ("allowed_ip", Some((_, e))) => {
-                e.ips.push(v.parse().map_err(|_| format!("allowed_ip {v:?}"))?)
-            }
+            ("allowed_ip", Some((_, e))) => e
+                .ips
+                .push(v.parse().map_err(|_| format!("allowed_ip {v:?}"))?),
             (k, None) if params.set(k, v)? => {}
             (k, _) => return Err(format!("unknown UAPI key {k:?}")),
         }

@@ -91,7 +91,11 @@ pub enum OpenError {
 
 /// Turn a received datagram back into a plain WireGuard message, in place. Returns the
 /// message kind and where the message starts in `d`.
-pub fn open(p: &AwgParams, own_mac1_key: &[u8; 32], d: &mut [u8]) -> Result<(Kind, usize), OpenError> {
+pub fn open(
+    p: &AwgParams,
+    own_mac1_key: &[u8; 32],
+    d: &mut [u8],
+) -> Result<(Kind, usize), OpenError> {
     let (kind, off) = classify(p, d).ok_or(OpenError::Unclassified)?;
     let msg = &mut d[off..];
     let wg = kind.wg_type();
