@@ -11,6 +11,7 @@
 //!   and boringtun (userspace daemons).
 //! - [`cli::CliBackend`]: the `wg`/`awg` tool, for kernel interfaces.
 //! - [`amnezia_docker::AmneziaDockerBackend`]: the Amnezia self-hosted container.
+//! - [`embedded::EmbeddedBackend`]: the AmneziaWG data plane inside this process.
 //!
 //! This crate knows nothing about the store or the domain; it speaks peers and keys.
 //!
@@ -41,6 +42,7 @@ pub mod amnezia_docker;
 pub mod cli;
 pub mod conf;
 pub mod config;
+pub mod embedded;
 pub mod error;
 mod exec;
 mod ip;
