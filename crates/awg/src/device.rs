@@ -50,6 +50,9 @@ pub struct DeviceConfig {
     pub params: AwgParams,
     pub udp_workers: usize,
     pub tun_workers: usize,
+    /// A named network namespace (`ip netns add NAME`) to create the TUN and the socket in;
+    /// `None` = the caller's. The device works from any thread afterwards.
+    pub netns: Option<String>,
 }
 
 impl DeviceConfig {
@@ -63,6 +66,7 @@ impl DeviceConfig {
             params: AwgParams::default(),
             udp_workers: 1,
             tun_workers: 1,
+            netns: None,
         }
     }
 
@@ -162,24 +166,56 @@ fn tun_device(cfg: &DeviceConfig) -> io::Result<tun_rs::SyncDevice> {
     Ok(dev)
 }
 
+/// The UDP socket and the TUN, in the calling thread's network namespace.
+fn open_io(cfg: &DeviceConfig) -> io::Result<(UdpSocket, tun_rs::SyncDevice)> {
+    let socket = UdpSocket::bind(("0.0.0.0", cfg.listen_port)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot bind UDP port {}: {e}", cfg.listen_port),
+        )
+    })?;
+    socket.set_read_timeout(Some(TICK))?;
+    let tun = tun_device(cfg).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create TUN interface {:?}: {e} (needs /dev/net/tun and CAP_NET_ADMIN)",
+                cfg.name
+            ),
+        )
+    })?;
+    Ok((socket, tun))
+}
+
+/// Move this thread into the named network namespace.
+fn enter_netns(name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/var/run/netns/{name}");
+    let f = std::fs::File::open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("network namespace {path}: {e}")))?;
+    // SAFETY: setns with a valid namespace fd; it changes only the calling thread.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Device {
     /// Create the TUN and the socket in the calling thread's network namespace, and start.
     pub fn create(cfg: DeviceConfig) -> io::Result<Device> {
         cfg.params
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let socket = UdpSocket::bind(("0.0.0.0", cfg.listen_port))?;
-        socket.set_read_timeout(Some(TICK))?;
+        let (socket, tun) = match cfg.netns.clone() {
+            None => open_io(&cfg)?,
+            Some(ns) => {
+                let c = cfg.clone();
+                std::thread::spawn(move || enter_netns(&ns).and_then(|()| open_io(&c)))
+                    .join()
+                    .map_err(|_| io::Error::other("namespace thread panicked"))??
+            }
+        };
         let listen_port = socket.local_addr()?.port();
-        let tun = tun_device(&cfg).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create TUN interface {:?}: {e} (needs /dev/net/tun and CAP_NET_ADMIN)",
-                    cfg.name
-                ),
-            )
-        })?;
         let shared = Arc::new(Shared {
             name: cfg.name.clone(),
             listen_port,

@@ -172,6 +172,7 @@ pub fn build_backend(cfg: &BackendConfig) -> Result<Option<Arc<dyn WgBackend>>, 
         BackendKind::Embedded => Arc::new(EmbeddedBackend::new(
             cfg.interface.clone(),
             cfg.socket_dir.clone(),
+            cfg.netns.clone(),
         )),
         BackendKind::Uapi => Arc::new(UapiBackend::new(
             cfg.interface.clone(),

@@ -32,10 +32,10 @@ struct Running {
     mtu: u16,
 }
 
-#[derive(Default)]
 pub struct EmbeddedBackend {
     iface: String,
     socket_dir: PathBuf,
+    netns: Option<String>,
     running: Mutex<Option<Running>>,
 }
 
@@ -48,9 +48,16 @@ impl std::fmt::Debug for EmbeddedBackend {
 }
 
 impl EmbeddedBackend {
-    pub fn new(iface: impl Into<String>, socket_dir: Option<PathBuf>) -> Self {
+    /// `netns`: a named network namespace to create the interface in (tests, or an
+    /// operator who isolates the tunnel); `None` = the node's own.
+    pub fn new(
+        iface: impl Into<String>,
+        socket_dir: Option<PathBuf>,
+        netns: Option<String>,
+    ) -> Self {
         EmbeddedBackend {
             iface: iface.into(),
+            netns,
             socket_dir: socket_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
             running: Mutex::new(None),
         }
@@ -84,6 +91,7 @@ impl EmbeddedBackend {
         cfg.address = Some(spec.address);
         cfg.mtu = mtu;
         cfg.params = params;
+        cfg.netns = self.netns.clone();
         let device = Device::create(cfg).map_err(|e| BackendError::Io {
             what: format!("creating embedded interface {}", spec.name),
             source: e,

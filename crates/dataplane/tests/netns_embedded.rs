@@ -93,6 +93,7 @@ async fn embedded_backend_converges_serves_wg_show_and_revokes() {
     let backend = Arc::new(EmbeddedBackend::new(
         lab.server_if.clone(),
         Some("/var/run/wireguard".into()),
+        None,
     ));
     let b = backend.clone();
     let s = spec(&lab);
