@@ -175,6 +175,7 @@ fn open_io(cfg: &DeviceConfig) -> io::Result<(UdpSocket, tun_rs::SyncDevice)> {
         )
     })?;
     socket.set_read_timeout(Some(TICK))?;
+    grow_buffers(&socket);
     let tun = tun_device(cfg).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -185,6 +186,35 @@ fn open_io(cfg: &DeviceConfig) -> io::Result<(UdpSocket, tun_rs::SyncDevice)> {
         )
     })?;
     Ok((socket, tun))
+}
+
+/// Socket buffers of 4 MiB: bursts (a TCP window, a handshake flood) should queue in the
+/// kernel rather than be dropped before we read them. `*FORCE` works as root past rmem_max;
+/// otherwise the plain option gets what the sysctl allows.
+fn grow_buffers(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    const SIZE: libc::c_int = 4 << 20;
+    let fd = socket.as_raw_fd();
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [force, plain] {
+            // SAFETY: setsockopt on our own socket with a valid c_int option value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&SIZE as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+        }
+    }
 }
 
 /// Move this thread into the named network namespace.

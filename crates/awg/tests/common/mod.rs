@@ -291,6 +291,7 @@ impl Lab {
                 "-i",
                 &self.veth_a,
                 "-U",
+                "--immediate-mode",
                 "-n",
                 "-s",
                 "0",
