@@ -77,10 +77,10 @@ impl DeviceConfig {
 }
 
 pub(crate) struct Keys {
-    private: StaticSecret,
-    public: PublicKey,
-    own_mac1: [u8; 32],
-    limiter: Arc<RateLimiter>,
+    pub(crate) private: StaticSecret,
+    pub(crate) public: PublicKey,
+    pub(crate) own_mac1: [u8; 32],
+    pub(crate) limiter: Arc<RateLimiter>,
 }
 
 impl Keys {
@@ -97,7 +97,7 @@ impl Keys {
 }
 
 pub(crate) struct State {
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     pub params: Arc<AwgParams>,
     pub peers: PeerTable,
 }
@@ -112,14 +112,17 @@ impl State {
         if self.keys.private.to_bytes() == key {
             return false;
         }
-        self.keys = Keys::new(key);
+        self.keys = Arc::new(Keys::new(key));
         let keys = &self.keys;
+        // Peers without Noise state yet will be built with the new keys when needed.
         for p in self.peers.all() {
-            lock(&p.tunn).set_static_private(
-                keys.private.clone(),
-                keys.public,
-                Some(keys.limiter.clone()),
-            );
+            if let Some(t) = lock(&p.tunn).as_mut() {
+                t.set_static_private(
+                    keys.private.clone(),
+                    keys.public,
+                    Some(keys.limiter.clone()),
+                );
+            }
         }
         true
     }
@@ -255,7 +258,7 @@ impl Device {
             stop: AtomicBool::new(false),
             intr: tun_rs::InterruptEvent::new()?,
             state: RwLock::new(State {
-                keys: Keys::new(cfg.private_key),
+                keys: Arc::new(Keys::new(cfg.private_key)),
                 params: Arc::new(cfg.params.clone()),
                 peers: PeerTable::default(),
             }),
@@ -360,7 +363,7 @@ pub(crate) fn upsert(st: &mut State, c: PeerConfig) {
         }
     }
     let index = st.peers.allocate_index();
-    let peer = Peer::new(c, index, &st.keys.private, st.keys.limiter.clone());
+    let peer = Peer::new(c, index);
     st.peers.insert(Arc::new(peer));
 }
 
@@ -443,7 +446,7 @@ impl Shared {
         let m = &self.metrics;
         inc(&m.rx_datagrams);
         let len = d.len();
-        let (peer, params, start, kind) = {
+        let (peer, params, start, kind, keys) = {
             let st = self.read();
             let (kind, start) = match wire::open(&st.params, &st.keys.own_mac1, d) {
                 Ok(x) => x,
@@ -465,11 +468,12 @@ impl Shared {
                     None => return inc(&m.dropped_unknown_peer),
                 }
             };
-            (peer, st.params.clone(), start, kind)
+            (peer, st.params.clone(), start, kind, st.keys.clone())
         };
         peer.rx_bytes
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
-        let mut tunn = lock(&peer.tunn);
+        let mut guard = peer.session(&keys);
+        let Some(tunn) = guard.as_mut() else { return };
         let base = out[HEAD..].as_ptr() as usize;
         let r = tunn.decapsulate(Some(from.ip()), &d[start..], &mut out[HEAD..]);
         let next = next_of(base, r, m);
@@ -492,7 +496,7 @@ impl Shared {
                 }
             }
             Next::Tunnel(off, n, src) => {
-                drop(tunn);
+                drop(guard);
                 peer.set_endpoint(from);
                 self.to_tun(&peer, &out[HEAD + off..HEAD + off + n], src);
             }
@@ -638,10 +642,10 @@ impl Shared {
         let Some(dst) = Tunn::dst_address(pkt) else {
             return inc(&m.dropped_invalid);
         };
-        let (peer, params) = {
+        let (peer, params, keys) = {
             let st = self.read();
             match st.peers.route(dst) {
-                Some(p) => (p.clone(), st.params.clone()),
+                Some(p) => (p.clone(), st.params.clone(), st.keys.clone()),
                 None => return inc(&m.dropped_no_route),
             }
         };
@@ -649,8 +653,11 @@ impl Shared {
             return inc(&m.dropped_no_endpoint);
         };
         let base = out[HEAD..].as_ptr() as usize;
-        let r = lock(&peer.tunn).encapsulate(pkt, &mut out[HEAD..]);
-        if let Next::Send(off, n) = next_of(base, r, m) {
+        let next = match peer.session(&keys).as_mut() {
+            Some(t) => next_of(base, t.encapsulate(pkt, &mut out[HEAD..]), m),
+            None => Next::Nothing,
+        };
+        if let Next::Send(off, n) = next {
             self.send(&params, &peer, out, HEAD + off, n, to);
         }
     }
@@ -660,19 +667,31 @@ impl Shared {
         let mut last_reset = Instant::now();
         while !self.stopped() {
             std::thread::sleep(TICK);
-            let (peers, params, limiter) = {
+            let (peers, params, keys) = {
                 let st = self.read();
                 let peers: Vec<Arc<Peer>> = st.peers.all().cloned().collect();
-                (peers, st.params.clone(), st.keys.limiter.clone())
+                (peers, st.params.clone(), st.keys.clone())
             };
             if last_reset.elapsed() >= Duration::from_secs(1) {
-                limiter.reset_count();
+                keys.limiter.reset_count();
                 last_reset = Instant::now();
             }
             for peer in peers {
                 let base = out[HEAD..].as_ptr() as usize;
-                let r = lock(&peer.tunn).update_timers(&mut out[HEAD..]);
-                if let Next::Send(off, n) = next_of(base, r, &self.metrics) {
+                // A peer never used has no timers, unless it must keep the tunnel alive.
+                let keepalive = peer.config.persistent_keepalive.is_some_and(|k| k > 0)
+                    && peer.endpoint().is_some();
+                let mut g = if keepalive {
+                    peer.session(&keys)
+                } else {
+                    lock(&peer.tunn)
+                };
+                let next = match g.as_mut() {
+                    Some(t) => next_of(base, t.update_timers(&mut out[HEAD..]), &self.metrics),
+                    None => Next::Nothing,
+                };
+                drop(g);
+                if let Next::Send(off, n) = next {
                     if let Some(to) = peer.endpoint() {
                         self.send(&params, &peer, &mut out, HEAD + off, n, to);
                     }

@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
-use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::Tunn;
 use ip_network::IpNetwork;
 use ip_network_table::IpNetworkTable;
@@ -46,37 +45,44 @@ pub struct Peer {
     pub index: u32,
     /// MAC1 key of the peer (outgoing handshakes are MACed with it).
     pub mac1_key: [u8; 32],
-    pub tunn: Mutex<Tunn>,
+    /// boringtun's per-peer Noise state; `None` until first needed (see [`Peer::new`]).
+    pub tunn: Mutex<Option<Tunn>>,
     pub endpoint: RwLock<Option<SocketAddr>>,
     pub rx_bytes: AtomicU64,
     pub tx_bytes: AtomicU64,
 }
 
 impl Peer {
-    pub fn new(
-        config: PeerConfig,
-        index: u32,
-        private: &x25519_dalek::StaticSecret,
-        limiter: Arc<RateLimiter>,
-    ) -> Peer {
-        let tunn = Tunn::new(
-            private.clone(),
-            x25519_dalek::PublicKey::from(config.public_key),
-            config.preshared_key,
-            config.persistent_keepalive.filter(|k| *k > 0),
-            index,
-            Some(limiter),
-        );
+    /// A peer without Noise state yet: boringtun's `Tunn::new` computes the static-static
+    /// DH (~50 µs), so it is built on the peer's first packet or timer need, not here —
+    /// converging 10,000 peers is then table inserts only.
+    pub fn new(config: PeerConfig, index: u32) -> Peer {
         Peer {
             mac1_key: crate::wire::mac1_key(&config.public_key),
             endpoint: RwLock::new(config.endpoint),
             allowed_ips: RwLock::new(config.allowed_ips.clone()),
             index,
-            tunn: Mutex::new(tunn),
+            tunn: Mutex::new(None),
             config,
             rx_bytes: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// The Noise state under its lock, built with `keys` on first use.
+    pub(crate) fn session(&self, keys: &crate::device::Keys) -> MutexGuard<'_, Option<Tunn>> {
+        let mut g = lock(&self.tunn);
+        if g.is_none() {
+            *g = Some(Tunn::new(
+                keys.private.clone(),
+                x25519_dalek::PublicKey::from(self.config.public_key),
+                self.config.preshared_key,
+                self.config.persistent_keepalive.filter(|k| *k > 0),
+                self.index,
+                Some(keys.limiter.clone()),
+            ));
+        }
+        g
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
@@ -105,7 +111,9 @@ impl Peer {
     }
 
     pub fn stats(&self) -> PeerStats {
-        let since = lock(&self.tunn).time_since_last_handshake();
+        let since = lock(&self.tunn)
+            .as_ref()
+            .and_then(|t| t.time_since_last_handshake());
         PeerStats {
             public_key: self.config.public_key,
             preshared_key: self.config.preshared_key,
