@@ -34,7 +34,7 @@ use crate::wire::{self, Kind, OpenError};
 const HEAD: usize = 1 << 16;
 const BUF: usize = HEAD + (1 << 16);
 /// Handshake messages per second (counted twice for initiations) before cookies are asked.
-const HANDSHAKE_LIMIT: u64 = 200;
+pub const DEFAULT_HANDSHAKE_LIMIT: u64 = 200;
 const TICK: Duration = Duration::from_millis(250);
 
 /// How to bring the device up.
@@ -50,6 +50,9 @@ pub struct DeviceConfig {
     pub params: AwgParams,
     pub udp_workers: usize,
     pub tun_workers: usize,
+    /// Handshake messages per second before the device asks for cookies (WireGuard's
+    /// load state); initiations count twice.
+    pub handshake_limit: u64,
     /// A named network namespace (`ip netns add NAME`) to create the TUN and the socket in;
     /// `None` = the caller's. The device works from any thread afterwards.
     pub netns: Option<String>,
@@ -67,6 +70,7 @@ impl DeviceConfig {
             udp_workers: 1,
             tun_workers: 1,
             netns: None,
+            handshake_limit: DEFAULT_HANDSHAKE_LIMIT,
         }
     }
 
@@ -81,15 +85,17 @@ pub(crate) struct Keys {
     pub(crate) public: PublicKey,
     pub(crate) own_mac1: [u8; 32],
     pub(crate) limiter: Arc<RateLimiter>,
+    limit: u64,
 }
 
 impl Keys {
-    fn new(private: [u8; 32]) -> Keys {
+    fn new(private: [u8; 32], limit: u64) -> Keys {
         let private = StaticSecret::from(private);
         let public = PublicKey::from(&private);
         Keys {
             own_mac1: wire::mac1_key(public.as_bytes()),
-            limiter: Arc::new(RateLimiter::new(&public, HANDSHAKE_LIMIT)),
+            limiter: Arc::new(RateLimiter::new(&public, limit)),
+            limit,
             private,
             public,
         }
@@ -112,7 +118,7 @@ impl State {
         if self.keys.private.to_bytes() == key {
             return false;
         }
-        self.keys = Arc::new(Keys::new(key));
+        self.keys = Arc::new(Keys::new(key, self.keys.limit));
         let keys = &self.keys;
         // Peers without Noise state yet will be built with the new keys when needed.
         for p in self.peers.all() {
@@ -258,7 +264,7 @@ impl Device {
             stop: AtomicBool::new(false),
             intr: tun_rs::InterruptEvent::new()?,
             state: RwLock::new(State {
-                keys: Arc::new(Keys::new(cfg.private_key)),
+                keys: Arc::new(Keys::new(cfg.private_key, cfg.handshake_limit)),
                 params: Arc::new(cfg.params.clone()),
                 peers: PeerTable::default(),
             }),

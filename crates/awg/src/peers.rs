@@ -46,7 +46,9 @@ pub struct Peer {
     /// MAC1 key of the peer (outgoing handshakes are MACed with it).
     pub mac1_key: [u8; 32],
     /// boringtun's per-peer Noise state; `None` until first needed (see [`Peer::new`]).
-    pub tunn: Mutex<Option<Tunn>>,
+    /// Boxed: a `Tunn` is ~10 KiB (eight session slots with replay windows); an idle
+    /// peer should not pay for it.
+    pub tunn: Mutex<Option<Box<Tunn>>>,
     pub endpoint: RwLock<Option<SocketAddr>>,
     pub rx_bytes: AtomicU64,
     pub tx_bytes: AtomicU64,
@@ -70,17 +72,17 @@ impl Peer {
     }
 
     /// The Noise state under its lock, built with `keys` on first use.
-    pub(crate) fn session(&self, keys: &crate::device::Keys) -> MutexGuard<'_, Option<Tunn>> {
+    pub(crate) fn session(&self, keys: &crate::device::Keys) -> MutexGuard<'_, Option<Box<Tunn>>> {
         let mut g = lock(&self.tunn);
         if g.is_none() {
-            *g = Some(Tunn::new(
+            *g = Some(Box::new(Tunn::new(
                 keys.private.clone(),
                 x25519_dalek::PublicKey::from(self.config.public_key),
                 self.config.preshared_key,
                 self.config.persistent_keepalive.filter(|k| *k > 0),
                 self.index,
                 Some(keys.limiter.clone()),
-            ));
+            )));
         }
         g
     }
