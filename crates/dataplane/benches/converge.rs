@@ -153,10 +153,16 @@ async fn embedded_run(desired: &[PeerSpec]) {
         private_key: SecretString::new(random_key().to_base64()),
         listen_port: SERVER_PORT,
         address: "10.66.0.1/24".parse().unwrap(),
-        awg: Some("jc=4\njmin=40\njmax=70\ns1=37\ns2=51\nh1=1234567\nh2=2345678\nh3=3456789\nh4=4567890".into()),
+        awg: Some(
+            "jc=4\njmin=40\njmax=70\ns1=37\ns2=51\nh1=1234567\nh2=2345678\nh3=3456789\nh4=4567890"
+                .into(),
+        ),
         mtu: Some(1420),
     };
-    backend.ensure_interface(&spec).await.expect("embedded interface");
+    backend
+        .ensure_interface(&spec)
+        .await
+        .expect("embedded interface");
     let before = rss_kib();
     measure("embedded (in-process)", backend.clone(), desired).await;
     let after = rss_kib();

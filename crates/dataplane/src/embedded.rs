@@ -245,6 +245,10 @@ impl WgBackend for EmbeddedBackend {
         }
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.metrics().map(|m| m.pairs()).unwrap_or_default()
+    }
+
     fn name(&self) -> &'static str {
         "embedded"
     }

@@ -119,6 +119,12 @@ pub trait WgBackend: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// Data-plane counters for /metrics (name, total since the interface came up): drops
+    /// by reason, handshakes, junk sent. Only the embedded plane has them.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Short name for logs and metrics: "uapi", "cli", "amnezia-docker".
     fn name(&self) -> &'static str;
 

@@ -199,6 +199,18 @@ fn embedded_node_serves_restarts_and_revokes() {
         ),
         "no embedded reconcile passes in /metrics:\n{metrics}"
     );
+    // Exported after each pass (interval 1 s): the handshake shows up within a few.
+    eventually(
+        Duration::from_secs(5),
+        "data-plane counters in /metrics",
+        || {
+            api_text(&node, "/metrics").lines().any(|l| {
+                l.starts_with("vpnkeeper_dataplane_events_total")
+                    && l.contains("what=\"handshakes_completed\"")
+                    && !l.ends_with(" 0")
+            })
+        },
+    );
 
     // Usage from the embedded counters reaches the replicated state.
     let deadline = Instant::now() + Duration::from_secs(20);
