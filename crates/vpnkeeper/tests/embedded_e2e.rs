@@ -140,7 +140,7 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn env<'a>(lab: &'a Lab) -> Vec<(&'static str, &'a str)> {
+fn env(lab: &Lab) -> Vec<(&'static str, &str)> {
     vec![
         ("VPNKEEPER_WIREGUARD__INTERFACE", &lab.server_if),
         ("VPNKEEPER_WIREGUARD__NETNS", &lab.ns_server),
