@@ -291,3 +291,55 @@ fn embedded_interface_failure_degrades_health_not_the_node() {
     assert!(out.status.success(), "API still works: {}", stderr(&out));
     assert!(node.terminate().success());
 }
+
+/// `init` without `--wg-backend`: embedded where a TUN can be made (root + /dev/net/tun
+/// here), else `none` with one warning line naming what is missing (CAP_NET_ADMIN dropped
+/// from the bounding set with util-linux `setpriv`).
+#[test]
+fn init_picks_the_backend_and_says_so_in_one_line() {
+    if lab::prerequisites("init_default", &["setpriv"]).is_none() {
+        return;
+    }
+    let init = |prefix: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d");
+        let mut cmd = std::process::Command::new(prefix.first().copied().unwrap_or(BIN));
+        cmd.args(prefix.iter().skip(1));
+        if !prefix.is_empty() {
+            cmd.arg(BIN);
+        }
+        let out = cmd
+            .args(["init", "--data-dir", data.to_str().unwrap()])
+            .args([
+                "--api-listen",
+                "127.0.0.1:0",
+                "--raft-listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let config = std::fs::read_to_string(data.join("vpnkeeper.toml")).unwrap();
+        (stderr(&out), config)
+    };
+    let (err, config) = init(&[]);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("wireguard backend"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("wireguard backend: embedded"), "{err}");
+    assert!(config.contains("backend = \"embedded\""), "{config}");
+
+    let (err, config) = init(&["setpriv", "--bounding-set", "-net_admin"]);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("wireguard backend"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("warning: wireguard backend: none, missing CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(config.contains("backend = \"none\""), "{config}");
+}
