@@ -319,6 +319,10 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // boringtun leaves its UAPI socket behind when killed.
+        for side in ["a", "b"] {
+            let _ = std::fs::remove_file(format!("/var/run/wireguard/{}.sock", self.iface(side)));
+        }
         for ns in [&self.ns_a, &self.ns_b] {
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
