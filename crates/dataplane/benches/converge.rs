@@ -1,5 +1,6 @@
-//! Converging 10,000 peers into an empty interface: the UAPI backend (one `set`
-//! transaction) side by side with `wg setconf` of the same peers, in the same run.
+//! Converging 10,000 peers into an empty interface: the embedded data plane (in-process,
+//! one write lock), the UAPI backend (one `set` transaction) and `wg setconf` of the same
+//! peers, side by side in the same run; the embedded plane's RSS with the peers.
 //! Also: one incremental change (issue/revoke one device) on top of the 10k.
 //!
 //! `cargo bench -p vpnkeeper-dataplane --bench converge` (root, wireguard-go and wg needed;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{find_program, random_key, unique, SERVER_PORT};
+use vpnkeeper_dataplane::embedded::EmbeddedBackend;
 use vpnkeeper_dataplane::uapi::{Flavor, UapiBackend};
 use vpnkeeper_dataplane::{
     Desired, DesiredSource, InterfaceSpec, Key, PassOutcome, PeerDiff, PeerSpec, Reconciler,
@@ -119,7 +121,64 @@ async fn uapi_run(label: &str, program: &str, args: &[&str], desired: &[PeerSpec
         .ensure_interface(&b1.spec(&random_key()))
         .await
         .expect("configure interface");
+    measure(label, backend, desired).await;
+}
 
+/// This process's resident set size, from /proc.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The embedded data plane (crates/awg) in a namespace of its own, same measurements.
+async fn embedded_run(desired: &[PeerSpec]) {
+    let id = unique("be");
+    let ns = format!("vpk-{id}");
+    common::must("ip", &["netns", "add", &ns]);
+    let sockets = tempfile::tempdir().unwrap();
+    let iface = format!("{id}e");
+    let backend: Arc<dyn WgBackend> = Arc::new(EmbeddedBackend::new(
+        iface.clone(),
+        Some(sockets.path().to_path_buf()),
+        Some(ns.clone()),
+    ));
+    let spec = InterfaceSpec {
+        name: iface,
+        private_key: SecretString::new(random_key().to_base64()),
+        listen_port: SERVER_PORT,
+        address: "10.66.0.1/24".parse().unwrap(),
+        awg: Some(
+            "jc=4\njmin=40\njmax=70\ns1=37\ns2=51\nh1=1234567\nh2=2345678\nh3=3456789\nh4=4567890"
+                .into(),
+        ),
+        mtu: Some(1420),
+    };
+    backend
+        .ensure_interface(&spec)
+        .await
+        .expect("embedded interface");
+    let before = rss_kib();
+    measure("embedded (in-process)", backend.clone(), desired).await;
+    let after = rss_kib();
+    println!(
+        "{:<26} RSS of this process: {} MiB before the peers, {} MiB with {} peers (+{:.1} KiB per peer)",
+        "embedded (in-process)",
+        before / 1024,
+        after / 1024,
+        desired.len(),
+        after.saturating_sub(before) as f64 / desired.len() as f64
+    );
+    drop(backend);
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+}
+
+async fn measure(label: &str, backend: Arc<dyn WgBackend>, desired: &[PeerSpec]) {
     // Our own share of the work: diff + encoding the UAPI request, no IO.
     let t = Instant::now();
     let d = vpnkeeper_dataplane::diff(desired, &Default::default());
@@ -316,6 +375,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    rt.block_on(embedded_run(&desired));
     rt.block_on(uapi_run(
         "UAPI backend (wireguard-go)",
         &wg_go,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amnezia_docker::{AmneziaDockerBackend, AmneziaDockerConfig};
 use crate::cli::CliBackend;
+use crate::embedded::EmbeddedBackend;
 use crate::error::BackendError;
 use crate::uapi::UapiBackend;
 use crate::WgBackend;
@@ -28,6 +29,8 @@ pub enum BackendKind {
     AmneziaDocker,
     /// No data plane on this node: control plane only.
     None,
+    /// The AmneziaWG data plane inside this process (crates/awg): TUN + UDP, no daemon.
+    Embedded,
 }
 
 impl BackendKind {
@@ -37,6 +40,7 @@ impl BackendKind {
             BackendKind::Cli => "cli",
             BackendKind::AmneziaDocker => "amnezia-docker",
             BackendKind::None => "none",
+            BackendKind::Embedded => "embedded",
         }
     }
 }
@@ -55,8 +59,9 @@ impl std::str::FromStr for BackendKind {
             "cli" => Ok(BackendKind::Cli),
             "amnezia-docker" | "amnezia_docker" => Ok(BackendKind::AmneziaDocker),
             "none" => Ok(BackendKind::None),
+            "embedded" => Ok(BackendKind::Embedded),
             other => Err(BackendError::Config(format!(
-                "unknown backend {other:?}: use one of uapi, cli, amnezia-docker, none"
+                "unknown backend {other:?}: use one of embedded, uapi, cli, amnezia-docker, none"
             ))),
         }
     }
@@ -94,7 +99,7 @@ pub struct BackendConfig {
     #[serde(default = "default_interface")]
     pub interface: String,
     /// uapi: directory holding `IFACE.sock`; unset = look in /var/run/amneziawg, then
-    /// /var/run/wireguard.
+    /// /var/run/wireguard. embedded: where to serve `IFACE.sock`; unset = /var/run/amneziawg.
     #[serde(default)]
     pub socket_dir: Option<PathBuf>,
     /// uapi/cli: network namespace the interface lives in (for `ip` and the tool).
@@ -164,6 +169,11 @@ pub fn build_backend(cfg: &BackendConfig) -> Result<Option<Arc<dyn WgBackend>>, 
             );
             return Ok(None);
         }
+        BackendKind::Embedded => Arc::new(EmbeddedBackend::new(
+            cfg.interface.clone(),
+            cfg.socket_dir.clone(),
+            cfg.netns.clone(),
+        )),
         BackendKind::Uapi => Arc::new(UapiBackend::new(
             cfg.interface.clone(),
             cfg.socket_dir.clone(),
@@ -206,6 +216,7 @@ mod tests {
             ("cli", BackendKind::Cli),
             ("amnezia-docker", BackendKind::AmneziaDocker),
             ("none", BackendKind::None),
+            ("embedded", BackendKind::Embedded),
         ] {
             let json = format!("{{\"kind\":\"{text}\"}}");
             let cfg: BackendConfig = serde_json::from_str(&json).unwrap();
@@ -220,7 +231,10 @@ mod tests {
             serde_json::from_str(r#"{"backend":"cli","interface":"awg0","tool":"awg"}"#).unwrap();
         assert_eq!(cfg.kind, BackendKind::Cli);
         let e = "kernel".parse::<BackendKind>().unwrap_err().to_string();
-        assert!(e.contains("uapi, cli, amnezia-docker, none"), "{e}");
+        assert!(
+            e.contains("embedded, uapi, cli, amnezia-docker, none"),
+            "{e}"
+        );
         assert!(serde_json::from_str::<BackendConfig>(r#"{"kind":"Kernel"}"#).is_err());
         // Flattened into a bigger section, the other keys pass through.
         let cfg: BackendConfig =
@@ -238,6 +252,7 @@ mod tests {
             (BackendKind::Uapi, "uapi"),
             (BackendKind::Cli, "cli"),
             (BackendKind::AmneziaDocker, "amnezia-docker"),
+            (BackendKind::Embedded, "embedded"),
         ] {
             let b = build_backend(&BackendConfig::new(kind, "wg0"))
                 .unwrap()

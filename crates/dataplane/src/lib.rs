@@ -11,6 +11,7 @@
 //!   and boringtun (userspace daemons).
 //! - [`cli::CliBackend`]: the `wg`/`awg` tool, for kernel interfaces.
 //! - [`amnezia_docker::AmneziaDockerBackend`]: the Amnezia self-hosted container.
+//! - [`embedded::EmbeddedBackend`]: the AmneziaWG data plane inside this process.
 //!
 //! This crate knows nothing about the store or the domain; it speaks peers and keys.
 //!
@@ -41,6 +42,7 @@ pub mod amnezia_docker;
 pub mod cli;
 pub mod conf;
 pub mod config;
+pub mod embedded;
 pub mod error;
 mod exec;
 mod ip;
@@ -115,6 +117,12 @@ pub trait WgBackend: Send + Sync + std::fmt::Debug {
                 reason: e.to_string(),
             },
         }
+    }
+
+    /// Data-plane counters for /metrics (name, total since the interface came up): drops
+    /// by reason, handshakes, junk sent. Only the embedded plane has them.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
     }
 
     /// Short name for logs and metrics: "uapi", "cli", "amnezia-docker".

@@ -380,9 +380,17 @@ pub struct UapiBackend {
     /// Last flavor seen (0 unknown, 1 wireguard-go, 2 boringtun); `apply` needs it to pick
     /// the encoding without an extra `get` every time.
     flavor: AtomicU8,
+    /// How many times `private_key` was sent: only when it really differs, since some
+    /// daemons drop every session when it is set (issue #12 item 6).
+    private_key_sets: std::sync::atomic::AtomicU64,
 }
 
 impl UapiBackend {
+    /// How many `set` operations carried `private_key` since this backend was built.
+    pub fn private_key_sets(&self) -> u64 {
+        self.private_key_sets.load(Ordering::Relaxed)
+    }
+
     /// `socket_dir`: where `IFACE.sock` lives; `None` looks in /var/run/amneziawg then
     /// /var/run/wireguard. `netns`: the namespace the interface lives in (for `ip`).
     pub fn new(
@@ -402,6 +410,7 @@ impl UapiBackend {
             runner: Runner { netns, timeout },
             timeout,
             flavor: AtomicU8::new(0),
+            private_key_sets: Default::default(),
         })
     }
 
@@ -627,6 +636,7 @@ impl WgBackend for UapiBackend {
         };
         if !key_matches {
             let _ = writeln!(body, "private_key={}", hex::encode(*want_key));
+            self.private_key_sets.fetch_add(1, Ordering::Relaxed);
         }
         if dev.listen_port != Some(spec.listen_port) {
             let _ = writeln!(body, "listen_port={}", spec.listen_port);

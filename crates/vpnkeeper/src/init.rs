@@ -121,3 +121,46 @@ async fn bootstrap(cluster: &Cluster, config: &Config, secret: &ClusterSecret) -
     outcome.map_err(|e| anyhow::anyhow!("creating the admin key was refused: {e}"))?;
     Ok(token.token)
 }
+
+/// What `init` puts in `[wireguard] backend` on this machine, and the one line that says
+/// so: `embedded` (the AmneziaWG data plane inside vpnkeeper) when a TUN device can be made
+/// here, else `none` with what is missing.
+pub fn default_wg_backend(interface: &str, port: u16) -> (crate::config::WgBackendKind, String) {
+    use crate::config::WgBackendKind;
+    let mut missing = Vec::new();
+    if let Err(e) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        missing.push(format!("/dev/net/tun ({e})"));
+    }
+    if !has_cap_net_admin() {
+        missing.push("CAP_NET_ADMIN (run as root or grant the capability)".to_string());
+    }
+    if missing.is_empty() {
+        let line = format!(
+            "wireguard backend: embedded (vpnkeeper serves AmneziaWG itself on {interface}, UDP {port}; see docs/data-planes.md for firewall/NAT)"
+        );
+        (WgBackendKind::Embedded, line)
+    } else {
+        let line = format!(
+            "warning: wireguard backend: none, missing {}; configs are issued but nothing serves them until [wireguard] backend is set",
+            missing.join(" and ")
+        );
+        (WgBackendKind::None, line)
+    }
+}
+
+/// CAP_NET_ADMIN (bit 12) in this process's effective capabilities.
+fn has_cap_net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}

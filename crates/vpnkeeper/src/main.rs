@@ -66,6 +66,10 @@ enum Cmd {
         /// The host clients connect to (DNS name or IP).
         #[arg(long, default_value = "127.0.0.1")]
         public_host: String,
+        /// The WireGuard data plane (`embedded`, `uapi`, `cli`, `amnezia-docker`, `none`);
+        /// unset = `embedded` when /dev/net/tun and CAP_NET_ADMIN are there, else `none`.
+        #[arg(long)]
+        wg_backend: Option<String>,
     },
     /// Run the node in the foreground until SIGINT/SIGTERM. An empty data directory is
     /// initialised first with the defaults.
@@ -234,10 +238,24 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             api_listen,
             raft_listen,
             public_host,
+            wg_backend,
         } => {
+            // Refuse an initialised directory before saying anything about the backend.
+            init::ensure_uninitialised(&data_dir)?;
             let mut config = Config::default();
             config.node.name = name;
             config.node.public_host = public_host;
+            config.wireguard.backend = match wg_backend {
+                Some(b) => b
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
+                None => {
+                    let w = &config.wireguard;
+                    let (kind, line) = init::default_wg_backend(&w.interface, w.listen_port);
+                    eprintln!("{line}");
+                    kind
+                }
+            };
             config.api.listen = api_listen;
             config.raft.listen = raft_listen;
             config.check_all()?;

@@ -59,6 +59,7 @@ pub fn spawn(
         keys: Mutex::new(HashMap::new()),
     });
     let kick = Arc::new(Notify::new());
+    let counters = backend.clone();
     let mut reconciler = Reconciler::new(backend);
     reconciler.interval = Duration::from_secs(config.wireguard.reconcile_interval_secs);
     reconciler.throttle = vpnkeeper_dataplane::reconciler::ObservationThrottle::new(
@@ -91,6 +92,7 @@ pub fn spawn(
         node_id,
         source.clone(),
         tracker.clone(),
+        counters,
         rx,
     ));
     let mut stop_rx = stop;
@@ -201,6 +203,7 @@ async fn report_outcomes(
     node_id: u64,
     source: Arc<StoreSource>,
     tracker: Arc<PassTracker>,
+    backend: Arc<dyn vpnkeeper_dataplane::WgBackend>,
     mut rx: mpsc::Receiver<PassOutcome>,
 ) {
     let mut baseline: HashMap<String, (u64, u64)> = HashMap::new();
@@ -214,6 +217,7 @@ async fn report_outcomes(
                 took,
             } => {
                 tracker.pass_ok(took, format!("{peers} peers"));
+                export_counters(backend.as_ref());
                 (report, observations)
             }
             PassOutcome::Failed { error, .. } => {
@@ -284,6 +288,15 @@ async fn report_outcomes(
                 .await;
             }
         }
+    }
+}
+
+/// The data plane's own counters (the embedded plane's drops by reason, handshakes, junk)
+/// as `vpnkeeper_dataplane_events_total{backend, what}` on /metrics.
+fn export_counters(backend: &dyn vpnkeeper_dataplane::WgBackend) {
+    for (what, value) in backend.counters() {
+        metrics::counter!("vpnkeeper_dataplane_events_total", "backend" => backend.name(), "what" => what)
+            .absolute(value);
     }
 }
 

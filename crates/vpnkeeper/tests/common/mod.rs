@@ -72,6 +72,14 @@ impl Node {
         ]
         .into_iter()
         .chain(extra.iter().copied())
+        // Tests run as root on machines with /dev/net/tun, where init would pick the
+        // embedded data plane on awg0:51820 for every node at once: be explicit.
+        .chain(
+            (!extra.contains(&"--wg-backend"))
+                .then_some(["--wg-backend", "none"])
+                .into_iter()
+                .flatten(),
+        )
         .collect::<Vec<_>>());
         assert!(out.status.success(), "init failed: {}", stderr(&out));
         let token = stdout(&out).trim().to_string();
