@@ -23,6 +23,9 @@ pub struct Config {
     pub xray: XraySection,
     pub telegram: TelegramSection,
     pub log: LogSection,
+    /// Owned by the API crate (vpnkeeper_api::sub::settings): client table, header
+    /// templates, Reality constraints.
+    pub subscription: vpnkeeper_api::sub::settings::SubscriptionSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +136,7 @@ impl ApiSection {
                 title: self.sub_title.clone(),
                 update_interval_hours: self.sub_update_interval_hours,
                 support_url: self.support_url.clone(),
+                settings: Default::default(),
             },
         }
     }
@@ -817,6 +821,10 @@ impl Config {
             return bad("raft.snapshot_every", "must be at least 1");
         }
         self.api.check()?;
+        self.subscription.check().map_err(|m| {
+            let (key, why) = m.split_once(": ").unwrap_or((&m, ""));
+            ConfigError(format!("invalid config key `{key}`: {why}"))
+        })?;
         if self.xray.enabled {
             // Validate with a throw-away key pair: the real one lives sealed in the state.
             let pair = vpnkeeper_xray::generate_reality_keypair(&mut rand::rngs::OsRng);

@@ -74,7 +74,11 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         secret.sealer(),
         config.wireguard.client_options(),
     )
-    .with_options(config.api.options(&config.node));
+    .with_options({
+        let mut options = config.api.options(&config.node);
+        options.sub.settings = config.subscription.clone();
+        options
+    });
     match vpnkeeper_api::metrics::install() {
         Ok(handle) => state = state.with_metrics(handle),
         Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),
