@@ -375,6 +375,11 @@ mod tests {
         let vless = &c["inbounds"][1];
         assert_eq!(vless["settings"]["clients"].as_array().unwrap().len(), 2);
         assert_eq!(vless["settings"]["clients"][0]["flow"], "xtls-rprx-vision");
+        // Admits mihomo and sing-box (1.8.x) on Xray 26.7.x, whose default refuses them.
+        assert_eq!(
+            vless["streamSettings"]["realitySettings"]["minClientVer"],
+            "1.8.0"
+        );
         assert_eq!(c["inbounds"][0]["protocol"], "dokodemo-door");
         assert_eq!(c["policy"]["levels"]["0"]["statsUserUplink"], true);
         assert_eq!(c["policy"]["levels"]["0"]["statsUserDownlink"], true);

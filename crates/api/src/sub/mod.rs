@@ -317,19 +317,22 @@ fn profile_answer(
     params(
         ("token" = String, Path, description = "The user's subscription token", pattern = "^[A-Za-z0-9_-]{16,64}$"),
         SubParams,
-        ("user-agent" = Option<String>, Header, description = "Picks the format when `format` is absent"),
+        ("user-agent" = Option<String>, Header, description = "Picks the format (when `format` is absent) and the app's engine, by the `[subscription] clients` table"),
     ),
     responses(
-        (status = 200, description = "The user's links; empty when the user is disabled, expired or over quota",
+        (status = 200, description = "The profile this client app can use (a browser sending `Accept: text/html` gets a page with QR codes); when nothing is usable, a profile that blocks all traffic, with the reason in the title and `announce`",
             headers(
                 ("subscription-userinfo" = String, description = "upload=…; download=…; total=…; expire=… (bytes, unix seconds; 0 = unlimited/never)"),
                 ("profile-title" = String, description = "`base64:` + the profile name"),
+                ("announce" = String, description = "`base64:` + notes: the operator's announce, what this app cannot use and why"),
                 ("profile-update-interval" = String, description = "Hours between refreshes"),
+                ("profile-web-page-url" = String, description = "The page for this subscription"),
             ),
             content(
                 (String = "text/plain"),
                 (Object = "application/json"),
                 (String = "application/yaml"),
+                (String = "text/html"),
             )),
         (status = 400, description = "Unknown format", body = ErrorBody),
         (status = 404, description = "No such subscription", body = ErrorBody),
