@@ -429,12 +429,12 @@ async fn browser_page_renders_scannable_qr_codes_in_chromium() {
         .filter_map(|g| g.decode().ok().map(|(_, text)| text))
         .collect();
     assert!(
-        decoded.iter().any(|t| *t == conf),
+        decoded.contains(&conf),
         "the device's QR code decodes to its config; decoded {} codes: {decoded:?}",
         decoded.len()
     );
     assert!(
-        decoded.iter().any(|t| *t == sub),
+        decoded.contains(&sub),
         "the subscription URL's QR code: {decoded:?}"
     );
 }
