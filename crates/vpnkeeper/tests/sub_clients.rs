@@ -531,3 +531,39 @@ async fn oldest_xray_admits_mihomo_and_sing_box_with_min_client_ver() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_wireguard_goes_to_sing_box_endpoints_and_mihomo_proxies() {
+    if !require_clients("plain_wireguard_goes_to_sing_box_endpoints_and_mihomo_proxies") {
+        return;
+    }
+    let mut node = Node::init_with(&["--public-host", "127.0.0.1"]);
+    node.start_env(&[
+        ("VPNKEEPER_WIREGUARD__AMNEZIAWG", "false"),
+        ("VPNKEEPER_API__RATE_LIMIT_ANONYMOUS_PER_IP_PER_MIN", "0"),
+    ]);
+    let user = api_post(&node, "/api/v1/users", json!({"name": "finn"})).await;
+    let dev = api_post(
+        &node,
+        "/api/v1/devices",
+        json!({"user": "finn", "type": "laptop"}),
+    )
+    .await;
+    assert_eq!(dev["protocol"], "wireguard");
+    let sub = user["subscription_url"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // sing-box takes the WireGuard endpoint as served (TUN swapped for a mixed inbound).
+    let a = fetch_sub(sub, "SFI/1.11.4").await;
+    let cfg: Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(cfg["endpoints"][0]["type"], "wireguard", "{}", a.body);
+    assert_eq!(cfg["route"]["final"], "proxy");
+    let _sb = singbox_run(&tmp.path().join("sb"), &a.body).await;
+
+    // mihomo validates the plain `wireguard` proxy.
+    let a = fetch_sub(sub, "FlClash/v0.8.80").await;
+    mihomo_check(&tmp.path().join("mh"), &a.body).await;
+    let p: Value = serde_norway::from_str(&a.body).unwrap();
+    assert_eq!(p["proxies"][0]["type"], "wireguard");
+    assert!(p["proxies"][0].get("amnezia-wg-option").is_none());
+}
