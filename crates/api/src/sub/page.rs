@@ -12,8 +12,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use super::headers::Vars;
 use super::links::SubLink;
 
-/// Import links of the apps that take a subscription URL: (app, deep link with `{url}`
-/// percent-encoded, engine note).
+/// Import links of the apps that take a subscription URL: (app, deep link), where `{url}` is
+/// the percent-encoded subscription URL and `{raw}` the URL as is.
 const APPS: [(&str, &str); 6] = [
     ("Happ", "happ://add/{raw}"),
     ("v2rayNG", "v2rayng://install-config?url={url}"),
