@@ -35,6 +35,7 @@ use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
 pub use state::{ApiOptions, ApiState, SubOptions};
+pub use sub::settings::SubscriptionSettings;
 
 use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
 

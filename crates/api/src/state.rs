@@ -40,6 +40,8 @@ pub struct SubOptions {
     pub update_interval_hours: u32,
     /// `support-url`, when set.
     pub support_url: Option<String>,
+    /// The `[subscription]` section: client table, header templates, Reality constraints.
+    pub settings: crate::sub::settings::SubscriptionSettings,
 }
 
 impl Default for ApiOptions {
@@ -53,6 +55,7 @@ impl Default for ApiOptions {
                 title: "vpnkeeper".into(),
                 update_interval_hours: 12,
                 support_url: None,
+                settings: Default::default(),
             },
         }
     }

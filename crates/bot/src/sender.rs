@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use vpnkeeper_domain::artifact::{ClientArtifact, Payload};
 use vpnkeeper_domain::command::UserRef;
 use vpnkeeper_domain::telegram::{Delivered, OutboxRow};
-use vpnkeeper_domain::wgconf::{config_file_name, render_client_config, ClientKeys};
 use vpnkeeper_domain::{Command, Device, DeviceRef};
 
 use crate::backoff::Backoff;
@@ -414,38 +414,27 @@ async fn config_content(ctx: &Ctx, chat: i64, lang: Lang, id: i64) -> Option<Con
     let node = read.node(device.node_id).await.ok().flatten()?;
     let label = device_label(lang, device.device_type);
     let protocol = protocol_label(lang, device.protocol);
-    if device.protocol.is_wireguard_family() {
-        let keys = match ClientKeys::open(&ctx.sealer, &device) {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::error!(device = device.id, error = %e, "cannot open a device's keys");
-                return None;
-            }
-        };
-        let text = match render_client_config(&node, &device, &keys, &ctx.settings.client_options) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(device = device.id, error = %e, "cannot render a device config");
-                return None;
-            }
-        };
-        Some(ConfigContent {
-            text,
-            file_name: config_file_name(&user.name, device.device_type),
-            label,
-            protocol,
-            is_link: false,
-        })
-    } else {
-        let link = vpnkeeper_xray::link::for_device(&node, &device)?;
-        Some(ConfigContent {
-            text: link.to_uri(),
-            file_name: String::new(),
-            label,
-            protocol,
-            is_link: true,
-        })
-    }
+    // The one renderer the API's /config uses too: same text, same file name.
+    let artifact = match ClientArtifact::render(
+        &ctx.sealer,
+        &node,
+        &device,
+        &user,
+        &ctx.settings.client_options,
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(device = device.id, error = %e, "cannot render a device config");
+            return None;
+        }
+    };
+    Some(ConfigContent {
+        is_link: matches!(artifact.payload, Payload::Vless(_)),
+        text: artifact.text,
+        file_name: artifact.file_name,
+        label,
+        protocol,
+    })
 }
 
 fn strip_tags(text: &str) -> String {

@@ -4,6 +4,7 @@
 //! time-dependent (ids, keys, timestamps) is chosen by the proposer and carried inside the
 //! command, so that applying the same log yields the same database on every node.
 
+pub mod artifact;
 pub mod awg;
 pub mod command;
 pub mod entity;

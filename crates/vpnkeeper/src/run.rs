@@ -142,7 +142,11 @@ fn api_state(
         sealer.clone(),
         config.wireguard.client_options(),
     )
-    .with_options(config.api.options(&config.node));
+    .with_options({
+        let mut options = config.api.options(&config.node);
+        options.sub.settings = config.subscription.clone();
+        options
+    });
     match vpnkeeper_api::metrics::install() {
         Ok(handle) => state = state.with_metrics(handle),
         Err(e) => tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off"),

@@ -1,6 +1,7 @@
-//! `GET /sub/{token}` against the real binary: every format parses and carries every link,
-//! the headers client apps read, User-Agent detection, config downloads by token, and the
-//! empty answer for disabled/expired users.
+//! `GET /sub/{token}` against the real binary: every format parses and carries what it can,
+//! the headers client apps read, User-Agent detection, config downloads by token, the
+//! blocking, self-explaining answer when nothing is usable, and the browser page rendered by
+//! a real headless Chromium whose QR codes decode.
 
 mod common;
 
@@ -39,6 +40,19 @@ async fn patch(node: &Node, path: &str, body: Value) -> Value {
         .unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.status());
     r.json().await.unwrap()
+}
+
+/// The header's `base64:` text decoded.
+fn b64_header(h: &reqwest::header::HeaderMap, name: &str) -> String {
+    let v = h[name].to_str().unwrap();
+    String::from_utf8(STANDARD.decode(v.strip_prefix("base64:").unwrap()).unwrap()).unwrap()
+}
+
+/// True when `conf` has a `key = value` line for `key` (whole key, so a base64 key that
+/// happens to contain "Jc" does not count).
+fn has_key(conf: &str, key: &str) -> bool {
+    conf.lines()
+        .any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
 }
 
 async fn fetch(url: &str, ua: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, String) {
@@ -82,7 +96,8 @@ async fn subscription_formats_headers_and_lifecycle() {
     .await;
     let links = 2;
 
-    // Default (and v2rayNG): base64 of newline-joined links.
+    // v2rayNG: base64 links, share links only. AmneziaWG has none, so the list is empty and
+    // the app is told why and where to get the configs instead of getting bogus entries.
     let (s, h, body) = fetch(&sub, Some("v2rayNG/1.9.16")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
@@ -91,63 +106,72 @@ async fn subscription_formats_headers_and_lifecycle() {
     );
     assert_eq!(h["profile-update-interval"], "12");
     assert_eq!(h["support-url"], "https://t.me/vpn_support");
-    let title = h["profile-title"].to_str().unwrap();
-    let title = String::from_utf8(
-        STANDARD
-            .decode(title.strip_prefix("base64:").unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(title, "vpnkeeper (Алиса)");
-    let decoded = String::from_utf8(STANDARD.decode(body.trim()).unwrap()).unwrap();
-    let lines: Vec<&str> = decoded.lines().collect();
-    assert_eq!(lines.len(), links, "{decoded}");
-    // Each link is a config download authorised by the token; it serves the .conf.
-    for (line, dev) in lines.iter().zip([&awg, &awg2]) {
-        assert!(line.starts_with(&format!("{sub}/devices/")), "{line}");
-        assert!(line.contains(dev["uuid"].as_str().unwrap()));
-        let (s, _, conf) = fetch(line, None).await;
-        assert_eq!(s, StatusCode::OK, "{line}");
+    assert_eq!(h["profile-web-page-url"], sub.as_str());
+    assert_eq!(body, "");
+    let title = b64_header(&h, "profile-title");
+    assert!(title.starts_with("⚠ Nothing this app can use"), "{title}");
+    let announce = b64_header(&h, "announce");
+    assert!(
+        announce.contains("AmneziaWG/WireGuard devices are not in this list"),
+        "{announce}"
+    );
+    // Each device's config is a download authorised by the token.
+    let config_urls: Vec<String> = [&awg, &awg2]
+        .iter()
+        .map(|d| format!("{sub}/devices/{}/config", d["uuid"].as_str().unwrap()))
+        .collect();
+    for url in &config_urls {
+        let (s, h, conf) = fetch(url, None).await;
+        assert_eq!(s, StatusCode::OK, "{url}");
         assert!(
             conf.contains("[Interface]") && conf.contains("[Peer]"),
             "{conf}"
         );
-        assert!(conf.contains("Jc = "), "AmneziaWG parameters: {conf}");
+        assert!(has_key(&conf, "Jc"), "AmneziaWG parameters: {conf}");
+        assert!(
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("_phone.conf\"")
+                || h["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .contains("_laptop.conf\"")
+        );
     }
 
-    // Plain.
+    // Plain and the other panels' names; query parameters apps add are ignored.
     let (_, h, plain) = fetch(&format!("{sub}?format=plain"), None).await;
     assert!(h["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/plain"));
-    assert_eq!(plain.lines().collect::<Vec<_>>(), lines);
-    // Query parameters apps add on their own are ignored; other panels' format names work.
+    assert_eq!(plain, "");
     let (s, _, extra) = fetch(&format!("{sub}?format=plain&_=1733212800&flag=1"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(extra, plain);
     let (s, _, v2ray) = fetch(&format!("{sub}?format=v2ray"), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        String::from_utf8(STANDARD.decode(v2ray.trim()).unwrap()).unwrap(),
-        decoded
-    );
+    assert_eq!(v2ray, body);
 
-    // sing-box, by User-Agent: valid JSON. Mainline sing-box has no AmneziaWG, so awg
-    // devices are left out and traffic goes direct (plain WireGuard: see the test below).
+    // sing-box, by User-Agent: mainline sing-box has no AmneziaWG, so nothing is usable:
+    // the profile rejects everything (never "connected" and direct) and says why.
     let (_, h, sb) = fetch(&sub, Some("SFA/1.11.4")).await;
     assert_eq!(h["content-type"], "application/json");
     let sb: Value = serde_json::from_str(&sb).unwrap();
     assert!(sb.get("endpoints").is_none());
-    assert_eq!(sb["route"]["final"], "direct");
+    assert_eq!(sb["route"]["rules"][0]["action"], "reject", "{sb}");
+    assert!(b64_header(&h, "announce").contains("sing-box has no AmneziaWG"));
 
-    // Clash/Mihomo, by ?format=: valid YAML with a proxy per link, AmneziaWG parameters on
-    // the awg one.
+    // Clash/Mihomo, by ?format=: valid YAML with a proxy per device, AmneziaWG parameters
+    // on the awg ones, the configured title.
     let (_, h, yaml) = fetch(&format!("{sub}?format=clash"), None).await;
     assert!(h["content-type"]
         .to_str()
         .unwrap()
         .starts_with("application/yaml"));
+    assert_eq!(b64_header(&h, "profile-title"), "vpnkeeper (Алиса)");
+    assert!(!h.contains_key("announce"), "nothing left out for mihomo");
     let clash: Value = serde_norway::from_str(&yaml).unwrap();
     let proxies = clash["proxies"].as_array().unwrap();
     assert_eq!(proxies.len(), links);
@@ -170,6 +194,10 @@ async fn subscription_formats_headers_and_lifecycle() {
     );
     let (_, _, yaml_ua) = fetch(&sub, Some("clash.meta/1.18")).await;
     assert_eq!(yaml_ua, yaml);
+    let clash_count = |yaml: &str| {
+        let v: Value = serde_norway::from_str(yaml).unwrap();
+        v["proxies"].as_array().unwrap().len()
+    };
 
     // Bad format: 400 naming it; unknown token: 404.
     let (s, _, e) = fetch(&format!("{sub}?format=yaml"), None).await;
@@ -181,22 +209,27 @@ async fn subscription_formats_headers_and_lifecycle() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    // Disabled: an empty list with the same headers, and config links stop working.
+    // Disabled: the same headers, a title and announce that say access has ended, config
+    // links stop working, and the profiles block instead of routing direct.
     post(&node, "/api/v1/users/Алиса/disable", json!({})).await;
     let (s, h, body) = fetch(&sub, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body, "");
     assert!(h.contains_key("subscription-userinfo"));
-    let (s, _, _) = fetch(lines[0], None).await;
+    assert!(b64_header(&h, "announce").starts_with("Access has ended"));
+    let (s, _, _) = fetch(&config_urls[0], None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, _, sb) = fetch(&format!("{sub}?format=sing-box"), None).await;
     let sb: Value = serde_json::from_str(&sb).unwrap();
-    assert_eq!(sb["route"]["final"], "direct");
+    assert_eq!(sb["route"]["rules"][0]["action"], "reject");
+    let (_, _, yaml) = fetch(&format!("{sub}?format=clash"), None).await;
+    assert_eq!(clash_count(&yaml), 0);
+    assert!(yaml.contains("REJECT"), "{yaml}");
     post(&node, "/api/v1/users/Алиса/enable", json!({})).await;
-    let (_, _, body) = fetch(&sub, None).await;
-    assert!(!body.is_empty(), "enabled again: links are back");
+    let (_, _, yaml) = fetch(&format!("{sub}?format=clash"), None).await;
+    assert_eq!(clash_count(&yaml), links, "enabled again: devices are back");
 
-    // Expired: empty, and `expire` says when.
+    // Expired: blocked, and `expire` says when.
     patch(
         &node,
         "/api/v1/users/Алиса",
@@ -216,15 +249,9 @@ async fn subscription_formats_headers_and_lifecycle() {
     let new_sub = rotated["subscription_url"].as_str().unwrap();
     let (s, _, _) = fetch(&sub, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, body) = fetch(new_sub, None).await;
+    let (s, _, yaml) = fetch(&format!("{new_sub}?format=clash"), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        String::from_utf8(STANDARD.decode(body).unwrap())
-            .unwrap()
-            .lines()
-            .count(),
-        links
-    );
+    assert_eq!(clash_count(&yaml), links);
 
     // A revoked device leaves the subscription.
     let client = reqwest::Client::new();
@@ -238,8 +265,8 @@ async fn subscription_formats_headers_and_lifecycle() {
         .send()
         .await
         .unwrap();
-    let (_, _, body) = fetch(&format!("{new_sub}?format=plain"), None).await;
-    assert_eq!(body.lines().count(), 1);
+    let (_, _, yaml) = fetch(&format!("{new_sub}?format=clash"), None).await;
+    assert_eq!(clash_count(&yaml), 1);
 
     // Tokens stay out of the log.
     node.terminate();
@@ -306,12 +333,108 @@ async fn plain_wireguard_node_in_sing_box_and_clash() {
         .iter()
         .all(|p| p["type"] == "wireguard" && p.get("amnezia-wg-option").is_none()));
 
-    // base64: the config links serve configs without AmneziaWG lines.
+    // Link lists: no WireGuard share link exists, so nothing; the configs themselves
+    // (downloads by token) carry no AmneziaWG lines.
     let (_, _, b64) = fetch(&sub, None).await;
-    let text = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
-    for line in text.lines() {
-        let (s, _, conf) = fetch(line, None).await;
+    assert_eq!(b64, "");
+    for d in [&dev, &dev2] {
+        let url = format!("{sub}/devices/{}/config", d["uuid"].as_str().unwrap());
+        let (s, _, conf) = fetch(&url, None).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(conf.contains("[Peer]") && !conf.contains("Jc"), "{conf}");
+        assert!(conf.contains("[Peer]"), "{conf}");
+        for key in ["Jc", "Jmin", "Jmax", "S1", "S2", "H1", "H2", "H3", "H4"] {
+            assert!(
+                !has_key(&conf, key),
+                "{key} in a plain WireGuard config: {conf}"
+            );
+        }
     }
+}
+
+/// The page a browser gets, rendered by a real headless Chromium: its screenshot holds QR
+/// codes that decode to the device's config (the same bytes as its download) and to the
+/// subscription URL.
+#[tokio::test]
+async fn browser_page_renders_scannable_qr_codes_in_chromium() {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(chromium) = chromium else {
+        if std::env::var("VPNKEEPER_SKIP_BROWSER").as_deref() == Ok("1") {
+            println!("skipped: no chromium (VPNKEEPER_SKIP_BROWSER=1)");
+            return;
+        }
+        panic!("needs Debian chromium (apt-get install -y --no-install-recommends chromium); VPNKEEPER_SKIP_BROWSER=1 skips");
+    };
+    let mut node = Node::init();
+    node.start_env(&NO_LIMITS);
+    let user = post(&node, "/api/v1/users", json!({"name": "erin"})).await;
+    let sub = user["subscription_url"].as_str().unwrap().to_string();
+    let dev = post(
+        &node,
+        "/api/v1/devices",
+        json!({"user": "erin", "type": "phone"}),
+    )
+    .await;
+    let download = format!("{sub}/devices/{}/config", dev["uuid"].as_str().unwrap());
+    let (_, _, conf) = fetch(&download, None).await;
+
+    // The page itself: no script, a download button per device, app links.
+    let html = reqwest::Client::new()
+        .get(&sub)
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert!(html.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = html.text().await.unwrap();
+    assert!(!html.contains("<script"), "no JavaScript");
+    assert!(html.contains(&format!("href=\"{download}\"")), "{html}");
+    assert!(html.contains("erin_phone.conf") && html.contains("clash://install-config?url="));
+
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("page.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args(["--window-size=900,2000", "--force-device-scale-factor=1"])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&sub)
+        .output()
+        .unwrap();
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&shot).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let decoded: Vec<String> = prepared
+        .detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+        .collect();
+    assert!(
+        decoded.contains(&conf),
+        "the device's QR code decodes to its config; decoded {} codes: {decoded:?}",
+        decoded.len()
+    );
+    assert!(
+        decoded.contains(&sub),
+        "the subscription URL's QR code: {decoded:?}"
+    );
 }

@@ -103,6 +103,12 @@ async fn user_flow_start_phone_config_matches_api_then_revoke() {
     assert_eq!(devices[0]["device_type"], "phone");
     let api_conf = b.api_text(&format!("/api/v1/devices/{id}/config")).await;
     assert_eq!(String::from_utf8(bytes.clone()).unwrap(), api_conf);
+    // Byte-identical, file name included: both come from the one artifact renderer.
+    let api_file = b.api_file(&format!("/api/v1/devices/{id}/config")).await;
+    assert_eq!(
+        &api_file, &docs[0],
+        "the bot's document is the API's /config download"
+    );
     assert!(api_conf.contains("[Interface]") && api_conf.contains("PrivateKey"));
 
     // Asking again returns the same config.

@@ -192,14 +192,17 @@ usage_interval_secs = 1
         .collect();
     assert_eq!(names.len(), 2, "{clash}");
     assert_ne!(names[0], names[1], "duplicate proxy names: {clash}");
+    // sing-box cannot send the X25519MLKEM768 key share this Xray (26.10) demands, so with
+    // the default `reality_requires_pq` its profile leaves VLESS out rather than carry a
+    // server that cannot connect (sub_clients.rs runs sing-box against Xray 26.7 with VLESS).
     let singbox: serde_json::Value =
         serde_json::from_str(&curl_text(&format!("{sub_url}?format=sing-box"))).unwrap();
     assert!(
-        singbox["outbounds"]
+        !singbox["outbounds"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|o| o["type"] == "vless" && o["tls"]["reality"]["enabled"] == true),
+            .any(|o| o["type"] == "vless"),
         "{singbox}"
     );
 

@@ -19,6 +19,13 @@ use crate::settings::{XraySettings, XrayUser};
 
 /// Tag of the API (dokodemo-door) inbound and of the routing rule to it.
 pub const API_TAG: &str = "api";
+
+/// Reality's `minClientVer`: the oldest client version the server admits. Xray 26.7.x
+/// defaults to its own recent versions (26.3.27), which refuses mihomo and sing-box: they
+/// report themselves as 1.8.x. 1.8.0 is the first Xray with Reality, so every Reality client
+/// passes (measured against Xray 26.7.28 with mihomo 1.19 and sing-box 1.14). Xray ≥ 26.9.8
+/// accepts it too; there the X25519MLKEM768 key share is what decides (see docs/data-planes.md).
+pub const REALITY_MIN_CLIENT_VER: &str = "1.8.0";
 pub const CONFIG_FILE: &str = "config.json";
 pub const BACKUP_FILE: &str = "config.json.bak";
 
@@ -102,6 +109,7 @@ pub fn render_server_config(
                         "serverNames": settings.server_names,
                         "privateKey": settings.reality_private_key.expose(),
                         "shortIds": settings.short_ids,
+                        "minClientVer": REALITY_MIN_CLIENT_VER,
                     },
                 },
                 "sniffing": { "enabled": false },
@@ -419,6 +427,11 @@ mod tests {
         let vless = &c["inbounds"][1];
         assert_eq!(vless["settings"]["clients"].as_array().unwrap().len(), 2);
         assert_eq!(vless["settings"]["clients"][0]["flow"], "xtls-rprx-vision");
+        // Admits mihomo and sing-box (1.8.x) on Xray 26.7.x, whose default refuses them.
+        assert_eq!(
+            vless["streamSettings"]["realitySettings"]["minClientVer"],
+            "1.8.0"
+        );
         assert_eq!(c["inbounds"][0]["protocol"], "dokodemo-door");
         assert_eq!(c["policy"]["levels"]["0"]["statsUserUplink"], true);
         assert_eq!(c["policy"]["levels"]["0"]["statsUserDownlink"], true);

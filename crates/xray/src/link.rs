@@ -1,191 +1,123 @@
 //! VLESS+Reality share links, the format v2rayNG, Hiddify, Streisand,
 //! sing-box and Mihomo import:
 //! `vless://UUID@HOST:PORT?security=reality&type=tcp&pbk=…&sid=…&sni=…&fp=…&flow=xtls-rprx-vision#NAME`.
+//! The link itself and its rendering live in `vpnkeeper_domain::artifact`; this module adds
+//! what needs Xray's validation: building from [`XraySettings`] and parsing.
 
-use std::fmt;
-use std::net::Ipv6Addr;
-
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::percent_decode_str;
 
 use crate::error::ValidationError;
 use crate::settings::{
     parse_uuid, validate_fingerprint, validate_short_id, XraySettings, FLOW_VISION,
 };
 
-/// Everything but RFC 3986 unreserved characters is escaped, in query
-/// values and in the fragment alike: clients differ in what they tolerate
-/// raw, and all of them decode %XX.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+/// One client's link to one node: the domain's [`VlessLink`], which the API, the
+/// subscription and the bot all render through `vpnkeeper_domain::artifact`.
+pub use vpnkeeper_domain::artifact::VlessLink as ShareLink;
 
-/// One client's link to one node.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ShareLink {
-    pub uuid: uuid::Uuid,
-    /// Public host name or IP of the node (IPv6 without brackets).
-    pub host: String,
-    pub port: u16,
-    pub public_key: String,
-    pub short_id: String,
-    pub sni: String,
-    pub fingerprint: String,
-    pub flow: String,
-    /// Display name in the client app.
-    pub name: String,
-}
-
-impl fmt::Debug for ShareLink {
-    // The UUID is the credential: show only its prefix.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShareLink")
-            .field("uuid", &crate::settings::uuid_prefix(&self.uuid))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("sni", &self.sni)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+/// The link for `uuid` on a node with `settings`, reached at `host` (the node's public
+/// address, which Xray itself does not know).
+pub fn for_node(
+    settings: &XraySettings,
+    host: impl Into<String>,
+    uuid: uuid::Uuid,
+    name: impl Into<String>,
+) -> ShareLink {
+    ShareLink {
+        uuid,
+        host: host.into(),
+        port: settings.port,
+        public_key: settings.reality_public_key.clone(),
+        short_id: settings.short_ids.first().cloned().unwrap_or_default(),
+        sni: settings.server_names.first().cloned().unwrap_or_default(),
+        fingerprint: settings.fingerprint.clone(),
+        flow: FLOW_VISION.into(),
+        name: name.into(),
     }
 }
 
-impl ShareLink {
-    /// The link for `uuid` on a node with `settings`, reached at `host`
-    /// (the node's public address, which Xray itself does not know).
-    pub fn for_node(
-        settings: &XraySettings,
-        host: impl Into<String>,
-        uuid: uuid::Uuid,
-        name: impl Into<String>,
-    ) -> Self {
-        Self {
-            uuid,
-            host: host.into(),
-            port: settings.port,
-            public_key: settings.reality_public_key.clone(),
-            short_id: settings.short_ids.first().cloned().unwrap_or_default(),
-            sni: settings.server_names.first().cloned().unwrap_or_default(),
-            fingerprint: settings.fingerprint.clone(),
-            flow: FLOW_VISION.into(),
-            name: name.into(),
+/// Parses a `vless://` Reality link (ours or another tool's).
+pub fn parse(uri: &str) -> Result<ShareLink, ValidationError> {
+    let bad = |m: &str| ValidationError::new("link", m.to_string());
+    let rest = uri
+        .trim()
+        .strip_prefix("vless://")
+        .ok_or_else(|| bad("must start with vless://"))?;
+    let (rest, name) = match rest.split_once('#') {
+        Some((r, n)) => (r, decode(n)?),
+        None => (rest, String::new()),
+    };
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.trim_end_matches('/');
+    let (user, hostport) = authority
+        .split_once('@')
+        .ok_or_else(|| bad("needs UUID@HOST:PORT"))?;
+    let uuid = parse_uuid("uuid", &decode(user)?)?;
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, p) = v6
+            .split_once("]:")
+            .ok_or_else(|| bad("IPv6 host must be [addr]:port"))?;
+        (h.to_string(), p)
+    } else {
+        let (h, p) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| bad("needs HOST:PORT"))?;
+        (h.to_string(), p)
+    };
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| ValidationError::new("port", format!("{port:?} is not 1-65535")))?;
+    if host.is_empty() {
+        return Err(bad("host is empty"));
+    }
+    let mut link = ShareLink {
+        uuid,
+        host,
+        port,
+        public_key: String::new(),
+        short_id: String::new(),
+        sni: String::new(),
+        fingerprint: String::new(),
+        flow: String::new(),
+        name,
+    };
+    let (mut security, mut net) = (String::new(), String::from("tcp"));
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v)?;
+        match k {
+            "security" => security = v,
+            "type" => net = v,
+            "pbk" => link.public_key = v,
+            "sid" => link.short_id = v,
+            "sni" => link.sni = v,
+            "fp" => link.fingerprint = v,
+            "flow" => link.flow = v,
+            _ => {}
         }
     }
-
-    fn host_for_uri(&self) -> String {
-        let h = self.host.trim_start_matches('[').trim_end_matches(']');
-        if h.parse::<Ipv6Addr>().is_ok() {
-            format!("[{h}]")
-        } else {
-            h.to_string()
-        }
+    if security != "reality" {
+        return Err(ValidationError::new(
+            "security",
+            format!("must be reality, got {security:?}"),
+        ));
     }
-
-    /// The `vless://` URI.
-    pub fn to_uri(&self) -> String {
-        let enc = |s: &str| utf8_percent_encode(s, COMPONENT).to_string();
-        let mut uri = format!(
-            "vless://{}@{}:{}?security=reality&type=tcp&pbk={}&sid={}&sni={}&fp={}",
-            self.uuid,
-            self.host_for_uri(),
-            self.port,
-            enc(&self.public_key),
-            enc(&self.short_id),
-            enc(&self.sni),
-            enc(&self.fingerprint),
-        );
-        if !self.flow.is_empty() {
-            uri.push_str("&flow=");
-            uri.push_str(&enc(&self.flow));
-        }
-        uri.push('#');
-        uri.push_str(&enc(&self.name));
-        uri
+    if net != "tcp" {
+        return Err(ValidationError::new(
+            "type",
+            format!("must be tcp, got {net:?}"),
+        ));
     }
-
-    /// Parses a `vless://` Reality link (ours or another tool's).
-    pub fn parse(uri: &str) -> Result<Self, ValidationError> {
-        let bad = |m: &str| ValidationError::new("link", m.to_string());
-        let rest = uri
-            .trim()
-            .strip_prefix("vless://")
-            .ok_or_else(|| bad("must start with vless://"))?;
-        let (rest, name) = match rest.split_once('#') {
-            Some((r, n)) => (r, decode(n)?),
-            None => (rest, String::new()),
-        };
-        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let authority = authority.trim_end_matches('/');
-        let (user, hostport) = authority
-            .split_once('@')
-            .ok_or_else(|| bad("needs UUID@HOST:PORT"))?;
-        let uuid = parse_uuid("uuid", &decode(user)?)?;
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6
-                .split_once("]:")
-                .ok_or_else(|| bad("IPv6 host must be [addr]:port"))?;
-            (h.to_string(), p)
-        } else {
-            let (h, p) = hostport
-                .rsplit_once(':')
-                .ok_or_else(|| bad("needs HOST:PORT"))?;
-            (h.to_string(), p)
-        };
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| ValidationError::new("port", format!("{port:?} is not 1-65535")))?;
-        if host.is_empty() {
-            return Err(bad("host is empty"));
-        }
-        let mut link = ShareLink {
-            uuid,
-            host,
-            port,
-            public_key: String::new(),
-            short_id: String::new(),
-            sni: String::new(),
-            fingerprint: String::new(),
-            flow: String::new(),
-            name,
-        };
-        let (mut security, mut net) = (String::new(), String::from("tcp"));
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = decode(v)?;
-            match k {
-                "security" => security = v,
-                "type" => net = v,
-                "pbk" => link.public_key = v,
-                "sid" => link.short_id = v,
-                "sni" => link.sni = v,
-                "fp" => link.fingerprint = v,
-                "flow" => link.flow = v,
-                _ => {}
-            }
-        }
-        if security != "reality" {
-            return Err(ValidationError::new(
-                "security",
-                format!("must be reality, got {security:?}"),
-            ));
-        }
-        if net != "tcp" {
-            return Err(ValidationError::new(
-                "type",
-                format!("must be tcp, got {net:?}"),
-            ));
-        }
-        if link.public_key.is_empty() {
-            return Err(ValidationError::new("pbk", "is missing"));
-        }
-        validate_short_id(&link.short_id)?;
-        if !link.fingerprint.is_empty() {
-            validate_fingerprint(&link.fingerprint)?;
-        }
-        Ok(link)
+    if link.public_key.is_empty() {
+        return Err(ValidationError::new("pbk", "is missing"));
     }
+    validate_short_id(&link.short_id)?;
+    if !link.fingerprint.is_empty() {
+        validate_fingerprint(&link.fingerprint)?;
+    }
+    Ok(link)
 }
 
 fn decode(s: &str) -> Result<String, ValidationError> {
@@ -195,34 +127,12 @@ fn decode(s: &str) -> Result<String, ValidationError> {
         .map_err(|_| ValidationError::new("link", "contains invalid percent-encoded UTF-8"))
 }
 
-impl fmt::Display for ShareLink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_uri())
-    }
-}
-
-/// The share link of a VLESS `device` on `node`, from the node's replicated Xray settings;
-/// `None` when the device is not VLESS or the node serves no VLESS. The API, the
-/// subscription endpoint and the bot all hand out exactly this link.
+/// The share link of a VLESS `device` on `node` (see [`ShareLink::for_device`]).
 pub fn for_device(
     node: &vpnkeeper_domain::Node,
     device: &vpnkeeper_domain::Device,
 ) -> Option<ShareLink> {
-    if device.protocol != vpnkeeper_domain::Protocol::Vless {
-        return None;
-    }
-    let x = node.xray_settings()?;
-    Some(ShareLink {
-        uuid: device.uuid,
-        host: node.public_host.clone(),
-        port: x.port,
-        public_key: x.reality_public_key,
-        short_id: x.short_ids.first().cloned().unwrap_or_default(),
-        sni: x.server_names.first().cloned().unwrap_or_default(),
-        fingerprint: x.fingerprint,
-        flow: crate::settings::FLOW_VISION.into(),
-        name: node.device_label(device),
-    })
+    ShareLink::for_device(node, device)
 }
 
 #[cfg(test)]
@@ -244,25 +154,13 @@ mod tests {
     }
 
     #[test]
-    fn renders_the_expected_shape() {
-        let uri = sample().to_uri();
-        assert!(uri.starts_with(
-            "vless://8f0a2c6e-1b1d-4a59-9d2e-3c1f6b7d9e10@vpn.example.com:443?security=reality&type=tcp&"
-        ), "{uri}");
-        assert!(uri.contains("&pbk=Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw&sid=0123abcd&sni=www.example.org&fp=chrome&flow=xtls-rprx-vision#"), "{uri}");
-        let name = uri.split_once('#').unwrap().1;
-        assert!(!name.contains([' ', '#', '&', '\'']), "{name}");
-        assert!(name.starts_with("%D0%90"), "{name}");
-    }
-
-    #[test]
     fn roundtrips_including_ipv6() {
         let mut l = sample();
-        assert_eq!(ShareLink::parse(&l.to_uri()).unwrap(), l);
+        assert_eq!(parse(&l.to_uri()).unwrap(), l);
         l.host = "2001:db8::1".into();
         let uri = l.to_uri();
         assert!(uri.contains("@[2001:db8::1]:443?"), "{uri}");
-        assert_eq!(ShareLink::parse(&uri).unwrap(), l);
+        assert_eq!(parse(&uri).unwrap(), l);
     }
 
     #[test]
@@ -277,14 +175,8 @@ mod tests {
             (ok.replace("security=reality", "security=tls"), "security"),
         ];
         for (uri, field) in cases {
-            let err = ShareLink::parse(&uri).unwrap_err();
+            let err = parse(&uri).unwrap_err();
             assert_eq!(err.field, field, "{uri}: {err}");
         }
-    }
-
-    #[test]
-    fn debug_hides_the_uuid() {
-        let l = sample();
-        assert!(!format!("{l:?}").contains(&l.uuid.to_string()));
     }
 }

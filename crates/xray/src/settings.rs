@@ -16,7 +16,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::error::ValidationError;
 
 /// The only flow vpnkeeper hands out: Vision over Reality.
-pub const FLOW_VISION: &str = "xtls-rprx-vision";
+pub const FLOW_VISION: &str = vpnkeeper_domain::artifact::FLOW_VISION;
 
 /// uTLS fingerprints Xray's Reality client accepts.
 pub const FINGERPRINTS: &[&str] = &[

@@ -113,11 +113,12 @@ async fn vless_reality_issue_revoke_restart() {
     users.sort_by(|a, b| a.email.cmp(&b.email));
     assert_eq!(users, vec![alice.clone(), bob.clone(), carol.clone()]);
 
-    let link_a = ShareLink::for_node(&s, "127.0.0.1", alice.uuid, "Alice phone").to_uri();
-    let link_b = ShareLink::for_node(&s, "127.0.0.1", bob.uuid, "Bob laptop").to_uri();
+    let link_a =
+        vpnkeeper_xray::link::for_node(&s, "127.0.0.1", alice.uuid, "Alice phone").to_uri();
+    let link_b = vpnkeeper_xray::link::for_node(&s, "127.0.0.1", bob.uuid, "Bob laptop").to_uri();
     let (_ca, socks_a) = xray_client(dir.path(), &link_a, "alice", None).await;
     let (_cb, socks_b) = xray_client(dir.path(), &link_b, "bob", None).await;
-    let link_c = ShareLink::for_node(&s, "127.0.0.1", carol.uuid, "Carol").to_uri();
+    let link_c = vpnkeeper_xray::link::for_node(&s, "127.0.0.1", carol.uuid, "Carol").to_uri();
     let (_cc, socks_c) = xray_client(dir.path(), &link_c, "carol", None).await;
     let page = format!("http://127.0.0.1:{http}/");
     assert_eq!(fetch(socks_a, &page).await.unwrap(), PAGE);
@@ -221,7 +222,7 @@ async fn vless_reality_issue_revoke_restart() {
         }),
     );
     by_ip.add_user(dave.clone()).await.unwrap();
-    let link_d = ShareLink::for_node(&s, "127.0.0.1", dave.uuid, "Dave").to_uri();
+    let link_d = vpnkeeper_xray::link::for_node(&s, "127.0.0.1", dave.uuid, "Dave").to_uri();
     let (_cd, socks_d) = xray_client(dir.path(), &link_d, "dave", Some("127.0.0.2")).await;
     let out_d = dir.path().join("d.bin");
     let mut dl_d = start_download(socks_d, &slow, &out_d);
@@ -321,7 +322,7 @@ async fn validation_refuses_bad_input_and_bad_configs_never_reach_xray() {
 
     // Bad links are refused too.
     assert_eq!(
-        ShareLink::parse("vless://nope@h:1?security=reality&pbk=x&sid=00")
+        vpnkeeper_xray::link::parse("vless://nope@h:1?security=reality&pbk=x&sid=00")
             .unwrap_err()
             .field,
         "uuid"

@@ -258,71 +258,6 @@ pub async fn list(
     }))
 }
 
-/// The text a device's owner imports: the `.conf` for awg/wireguard devices, the share link
-/// for vless devices. Asking again renders the same bytes from the same stored keys.
-pub async fn render_config(
-    state: &ApiState,
-    device: &Device,
-) -> Result<(String, String), ApiError> {
-    use vpnkeeper_domain::wgconf::{config_file_name, ClientConfig};
-    // A revoked device's access material must not be handed out again, whatever the
-    // protocol (a VLESS link would otherwise look valid to the client until it fails).
-    if !device.is_active() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "revoked",
-            format!(
-                "device #{} was revoked; issue a new device to get access again",
-                device.id
-            ),
-        ));
-    }
-    let node = state.read().node(device.node_id).await?.ok_or_else(|| {
-        ApiError::not_found(format!("node {} of device {}", device.node_id, device.id))
-    })?;
-    if !device.protocol.is_wireguard_family() {
-        let link = crate::sub::links::vless_link(&node, device).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "no_config",
-                format!(
-                    "device #{} uses protocol {}, but node {} has no VLESS settings yet",
-                    device.id, device.protocol, node.id
-                ),
-            )
-        })?;
-        return Ok((
-            format!("{}.txt", crate::sub::links::safe_name(&device.name)),
-            link.uri,
-        ));
-    }
-    let cfg: ClientConfig = crate::sub::links::wg_client_config(state, &node, device)?;
-    Ok((
-        config_file_name(&device.name, device.device_type),
-        cfg.to_conf(),
-    ))
-}
-
-/// The config file (awg/wireguard) or share link (vless) as an attachment.
-pub(crate) fn attachment(file_name: &str, text: String) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
-            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        text,
-    )
-        .into_response()
-}
-
 #[utoipa::path(get, path = "/api/v1/devices/{device}/config", tag = "devices",
     params(("device" = String, Path, description = "Device id or UUID")),
     security(("bearer" = [])),
@@ -341,8 +276,8 @@ pub async fn config(
 ) -> Result<axum::response::Response, ApiError> {
     // A config holds the device's private key: admin scope only.
     let device = fetch(&state, &parse_ref(&device)?).await?;
-    let (file_name, text) = render_config(&state, &device).await?;
-    Ok(attachment(&file_name, text))
+    let artifact = crate::sub::artifact::for_device(&state, &device).await?;
+    Ok(crate::sub::artifact::attachment(&artifact))
 }
 
 #[utoipa::path(get, path = "/api/v1/devices/{device}/qr", tag = "devices",
@@ -362,8 +297,8 @@ pub async fn qr(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let device = fetch(&state, &parse_ref(&device)?).await?;
-    let (_, text) = render_config(&state, &device).await?;
-    let png = vpnkeeper_render::qr_png(&text)
+    let artifact = crate::sub::artifact::for_device(&state, &device).await?;
+    let png = vpnkeeper_render::qr_png(artifact.qr_payload())
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "qr_too_large", e.to_string()))?;
     Ok((
         [

@@ -1,32 +1,37 @@
 //! `GET /sub/{token}`: the subscription URL client apps import.
 //!
 //! The token is per user, random (192 bits) and revocable (`POST
-//! /api/v1/users/{user}/subscription/rotate`). The answer lists the user's links in the format
-//! asked for by `?format=` or guessed from the User-Agent (see [`formats`]), with the headers
-//! the apps read: `subscription-userinfo`, `profile-title`, `profile-update-interval`,
-//! `support-url`. A disabled, expired or over-quota user gets an empty list with the same
-//! headers, so the app shows why instead of an error.
+//! /api/v1/users/{user}/subscription/rotate`). The answer is:
+//! - for a browser (`Accept: text/html`, no `?format=`): a page with QR codes, downloads and
+//!   app links ([`page`]);
+//! - for a client app: a profile in the format asked for by `?format=` or found by the
+//!   ordered User-Agent table in `[subscription]` ([`settings`]), holding what that app can
+//!   use ([`formats::usable`]), with the headers the apps read ([`headers`]). A profile with
+//!   nothing usable (access ended, no devices, nothing this app can connect with) blocks all
+//!   traffic and says why in its title and `announce`, never routes everything direct.
 //!
-//! AmneziaWG/WireGuard devices appear in link lists as
-//! `/sub/{token}/devices/{uuid}/config`, a download of the device's `.conf` authorised by
-//! the same token.
+//! Every device renders through its `ClientArtifact` (vpnkeeper_domain::artifact), as the
+//! API's config endpoint and the bot do. `/sub/{token}/devices/{uuid}/config` downloads one
+//! device's file, authorised by the same token.
 //!
-//! Rendered answers are cached per (token, format) until the next applied log entry (any
+//! Rendered answers are cached per (token, variant) until the next applied log entry (any
 //! state change) or the user's expiry, whichever is first: rendering opens sealed keys and
 //! reads three tables, a cache hit is a hash lookup.
 
+pub mod artifact;
 pub mod formats;
+mod headers;
 pub mod links;
+mod page;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vpnkeeper_store::queries::UserAccount;
@@ -34,9 +39,9 @@ use vpnkeeper_store::queries::UserAccount;
 use crate::auth::Anonymous;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
-use crate::routes::devices::{attachment, parse_ref, render_config};
 use crate::state::{now_ms, ApiState};
 use formats::Format;
+use settings::Engine;
 
 /// Output formats of `?format=` (the names other panels use are accepted too).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -82,6 +87,43 @@ pub struct SubParams {
     pub format: Option<FormatParam>,
 }
 
+/// What one request asks for: a page for a browser, or a profile for a client app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Variant {
+    Page,
+    Profile { format: Format, engine: Engine },
+}
+
+impl Variant {
+    /// `?format=` decides the format; the User-Agent table decides the engine (and the
+    /// format when `?format=` is absent). A sing-box profile is only read by sing-box, a
+    /// mihomo one by mihomo or a compatible engine.
+    fn of(state: &ApiState, params: &SubParams, request: &HeaderMap) -> Variant {
+        let header = |name| {
+            request
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        if params.format.is_none() && page::wants_html(header(header::ACCEPT)) {
+            return Variant::Page;
+        }
+        let rule =
+            header(header::USER_AGENT).and_then(|ua| state.options().sub.settings.detect(ua));
+        let format = params
+            .format
+            .map(Format::from)
+            .or(rule.map(|r| r.format))
+            .unwrap_or(Format::Base64);
+        let engine = match (format, rule) {
+            (Format::SingBox, _) => Engine::SingBox,
+            (_, Some(r)) => r.engine,
+            (Format::Clash, None) => Engine::Mihomo,
+            _ => Engine::Other,
+        };
+        Variant::Profile { format, engine }
+    }
+}
+
 /// One rendered answer.
 struct Rendered {
     body: Bytes,
@@ -103,11 +145,11 @@ pub(crate) struct SubCache {
 struct CacheInner {
     /// Last applied log index the entries were rendered at.
     generation: u64,
-    map: HashMap<(String, Format), Arc<Rendered>>,
+    map: HashMap<(String, Variant), Arc<Rendered>>,
 }
 
 impl SubCache {
-    fn get(&self, generation: u64, key: &(String, Format), now: i64) -> Option<Arc<Rendered>> {
+    fn get(&self, generation: u64, key: &(String, Variant), now: i64) -> Option<Arc<Rendered>> {
         let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if c.generation != generation {
             c.map.clear();
@@ -117,7 +159,7 @@ impl SubCache {
         c.map.get(key).filter(|r| now < r.valid_until_ms).cloned()
     }
 
-    fn put(&self, generation: u64, key: (String, Format), value: Arc<Rendered>) {
+    fn put(&self, generation: u64, key: (String, Variant), value: Arc<Rendered>) {
         let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if c.generation != generation {
             // Rendered against an older state than the cache now holds: don't keep it.
@@ -142,56 +184,10 @@ fn not_found() -> ApiError {
     ApiError::not_found("subscription")
 }
 
-fn header_value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn headers(state: &ApiState, account: &UserAccount, format: Format) -> HeaderMap {
-    let opts = &state.options().sub;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let userinfo = format!(
-        "upload={}; download={}; total={}; expire={}",
-        account.upload_bytes.max(0),
-        account.download_bytes.max(0),
-        account.traffic_limit_bytes.unwrap_or(0).max(0),
-        account.expires_at_ms.map(|e| e / 1000).unwrap_or(0).max(0),
-    );
-    h.insert(
-        HeaderName::from_static("subscription-userinfo"),
-        header_value(&userinfo),
-    );
-    // Apps decode `base64:` titles, which keeps non-ASCII names intact in a header.
-    let title = format!("{} ({})", opts.title, account.user.name);
-    h.insert(
-        HeaderName::from_static("profile-title"),
-        header_value(&format!("base64:{}", STANDARD.encode(title))),
-    );
-    h.insert(
-        HeaderName::from_static("profile-update-interval"),
-        HeaderValue::from(opts.update_interval_hours),
-    );
-    if let Some(url) = &opts.support_url {
-        h.insert(HeaderName::from_static("support-url"), header_value(url));
-    }
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        header_value(&format!(
-            "attachment; filename=\"{}\"",
-            links::safe_name(&opts.title)
-        )),
-    );
-    h
-}
-
 async fn render(
     state: &ApiState,
     token: &str,
-    format: Format,
+    variant: Variant,
     now: i64,
 ) -> Result<Rendered, ApiError> {
     let account = state
@@ -203,16 +199,25 @@ async fn render(
     let links = if active {
         let devices = state.read().devices_of_user(account.user.id, false).await?;
         let nodes = state.read().nodes().await?;
-        let base = &state.options().public_url;
-        links::links_for(state, &nodes, &devices, |d| {
-            format!("{base}/sub/{token}/devices/{}/config", d.uuid)
-        })
+        links::links_for(state, &nodes, &account.user, &devices)
     } else {
         Vec::new()
     };
-    let body = formats::render(format, &links);
+    let sub_url = format!("{}/sub/{token}", state.options().public_url);
+    let (headers, body) = match variant {
+        Variant::Page => page_answer(state, &account, &sub_url, &links, active, now),
+        Variant::Profile { format, engine } => profile_answer(
+            state,
+            &account,
+            &sub_url,
+            &links,
+            active,
+            now,
+            (format, engine),
+        ),
+    };
     Ok(Rendered {
-        headers: headers(state, &account, format),
+        headers,
         body: Bytes::from(body),
         valid_until_ms: match (active, account.expires_at_ms) {
             (true, Some(e)) => e,
@@ -221,23 +226,113 @@ async fn render(
     })
 }
 
+fn page_answer(
+    state: &ApiState,
+    account: &UserAccount,
+    sub_url: &str,
+    links: &[links::SubLink],
+    active: bool,
+    now: i64,
+) -> (HeaderMap, String) {
+    let opts = &state.options().sub;
+    let vars = headers::Vars::of(opts, account, now);
+    let title = vars.fill(&opts.settings.profile_title);
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page embeds configs: it must not be framed or leak its URL to links it holds.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    (h, page::render(&vars, &title, sub_url, links, active))
+}
+
+/// Why a profile has nothing usable, in the user's terms.
+fn empty_reason(active: bool, any_device: bool, left_out: &[formats::LeftOut]) -> String {
+    if !active {
+        "Access has ended (disabled, expired or over the traffic limit): contact support".into()
+    } else if !any_device {
+        "No devices yet: add one in the bot or ask your administrator".into()
+    } else if left_out.contains(&formats::LeftOut::RealityForSingBox) {
+        "Nothing this app can use: import this subscription in Happ, v2rayNG, Clash Verge or FlClash".into()
+    } else {
+        "Nothing this app can use: open the subscription link in a browser for your device configs"
+            .into()
+    }
+}
+
+fn profile_answer(
+    state: &ApiState,
+    account: &UserAccount,
+    sub_url: &str,
+    links: &[links::SubLink],
+    active: bool,
+    now: i64,
+    (format, engine): (Format, Engine),
+) -> (HeaderMap, String) {
+    let opts = &state.options().sub;
+    let (kept, left_out) =
+        formats::usable(format, engine, opts.settings.reality_requires_pq, links);
+    let mut notes: Vec<String> = left_out.iter().map(|l| l.message().to_string()).collect();
+    let (body, warning) = if kept.is_empty() {
+        let reason = empty_reason(active, !links.is_empty(), &left_out);
+        notes.insert(0, reason.clone());
+        (formats::unusable(format, &reason), Some(reason))
+    } else {
+        (formats::render(format, &kept), None)
+    };
+    let mut h = headers::build(
+        opts,
+        account,
+        now,
+        headers::Meta {
+            content_type: format.content_type(),
+            sub_url,
+            notes: &notes,
+            warning: warning.as_deref(),
+        },
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}\"",
+            links::safe_name(&opts.title)
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+    );
+    (h, body)
+}
+
 #[utoipa::path(get, path = "/sub/{token}", tag = "subscription",
     params(
         ("token" = String, Path, description = "The user's subscription token", pattern = "^[A-Za-z0-9_-]{16,64}$"),
         SubParams,
-        ("user-agent" = Option<String>, Header, description = "Picks the format when `format` is absent"),
+        ("user-agent" = Option<String>, Header, description = "Picks the format (when `format` is absent) and the app's engine, by the `[subscription] clients` table"),
     ),
     responses(
-        (status = 200, description = "The user's links; empty when the user is disabled, expired or over quota",
+        (status = 200, description = "The profile this client app can use (a browser sending `Accept: text/html` gets a page with QR codes); when nothing is usable, a profile that blocks all traffic, with the reason in the title and `announce`",
             headers(
                 ("subscription-userinfo" = String, description = "upload=…; download=…; total=…; expire=… (bytes, unix seconds; 0 = unlimited/never)"),
                 ("profile-title" = String, description = "`base64:` + the profile name"),
+                ("announce" = String, description = "`base64:` + notes: the operator's announce, what this app cannot use and why"),
                 ("profile-update-interval" = String, description = "Hours between refreshes"),
+                ("profile-web-page-url" = String, description = "The page for this subscription"),
             ),
             content(
                 (String = "text/plain"),
                 (Object = "application/json"),
                 (String = "application/yaml"),
+                (String = "text/html"),
             )),
         (status = 400, description = "Unknown format", body = ErrorBody),
         (status = 404, description = "No such subscription", body = ErrorBody),
@@ -253,21 +348,14 @@ pub async fn subscription(
     if !plausible_token(&token) {
         return Err(not_found());
     }
-    let format = match params.format {
-        Some(f) => f.into(),
-        None => request_headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(Format::from_user_agent)
-            .unwrap_or(Format::Base64),
-    };
+    let variant = Variant::of(&state, &params, &request_headers);
     let now = now_ms();
     let generation = state.read().last_applied().map(|l| l.index).unwrap_or(0);
-    let key = (token, format);
+    let key = (token, variant);
     let rendered = match state.sub_cache().get(generation, &key, now) {
         Some(r) => r,
         None => {
-            let r = Arc::new(render(&state, &key.0, format, now).await?);
+            let r = Arc::new(render(&state, &key.0, variant, now).await?);
             state.sub_cache().put(generation, key, r.clone());
             r
         }
@@ -300,7 +388,7 @@ pub async fn device_config(
     if !plausible_token(&token) {
         return Err(not_found());
     }
-    let device = parse_ref(&device)?;
+    let device = vpnkeeper_domain::DeviceRef::parse(&device)?;
     let account = state
         .read()
         .user_account_by_sub_token(&token)
@@ -319,6 +407,18 @@ pub async fn device_config(
         .await?
         .filter(|d| d.user_id == account.user.id && d.is_active())
         .ok_or_else(|| ApiError::not_found(format!("device {device} in this subscription")))?;
-    let (file_name, text) = render_config(&state, &device).await?;
-    Ok(attachment(&file_name, text))
+    let artifact = links_artifact(&state, &device, &account.user).await?;
+    Ok(artifact::attachment(&artifact))
+}
+
+/// The artifact of one of the subscription's own devices.
+async fn links_artifact(
+    state: &ApiState,
+    device: &vpnkeeper_domain::Device,
+    user: &vpnkeeper_domain::User,
+) -> Result<vpnkeeper_domain::artifact::ClientArtifact, ApiError> {
+    let node = state.read().node(device.node_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("node {} of device {}", device.node_id, device.id))
+    })?;
+    artifact::render(state, &node, device, user)
 }

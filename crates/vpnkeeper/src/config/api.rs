@@ -88,6 +88,7 @@ impl ApiSection {
                 title: self.sub_title.clone(),
                 update_interval_hours: self.sub_update_interval_hours,
                 support_url: self.support_url.clone(),
+                settings: Default::default(),
             },
         }
     }

@@ -11,6 +11,7 @@ mod api;
 mod log;
 mod node;
 mod raft;
+mod subscription;
 mod telegram;
 mod wireguard;
 mod xray;
@@ -42,6 +43,9 @@ pub struct Config {
     pub xray: XraySection,
     pub telegram: TelegramSection,
     pub log: LogSection,
+    /// Owned by the API crate (`SubscriptionSettings`): client table, header templates,
+    /// Reality constraints.
+    pub subscription: vpnkeeper_api::SubscriptionSettings,
 }
 
 /// A config problem, already phrased as the one line the operator sees.
@@ -146,6 +150,7 @@ impl Config {
         self.wireguard.check()?;
         self.raft.check()?;
         self.api.check()?;
+        subscription::check(&self.subscription)?;
         self.xray.check()?;
         self.telegram.check()?;
         self.log.check()

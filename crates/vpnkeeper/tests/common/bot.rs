@@ -92,6 +92,27 @@ impl BotNode {
         r.text().await.unwrap()
     }
 
+    /// A download from the API: (file name from Content-Disposition, body bytes).
+    pub async fn api_file(&self, path: &str) -> (String, Vec<u8>) {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.node.base()))
+            .bearer_auth(&self.node.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        let disposition = r.headers()[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let name = disposition
+            .split_once("filename=\"")
+            .and_then(|(_, rest)| rest.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no file name in {disposition:?}"))
+            .to_string();
+        (name, r.bytes().await.unwrap().to_vec())
+    }
+
     /// The user row of a Telegram id, if any.
     pub async fn user_of(&self, tg: i64) -> Option<Value> {
         let users = self.api("/api/v1/users?limit=1000").await;

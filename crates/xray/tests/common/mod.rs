@@ -11,7 +11,6 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use vpnkeeper_xray::ShareLink;
 
 pub fn wrapper() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/xray-run.py")
@@ -188,7 +187,7 @@ pub async fn xray_client(
     name: &str,
     send_through: Option<&str>,
 ) -> (Child, u16) {
-    let l = ShareLink::parse(link).expect("share link parses");
+    let l = vpnkeeper_xray::link::parse(link).expect("share link parses");
     let socks = free_port();
     let mut cfg = json!({
         "log": { "loglevel": "warning" },
