@@ -89,9 +89,11 @@ fn node() -> Command {
                 dns: vec!["1.1.1.1".parse().unwrap()],
                 mtu: Some(1380),
             }),
-            xray: Some(json!({"port": 443, "reality_public_key": "pbk", "short_ids": ["ab"],
+            xray: Some(
+                json!({"port": 443, "reality_public_key": "pbk", "short_ids": ["ab"],
                 "server_names": ["www.example.com"], "dest": "www.example.com:443",
-                "fingerprint": "chrome", "reality_private_key": null})),
+                "fingerprint": "chrome", "reality_private_key": null}),
+            ),
         }),
     }
 }
@@ -628,10 +630,12 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
     assert_eq!(actions.len(), 22, "actions covered: {actions:?}");
 
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();
     let got = apply_fresh(entries).await;
-    assert_eq!(got["outcomes"], expected["outcomes"], "apply outcomes differ");
+    assert_eq!(
+        got["outcomes"], expected["outcomes"],
+        "apply outcomes differ"
+    );
     for table in TABLES {
         assert_eq!(
             got["tables"][table], expected["tables"][table],
