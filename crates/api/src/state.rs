@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use vpnkeeper_cluster::Cluster;
+use vpnkeeper_cluster::{Cluster, SubmitError};
 use vpnkeeper_domain::secrets::Sealer;
 use vpnkeeper_domain::wgconf::ClientOptions;
-use vpnkeeper_domain::{Actor, ApiKey, ApplyOutcome, Command, Envelope, Node};
+use vpnkeeper_domain::{Actor, ApiKey, ApplyOutcome, Command, Node};
 use vpnkeeper_store::ReadStore;
 
 use crate::error::ApiError;
@@ -224,20 +223,14 @@ impl ApiState {
         actor: Actor,
         command: Command,
     ) -> Result<vpnkeeper_domain::Applied, ApiError> {
-        command.validate()?;
-        let env = Envelope {
-            at_ms: now_ms(),
-            actor,
-            command,
+        let outcome: ApplyOutcome = match self.inner.cluster.submit(actor, command).await {
+            Ok(outcome) => outcome,
+            Err(SubmitError::Invalid(e)) => return Err(e.into()),
+            Err(SubmitError::Propose(e)) => return Err(e.into()),
         };
-        let outcome: ApplyOutcome = self.inner.cluster.propose(env).await?;
         Ok(outcome?)
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// The node's clock (one definition, in the write path's front door).
+pub use vpnkeeper_cluster::now_ms;

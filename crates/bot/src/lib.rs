@@ -36,14 +36,14 @@ mod update;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
-use vpnkeeper_cluster::{Cluster, ProposeError};
+use vpnkeeper_cluster::{Cluster, ProposeError, SubmitError};
 use vpnkeeper_domain::secrets::Sealer;
 use vpnkeeper_domain::wgconf::ClientOptions;
-use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
+use vpnkeeper_domain::{Actor, ApplyOutcome, Command, CommandError};
 use vpnkeeper_store::ReadStore;
 
 pub use node_ops::NodeOps;
@@ -158,13 +158,13 @@ impl Ctx {
         actor: Actor,
         command: Command,
     ) -> Result<ApplyOutcome, ProposeError> {
-        self.cluster
-            .propose(Envelope {
-                at_ms: now_ms(),
-                actor,
-                command,
-            })
-            .await
+        match self.cluster.submit(actor, command).await {
+            Ok(outcome) => Ok(outcome),
+            // Refused before the log, like a refusal decided by the state: the callers
+            // treat both the same (nothing changed, nothing to retry).
+            Err(SubmitError::Invalid(e)) => Ok(Err(CommandError::invalid(&e.field, e.message))),
+            Err(SubmitError::Propose(e)) => Err(e),
+        }
     }
 
     /// The actor of the bot's own bookkeeping (delivered rows, broadcast progress).
@@ -175,12 +175,7 @@ impl Ctx {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use vpnkeeper_cluster::now_ms;
 
 impl Bot {
     pub fn new(

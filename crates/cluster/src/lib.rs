@@ -1,5 +1,10 @@
 //! The Raft side of a vpnkeeper node: the openraft instance over the SQLite stores,
-//! authenticated node-to-node RPC, and [`Cluster::propose`] — the one way to change state.
+//! authenticated node-to-node RPC, and [`Cluster::submit`] — the one way to change state.
+//!
+//! Invariant (the front door): every write enters through [`Cluster::submit`], which
+//! validates the command ([`Command::validate`]), stamps the clock once ([`now_ms`]) and
+//! proposes the [`Envelope`]. No other code builds an envelope, so an invalid command never
+//! reaches the log, whoever sends it (API, bot, reconcilers, init).
 //!
 //! A single-node install is a one-voter cluster: the same code path as a fleet, with a
 //! membership of one.
@@ -21,8 +26,13 @@ use openraft::{Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use vpnkeeper_domain::secrets::ClusterSecret;
-use vpnkeeper_domain::{ApplyOutcome, Envelope};
+use vpnkeeper_domain::validate::ValidationError;
+use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
 use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
+
+/// The node's wall clock in unix milliseconds: the one clock of the write path (the front
+/// door stamps envelopes with it) and of readers that compare against stored times.
+pub use vpnkeeper_store::now_ms;
 
 pub use network::HttpNetwork;
 pub use rpc::router as rpc_router;
@@ -49,6 +59,16 @@ pub enum ProposeError {
     LeaderUnreachable { leader_id: u64, reason: String },
     #[error("raft is shutting down or failed: {reason}")]
     Fatal { reason: String },
+}
+
+/// Why [`Cluster::submit`] did not produce an outcome.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    /// The command failed its stateless validation; nothing was proposed.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
 }
 
 /// Timing of the Raft protocol. Failover takes roughly one election timeout.
@@ -295,11 +315,30 @@ impl Cluster {
         Ok(m.current_leader.expect("checked by the wait condition"))
     }
 
-    /// Appends `env` to the Raft log and waits until it is applied, on the leader.
+    /// The front door for writes: validates `command`, stamps it with the clock and the
+    /// actor, appends it to the Raft log and waits until it is applied, on the leader.
     ///
+    /// An invalid command comes back as [`SubmitError::Invalid`] without touching the log.
     /// On a follower the proposal is forwarded to the leader over RPC. Concurrent proposals
-    /// share log entries (see [`group_commit`]).
-    pub async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
+    /// share log entries (see [`group_commit`]). A refusal decided by the state (not found,
+    /// conflict) is a successful commit: it comes back inside `Ok`.
+    pub async fn submit(
+        &self,
+        actor: Actor,
+        command: Command,
+    ) -> Result<ApplyOutcome, SubmitError> {
+        command.validate()?;
+        let env = Envelope {
+            at_ms: now_ms(),
+            actor,
+            command,
+        };
+        Ok(self.propose(env).await?)
+    }
+
+    /// Proposes an envelope built by [`Cluster::submit`] (here or on the follower that
+    /// forwarded it).
+    pub(crate) async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
         let (done, written) = oneshot::channel();
         let stopped = || ProposeError::Fatal {
             reason: "raft has stopped".into(),

@@ -15,7 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
-mod apply_telegram;
+mod change;
 mod db;
 pub mod log_store;
 pub mod queries;
@@ -24,17 +24,28 @@ mod sql;
 pub mod state_machine;
 mod telegram_queries;
 
+pub use change::{Change, Generations};
 pub use log_store::LogStore;
 pub use queries::Page;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
-pub use state_machine::{Change, Generations, StateMachine};
+pub use state_machine::StateMachine;
 pub use telegram_queries::BotStats;
 
 /// The error of read queries (the API maps it to a 500 with a log line).
 pub use sqlx::Error as ReadError;
 
 use std::path::Path;
+
+/// The node's wall clock in unix milliseconds. The one definition: the write path's front
+/// door (`vpnkeeper_cluster::Cluster::submit`) stamps envelopes with it; `apply` never reads
+/// it (it uses the envelope's time).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -14,8 +14,8 @@ use vpnkeeper_domain::{
     NodeWireguard, Protocol, User, UserRef,
 };
 
+use crate::change::{Change, Generations};
 use crate::raft_types::LogId;
-use crate::state_machine::{Change, Generations};
 
 #[derive(Clone)]
 pub struct ReadStore {
@@ -148,14 +148,12 @@ impl ReadStore {
     /// Changes whenever an applied entry may have changed API keys (see
     /// [`Generations`]): a cached key is good while this is unchanged.
     pub fn api_keys_generation(&self) -> u64 {
-        self.generations
-            .api_keys
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.generations.api_keys()
     }
 
     /// The same for nodes.
     pub fn nodes_generation(&self) -> u64 {
-        self.generations.nodes.load(std::sync::atomic::Ordering::SeqCst)
+        self.generations.nodes()
     }
 
     /// The read pool, for query modules elsewhere in this crate (the bot's queries).

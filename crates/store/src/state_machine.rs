@@ -16,9 +16,10 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshot
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{broadcast, watch};
-use vpnkeeper_domain::{ApplyOutcome, NodeId};
+use vpnkeeper_domain::ApplyOutcome;
 
 use crate::apply;
+use crate::change::{Change, Generations};
 use crate::db::{io_err, options, pool};
 use crate::queries::ReadStore;
 use crate::raft_types::{
@@ -28,34 +29,6 @@ use crate::sql::{self, Conn};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/state");
-
-/// What an applied entry touched; reconcilers and the bot subscribe to these to react at once
-/// instead of polling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// Devices served by this node changed (issued, revoked, user enabled/disabled).
-    Devices { node_id: NodeId },
-    /// A node's registration or settings changed.
-    Node { node_id: NodeId },
-    /// Everything may have changed (snapshot installed).
-    All,
-}
-
-/// Counters bumped whenever an applied entry may have changed API keys or nodes (and on
-/// snapshot install), before the entry's proposer hears back. Readers keep those rows
-/// cached and trust a cached row only while the counter is unchanged: exact, with no read
-/// per request.
-#[derive(Debug, Default)]
-pub struct Generations {
-    pub api_keys: std::sync::atomic::AtomicU64,
-    pub nodes: std::sync::atomic::AtomicU64,
-}
-
-impl Generations {
-    fn bump(counter: &std::sync::atomic::AtomicU64) {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
 
 pub struct StateMachine {
     generations: Arc<Generations>,
@@ -187,6 +160,15 @@ async fn with_writer<R: Send + 'static>(
     .expect("the state machine's writer task panicked")
 }
 
+/// The commands an entry carries (none for blank and membership entries).
+fn commands_of(entry: &Entry) -> impl Iterator<Item = &vpnkeeper_domain::Command> {
+    let envelopes: &[vpnkeeper_domain::Envelope] = match &entry.payload {
+        EntryPayload::Normal(p) => &p.0,
+        _ => &[],
+    };
+    envelopes.iter().map(|e| &e.command)
+}
+
 /// Applies one entry inside one transaction, together with the `last_applied` marker.
 fn apply_entry(
     conn: &Conn,
@@ -232,20 +214,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let touches = |f: fn(&vpnkeeper_domain::Command) -> bool| {
-            entries.iter().any(|e| match &e.payload {
-                EntryPayload::Normal(p) => p.0.iter().any(|env| f(&env.command)),
-                _ => false,
-            })
-        };
-        let keys_touched = touches(|c| {
-            matches!(
-                c,
-                vpnkeeper_domain::Command::CreateApiKey { .. }
-                    | vpnkeeper_domain::Command::RevokeApiKey { .. }
-            )
-        });
-        let nodes_touched = touches(|c| matches!(c, vpnkeeper_domain::Command::UpsertNode { .. }));
+        let generations = self.generations.clone();
         let (outcomes, mut changes, last) = with_writer(&self.writer, move |conn| {
             let mut outcomes = Vec::with_capacity(entries.len());
             let mut changes = Vec::new();
@@ -256,15 +225,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 last = Some(entry.log_id);
                 outcomes.push(outcome);
             }
+            // Before the proposers hear back, so a revoked key is never served from a cache
+            // after its revoke was acknowledged.
+            generations.bump_for(entries.iter().flat_map(commands_of));
             Ok::<_, StorageError>((outcomes, changes, last))
         })
         .await?;
-        if keys_touched {
-            Generations::bump(&self.generations.api_keys);
-        }
-        if nodes_touched {
-            Generations::bump(&self.generations.nodes);
-        }
         if last.is_some() {
             self.applied.send_replace(last);
         }
@@ -311,8 +277,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| err(&e))?;
         let _ = tokio::fs::remove_file(&incoming).await;
-        Generations::bump(&self.generations.api_keys);
-        Generations::bump(&self.generations.nodes);
+        self.generations.bump_all();
         self.applied.send_replace(meta.last_log_id);
         let _ = self.changes.send(Change::All);
         Ok(())
@@ -442,8 +407,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let bytes = tokio::fs::read(&tmp).await.map_err(|e| err(&e))?;
         let _ = tokio::fs::remove_file(&tmp).await;
         let snapshot_id = match &last_log_id {
-            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, now_ms()),
-            None => format!("0-0-{}", now_ms()),
+            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, crate::now_ms()),
+            None => format!("0-0-{}", crate::now_ms()),
         };
         let meta = SnapshotMeta {
             last_log_id,
@@ -458,11 +423,4 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot: Box::new(Cursor::new(bytes)),
         })
     }
-}
-
-fn now_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use rand::rngs::OsRng;
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::secrets::{ClusterSecret, NewApiToken};
-use vpnkeeper_domain::{Actor, ApiScope, Command, Envelope};
+use vpnkeeper_domain::{Actor, ApiScope, Command};
 use vpnkeeper_store::NodeAddr;
 
 use crate::config::{Config, CONFIG_FILE};
@@ -105,18 +105,17 @@ async fn bootstrap(cluster: &Cluster, config: &Config, secret: &ClusterSecret) -
 
     let token = NewApiToken::generate(&mut OsRng);
     let outcome = cluster
-        .propose(Envelope {
-            at_ms: vpnkeeper_api::state::now_ms(),
-            actor: Actor::System {
+        .submit(
+            Actor::System {
                 node_id: config.node.id,
             },
-            command: Command::CreateApiKey {
+            Command::CreateApiKey {
                 key_id: token.key_id.clone(),
                 name: "admin".into(),
                 scope: ApiScope::Admin,
                 secret_hash: token.hash(),
             },
-        })
+        )
         .await?;
     outcome.map_err(|e| anyhow::anyhow!("creating the admin key was refused: {e}"))?;
     Ok(token.token)

@@ -5,12 +5,12 @@
 
 use anyhow::{Context, Result};
 use rand::rngs::OsRng;
-use vpnkeeper_cluster::Cluster;
+use vpnkeeper_cluster::{Cluster, SubmitError};
 use vpnkeeper_domain::awg::AwgParams;
 use vpnkeeper_domain::command::NodeSpec;
 use vpnkeeper_domain::keys::wg_keypair;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
-use vpnkeeper_domain::{Actor, Command, Envelope, NodeWireguard};
+use vpnkeeper_domain::{Actor, Command, NodeWireguard};
 
 use crate::config::Config;
 
@@ -76,19 +76,18 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
     let command = Command::UpsertNode {
         node: Box::new(spec),
     };
-    command
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid node settings: {}: {}", e.field, e.message))?;
-    let outcome = cluster
-        .propose(Envelope {
-            at_ms: vpnkeeper_api::state::now_ms(),
-            actor: Actor::System {
-                node_id: config.node.id,
-            },
-            command,
-        })
-        .await
-        .context("registering this node in the cluster state")?;
+    let actor = Actor::System {
+        node_id: config.node.id,
+    };
+    let outcome = match cluster.submit(actor, command).await {
+        Ok(outcome) => outcome,
+        Err(SubmitError::Invalid(e)) => {
+            anyhow::bail!("invalid node settings: {}: {}", e.field, e.message)
+        }
+        Err(SubmitError::Propose(e)) => {
+            return Err(e).context("registering this node in the cluster state")
+        }
+    };
     outcome.map_err(|e| anyhow::anyhow!("registering this node was refused: {e}"))?;
     tracing::info!(node_id = config.node.id, "node registration updated");
     Ok(())

@@ -20,7 +20,7 @@ use vpnkeeper_dataplane::reconciler::{Desired, DesiredSource, PassOutcome, Recon
 use vpnkeeper_dataplane::{InterfaceSpec, PeerSpec, SecretString};
 use vpnkeeper_domain::command::UsageEntry;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
-use vpnkeeper_domain::{Actor, Command, DeviceRef, Envelope, Protocol};
+use vpnkeeper_domain::{Actor, Command, DeviceRef, Protocol};
 use vpnkeeper_store::Change;
 
 use crate::config::{Config, WgBackendKind};
@@ -301,12 +301,7 @@ fn export_counters(backend: &dyn vpnkeeper_dataplane::WgBackend) {
 }
 
 async fn propose(cluster: &Cluster, node_id: u64, command: Command) {
-    let env = Envelope {
-        at_ms: vpnkeeper_api::state::now_ms(),
-        actor: Actor::System { node_id },
-        command,
-    };
-    match cluster.propose(env).await {
+    match cluster.submit(Actor::System { node_id }, command).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "data-plane report refused"),
         Err(e) => tracing::warn!(error = %e, "data-plane report not committed; will report again"),

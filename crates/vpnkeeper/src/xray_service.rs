@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::command::UsageEntry;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
-use vpnkeeper_domain::{Actor, Command, Envelope, Protocol};
+use vpnkeeper_domain::{Actor, Command, Protocol};
 use vpnkeeper_store::Change;
 use vpnkeeper_xray::settings::Secret;
 use vpnkeeper_xray::{
@@ -429,15 +429,11 @@ async fn report_usage(cluster: &Cluster, node_id: u64, xnode: &XrayNode) {
         })
         .collect();
     for chunk in entries.chunks(vpnkeeper_domain::command::MAX_USAGE_ENTRIES) {
-        let env = Envelope {
-            at_ms: vpnkeeper_api::state::now_ms(),
-            actor: Actor::System { node_id },
-            command: Command::RecordUsage {
-                node_id,
-                entries: chunk.to_vec(),
-            },
+        let command = Command::RecordUsage {
+            node_id,
+            entries: chunk.to_vec(),
         };
-        match cluster.propose(env).await {
+        match cluster.submit(Actor::System { node_id }, command).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "xray usage report refused"),
             // The counters were reset when read: this traffic is lost. Logged so an

@@ -110,12 +110,23 @@ pub async fn issue(
         uuid: Uuid::new_v4(),
         wg,
     };
-    let Applied::Device { id, created } = state.execute(caller.actor(), command).await? else {
+    let Applied::Device {
+        id,
+        created,
+        device,
+    } = state.execute(caller.actor(), command).await?
+    else {
         return Err(ApiError::internal(
             "device.issue applied without returning a device",
         ));
     };
-    let device = fetch(&state, &DeviceRef::Id(id)).await?.into();
+    // A new device comes back from apply as written; an existing one (or an outcome
+    // forwarded from the leader) is read.
+    let device = match device {
+        Some(d) => *d,
+        None => fetch(&state, &DeviceRef::Id(id)).await?,
+    }
+    .into();
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -1,0 +1,293 @@
+//! Commands: every write to the replicated state, one module per family.
+//!
+//! A command travels as an [`Envelope`] through the Raft log and is applied by the SQLite state
+//! machine on every node. Invariant: applying is deterministic. Therefore the proposer resolves
+//! everything random or time-dependent (UUIDs, keys, tokens, the timestamp) and puts it in the
+//! command; `apply` only reads the command and the current state.
+//!
+//! Validation that needs no state ([`Command::validate`]) runs at the one front door
+//! (`vpnkeeper_cluster::Cluster::submit`) before the command enters the log; each family's
+//! module owns its rules. Checks that depend on state (a name already taken, a user that does
+//! not exist) run inside `apply` (`vpnkeeper_store`'s `apply/` modules, one per family) and
+//! come back as [`CommandError`] in the entry's response; the entry still counts as applied,
+//! with no effect.
+//!
+//! The serialized form of [`Envelope`] and [`Command`] is the stored Raft log: renaming a
+//! variant or a field breaks every existing log (`crates/store/tests/log_fixture.rs`).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::entity::{ApiScope, NodeId};
+use crate::model::{DeviceType, Protocol};
+use crate::telegram::{ChatChange, Delivered, OutboxItem};
+use crate::validate::ValidationError;
+
+mod actor;
+pub mod api_key;
+pub mod device;
+pub mod node;
+mod outcome;
+mod refs;
+pub mod telegram;
+pub mod usage;
+pub mod user;
+
+pub use actor::Actor;
+pub use device::WgMaterial;
+pub use node::NodeSpec;
+pub use outcome::{Applied, ApplyOutcome, CommandError};
+pub use refs::{DeviceRef, UserRef};
+pub use usage::{UsageEntry, MAX_USAGE_ENTRIES};
+pub use user::{Update, UserPatch};
+
+/// What goes into one Raft log entry. Built only by the front door
+/// (`vpnkeeper_cluster::Cluster::submit`), which validates the command and stamps the clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Proposer's wall clock, unix milliseconds. The only clock `apply` ever sees.
+    pub at_ms: i64,
+    pub actor: Actor,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Registers a node or updates its settings (address pool changes keep existing addresses).
+    UpsertNode {
+        node: Box<NodeSpec>,
+    },
+    CreateUser {
+        name: String,
+        telegram_id: Option<i64>,
+        /// Random subscription token, chosen by the proposer.
+        sub_token: String,
+    },
+    SetUserEnabled {
+        user: UserRef,
+        enabled: bool,
+    },
+    /// Issues a device, or returns the existing active one with the same user, name and
+    /// protocol ("asking again returns the same config").
+    IssueDevice {
+        user: UserRef,
+        node_id: NodeId,
+        name: String,
+        device_type: DeviceType,
+        protocol: Protocol,
+        uuid: Uuid,
+        /// Present for awg/wireguard devices.
+        wg: Option<WgMaterial>,
+    },
+    RevokeDevice {
+        device: DeviceRef,
+    },
+    CreateApiKey {
+        key_id: String,
+        name: String,
+        scope: ApiScope,
+        secret_hash: String,
+    },
+    RevokeApiKey {
+        key_id: String,
+    },
+    CreateInvite {
+        invite_id: String,
+        token_hash: String,
+        expires_at_ms: i64,
+    },
+    /// Observations of a node's data planes, batched by its reconcilers: traffic deltas and
+    /// last handshakes per device. Telemetry, so it is not written to the audit log.
+    RecordUsage {
+        node_id: NodeId,
+        entries: Vec<UsageEntry>,
+    },
+    /// Changes a user's profile; fields left `None` keep their value.
+    UpdateUser {
+        user: UserRef,
+        name: Option<String>,
+        telegram_id: Option<Update<i64>>,
+        /// Unix ms after which the user's access and subscription stop.
+        expires_at_ms: Option<Update<i64>>,
+        /// Traffic quota in bytes (upload + download); shown in `subscription-userinfo`.
+        traffic_limit_bytes: Option<Update<i64>>,
+    },
+    /// Deletes a user and all their devices (the data planes drop the peers). The audit log
+    /// keeps the record; `SetUserEnabled { enabled: false }` is the reversible alternative.
+    DeleteUser {
+        user: UserRef,
+    },
+    /// Replaces a user's subscription token, so the old subscription URL stops working.
+    RotateSubToken {
+        user: UserRef,
+        /// The new random token, chosen by the proposer.
+        sub_token: String,
+    },
+    /// One Telegram update and everything it causes, in one entry: exactly-once (see
+    /// `crate::telegram`). Apply ignores an update id it has already handled.
+    TelegramUpdate {
+        update_id: i64,
+        /// The getUpdates offset this update was fetched with: every smaller id is handled.
+        offset: i64,
+        /// Domain commands the update causes, applied all or nothing, each audited under the
+        /// envelope's actor.
+        commands: Vec<Command>,
+        /// Replies and side effects to perform, stored with the commands' outcomes.
+        outbox: Vec<OutboxItem>,
+    },
+    /// Outbox rows the bot has performed (or given up on), so they are not performed again.
+    TelegramDelivered {
+        delivered: Vec<Delivered>,
+    },
+    /// A chat's language or pending input. UI state, not audited.
+    TelegramChat {
+        telegram_id: i64,
+        change: ChatChange,
+    },
+    /// Someone asks for access in `approval` mode.
+    TelegramAccessRequest {
+        telegram_id: i64,
+        display: String,
+    },
+    /// An admin approves or denies an access request.
+    TelegramAccessDecision {
+        telegram_id: i64,
+        approve: bool,
+    },
+    /// An admin asked to reboot a node. The audit row is the point; the reboot itself is
+    /// performed by the bot's outbox through its node-operation trait.
+    RequestNodeReboot {
+        node_id: NodeId,
+    },
+    /// An admin starts a message to all users.
+    StartBroadcast {
+        broadcast_id: String,
+        text: String,
+        admin_chat: i64,
+    },
+    /// How far a broadcast got: users up to `cursor` handled. Not audited.
+    BroadcastProgress {
+        broadcast_id: String,
+        cursor: i64,
+        sent: i64,
+        failed: i64,
+        finished: bool,
+        /// Outbox rows (the admin's "finished" message), stored only by the report that
+        /// finishes the broadcast, so they are sent once.
+        notify: Vec<OutboxItem>,
+    },
+}
+
+impl Command {
+    /// A short verb for the audit log and metrics.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Command::UpsertNode { .. } => "node.upsert",
+            Command::CreateUser { .. } => "user.create",
+            Command::SetUserEnabled { enabled: true, .. } => "user.enable",
+            Command::SetUserEnabled { enabled: false, .. } => "user.disable",
+            Command::IssueDevice { .. } => "device.issue",
+            Command::RevokeDevice { .. } => "device.revoke",
+            Command::CreateApiKey { .. } => "api_key.create",
+            Command::RevokeApiKey { .. } => "api_key.revoke",
+            Command::CreateInvite { .. } => "invite.create",
+            Command::RecordUsage { .. } => "usage.record",
+            Command::UpdateUser { .. } => "user.update",
+            Command::DeleteUser { .. } => "user.delete",
+            Command::RotateSubToken { .. } => "user.rotate_sub_token",
+            Command::TelegramUpdate { .. } => "telegram.update",
+            Command::TelegramDelivered { .. } => "telegram.delivered",
+            Command::TelegramChat { .. } => "telegram.chat",
+            Command::TelegramAccessRequest { .. } => "access.request",
+            Command::TelegramAccessDecision { approve: true, .. } => "access.approve",
+            Command::TelegramAccessDecision { approve: false, .. } => "access.deny",
+            Command::RequestNodeReboot { .. } => "node.reboot",
+            Command::StartBroadcast { .. } => "broadcast.start",
+            Command::BroadcastProgress { .. } => "broadcast.progress",
+        }
+    }
+
+    /// Whether `apply` writes an audit row. Telemetry from reconcilers would drown the
+    /// operator's actions.
+    pub fn is_audited(&self) -> bool {
+        // A Telegram update is not audited itself: the commands inside it are, one by one.
+        !matches!(
+            self,
+            Command::RecordUsage { .. }
+                | Command::TelegramUpdate { .. }
+                | Command::TelegramDelivered { .. }
+                | Command::TelegramChat { .. }
+                | Command::BroadcastProgress { .. }
+        )
+    }
+
+    /// Stateless validation, run by the front door before the command is logged. Each
+    /// family's module owns its rules.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            Command::UpsertNode { node } => node.validate(),
+            Command::CreateUser {
+                name, telegram_id, ..
+            } => user::validate_create(name, *telegram_id),
+            Command::SetUserEnabled { user, .. } | Command::DeleteUser { user } => user.validate(),
+            Command::UpdateUser { user, .. } => {
+                user.validate()?;
+                self.user_patch().map_or(Ok(()), |p| p.validate())
+            }
+            Command::RotateSubToken { user, sub_token } => {
+                user.validate()?;
+                user::validate_sub_token(sub_token)
+            }
+            Command::IssueDevice {
+                user,
+                name,
+                protocol,
+                wg,
+                ..
+            } => device::validate_issue(user, name, *protocol, wg.as_ref()),
+            Command::CreateApiKey { name, .. } => api_key::validate_create(name),
+            Command::RecordUsage { entries, .. } => usage::validate_record(entries),
+            Command::TelegramUpdate {
+                commands, outbox, ..
+            } => telegram::validate_update(commands, outbox),
+            Command::TelegramChat {
+                telegram_id,
+                change,
+            } => telegram::validate_chat(*telegram_id, change),
+            Command::TelegramAccessRequest {
+                telegram_id,
+                display,
+            } => telegram::validate_access_request(*telegram_id, display),
+            Command::TelegramAccessDecision { telegram_id, .. } => {
+                crate::validate::telegram_id("telegram_id", *telegram_id)
+            }
+            Command::StartBroadcast { text, .. } => telegram::validate_broadcast(text),
+            Command::RevokeDevice { .. }
+            | Command::RevokeApiKey { .. }
+            | Command::CreateInvite { .. }
+            | Command::TelegramDelivered { .. }
+            | Command::RequestNodeReboot { .. }
+            | Command::BroadcastProgress { .. } => Ok(()),
+        }
+    }
+
+    /// The fields of an `UpdateUser`, borrowed; `None` for every other command.
+    pub fn user_patch(&self) -> Option<UserPatch<'_>> {
+        match self {
+            Command::UpdateUser {
+                name,
+                telegram_id,
+                expires_at_ms,
+                traffic_limit_bytes,
+                ..
+            } => Some(UserPatch {
+                name: name.as_deref(),
+                telegram_id: telegram_id.as_ref(),
+                expires_at_ms: expires_at_ms.as_ref(),
+                traffic_limit_bytes: traffic_limit_bytes.as_ref(),
+            }),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Deterministic application of commands to the SQLite state, one module per command family.
+//!
+//! Each family's function runs inside the entry's transaction and returns [`Applying`]:
+//! the effect, or a [`Failure`] — a state-dependent refusal ([`Failure::Refused`], written
+//! with `?` from the helpers below) or a database error. [`all_or_nothing`] is the one place
+//! that turns them into outcomes: it runs commands on a savepoint, audits them, and on a
+//! refusal rolls the savepoint back and audits the refusal instead. Database errors are
+//! returned as `Err(sql::Error)`, which openraft treats as fatal for the node.
+
+mod access;
+mod api_key;
+mod broadcast;
+mod device;
+mod node;
+mod telegram;
+mod usage;
+mod user;
+
+use vpnkeeper_domain::{Actor, Applied, ApplyOutcome, Command, CommandError, Envelope};
+
+use crate::change::Change;
+use crate::sql::{self, Conn};
+
+/// Who applies, and when: the envelope's clock and actor, shared by every command it carries.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub at: i64,
+    pub actor: &'a Actor,
+}
+
+/// What an applied command produced, and the audit target (`user:3`, `device:7`…).
+pub(crate) struct Effect {
+    pub applied: Applied,
+    pub target: Option<String>,
+}
+
+impl Effect {
+    pub fn new(applied: Applied, target: impl Into<Option<String>>) -> Effect {
+        Effect {
+            applied,
+            target: target.into(),
+        }
+    }
+}
+
+/// Why a command had no effect.
+pub(crate) enum Failure {
+    /// Refused by the state (same decision on every node); audited, the entry still applies.
+    Refused {
+        error: CommandError,
+        target: Option<String>,
+    },
+    /// The database failed: fatal for the node.
+    Sql(sql::Error),
+}
+
+impl From<sql::Error> for Failure {
+    fn from(e: sql::Error) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+pub(crate) type Applying = Result<Effect, Failure>;
+
+/// A refusal without an audit target.
+pub(crate) fn refuse(error: CommandError) -> Failure {
+    Failure::Refused {
+        error,
+        target: None,
+    }
+}
+
+/// A refusal audited against `target`.
+pub(crate) fn refuse_at(target: &Option<String>, error: CommandError) -> Failure {
+    Failure::Refused {
+        error,
+        target: target.clone(),
+    }
+}
+
+/// Applies one envelope: its command, all or nothing, audited.
+pub(crate) fn apply_envelope(
+    conn: &Conn,
+    env: &Envelope,
+    changes: &mut Vec<Change>,
+) -> Result<ApplyOutcome, sql::Error> {
+    let ctx = Ctx {
+        at: env.at_ms,
+        actor: &env.actor,
+    };
+    let mut outcomes = all_or_nothing(conn, ctx, std::slice::from_ref(&env.command), changes)?;
+    Ok(outcomes.pop().expect("one command gives one outcome"))
+}
+
+/// Applies `commands` on one savepoint: every effect or none. Each applied command is audited
+/// (when its kind is); at the first refusal everything is rolled back, the refusal is audited
+/// (an operator wants to see failed actions) and the outcomes end with it. Only the changes
+/// of a committed run reach `changes`.
+pub(crate) fn all_or_nothing(
+    conn: &Conn,
+    ctx: Ctx<'_>,
+    commands: &[Command],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<ApplyOutcome>, sql::Error> {
+    let sp = sql::savepoint(conn)?;
+    let mut local = Vec::new();
+    let mut outcomes = Vec::with_capacity(commands.len());
+    for command in commands {
+        match run(&sp, ctx, command, &mut local) {
+            Ok(effect) => {
+                if command.is_audited() {
+                    audit(&sp, ctx, command, effect.target.as_deref(), None)?;
+                }
+                outcomes.push(Ok(effect.applied));
+            }
+            Err(Failure::Refused { error, target }) => {
+                sp.rollback()?;
+                let detail = format!("refused: {error}");
+                audit(conn, ctx, command, target.as_deref(), Some(&detail))?;
+                outcomes.push(Err(error));
+                return Ok(outcomes);
+            }
+            Err(Failure::Sql(e)) => return Err(e),
+        }
+    }
+    sp.commit()?;
+    changes.extend(local);
+    Ok(outcomes)
+}
+
+fn audit(
+    conn: &Conn,
+    ctx: Ctx<'_>,
+    command: &Command,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), sql::Error> {
+    sql::query("INSERT INTO audit_log(at, actor, action, target, detail) VALUES(?, ?, ?, ?, ?)")
+        .bind(ctx.at)
+        .bind(ctx.actor.to_string())
+        .bind(command.action())
+        .bind(target)
+        .bind(detail)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Dispatches a command to its family's apply.
+fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) -> Applying {
+    use Command as C;
+    let at = ctx.at;
+    match command {
+        C::UpsertNode { node } => node::upsert(conn, at, node, changes),
+        C::RequestNodeReboot { node_id } => node::request_reboot(conn, *node_id),
+        C::CreateUser {
+            name,
+            telegram_id,
+            sub_token,
+        } => user::create(conn, at, name, *telegram_id, sub_token),
+        C::SetUserEnabled { user, enabled } => user::set_enabled(conn, at, user, *enabled, changes),
+        C::UpdateUser { user, .. } => {
+            let patch = command.user_patch().expect("an UpdateUser has a patch");
+            user::update(conn, at, user, patch, changes)
+        }
+        C::DeleteUser { user } => user::delete(conn, user, changes),
+        C::RotateSubToken { user, sub_token } => user::rotate_sub_token(conn, at, user, sub_token),
+        C::IssueDevice { .. } => device::issue(conn, at, command, changes),
+        C::RevokeDevice { device } => device::revoke(conn, at, device, changes),
+        C::CreateApiKey {
+            key_id,
+            name,
+            scope,
+            secret_hash,
+        } => api_key::create(conn, at, key_id, name, *scope, secret_hash),
+        C::RevokeApiKey { key_id } => api_key::revoke(conn, at, key_id),
+        C::CreateInvite {
+            invite_id,
+            token_hash,
+            expires_at_ms,
+        } => api_key::create_invite(conn, at, invite_id, token_hash, *expires_at_ms),
+        C::RecordUsage { node_id, entries } => usage::record(conn, *node_id, entries),
+        C::TelegramUpdate { .. } => telegram::update(conn, ctx, command, changes),
+        C::TelegramDelivered { delivered } => telegram::delivered(conn, at, delivered),
+        C::TelegramChat {
+            telegram_id,
+            change,
+        } => telegram::chat(conn, at, *telegram_id, change),
+        C::TelegramAccessRequest {
+            telegram_id,
+            display,
+        } => access::request(conn, at, *telegram_id, display),
+        C::TelegramAccessDecision {
+            telegram_id,
+            approve,
+        } => access::decide(conn, ctx, *telegram_id, *approve),
+        C::StartBroadcast {
+            broadcast_id,
+            text,
+            admin_chat,
+        } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
+        C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+    }
+}
