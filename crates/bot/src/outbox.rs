@@ -298,6 +298,7 @@ mod tests {
             Ok(Applied::Device {
                 id: 42,
                 created: true,
+                device: None,
             }),
         ];
         let o = Outcomes(&outcomes);

@@ -15,8 +15,8 @@ use rand::rngs::OsRng;
 use vpnkeeper_xray::config::{install_config, render_server_config, AccessLog, BACKUP_FILE};
 use vpnkeeper_xray::settings::{generate_reality_keypair, parse_uuid, CutMode, Secret};
 use vpnkeeper_xray::{
-    reconcile_on_start, write_validated_config, Cutter, ShareLink, Supervisor, SupervisorConfig,
-    UserSync, XrayApi, XrayError, XrayNode, XraySettings, XrayUser,
+    reconcile_on_start, write_validated_config, Cutter, Supervisor, SupervisorConfig, UserSync,
+    XrayApi, XrayError, XrayNode, XraySettings, XrayUser,
 };
 
 fn settings(dir: &std::path::Path, target_port: u16) -> XraySettings {

@@ -68,6 +68,7 @@ fn the_issued_screen_reports_its_own_command() {
         Ok(Applied::Device {
             id: 3,
             created: true,
+            device: None,
         }),
     ];
     let refused: Vec<ApplyOutcome> = vec![
