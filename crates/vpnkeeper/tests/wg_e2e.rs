@@ -93,8 +93,12 @@ fn server_peers(lab: &Lab) -> Vec<String> {
 
 fn api_text(node: &Node, path: &str) -> String {
     let out = std::process::Command::new("curl")
+        // The node rate-limits reads per key (100/min by default): a 429 is retried after
+        // its Retry-After instead of reading as an empty body.
         .args([
             "-sf",
+            "--retry",
+            "5",
             "-H",
             &format!("Authorization: Bearer {}", node.token),
         ])
@@ -230,8 +234,10 @@ fn issue_connect_revoke_and_repair(imp: Impl) {
         if d["rx_bytes"].as_i64().unwrap_or(0) > 0 && !d["last_handshake_ms"].is_null() {
             break;
         }
-        // Keep traffic flowing so the counters move after the baseline.
+        // Keep traffic flowing so the counters move after the baseline; pace the polling
+        // so it stays inside the read rate limit.
         ping(&lab, Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(300));
         assert!(Instant::now() < deadline, "usage never reported: {d}");
     }
 
