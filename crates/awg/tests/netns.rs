@@ -451,6 +451,28 @@ mod reference {
         mac1
     }
 
+    /// A cookie reply (type `h`) to the message with sender index `receiver` and on-wire
+    /// MAC1 `mac1`, as an amneziawg-go responder under load sends it.
+    pub fn cookie_reply(
+        h: u32,
+        receiver: &[u8],
+        responder: &[u8; 32],
+        mac1: &[u8; 16],
+        cookie: &[u8; 16],
+    ) -> Vec<u8> {
+        let mut r = vec![0u8; 64];
+        r[..4].copy_from_slice(&h.to_le_bytes());
+        r[4..8].copy_from_slice(receiver);
+        r[8..32].copy_from_slice(&[0x5a; 24]);
+        let mut c = *cookie;
+        let tag = XChaCha20Poly1305::new((&hash(b"cookie--", responder)).into())
+            .encrypt_in_place_detached(XNonce::from_slice(&r[8..32]), mac1, &mut c)
+            .unwrap();
+        r[32..48].copy_from_slice(&c);
+        r[48..].copy_from_slice(&tag);
+        r
+    }
+
     /// The cookie in a reply from `responder` to a message whose on-wire MAC1 was `mac1`.
     pub fn open_cookie(reply: &[u8], responder: &[u8; 32], mac1: &[u8; 16]) -> Option<[u8; 16]> {
         let mut c: [u8; 16] = reply[32..48].try_into().unwrap();
@@ -481,7 +503,7 @@ fn cookie_mac2_over_h_valued_bytes_like_amneziawg_go() {
         "s1=21\ns2=33\ns3=7\ns4=9\nh1=100000-100099\nh2=200000-200099\nh3=300000-300099\nh4=400000-400099",
     )
     .unwrap();
-    let lab = Lab::new("cookie");
+    let lab = Lab::new("ckr");
     let (ka, kc) = (random_key(), random_key());
     let mut cfg = vpnkeeper_awg::DeviceConfig::new(lab.iface("a"), ka, PORT);
     cfg.address = Some(format!("{A_TUN}/24").parse().unwrap());
@@ -562,4 +584,70 @@ fn cookie_mac2_over_h_valued_bytes_like_amneziawg_go() {
     );
     let m = a.metrics();
     assert!(m.cookies_sent >= 1 && m.handshakes_completed >= 1, "{m:?}");
+}
+
+/// The other direction: the embedded node initiates (H1 ≠ 1) to an amneziawg-go-style
+/// responder under load. The responder's cookie reply is sealed over the on-wire MAC1; the
+/// node's retried initiation must carry MAC2 = MAC(cookie, H-valued bytes).
+#[test]
+fn initiator_takes_cookie_and_macs_the_h_valued_retry() {
+    if prerequisites("cookie_initiator", &[]).is_none() {
+        return;
+    }
+    let p = AwgParams::from_uapi(
+        "jc=2\njmin=30\njmax=60\ns1=21\ns2=33\ns3=7\ns4=9\nh1=100000-100099\nh2=200000-200099\nh3=300000-300099\nh4=400000-400099",
+    )
+    .unwrap();
+    let lab = Lab::new("cki");
+    let (ka, kr) = (random_key(), random_key());
+    let a = lab.embedded(&lab.ns_a.clone(), &lab.iface("a"), ka, A_TUN, &p);
+    a.upsert_peers([peer(&kr, B_TUN, Some(&format!("{B_VETH}:{PORT}")))]);
+    let responder = in_ns(&lab.ns_b.clone(), || {
+        std::net::UdpSocket::bind(("0.0.0.0", PORT)).unwrap()
+    });
+    responder
+        .set_read_timeout(Some(Duration::from_secs(12)))
+        .unwrap();
+    let r_pub = public(&kr);
+    // The next initiation from A (junk and I packets skipped), as sent.
+    let next_init = || -> (Vec<u8>, std::net::SocketAddr) {
+        let mut d = vec![0u8; 2048];
+        loop {
+            let (n, from) = responder.recv_from(&mut d).expect("no initiation from A");
+            if seen(&p, &d[..n]) == Seen::Init {
+                return (d[21..n].to_vec(), from);
+            }
+        }
+    };
+    // One packet for B starts the handshake; nobody answers it (no ping reply expected).
+    let _ = lab.ping(&lab.ns_a, B_TUN, Duration::from_millis(500));
+    let (first, from) = next_init();
+    let n = first.len();
+    let mac1 = reference::mac(&reference::hash(b"mac1----", &r_pub), &first[..n - 32]);
+    assert_eq!(
+        first[n - 32..n - 16],
+        mac1,
+        "MAC1 not over the H-valued bytes"
+    );
+    assert_eq!(first[n - 16..], [0u8; 16], "MAC2 set without a cookie");
+    let cookie = [0x3cu8; 16];
+    let mut reply = vec![0u8; 7];
+    reply.extend(reference::cookie_reply(
+        300_050,
+        &first[4..8],
+        &r_pub,
+        &mac1,
+        &cookie,
+    ));
+    responder.send_to(&reply, from).unwrap();
+    // boringtun retries the initiation after its rekey timeout (5 s).
+    let (retry, _) = next_init();
+    let n = retry.len();
+    assert!(p.h[0].contains(u32::from_le_bytes(retry[..4].try_into().unwrap())));
+    assert_eq!(
+        retry[n - 16..],
+        reference::mac(&cookie, &retry[..n - 16]),
+        "retry's MAC2 is not MAC(cookie, on-wire message): {:?}",
+        a.metrics()
+    );
 }
