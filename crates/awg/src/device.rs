@@ -25,6 +25,7 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use ipnet::IpNet;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use crate::cookie;
 use crate::metrics::{inc, Metrics};
 use crate::params::AwgParams;
 use crate::peers::{lock, Peer, PeerConfig, PeerStats, PeerTable};
@@ -33,7 +34,7 @@ use crate::wire::{self, Kind, OpenError};
 /// Room before a message in a send buffer for the largest S prefix (S < 65535 - 32).
 const HEAD: usize = 1 << 16;
 const BUF: usize = HEAD + (1 << 16);
-/// Handshake messages per second (counted twice for initiations) before cookies are asked.
+/// Handshake messages (initiations, responses) per second before cookies are asked.
 pub const DEFAULT_HANDSHAKE_LIMIT: u64 = 200;
 const TICK: Duration = Duration::from_millis(250);
 
@@ -51,7 +52,7 @@ pub struct DeviceConfig {
     pub udp_workers: usize,
     pub tun_workers: usize,
     /// Handshake messages per second before the device asks for cookies (WireGuard's
-    /// load state); initiations count twice.
+    /// load state), counted once each since cookies are checked on the wire bytes.
     pub handshake_limit: u64,
     /// A named network namespace (`ip netns add NAME`) to create the TUN and the socket in;
     /// `None` = the caller's. The device works from any thread afterwards.
@@ -84,7 +85,10 @@ pub(crate) struct Keys {
     pub(crate) private: StaticSecret,
     pub(crate) public: PublicKey,
     pub(crate) own_mac1: [u8; 32],
+    /// boringtun's limiter, for its MAC1 check only: its limit is never reached, because
+    /// load, MAC2 and cookie replies are [`cookie::Limiter`]'s, over the on-wire bytes.
     pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) cookies: cookie::Limiter,
     limit: u64,
 }
 
@@ -94,7 +98,8 @@ impl Keys {
         let public = PublicKey::from(&private);
         Keys {
             own_mac1: wire::mac1_key(public.as_bytes()),
-            limiter: Arc::new(RateLimiter::new(&public, limit)),
+            limiter: Arc::new(RateLimiter::new(&public, u64::MAX)),
+            cookies: cookie::Limiter::new(public.as_bytes(), limit),
             limit,
             private,
             public,
@@ -454,11 +459,21 @@ impl Shared {
         let len = d.len();
         let (peer, params, start, kind, keys) = {
             let st = self.read();
-            let (kind, start) = match wire::open(&st.params, &st.keys.own_mac1, d) {
+            let (kind, start) = match wire::check(&st.params, &st.keys.own_mac1, d) {
                 Ok(x) => x,
                 Err(OpenError::Unclassified) => return inc(&m.dropped_unclassified),
                 Err(OpenError::BadMac1) => return inc(&m.dropped_bad_mac),
             };
+            if wire::is_handshake(kind) {
+                // MAC2 is over the bytes as received (H value in the type field).
+                if let Err(reply) = st.keys.cookies.check(from, &d[start..]) {
+                    inc(&m.cookies_sent);
+                    out[HEAD..HEAD + reply.len()].copy_from_slice(&reply);
+                    self.send_raw(&st.params, &[0u8; 32], None, out, HEAD, reply.len(), from);
+                    return;
+                }
+            }
+            wire::restore(kind, &st.keys.own_mac1, &mut d[start..]);
             let msg = &d[start..];
             let peer = if kind == Kind::Initiation {
                 match self.initiator(&st, msg, from, out) {
@@ -476,6 +491,14 @@ impl Shared {
             };
             (peer, st.params.clone(), start, kind, st.keys.clone())
         };
+        if kind == Kind::Cookie {
+            // Sealed with AEAD data = the on-wire MAC1 we sent, which boringtun never saw.
+            let key = cookie::cookie_key(&peer.config.public_key);
+            if !lock(&peer.cookie).accept_reply(&key, &d[start..]) {
+                inc(&m.dropped_invalid);
+            }
+            return;
+        }
         peer.rx_bytes
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
         let mut guard = peer.session(&keys);
@@ -509,8 +532,8 @@ impl Shared {
         }
     }
 
-    /// The peer an initiation comes from, after MAC1 and load checks (cookie reply when
-    /// under load) and the responder's first DH to learn the initiator's static key.
+    /// The peer an initiation comes from (MAC1 and load already checked), after the
+    /// responder's first DH to learn the initiator's static key.
     fn initiator(
         &self,
         st: &State,
@@ -525,13 +548,6 @@ impl Shared {
             .verify_packet(Some(from.ip()), msg, &mut out[HEAD..])
         {
             Ok(p) => p,
-            Err(TunnResult::WriteToNetwork(c)) => {
-                let n = c.len();
-                inc(&m.cookies_sent);
-                let zero = [0u8; 32];
-                self.send_raw(&st.params, &zero, out, HEAD, n, from);
-                return None;
-            }
             Err(TunnResult::Err(e)) => {
                 m.noise_error(&e);
                 return None;
@@ -583,15 +599,18 @@ impl Shared {
         n: usize,
         to: SocketAddr,
     ) {
-        let sent = self.send_raw(params, &peer.mac1_key, buf, at, n, to);
+        let sent = self.send_raw(params, &peer.mac1_key, Some(peer), buf, at, n, to);
         peer.tx_bytes
             .fetch_add(sent as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Dress and send; with `peer`, a handshake gets its MAC2 (cookie) over the dressed bytes.
+    #[allow(clippy::too_many_arguments)] // the message, its destination and how to dress it
     fn send_raw(
         &self,
         params: &AwgParams,
         mac1_key: &[u8; 32],
+        peer: Option<&Peer>,
         buf: &mut [u8],
         at: usize,
         n: usize,
@@ -599,7 +618,8 @@ impl Shared {
     ) -> usize {
         let m = &self.metrics;
         let mut rng = rand::thread_rng();
-        if wire::wg_kind(&buf[at..at + n]) == Some(Kind::Initiation) {
+        let kind = wire::wg_kind(&buf[at..at + n]);
+        if kind == Some(Kind::Initiation) {
             for p in wire::preamble(params, &mut rng) {
                 if self.socket.send_to(&p, to).is_ok() {
                     inc(&m.junk_sent);
@@ -610,6 +630,11 @@ impl Shared {
         let Some(range) = wire::seal(params, mac1_key, buf, at, n, &mut rng) else {
             return 0;
         };
+        if let (Some(peer), Some(k)) = (peer, kind) {
+            if wire::is_handshake(k) {
+                lock(&peer.cookie).stamp(&mut buf[at..at + n]);
+            }
+        }
         match self.socket.send_to(&buf[range.clone()], to) {
             Ok(_) => {
                 inc(&m.tx_datagrams);
@@ -679,7 +704,7 @@ impl Shared {
                 (peers, st.params.clone(), st.keys.clone())
             };
             if last_reset.elapsed() >= Duration::from_secs(1) {
-                keys.limiter.reset_count();
+                keys.cookies.reset_count();
                 last_reset = Instant::now();
             }
             for peer in peers {

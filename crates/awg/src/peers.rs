@@ -13,6 +13,8 @@ use ip_network::IpNetwork;
 use ip_network_table::IpNetworkTable;
 use ipnet::IpNet;
 
+use crate::cookie::PeerCookie;
+
 /// A peer as the control plane configures it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
@@ -49,6 +51,8 @@ pub struct Peer {
     /// Boxed: a `Tunn` is ~10 KiB (eight session slots with replay windows); an idle
     /// peer should not pay for it.
     pub tunn: Mutex<Option<Box<Tunn>>>,
+    /// MAC2/cookie state for handshakes we send it (see [`crate::cookie`]).
+    pub cookie: Mutex<PeerCookie>,
     pub endpoint: RwLock<Option<SocketAddr>>,
     pub rx_bytes: AtomicU64,
     pub tx_bytes: AtomicU64,
@@ -65,6 +69,7 @@ impl Peer {
             allowed_ips: RwLock::new(config.allowed_ips.clone()),
             index,
             tunn: Mutex::new(None),
+            cookie: Mutex::new(PeerCookie::default()),
             config,
             rx_bytes: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),

@@ -6,14 +6,12 @@
 //! §2). boringtun computes it over type 1/2, so: on send we rewrite the type and recompute
 //! MAC1 with the peer's MAC1 key; on receive we check MAC1 over the bytes as received, then
 //! restore the type and recompute MAC1 with our own key so boringtun's check passes. MAC2
-//! is left as the sender's Noise core wrote it (over the type-1/2 form): between two
-//! vpnkeeper nodes cookies work; against amneziawg-go under load they would not (noted in
-//! docs/data-planes.md).
+//! and cookie replies are [`crate::cookie`]'s, over the on-wire bytes like amneziawg-go.
 
-use blake2::digest::{FixedOutput, KeyInit, Update};
-use blake2::{Blake2s256, Blake2sMac, Digest};
+use blake2::{Blake2s256, Digest};
 use rand::{Rng, RngCore};
 
+use crate::cookie::mac16;
 use crate::params::{AwgParams, COOKIE_LEN, INIT_LEN, RESPONSE_LEN, TRANSPORT_MIN};
 
 /// The four WireGuard messages.
@@ -46,13 +44,6 @@ pub fn mac1_key(public: &[u8; 32]) -> [u8; 32] {
     Digest::update(&mut h, b"mac1----");
     Digest::update(&mut h, public);
     h.finalize().into()
-}
-
-fn mac16(key: &[u8; 32], data: &[u8]) -> [u8; 16] {
-    let mut m = <Blake2sMac<blake2::digest::consts::U16> as KeyInit>::new_from_slice(key)
-        .expect("32-byte key is valid for BLAKE2s");
-    m.update(data);
-    m.finalize_fixed().into()
 }
 
 fn read_u32(b: &[u8], at: usize) -> Option<u32> {
@@ -89,33 +80,50 @@ pub enum OpenError {
     BadMac1,
 }
 
-/// Turn a received datagram back into a plain WireGuard message, in place. Returns the
-/// message kind and where the message starts in `d`.
-pub fn open(
-    p: &AwgParams,
-    own_mac1_key: &[u8; 32],
-    d: &mut [u8],
-) -> Result<(Kind, usize), OpenError> {
+/// Classify a received datagram and check MAC1 of a handshake over the bytes as received
+/// (H value in the type field). Returns the message kind and where it starts in `d`.
+pub fn check(p: &AwgParams, own_mac1_key: &[u8; 32], d: &[u8]) -> Result<(Kind, usize), OpenError> {
     let (kind, off) = classify(p, d).ok_or(OpenError::Unclassified)?;
-    let msg = &mut d[off..];
-    let wg = kind.wg_type();
-    if read_u32(msg, 0) == Some(wg) {
-        return Ok((kind, off));
-    }
-    let needs_mac = matches!(kind, Kind::Initiation | Kind::Response);
-    if needs_mac {
+    let msg = &d[off..];
+    if is_handshake(kind) {
         let n = msg.len();
         if mac16(own_mac1_key, &msg[..n - 32]) != msg[n - 32..n - 16] {
             return Err(OpenError::BadMac1);
         }
     }
+    Ok((kind, off))
+}
+
+/// Turn a checked message back into the plain WireGuard message boringtun expects, in
+/// place: type 1..4, and MAC1 recomputed over it with our key so boringtun's MAC1 check
+/// passes. MAC2 is not touched: it was checked on the wire bytes ([`crate::cookie`]).
+pub fn restore(kind: Kind, own_mac1_key: &[u8; 32], msg: &mut [u8]) {
+    let wg = kind.wg_type();
+    if read_u32(msg, 0) == Some(wg) {
+        return;
+    }
     msg[..4].copy_from_slice(&wg.to_le_bytes());
-    if needs_mac {
+    if is_handshake(kind) {
         let n = msg.len();
         let mac = mac16(own_mac1_key, &msg[..n - 32]);
         msg[n - 32..n - 16].copy_from_slice(&mac);
     }
+}
+
+/// [`check`] then [`restore`].
+pub fn open(
+    p: &AwgParams,
+    own_mac1_key: &[u8; 32],
+    d: &mut [u8],
+) -> Result<(Kind, usize), OpenError> {
+    let (kind, off) = check(p, own_mac1_key, d)?;
+    restore(kind, own_mac1_key, &mut d[off..]);
     Ok((kind, off))
+}
+
+/// Initiations and responses carry MAC1/MAC2; cookie replies and transport do not.
+pub fn is_handshake(kind: Kind) -> bool {
+    matches!(kind, Kind::Initiation | Kind::Response)
 }
 
 /// The kind of a WireGuard message as boringtun produced it.
@@ -125,6 +133,8 @@ pub fn wg_kind(msg: &[u8]) -> Option<Kind> {
 
 /// Dress an outgoing WireGuard message that sits at `buf[head..head + len]`: write the H
 /// value (fixing MAC1 with the peer's key), and the S random prefix right before it.
+/// MAC2 of a handshake is the caller's to write afterwards ([`crate::cookie::PeerCookie`]):
+/// it covers the H value and the new MAC1.
 /// Returns the range of `buf` to send. `head` must be at least [`AwgParams::max_prefix`].
 pub fn seal(
     p: &AwgParams,
@@ -140,7 +150,7 @@ pub fn seal(
     let msg = &mut buf[head..head + len];
     if h != kind.wg_type() {
         msg[..4].copy_from_slice(&h.to_le_bytes());
-        if matches!(kind, Kind::Initiation | Kind::Response) && len >= 32 {
+        if is_handshake(kind) && len >= 32 {
             let mac = mac16(peer_mac1_key, &msg[..len - 32]);
             msg[len - 32..len - 16].copy_from_slice(&mac);
         }

@@ -407,3 +407,247 @@ fn bad_input_is_dropped_counted_and_survived() {
         "tunnel broken by the flood: {m:?}"
     );
 }
+
+/// The reference rule (AWG-PROTOCOL.md §2, amneziawg-go): MAC1 and MAC2 are BLAKE2s-128
+/// keyed MACs over the message with the H value already in the type field; a cookie reply
+/// is XChaCha20-Poly1305 under BLAKE2s("cookie--" || responder key) with AEAD data = the
+/// on-wire MAC1. Computed here with `blake2`/`chacha20poly1305` directly, not the crate's
+/// code, so a convention shared by both vpnkeeper ends cannot pass for the reference.
+mod reference {
+    use blake2::digest::{FixedOutput, KeyInit, Update};
+    use blake2::{Blake2s256, Blake2sMac, Digest};
+    use chacha20poly1305::aead::AeadInPlace;
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+    pub fn mac(key: &[u8], data: &[u8]) -> [u8; 16] {
+        let mut m =
+            <Blake2sMac<blake2::digest::consts::U16> as KeyInit>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize_fixed().into()
+    }
+
+    pub fn hash(label: &[u8], key: &[u8; 32]) -> [u8; 32] {
+        let mut h = Blake2s256::new();
+        Digest::update(&mut h, label);
+        Digest::update(&mut h, key);
+        h.finalize().into()
+    }
+
+    /// Dress a type-1/2 message as amneziawg-go sends it: type = `h`, MAC1 with the
+    /// receiver's key, MAC2 with `cookie` (zeros without), both over the H-valued bytes.
+    /// Returns the on-wire MAC1.
+    pub fn dress(
+        msg: &mut [u8],
+        h: u32,
+        receiver: &[u8; 32],
+        cookie: Option<[u8; 16]>,
+    ) -> [u8; 16] {
+        let n = msg.len();
+        msg[..4].copy_from_slice(&h.to_le_bytes());
+        let mac1 = mac(&hash(b"mac1----", receiver), &msg[..n - 32]);
+        msg[n - 32..n - 16].copy_from_slice(&mac1);
+        let mac2 = cookie.map_or([0u8; 16], |c| mac(&c, &msg[..n - 16]));
+        msg[n - 16..].copy_from_slice(&mac2);
+        mac1
+    }
+
+    /// A cookie reply (type `h`) to the message with sender index `receiver` and on-wire
+    /// MAC1 `mac1`, as an amneziawg-go responder under load sends it.
+    pub fn cookie_reply(
+        h: u32,
+        receiver: &[u8],
+        responder: &[u8; 32],
+        mac1: &[u8; 16],
+        cookie: &[u8; 16],
+    ) -> Vec<u8> {
+        let mut r = vec![0u8; 64];
+        r[..4].copy_from_slice(&h.to_le_bytes());
+        r[4..8].copy_from_slice(receiver);
+        r[8..32].copy_from_slice(&[0x5a; 24]);
+        let mut c = *cookie;
+        let tag = XChaCha20Poly1305::new((&hash(b"cookie--", responder)).into())
+            .encrypt_in_place_detached(XNonce::from_slice(&r[8..32]), mac1, &mut c)
+            .unwrap();
+        r[32..48].copy_from_slice(&c);
+        r[48..].copy_from_slice(&tag);
+        r
+    }
+
+    /// The cookie in a reply from `responder` to a message whose on-wire MAC1 was `mac1`.
+    pub fn open_cookie(reply: &[u8], responder: &[u8; 32], mac1: &[u8; 16]) -> Option<[u8; 16]> {
+        let mut c: [u8; 16] = reply[32..48].try_into().unwrap();
+        XChaCha20Poly1305::new((&hash(b"cookie--", responder)).into())
+            .decrypt_in_place_detached(
+                XNonce::from_slice(&reply[8..32]),
+                mac1,
+                &mut c,
+                reply[48..64].into(),
+            )
+            .ok()
+            .map(|_| c)
+    }
+}
+
+/// An amneziawg-go-style client (H1 ≠ 1) against an embedded node forced under load
+/// (handshake limit 0): the node answers the first initiation with a cookie reply sealed
+/// over the on-wire MAC1, accepts the retry whose MAC2 is computed over the H-valued bytes,
+/// and the handshake completes.
+#[test]
+fn cookie_mac2_over_h_valued_bytes_like_amneziawg_go() {
+    use boringtun::noise::{Tunn, TunnResult};
+    use rand::RngCore;
+    if prerequisites("cookie_mac2", &[]).is_none() {
+        return;
+    }
+    let p = AwgParams::from_uapi(
+        "s1=21\ns2=33\ns3=7\ns4=9\nh1=100000-100099\nh2=200000-200099\nh3=300000-300099\nh4=400000-400099",
+    )
+    .unwrap();
+    let lab = Lab::new("ckr");
+    let (ka, kc) = (random_key(), random_key());
+    let mut cfg = vpnkeeper_awg::DeviceConfig::new(lab.iface("a"), ka, PORT);
+    cfg.address = Some(format!("{A_TUN}/24").parse().unwrap());
+    cfg.params = p.clone();
+    cfg.handshake_limit = 0;
+    let a = in_ns(&lab.ns_a.clone(), move || {
+        vpnkeeper_awg::Device::create(cfg).unwrap()
+    });
+    a.upsert_peers([peer(&kc, B_TUN, None)]);
+    let sock = in_ns(&lab.ns_b.clone(), || {
+        std::net::UdpSocket::bind("0.0.0.0:0").unwrap()
+    });
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let target = format!("{A_VETH}:{PORT}");
+    let a_pub = public(&ka);
+    let mut client = Tunn::new(
+        x25519_dalek::StaticSecret::from(kc),
+        x25519_dalek::PublicKey::from(a_pub),
+        None,
+        None,
+        7,
+        None,
+    );
+    let mut buf = vec![0u8; 2048];
+    let mut send_init = |client: &mut Tunn, cookie: Option<[u8; 16]>| -> [u8; 16] {
+        let mut msg = match client.format_handshake_initiation(&mut buf, true) {
+            TunnResult::WriteToNetwork(m) => m.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        let mac1 = reference::dress(&mut msg, 100_042, &a_pub, cookie);
+        let mut wire = vec![0u8; 21];
+        rand::thread_rng().fill_bytes(&mut wire);
+        wire.extend_from_slice(&msg);
+        sock.send_to(&wire, &target).unwrap();
+        mac1
+    };
+    let recv = |sock: &std::net::UdpSocket| -> Vec<u8> {
+        let mut d = vec![0u8; 2048];
+        let (n, _) = sock.recv_from(&mut d).expect("no answer from the node");
+        d.truncate(n);
+        d
+    };
+
+    let mac1 = send_init(&mut client, None);
+    let reply = recv(&sock);
+    assert_eq!(
+        reply.len(),
+        7 + COOKIE_LEN,
+        "expected a cookie reply: {reply:?}"
+    );
+    assert!(p.h[2].contains(u32::from_le_bytes(reply[7..11].try_into().unwrap())));
+    let cookie = reference::open_cookie(&reply[7..], &a_pub, &mac1)
+        .expect("cookie reply not sealed over the on-wire (H-valued) MAC1");
+
+    send_init(&mut client, Some(cookie));
+    let resp = recv(&sock);
+    assert_eq!(
+        resp.len(),
+        33 + RESPONSE_LEN,
+        "MAC2 over the H-valued bytes refused: {:?}",
+        a.metrics()
+    );
+    let mut msg = resp[33..].to_vec();
+    assert!(p.h[1].contains(u32::from_le_bytes(msg[..4].try_into().unwrap())));
+    // Back to the plain form boringtun checks: type 2, MAC1 over it with the client's key.
+    msg[..4].copy_from_slice(&2u32.to_le_bytes());
+    let n = msg.len();
+    let mac1 = reference::mac(&reference::hash(b"mac1----", &public(&kc)), &msg[..n - 32]);
+    msg[n - 32..n - 16].copy_from_slice(&mac1);
+    let mut out = vec![0u8; 2048];
+    match client.decapsulate(None, &msg, &mut out) {
+        TunnResult::WriteToNetwork(_) => {}
+        other => panic!("response not accepted: {other:?}"),
+    }
+    assert!(
+        client.time_since_last_handshake().is_some(),
+        "handshake did not complete"
+    );
+    let m = a.metrics();
+    assert!(m.cookies_sent >= 1 && m.handshakes_completed >= 1, "{m:?}");
+}
+
+/// The other direction: the embedded node initiates (H1 ≠ 1) to an amneziawg-go-style
+/// responder under load. The responder's cookie reply is sealed over the on-wire MAC1; the
+/// node's retried initiation must carry MAC2 = MAC(cookie, H-valued bytes).
+#[test]
+fn initiator_takes_cookie_and_macs_the_h_valued_retry() {
+    if prerequisites("cookie_initiator", &[]).is_none() {
+        return;
+    }
+    let p = AwgParams::from_uapi(
+        "jc=2\njmin=30\njmax=60\ns1=21\ns2=33\ns3=7\ns4=9\nh1=100000-100099\nh2=200000-200099\nh3=300000-300099\nh4=400000-400099",
+    )
+    .unwrap();
+    let lab = Lab::new("cki");
+    let (ka, kr) = (random_key(), random_key());
+    let a = lab.embedded(&lab.ns_a.clone(), &lab.iface("a"), ka, A_TUN, &p);
+    a.upsert_peers([peer(&kr, B_TUN, Some(&format!("{B_VETH}:{PORT}")))]);
+    let responder = in_ns(&lab.ns_b.clone(), || {
+        std::net::UdpSocket::bind(("0.0.0.0", PORT)).unwrap()
+    });
+    responder
+        .set_read_timeout(Some(Duration::from_secs(12)))
+        .unwrap();
+    let r_pub = public(&kr);
+    // The next initiation from A (junk and I packets skipped), as sent.
+    let next_init = || -> (Vec<u8>, std::net::SocketAddr) {
+        let mut d = vec![0u8; 2048];
+        loop {
+            let (n, from) = responder.recv_from(&mut d).expect("no initiation from A");
+            if seen(&p, &d[..n]) == Seen::Init {
+                return (d[21..n].to_vec(), from);
+            }
+        }
+    };
+    // One packet for B starts the handshake; nobody answers it (no ping reply expected).
+    let _ = lab.ping(&lab.ns_a, B_TUN, Duration::from_millis(500));
+    let (first, from) = next_init();
+    let n = first.len();
+    let mac1 = reference::mac(&reference::hash(b"mac1----", &r_pub), &first[..n - 32]);
+    assert_eq!(
+        first[n - 32..n - 16],
+        mac1,
+        "MAC1 not over the H-valued bytes"
+    );
+    assert_eq!(first[n - 16..], [0u8; 16], "MAC2 set without a cookie");
+    let cookie = [0x3cu8; 16];
+    let mut reply = vec![0u8; 7];
+    reply.extend(reference::cookie_reply(
+        300_050,
+        &first[4..8],
+        &r_pub,
+        &mac1,
+        &cookie,
+    ));
+    responder.send_to(&reply, from).unwrap();
+    // boringtun retries the initiation after its rekey timeout (5 s).
+    let (retry, _) = next_init();
+    let n = retry.len();
+    assert!(p.h[0].contains(u32::from_le_bytes(retry[..4].try_into().unwrap())));
+    assert_eq!(
+        retry[n - 16..],
+        reference::mac(&cookie, &retry[..n - 16]),
+        "retry's MAC2 is not MAC(cookie, on-wire message): {:?}",
+        a.metrics()
+    );
+}

@@ -126,6 +126,10 @@ pub struct BackendConfig {
     /// Seconds before a hung daemon or tool is given up on.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// embedded/uapi/cli: keep forwarding on and an nftables table `inet vpnkeeper`
+    /// (forward accept, masquerade of the pool) for full-tunnel clients ([`crate::nat`]).
+    #[serde(default)]
+    pub manage_nat: bool,
 }
 
 impl BackendConfig {
@@ -142,6 +146,7 @@ impl BackendConfig {
             config_dir: None,
             config_file: None,
             timeout_secs: default_timeout(),
+            manage_nat: false,
         }
     }
 
@@ -201,7 +206,17 @@ pub fn build_backend(cfg: &BackendConfig) -> Result<Option<Arc<dyn WgBackend>>, 
             Arc::new(AmneziaDockerBackend::new(c)?)
         }
     };
-    tracing::info!(backend = backend.name(), interface = %cfg.interface, "wireguard backend configured");
+    let backend = if cfg.manage_nat {
+        if cfg.kind == BackendKind::AmneziaDocker {
+            return Err(BackendError::Config(
+                "manage_nat = true does not apply to backend amnezia-docker (its container does its own NAT): remove it".into(),
+            ));
+        }
+        Arc::new(crate::nat::NatBackend::new(backend, cfg.netns.clone()))
+    } else {
+        backend
+    };
+    tracing::info!(backend = backend.name(), interface = %cfg.interface, manage_nat = cfg.manage_nat, "wireguard backend configured");
     Ok(Some(backend))
 }
 
@@ -267,5 +282,19 @@ mod tests {
         let mut zero = BackendConfig::new(BackendKind::Cli, "wg0");
         zero.timeout_secs = 0;
         assert!(build_backend(&zero).is_err());
+    }
+
+    #[test]
+    fn manage_nat_wraps_the_backend_and_is_refused_for_amnezia_docker() {
+        let cfg: BackendConfig =
+            serde_json::from_str(r#"{"backend":"uapi","manage_nat":true}"#).unwrap();
+        assert!(cfg.manage_nat);
+        let b = build_backend(&cfg).unwrap().unwrap();
+        assert_eq!(b.name(), "uapi", "the NAT wrapper keeps the backend's name");
+        assert!(format!("{b:?}").contains("NatBackend"));
+        let mut docker = BackendConfig::new(BackendKind::AmneziaDocker, "awg0");
+        docker.manage_nat = true;
+        let e = build_backend(&docker).unwrap_err().to_string();
+        assert!(e.contains("manage_nat") && !e.contains('\n'), "{e}");
     }
 }

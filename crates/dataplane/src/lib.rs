@@ -47,6 +47,7 @@ pub mod error;
 mod exec;
 mod ip;
 pub mod model;
+pub mod nat;
 pub mod reconciler;
 pub mod uapi;
 

@@ -133,3 +133,19 @@ fn bad_amneziawg_parameters_are_named() {
         "a misspelt parameter is refused: {line}"
     );
 }
+
+#[test]
+fn manage_nat_with_amnezia_docker_is_refused() {
+    let node = Node::init();
+    let line = run_fails(
+        &node,
+        &[
+            ("VPNKEEPER_WIREGUARD__BACKEND", "amnezia-docker"),
+            ("VPNKEEPER_WIREGUARD__MANAGE_NAT", "true"),
+        ],
+    );
+    assert!(
+        line.contains("manage_nat") && line.contains("amnezia-docker"),
+        "{line}"
+    );
+}

@@ -44,6 +44,9 @@ pub struct WireguardSection {
     pub timeout_secs: u64,
     /// Seconds between usage (handshake, traffic) reports into the replicated state.
     pub usage_interval_secs: u64,
+    /// embedded/uapi/cli: enable IP forwarding and keep an nftables table `inet vpnkeeper`
+    /// (forward accept, masquerade of the address pool) for full-tunnel clients.
+    pub manage_nat: bool,
     pub listen_port: u16,
     pub address_pool: ipnet::Ipv4Net,
     /// Host in client configs' `Endpoint`; defaults to `node.public_host`.
@@ -76,6 +79,7 @@ impl WireguardSection {
         cfg.container = self.container.clone();
         cfg.docker = self.docker.clone();
         cfg.timeout_secs = self.timeout_secs;
+        cfg.manage_nat = self.manage_nat;
         cfg
     }
 
@@ -157,6 +161,7 @@ impl Default for WireguardSection {
             docker: "docker".into(),
             timeout_secs: 30,
             usage_interval_secs: 60,
+            manage_nat: false,
             listen_port: 51820,
             address_pool: "10.8.0.0/24".parse().expect("static CIDR"),
             endpoint_host: None,
