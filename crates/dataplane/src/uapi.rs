@@ -136,58 +136,11 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
             continue;
         }
         match dev.peers.last_mut() {
-            None => match k {
-                "private_key" => {
-                    let key = Zeroizing::new(Key::from_hex(v).ok_or_else(|| bad("private_key"))?);
-                    if !key.is_zero() {
-                        dev.public_key = Some(key.public_from_private());
-                        dev.private_key = Some(Zeroizing::new((*key).0));
-                    }
-                }
-                "own_public_key" => {
-                    dev.flavor = Flavor::Boringtun;
-                    dev.public_key = Some(Key::from_hex(v).ok_or_else(|| bad("own_public_key"))?);
-                }
-                "listen_port" => {
-                    let p: u16 = v.parse().map_err(|_| bad("listen_port"))?;
-                    dev.listen_port = (p != 0).then_some(p);
-                }
-                _ => dev.extra.push((k.to_string(), v.to_string())),
-            },
-            Some(peer) => match k {
-                "preshared_key" => {
-                    let psk = Zeroizing::new(Key::from_hex(v).ok_or_else(|| bad("preshared_key"))?);
-                    // All zeros is how wireguard-go says "no PSK" (and is the same thing
-                    // on the wire).
-                    peer.preshared_key_set = !psk.is_zero();
-                    peer.preshared_key_fingerprint =
-                        peer.preshared_key_set.then(|| PskFingerprint::of(&psk));
-                }
-                "endpoint" => {
-                    // wireguard-go writes "(none)"-free output; tolerate junk rather than
-                    // fail the whole read over a cosmetic field.
-                    peer.endpoint = v.parse().ok();
-                }
-                "allowed_ip" => peer
-                    .allowed_ips
-                    .push(v.parse().map_err(|_| bad("allowed_ip"))?),
-                "last_handshake_time_sec" => {
-                    let secs: i64 = v.parse().map_err(|_| bad("last_handshake_time_sec"))?;
-                    if let Some(h) = raw_handshakes.last_mut() {
-                        *h = Some(secs);
-                    }
-                }
-                "rx_bytes" => peer.rx_bytes = v.parse().map_err(|_| bad("rx_bytes"))?,
-                "tx_bytes" => peer.tx_bytes = v.parse().map_err(|_| bad("tx_bytes"))?,
-                "persistent_keepalive_interval" => {
-                    let ka: u16 = v
-                        .parse()
-                        .map_err(|_| bad("persistent_keepalive_interval"))?;
-                    peer.persistent_keepalive = (ka != 0).then_some(ka);
-                }
-                // last_handshake_time_nsec, protocol_version, future keys.
-                _ => {}
-            },
+            None => device_key(&mut dev, k, v).map_err(|what| bad(what))?,
+            Some(peer) => {
+                let handshake = raw_handshakes.last_mut();
+                peer_key(peer, handshake, k, v).map_err(|what| bad(what))?
+            }
         }
     }
 
@@ -213,6 +166,68 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
         };
     }
     Ok(dev)
+}
+
+/// One device-level `key=value` of a `get=1` response (before the first peer). The error
+/// names the key whose value did not parse.
+fn device_key(dev: &mut UapiDevice, k: &str, v: &str) -> Result<(), &'static str> {
+    match k {
+        "private_key" => {
+            let key = Zeroizing::new(Key::from_hex(v).ok_or("private_key")?);
+            if !key.is_zero() {
+                dev.public_key = Some(key.public_from_private());
+                dev.private_key = Some(Zeroizing::new((*key).0));
+            }
+        }
+        "own_public_key" => {
+            dev.flavor = Flavor::Boringtun;
+            dev.public_key = Some(Key::from_hex(v).ok_or("own_public_key")?);
+        }
+        "listen_port" => {
+            let p: u16 = v.parse().map_err(|_| "listen_port")?;
+            dev.listen_port = (p != 0).then_some(p);
+        }
+        _ => dev.extra.push((k.to_string(), v.to_string())),
+    }
+    Ok(())
+}
+
+/// One peer-level `key=value` of a `get=1` response. The raw handshake value is kept aside
+/// (`handshake`) until the daemon's flavor is known.
+fn peer_key(
+    peer: &mut PeerState,
+    handshake: Option<&mut Option<i64>>,
+    k: &str,
+    v: &str,
+) -> Result<(), &'static str> {
+    match k {
+        "preshared_key" => {
+            let psk = Zeroizing::new(Key::from_hex(v).ok_or("preshared_key")?);
+            // All zeros is how wireguard-go says "no PSK" (and is the same thing on the wire).
+            peer.preshared_key_set = !psk.is_zero();
+            peer.preshared_key_fingerprint =
+                peer.preshared_key_set.then(|| PskFingerprint::of(&psk));
+        }
+        // wireguard-go writes "(none)"-free output; tolerate junk rather than fail the whole
+        // read over a cosmetic field.
+        "endpoint" => peer.endpoint = v.parse().ok(),
+        "allowed_ip" => peer.allowed_ips.push(v.parse().map_err(|_| "allowed_ip")?),
+        "last_handshake_time_sec" => {
+            let secs: i64 = v.parse().map_err(|_| "last_handshake_time_sec")?;
+            if let Some(h) = handshake {
+                *h = Some(secs);
+            }
+        }
+        "rx_bytes" => peer.rx_bytes = v.parse().map_err(|_| "rx_bytes")?,
+        "tx_bytes" => peer.tx_bytes = v.parse().map_err(|_| "tx_bytes")?,
+        "persistent_keepalive_interval" => {
+            let ka: u16 = v.parse().map_err(|_| "persistent_keepalive_interval")?;
+            peer.persistent_keepalive = (ka != 0).then_some(ka);
+        }
+        // last_handshake_time_nsec, protocol_version, future keys.
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Parse the `errno=N` that ends a `set=1` response.
