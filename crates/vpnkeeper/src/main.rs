@@ -283,6 +283,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             }
             init_logging(&config);
             if fresh {
+                choose_first_run_backend(&mut config);
                 init::init(&location.data_dir, &config).await?;
                 tracing::info!(
                     data_dir = %location.data_dir.display(),
@@ -366,4 +367,21 @@ fn init_logging(config: &Config) {
             .init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// The README's first command (`vpnkeeper run` on an empty directory) picks the WireGuard
+/// backend the way `init` does: `embedded` where a TUN device can be made, else `none` with
+/// the one line that says what is missing. An explicit `VPNKEEPER_WIREGUARD__BACKEND` wins.
+fn choose_first_run_backend(config: &mut config::Config) {
+    if std::env::var_os("VPNKEEPER_WIREGUARD__BACKEND").is_some() {
+        return;
+    }
+    let w = &config.wireguard;
+    let (kind, line) = init::default_wg_backend(&w.interface, w.listen_port);
+    if kind == config::WgBackendKind::None {
+        tracing::warn!("{line}");
+    } else {
+        tracing::info!("{line}");
+    }
+    config.wireguard.backend = kind;
 }

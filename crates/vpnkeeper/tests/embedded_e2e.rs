@@ -343,3 +343,85 @@ fn init_picks_the_backend_and_says_so_in_one_line() {
     );
     assert!(config.contains("backend = \"none\""), "{config}");
 }
+
+/// The README's first command: `vpnkeeper run` on an empty directory initialises it and,
+/// on a machine with /dev/net/tun and CAP_NET_ADMIN, serves AmneziaWG itself (backend
+/// `embedded`, said in one log line), with the interface up and healthy.
+#[test]
+fn first_run_on_an_empty_directory_serves_with_the_embedded_backend() {
+    if lab::prerequisites("first_run_embedded", &["ip"]).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let iface = format!("vkfr{}", std::process::id() % 100_000);
+    let (api, raft, udp) = (free_port(), free_port(), free_port());
+    let api_listen = format!("127.0.0.1:{api}");
+    let raft_listen = format!("127.0.0.1:{raft}");
+    let udp_port = udp.to_string();
+    let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["run", "--data-dir", data.to_str().unwrap()]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VPNKEEPER_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .envs([
+            ("VPNKEEPER_API__LISTEN", api_listen.as_str()),
+            ("VPNKEEPER_RAFT__LISTEN", raft_listen.as_str()),
+            ("VPNKEEPER_WIREGUARD__INTERFACE", iface.as_str()),
+            ("VPNKEEPER_WIREGUARD__LISTEN_PORT", udp_port.as_str()),
+            ("VPNKEEPER_WIREGUARD__ADDRESS_POOL", "10.213.77.0/24"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default();
+    let health = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &format!("http://{api_listen}/health")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    let name = format!("wireguard:{iface}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = serde_json::Value::Null;
+    let served = loop {
+        last = health();
+        let backend = last["backends"]
+            .as_array()
+            .and_then(|b| b.iter().find(|p| p["name"] == name.as_str()).cloned());
+        if backend.is_some_and(|b| b["ok"] == true) {
+            break true;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let link = std::process::Command::new("ip")
+        .args(["link", "show", &iface])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let log = read_log();
+    assert!(
+        served,
+        "the embedded backend never became healthy: {last}\n{log}"
+    );
+    assert!(link.status.success(), "no interface {iface}: {log}");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("wireguard backend: embedded"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line says which backend: {log}");
+    let config = std::fs::read_to_string(data.join("vpnkeeper.toml")).unwrap();
+    assert!(config.contains("backend = \"embedded\""), "{config}");
+}
