@@ -136,10 +136,10 @@ pub fn parse_get(text: &str, now_unix: i64, iface: &str) -> Result<UapiDevice, B
             continue;
         }
         match dev.peers.last_mut() {
-            None => device_key(&mut dev, k, v).map_err(|what| bad(what))?,
+            None => device_key(&mut dev, k, v).map_err(&bad)?,
             Some(peer) => {
                 let handshake = raw_handshakes.last_mut();
-                peer_key(peer, handshake, k, v).map_err(|what| bad(what))?
+                peer_key(peer, handshake, k, v).map_err(&bad)?
             }
         }
     }

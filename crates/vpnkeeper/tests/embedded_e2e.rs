@@ -389,7 +389,7 @@ fn first_run_on_an_empty_directory_serves_with_the_embedded_backend() {
     };
     let name = format!("wireguard:{iface}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = serde_json::Value::Null;
+    let mut last;
     let served = loop {
         last = health();
         let backend = last["backends"]
