@@ -19,7 +19,7 @@ use vpnkeeper_cluster::Cluster;
 use vpnkeeper_dataplane::reconciler::{Desired, DesiredSource, PassOutcome, Reconciler};
 use vpnkeeper_dataplane::{InterfaceSpec, PeerSpec, SecretString};
 use vpnkeeper_domain::command::UsageEntry;
-use vpnkeeper_domain::secrets::{purpose, Sealed, Sealer};
+use vpnkeeper_domain::secrets::{purpose, Sealer};
 use vpnkeeper_domain::{Actor, Command, DeviceRef, Protocol};
 use vpnkeeper_store::Change;
 
@@ -57,7 +57,6 @@ pub fn spawn(
         manage_interface: config.wireguard.backend != WgBackendKind::AmneziaDocker,
         interface: config.wireguard.interface.clone(),
         keys: Mutex::new(HashMap::new()),
-        psks: Mutex::new(HashMap::new()),
     });
     let kick = Arc::new(Notify::new());
     let counters = backend.clone();
@@ -115,8 +114,6 @@ struct StoreSource {
     interface: String,
     /// Public key → device id of the last desired set, to turn observations into usage.
     keys: Mutex<HashMap<String, i64>>,
-    /// Sealed preshared key → opened, as of the last desired set (see `open_psk`).
-    psks: Mutex<HashMap<String, SecretString>>,
 }
 
 #[async_trait::async_trait]
@@ -164,8 +161,6 @@ impl DesiredSource for StoreSource {
             .map_err(|e| e.to_string())?;
         let mut peers = Vec::with_capacity(devices.len());
         let mut keys = HashMap::with_capacity(devices.len());
-        let mut opened = std::mem::take(&mut *self.psks.lock().expect("psks lock"));
-        let mut psks = HashMap::with_capacity(devices.len());
         for d in devices {
             let (Some(public), Some(addr)) = (d.wg_public_key.clone(), d.address_v4.as_deref())
             else {
@@ -176,9 +171,9 @@ impl DesiredSource for StoreSource {
                 continue;
             };
             let psk = match &d.wg_psk {
-                Some(sealed) => match self.open_psk(&mut opened, &mut psks, sealed) {
-                    Some(p) => Some(p),
-                    None => {
+                Some(sealed) => match self.sealer.open_string(purpose::DEVICE_WG_PSK, sealed) {
+                    Ok(p) => Some(SecretString::new(p)),
+                    Err(_) => {
                         tracing::error!(
                             device = d.id,
                             "device preshared key cannot be opened; skipped"
@@ -195,32 +190,7 @@ impl DesiredSource for StoreSource {
             peers.push(spec);
         }
         *self.keys.lock().expect("keys lock") = keys;
-        *self.psks.lock().expect("psks lock") = psks;
         Ok(Desired { interface, peers })
-    }
-}
-
-impl StoreSource {
-    /// A device's preshared key, opened once: taken from the last pass's `opened` when the
-    /// sealed text is the same (same ciphertext, same key), else decrypted; kept in `next`.
-    /// Without it every pass decrypted every device's key (a profiled share of the node's
-    /// CPU during a write burst).
-    fn open_psk(
-        &self,
-        opened: &mut HashMap<String, SecretString>,
-        next: &mut HashMap<String, SecretString>,
-        sealed: &Sealed,
-    ) -> Option<SecretString> {
-        let psk = match opened.remove(sealed.as_str()) {
-            Some(p) => p,
-            None => SecretString::new(
-                self.sealer
-                    .open_string(purpose::DEVICE_WG_PSK, sealed)
-                    .ok()?,
-            ),
-        };
-        next.insert(sealed.as_str().to_string(), psk.clone());
-        Some(psk)
     }
 }
 
