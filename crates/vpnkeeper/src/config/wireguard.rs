@@ -100,6 +100,14 @@ impl WireguardSection {
                 "must be 1-15 characters of letters, digits, `-`, `_`, `.`",
             );
         }
+        // Refused here, before Raft starts, so the operator sees this one line and nothing
+        // from a half-started node.
+        if self.manage_nat && self.backend == WgBackendKind::AmneziaDocker {
+            return bad(
+                "manage_nat",
+                "does not apply to backend amnezia-docker (its container does its own NAT); remove it",
+            );
+        }
         if let Some(mtu) = self.mtu {
             if !(1280..=9000).contains(&mtu) {
                 return bad("mtu", "must be between 1280 and 9000");
@@ -278,6 +286,14 @@ mod tests {
                 "1-15 characters",
             );
         }
+        assert_bad(
+            with(|s| {
+                s.backend = WgBackendKind::AmneziaDocker;
+                s.manage_nat = true;
+            }),
+            "wireguard.manage_nat",
+            "amnezia-docker",
+        );
         for mtu in [1279, 9001] {
             assert_bad(
                 with(|s| s.mtu = Some(mtu)),
