@@ -103,6 +103,31 @@ impl Supervisor {
     }
 }
 
+/// `kill_on_drop` covers every exit of ours but SIGKILL (an OOM kill, `kill -9`): then Xray
+/// would live on, holding its ports, and the node's next Xray could not bind them. The
+/// kernel's parent-death signal covers that case. It fires when the spawning *thread* ends;
+/// this runs on a runtime worker thread, which lives as long as the runtime.
+fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2)
+    // and getppid(2), both async-signal-safe.
+    let parent = std::process::id();
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect (compared by pid, not with
+            // 1: vpnkeeper may itself be PID 1 in a container).
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "vpnkeeper exited before xray started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
 async fn run(
     cfg: SupervisorConfig,
     starts: watch::Sender<XrayStart>,
@@ -116,13 +141,15 @@ async fn run(
             return;
         }
         let argv = command_argv(&cfg.command, &cfg.config_path).expect("checked in spawn");
-        let spawned = tokio::process::Command::new(&argv[0])
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
             .args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        let spawned = command.spawn();
         let started_at = tokio::time::Instant::now();
         match spawned {
             Err(e) => {
