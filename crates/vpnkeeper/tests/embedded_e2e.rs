@@ -106,23 +106,6 @@ fn use_config(lab: &Lab, conf: &str) {
     );
 }
 
-fn api_text(node: &Node, path: &str) -> String {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-H",
-            &format!("Authorization: Bearer {}", node.token),
-        ])
-        .arg(format!("{}{}", node.base(), path))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn api_get(node: &Node, path: &str) -> serde_json::Value {
-    serde_json::from_str(&api_text(node, path)).unwrap_or(serde_json::Value::Null)
-}
-
 fn wg_health(node: &Node, iface: &str) -> serde_json::Value {
     let health = api_get(node, "/health");
     let name = format!("wireguard:{iface}");

@@ -91,27 +91,6 @@ fn server_peers(lab: &Lab) -> Vec<String> {
     lab.server_peers()
 }
 
-fn api_text(node: &Node, path: &str) -> String {
-    let out = std::process::Command::new("curl")
-        // The node rate-limits reads per key (100/min by default): a 429 is retried after
-        // its Retry-After instead of reading as an empty body.
-        .args([
-            "-sf",
-            "--retry",
-            "5",
-            "-H",
-            &format!("Authorization: Bearer {}", node.token),
-        ])
-        .arg(format!("{}{}", node.base(), path))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn api_get(node: &Node, path: &str) -> serde_json::Value {
-    serde_json::from_str(&api_text(node, path)).unwrap_or(serde_json::Value::Null)
-}
-
 /// The `/health` entry of this node's WireGuard backend.
 fn wg_health(node: &Node, iface: &str) -> serde_json::Value {
     let health = api_get(node, "/health");

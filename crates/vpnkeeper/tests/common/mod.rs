@@ -209,3 +209,26 @@ pub fn http_get(url: &str) -> std::io::Result<String> {
     s.read_to_string(&mut buf)?;
     Ok(buf)
 }
+
+/// GET `path` with the admin token through curl; the body, or empty on an HTTP error.
+pub fn api_text(node: &Node, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        // The node rate-limits reads per key (100/min by default): a 429 is retried after
+        // its Retry-After instead of reading as an empty body.
+        .args([
+            "-sf",
+            "--retry",
+            "5",
+            "-H",
+            &format!("Authorization: Bearer {}", node.token),
+        ])
+        .arg(format!("{}{}", node.base(), path))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`api_text`] parsed as JSON (`Null` when it is not).
+pub fn api_get(node: &Node, path: &str) -> serde_json::Value {
+    serde_json::from_str(&api_text(node, path)).unwrap_or(serde_json::Value::Null)
+}
