@@ -342,6 +342,20 @@ async fn mihomo_import(dir: &Path, body: &str) -> Vec<(String, String)> {
     });
     let yaml = serde_norway::to_string(&profile).unwrap();
     let (_child, _, controller) = mihomo_run(dir, &yaml, None).await;
+    // mihomo starts its controller before it has read the provider's file, so an empty
+    // list right after start means "not loaded yet", not "nothing imported".
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let imported = provider_proxies(controller).await;
+        if !imported.is_empty() || Instant::now() > deadline {
+            return imported;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The (name, type) of each proxy mihomo's provider `sub` holds, as its controller reports.
+async fn provider_proxies(controller: u16) -> Vec<(String, String)> {
     let providers: Value = reqwest::get(format!(
         "http://127.0.0.1:{controller}/providers/proxies/sub"
     ))
@@ -350,9 +364,11 @@ async fn mihomo_import(dir: &Path, body: &str) -> Vec<(String, String)> {
     .json()
     .await
     .unwrap();
-    providers["proxies"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no provider proxies: {providers}"))
+    // Before the provider is registered the controller answers 404: nothing yet.
+    let Some(proxies) = providers["proxies"].as_array() else {
+        return Vec::new();
+    };
+    proxies
         .iter()
         .map(|p| {
             (
