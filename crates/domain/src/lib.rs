@@ -12,6 +12,7 @@ pub mod keys;
 pub mod model;
 pub mod secrets;
 pub mod telegram;
+pub mod ticket;
 pub mod validate;
 pub mod wgconf;
 

@@ -23,6 +23,7 @@ pub mod raft_types;
 mod sql;
 pub mod state_machine;
 mod telegram_queries;
+mod ticket_queries;
 
 pub use change::{Change, Generations};
 pub use log_store::LogStore;

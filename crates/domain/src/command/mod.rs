@@ -30,6 +30,7 @@ pub mod node;
 mod outcome;
 mod refs;
 pub mod telegram;
+pub mod ticket;
 pub mod usage;
 pub mod user;
 
@@ -177,6 +178,22 @@ pub enum Command {
         /// finishes the broadcast, so they are sent once.
         notify: Vec<OutboxItem>,
     },
+    /// A user's message to support: continues their open ticket, or opens one. The text is
+    /// personal: audited by id only, never logged.
+    TicketPost {
+        telegram_id: i64,
+        text: String,
+    },
+    /// An answer in a ticket (an admin in the bot, or the API). Apply queues its delivery to
+    /// the user in the bot's outbox, so it is sent exactly once.
+    TicketReply {
+        ticket_id: i64,
+        text: String,
+    },
+    /// Closes a ticket and tells the user (closing a closed ticket changes nothing).
+    CloseTicket {
+        ticket_id: i64,
+    },
 }
 
 impl Command {
@@ -205,6 +222,9 @@ impl Command {
             Command::RequestNodeReboot { .. } => "node.reboot",
             Command::StartBroadcast { .. } => "broadcast.start",
             Command::BroadcastProgress { .. } => "broadcast.progress",
+            Command::TicketPost { .. } => "ticket.post",
+            Command::TicketReply { .. } => "ticket.reply",
+            Command::CloseTicket { .. } => "ticket.close",
         }
     }
 
@@ -263,6 +283,12 @@ impl Command {
                 crate::validate::telegram_id("telegram_id", *telegram_id)
             }
             Command::StartBroadcast { text, .. } => telegram::validate_broadcast(text),
+            Command::TicketPost { telegram_id, text } => ticket::validate_post(*telegram_id, text),
+            Command::TicketReply { ticket_id, text } => {
+                ticket::validate_ticket_id(*ticket_id)?;
+                ticket::validate_text(text)
+            }
+            Command::CloseTicket { ticket_id } => ticket::validate_ticket_id(*ticket_id),
             Command::RevokeDevice { .. }
             | Command::RevokeApiKey { .. }
             | Command::CreateInvite { .. }

@@ -28,6 +28,13 @@ pub enum Applied {
     Telegram {
         duplicate: bool,
     },
+    /// A support ticket's message: the ticket (`opened` when this message opened it) and the
+    /// message's id.
+    Ticket {
+        ticket_id: i64,
+        message_id: i64,
+        opened: bool,
+    },
 }
 
 /// A state-dependent refusal, decided deterministically inside `apply`.

@@ -13,6 +13,7 @@ mod broadcast;
 mod device;
 mod node;
 mod telegram;
+mod ticket;
 mod usage;
 mod user;
 
@@ -199,5 +200,8 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             admin_chat,
         } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
         C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+        C::TicketPost { telegram_id, text } => ticket::post(conn, at, *telegram_id, text),
+        C::TicketReply { ticket_id, text } => ticket::reply(conn, ctx, *ticket_id, text),
+        C::CloseTicket { ticket_id } => ticket::close(conn, at, *ticket_id),
     }
 }
