@@ -226,3 +226,14 @@ fn placeholder() -> Node {
         child: None,
     }
 }
+
+impl BotNode {
+    /// Never two pollers at once: the fake answered no getUpdates with 409 Conflict.
+    pub fn assert_one_poller(&self) {
+        assert_eq!(
+            self.fake.conflicts(),
+            0,
+            "overlapping getUpdates (409 Conflict) seen by the fake Bot API"
+        );
+    }
+}
