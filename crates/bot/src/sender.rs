@@ -101,6 +101,10 @@ async fn work_chat(
                 break;
             }
         }
+        // A leader cut off from its quorum sends nothing: the next leader sends the row.
+        if !ctx.lease.held().await {
+            break;
+        }
         match perform(&ctx, &row, &mut stop).await {
             Some(Step::Done(d)) => {
                 if !report(&ctx, d).await {
