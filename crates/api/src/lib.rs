@@ -20,6 +20,7 @@ mod error;
 mod extract;
 pub mod health;
 pub mod metrics;
+pub mod raft_status;
 pub mod ratelimit;
 mod responses;
 mod routes;
