@@ -111,11 +111,18 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::StartBroadcast {
                 broadcast_id: "b".into(),
                 text: "   ".into(),
                 admin_chat: 42,
+            },
+        ),
+        (
+            node,
+            Command::SetNodeOnline {
+                node_id: 0,
+                online: false,
             },
         ),
     ]

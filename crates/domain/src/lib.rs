@@ -10,6 +10,7 @@ pub mod command;
 pub mod entity;
 pub mod keys;
 pub mod model;
+pub mod placement;
 pub mod secrets;
 pub mod telegram;
 pub mod validate;

@@ -94,8 +94,48 @@ fn node() -> Command {
                 "server_names": ["www.example.com"], "dest": "www.example.com:443",
                 "fingerprint": "chrome", "reality_private_key": null}),
             ),
+            capacity: None,
         }),
     }
+}
+
+/// Placement capacity and node liveness (issue #13, migration 0020).
+fn fleet_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let with_capacity = match node() {
+        Command::UpsertNode { mut node } => {
+            node.capacity = Some(250);
+            Command::UpsertNode { node }
+        }
+        _ => unreachable!(),
+    };
+    vec![vec![
+        env(37, &sys, with_capacity),
+        env(
+            38,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 1,
+                online: false,
+            },
+        ),
+        env(
+            39,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 1,
+                online: true,
+            },
+        ),
+        env(
+            40,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 9,
+                online: false,
+            },
+        ),
+    ]]
 }
 
 fn issue(user: UserRef, name: &str, protocol: Protocol, n: u8) -> Command {
@@ -521,7 +561,11 @@ fn build_entries() -> Vec<Entry> {
         log_id: openraft::LogId::new(leader, 1),
         payload: EntryPayload::Blank,
     }];
-    for envs in admin_proposals().into_iter().chain(bot_proposals()) {
+    for envs in admin_proposals()
+        .into_iter()
+        .chain(bot_proposals())
+        .chain(fleet_proposals())
+    {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
             log_id: openraft::LogId::new(leader, index),
@@ -627,7 +671,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 22, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 24, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

@@ -27,6 +27,7 @@ mod actor;
 pub mod api_key;
 pub mod device;
 pub mod node;
+pub mod node_status;
 mod outcome;
 mod refs;
 pub mod telegram;
@@ -177,6 +178,13 @@ pub enum Command {
         /// finishes the broadcast, so they are sent once.
         notify: Vec<OutboxItem>,
     },
+    /// The leader saw a node come online or go offline (proposed only on a change, never
+    /// per heartbeat; see `node_status`). Offline nodes get no new devices and drop out of
+    /// subscriptions until they are back.
+    SetNodeOnline {
+        node_id: NodeId,
+        online: bool,
+    },
 }
 
 impl Command {
@@ -205,6 +213,8 @@ impl Command {
             Command::RequestNodeReboot { .. } => "node.reboot",
             Command::StartBroadcast { .. } => "broadcast.start",
             Command::BroadcastProgress { .. } => "broadcast.progress",
+            Command::SetNodeOnline { online: true, .. } => "node.online",
+            Command::SetNodeOnline { online: false, .. } => "node.offline",
         }
     }
 
@@ -269,6 +279,7 @@ impl Command {
             | Command::TelegramDelivered { .. }
             | Command::RequestNodeReboot { .. }
             | Command::BroadcastProgress { .. } => Ok(()),
+            Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
         }
     }
 

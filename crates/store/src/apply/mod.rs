@@ -12,6 +12,7 @@ mod api_key;
 mod broadcast;
 mod device;
 mod node;
+mod node_status;
 mod telegram;
 mod usage;
 mod user;
@@ -199,5 +200,8 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             admin_chat,
         } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
         C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+        C::SetNodeOnline { node_id, online } => {
+            node_status::set_online(conn, at, *node_id, *online, changes)
+        }
     }
 }
