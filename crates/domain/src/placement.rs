@@ -3,7 +3,8 @@
 //! carried in its registration). A node with twice the capacity takes twice the devices
 //! before it counts as equally loaded. Pure: callers read the candidates from the state.
 
-use crate::entity::NodeId;
+use crate::entity::{Node, NodeId};
+use crate::model::Protocol;
 
 /// What a node gets when its registration carries no capacity (older nodes).
 pub const DEFAULT_CAPACITY: u32 = 100;
@@ -24,6 +25,16 @@ pub struct Candidate {
 impl Candidate {
     fn capacity(&self) -> u64 {
         u64::from(self.capacity.unwrap_or(DEFAULT_CAPACITY).max(1))
+    }
+}
+
+/// Whether `node` can serve `protocol`: VLESS when it runs Xray, AmneziaWG when its
+/// interface has obfuscation parameters, plain WireGuard on any WireGuard interface.
+pub fn serves(node: &Node, protocol: Protocol) -> bool {
+    match protocol {
+        Protocol::Vless => node.xray_settings().is_some(),
+        Protocol::Awg => node.wireguard.as_ref().is_some_and(|w| w.awg.is_some()),
+        Protocol::Wireguard => node.wireguard.is_some(),
     }
 }
 
@@ -59,12 +70,24 @@ mod tests {
     #[test]
     fn the_least_loaded_by_capacity_wins() {
         // 50/100 vs 80/200: node 2 is less loaded although it has more devices.
-        assert_eq!(choose(&[node(1, 50, Some(100)), node(2, 80, Some(200))]), Some(2));
+        assert_eq!(
+            choose(&[node(1, 50, Some(100)), node(2, 80, Some(200))]),
+            Some(2)
+        );
         // Equal load: the lower id.
-        assert_eq!(choose(&[node(2, 20, Some(200)), node(1, 10, Some(100))]), Some(1));
+        assert_eq!(
+            choose(&[node(2, 20, Some(200)), node(1, 10, Some(100))]),
+            Some(1)
+        );
         // No capacity = the default.
-        assert_eq!(choose(&[node(1, 60, None), node(2, 50, Some(100))]), Some(2));
-        assert_eq!(choose(&[node(1, 40, None), node(2, 50, Some(100))]), Some(1));
+        assert_eq!(
+            choose(&[node(1, 60, None), node(2, 50, Some(100))]),
+            Some(2)
+        );
+        assert_eq!(
+            choose(&[node(1, 40, None), node(2, 50, Some(100))]),
+            Some(1)
+        );
     }
 
     #[test]
@@ -80,8 +103,14 @@ mod tests {
 
     #[test]
     fn a_zero_capacity_counts_as_one_and_fills_last() {
-        assert_eq!(choose(&[node(1, 1, Some(0)), node(2, 5, Some(100))]), Some(2));
-        assert_eq!(choose(&[node(1, 0, Some(0)), node(2, 5, Some(100))]), Some(1));
+        assert_eq!(
+            choose(&[node(1, 1, Some(0)), node(2, 5, Some(100))]),
+            Some(2)
+        );
+        assert_eq!(
+            choose(&[node(1, 0, Some(0)), node(2, 5, Some(100))]),
+            Some(1)
+        );
     }
 
     #[test]
@@ -89,7 +118,11 @@ mod tests {
         let mut nodes = [node(1, 0, Some(100)), node(2, 0, Some(300))];
         for _ in 0..400 {
             let id = choose(&nodes).unwrap();
-            nodes.iter_mut().find(|n| n.id == id).unwrap().active_devices += 1;
+            nodes
+                .iter_mut()
+                .find(|n| n.id == id)
+                .unwrap()
+                .active_devices += 1;
         }
         assert_eq!(nodes[0].active_devices, 100);
         assert_eq!(nodes[1].active_devices, 300);

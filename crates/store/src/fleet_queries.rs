@@ -39,11 +39,10 @@ impl ReadStore {
 
     /// The capacity a node registered with (`None`: none, or no such node).
     pub async fn node_capacity(&self, id: NodeId) -> Result<Option<u32>, sqlx::Error> {
-        let c: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT capacity FROM nodes WHERE id = ?")
-                .bind(id as i64)
-                .fetch_optional(self.pool())
-                .await?;
+        let c: Option<Option<i64>> = sqlx::query_scalar("SELECT capacity FROM nodes WHERE id = ?")
+            .bind(id as i64)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(c.flatten().and_then(|c| u32::try_from(c).ok()))
     }
 

@@ -17,21 +17,21 @@
 mod apply;
 mod change;
 mod db;
+mod fleet_queries;
 pub mod log_store;
 pub mod queries;
 pub mod raft_types;
 mod sql;
 pub mod state_machine;
-mod fleet_queries;
 mod telegram_queries;
 
 pub use change::{Change, Generations};
+pub use fleet_queries::NodeLoad;
 pub use log_store::LogStore;
 pub use queries::Page;
 pub use queries::ReadStore;
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
 pub use state_machine::StateMachine;
-pub use fleet_queries::NodeLoad;
 pub use telegram_queries::BotStats;
 
 /// The error of read queries (the API maps it to a 500 with a log line).

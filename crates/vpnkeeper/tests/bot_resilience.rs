@@ -391,7 +391,10 @@ async fn the_fake_answers_overlapping_get_updates_with_409_and_counts_them() {
             .contains("terminated by other getUpdates"),
         "{body}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "the older poll ended at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the older poll ended at once"
+    );
     assert_eq!(second.await.unwrap().status().as_u16(), 200);
     assert_eq!(fake.conflicts(), 1);
 }
