@@ -46,11 +46,11 @@ pub fn spawn(
     Some(tokio::spawn(bot.run(stop)))
 }
 
-/// Runs a leader-only service (the scheduler, anything that must run once per cluster):
+/// Runs a leader-only service (node liveness, the scheduler, anything that must run once
+/// per cluster):
 /// `session` starts each time this node becomes the Raft leader and its stop signal turns
 /// true the moment it is not (or on shutdown). The handle ends after `stop`, once the
 /// running session has returned. See `vpnkeeper_bot::leader`.
-#[allow(dead_code)] // the hook for the scheduler (plans); the bot uses the same loop.
 pub fn spawn_leader_only<F, Fut>(
     cluster: &Cluster,
     name: &'static str,

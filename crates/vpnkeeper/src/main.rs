@@ -9,6 +9,7 @@ mod config;
 mod dataplane_health;
 mod http_trace;
 mod init;
+mod node_liveness;
 mod register;
 mod run;
 mod secret_files;

@@ -93,6 +93,15 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     );
 
     let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let liveness = {
+        let c = cluster.clone();
+        crate::bot_service::spawn_leader_only(
+            &cluster,
+            "node liveness",
+            stop_rx.clone(),
+            move |s| crate::node_liveness::session(c.clone(), s),
+        )
+    };
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -116,6 +125,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     if let Some(handle) = bot {
         let _ = handle.await;
     }
+    let _ = liveness.await;
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }

@@ -199,7 +199,8 @@ async fn render(
     let links = if active {
         let devices = state.read().devices_of_user(account.user.id, false).await?;
         let nodes = state.read().nodes().await?;
-        links::links_for(state, &nodes, &account.user, &devices)
+        let online = state.read().online_node_ids().await?;
+        links::links_for(state, &nodes, &online, &account.user, &devices)
     } else {
         Vec::new()
     };
