@@ -211,6 +211,10 @@ impl Bot {
                 return;
             }
         };
+        metrics::describe_histogram!(
+            sender::REPLY_RECORD_SECONDS,
+            "Telegram replies: from Telegram accepting a reply to the commit of its record (the window in which a crash repeats it)"
+        );
         let bot = self;
         leader::while_leader(
             bot.cluster.clone(),

@@ -398,3 +398,18 @@ async fn the_fake_answers_overlapping_get_updates_with_409_and_counts_them() {
     assert_eq!(second.await.unwrap().status().as_u16(), 200);
     assert_eq!(fake.conflicts(), 1);
 }
+
+/// Every reply's send → record window is measured (`/metrics`), the figure the bench reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_send_to_record_window_of_replies_is_measured() {
+    let b = open_node().await;
+    for i in 400..410 {
+        b.menu(&user(i)).await;
+    }
+    let metrics = b.api_text("/metrics").await;
+    let (count, p50, p99) =
+        bot::histogram_quantiles(&metrics, "vpnkeeper_bot_reply_record_seconds");
+    assert!(count >= 10, "one sample per recorded reply:\n{metrics}");
+    assert!(p50 <= p99 && p99.is_finite(), "p50 {p50} p99 {p99}");
+    b.assert_one_poller();
+}
