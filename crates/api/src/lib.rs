@@ -37,7 +37,7 @@ pub use error::ApiError;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+use routes::{audit, devices, docs, health as health_routes, imports, keys, nodes, users};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -56,6 +56,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
+        imports::import,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -65,6 +66,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         (name = "keys", description = "API keys: admin or read-only"),
         (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
         (name = "operations"),
+        (name = "imports", description = "Users, devices and keys carried over from another panel"),
     )
 )]
 struct ApiDoc;
@@ -115,6 +117,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/openapi.json", get(docs::openapi_json))
+        .route("/imports", post(imports::import))
         .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))

@@ -67,7 +67,7 @@ impl Generations {
 fn touches(command: &Command) -> (bool, bool) {
     match command {
         Command::CreateApiKey { .. } | Command::RevokeApiKey { .. } => (true, false),
-        Command::UpsertNode { .. } => (false, true),
+        Command::UpsertNode { .. } | Command::ImportServerKey { .. } => (false, true),
         Command::TelegramUpdate { commands, .. } => commands
             .iter()
             .map(touches)

@@ -17,6 +17,7 @@
 mod apply;
 mod change;
 mod db;
+mod legacy_queries;
 pub mod log_store;
 pub mod queries;
 pub mod raft_types;
@@ -25,6 +26,7 @@ pub mod state_machine;
 mod telegram_queries;
 
 pub use change::{Change, Generations};
+pub use legacy_queries::LegacySubUser;
 pub use log_store::LogStore;
 pub use queries::Page;
 pub use queries::ReadStore;

@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod dataplane_health;
 mod http_trace;
+mod import;
 mod init;
 mod register;
 mod run;
@@ -148,6 +149,41 @@ enum Cmd {
         /// Run the node from this binary instead (e.g. an older build, to compare).
         #[arg(long)]
         node_exe: Option<PathBuf>,
+    },
+    /// Carry users, devices and keys over from another panel, keeping every customer's
+    /// subscription URL and config working. Re-running an import changes nothing more.
+    Import {
+        #[command(subcommand)]
+        source: ImportCmd,
+        /// Print what would happen and change nothing.
+        #[arg(long, global = true)]
+        dry_run: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImportCmd {
+    /// From Marzban's SQLite database: names, expiry, data limit, used traffic, status and
+    /// VLESS UUIDs; old `/sub/{token}` URLs keep working.
+    Marzban {
+        /// Marzban's database (usually /var/lib/marzban/db.sqlite3); opened read-only.
+        #[arg(long)]
+        db: PathBuf,
+        /// The secret Marzban signs subscription tokens with (default: its `jwt` table).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// From an Amnezia self-hosted container's wg0.conf and clientsTable: peers keep their
+    /// keys, addresses and names; the node takes over the server key and AmneziaWG params.
+    Amnezia {
+        /// The server's config (in the container: /opt/amnezia/awg/wg0.conf).
+        #[arg(long)]
+        wg_conf: PathBuf,
+        /// Client names (in the container: /opt/amnezia/awg/clientsTable).
+        #[arg(long)]
+        clients_table: Option<PathBuf>,
     },
 }
 
@@ -341,6 +377,22 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 node_exe,
             })
             .await
+        }
+        Cmd::Import {
+            source,
+            dry_run,
+            place,
+        } => {
+            let (location, config) = load(&place)?;
+            let plan = match source {
+                ImportCmd::Marzban { db, secret } => import::marzban::read(&db, secret)?,
+                ImportCmd::Amnezia {
+                    wg_conf,
+                    clients_table,
+                } => import::amnezia::read(&wg_conf, clients_table.as_deref(), &config)?,
+            };
+            let api = ApiClient::new(&location, &config)?;
+            import::submit(&api, plan, dry_run).await
         }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;

@@ -11,6 +11,7 @@ mod access;
 mod api_key;
 mod broadcast;
 mod device;
+mod import;
 mod node;
 mod telegram;
 mod usage;
@@ -199,5 +200,10 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             admin_chat,
         } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
         C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+        C::ImportUser { user } => import::user(conn, at, user, changes),
+        C::SetLegacySubSecret { source, secret } => {
+            import::legacy_secret(conn, at, *source, secret)
+        }
+        C::ImportServerKey { key } => import::server_key(conn, at, key, changes),
     }
 }
