@@ -48,7 +48,9 @@ fn marzban_db(path: &std::path::Path) {
     .unwrap();
     c.execute("INSERT INTO jwt(secret_key) VALUES(?)", [SECRET])
         .unwrap();
-    let users: [(&str, &str, i64, Option<i64>, Option<i64>, Option<&str>); 3] = [
+    // (username, status, used_traffic, data_limit, expire, sub_revoked_at)
+    type Row<'a> = (&'a str, &'a str, i64, Option<i64>, Option<i64>, Option<&'a str>);
+    let users: [Row; 3] = [
         (
             "alice",
             "active",
