@@ -37,7 +37,7 @@ pub use error::ApiError;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, imports, keys, nodes, users};
+use routes::{audit, backup, devices, docs, health as health_routes, imports, keys, nodes, users};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -57,6 +57,7 @@ use routes::{audit, devices, docs, health as health_routes, imports, keys, nodes
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
         imports::import,
+        backup::download,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -118,6 +119,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/imports", post(imports::import))
+        .route("/backup", get(backup::download))
         .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))

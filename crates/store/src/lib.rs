@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+pub mod backup;
 mod change;
 mod db;
 mod legacy_queries;

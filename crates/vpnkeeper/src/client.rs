@@ -100,6 +100,27 @@ impl ApiClient {
         Ok((status, value))
     }
 
+    /// GETs a binary body (a backup file); an API error comes back as its one-line message.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .with_context(|| format!("no vpnkeeper node is running at {}", self.base))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading the node's answer")?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+            bail!("{msg}");
+        }
+        Ok(bytes.to_vec())
+    }
+
     pub async fn get_text(&self, path: &str) -> Result<String> {
         let resp = self
             .http

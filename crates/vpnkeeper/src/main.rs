@@ -1,6 +1,7 @@
 //! `vpnkeeper`: the one binary. `init` and `run` operate a node; the other verbs are clients of
 //! a running node's local API.
 
+mod backup;
 mod bench;
 mod bench_xray;
 mod bot_service;
@@ -11,6 +12,7 @@ mod http_trace;
 mod import;
 mod init;
 mod register;
+mod restore;
 mod run;
 mod secret_files;
 mod verbs;
@@ -150,6 +152,42 @@ enum Cmd {
         #[arg(long)]
         node_exe: Option<PathBuf>,
     },
+    /// Backups of the replicated state.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Create a new one-node cluster in an empty directory from a backup: every user,
+    /// device, key, subscription token and plan, the same server keys and AmneziaWG params.
+    Restore {
+        /// The new node's data directory (must not hold a node).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// For a passphrase-sealed backup: the file holding the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// For a cluster-sealed backup: the old cluster's cluster.key.
+        #[arg(long)]
+        cluster_key: Option<PathBuf>,
+        /// This node's name.
+        #[arg(long, default_value = "node-1")]
+        name: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP): give the old one, or update DNS.
+        #[arg(long, default_value = "127.0.0.1")]
+        public_host: String,
+        /// The WireGuard data plane, as for `init`.
+        #[arg(long)]
+        wg_backend: Option<String>,
+    },
     /// Carry users, devices and keys over from another panel, keeping every customer's
     /// subscription URL and config working. Re-running an import changes nothing more.
     Import {
@@ -160,6 +198,21 @@ enum Cmd {
         dry_run: bool,
         #[command(flatten)]
         place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BackupCmd {
+    /// Take a sealed backup of the running node's replicated state (online, consistent)
+    /// and write it 0600; prints the file's path.
+    Create {
+        /// Where to write it (default: ./vpnkeeper-<cluster id>-<unix ms>.vkbackup).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seal with this passphrase (first line of the file, 8+ characters) instead of
+        /// the cluster's key, so the backup restores without the old cluster.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -377,6 +430,60 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 node_exe,
             })
             .await
+        }
+        Cmd::Backup { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                BackupCmd::Create {
+                    out,
+                    passphrase_file,
+                } => {
+                    backup::create(&api, &location.data_dir, out, passphrase_file.as_deref()).await
+                }
+            }
+        }
+        Cmd::Restore {
+            data_dir,
+            from,
+            passphrase_file,
+            cluster_key,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+            wg_backend,
+        } => {
+            init::ensure_uninitialised(&data_dir)?;
+            // Open and check the backup before writing anything.
+            let (state_db, secret) = restore::open(&restore::RestoreFrom {
+                file: from,
+                passphrase_file,
+                cluster_key,
+            })?;
+            let mut config = Config::default();
+            config.node.name = name;
+            config.node.public_host = public_host;
+            config.wireguard.backend = match wg_backend {
+                Some(b) => b
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
+                None => {
+                    let w = &config.wireguard;
+                    init::default_wg_backend(&w.interface, w.listen_port).0
+                }
+            };
+            config.api.listen = api_listen;
+            config.raft.listen = raft_listen;
+            config.check_all()?;
+            let token = restore::restore(&data_dir, &config, state_db, secret).await?;
+            eprintln!(
+                "restored into {}; the new admin token (also in {}) is:",
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            println!("{token}");
+            Ok(())
         }
         Cmd::Import {
             source,

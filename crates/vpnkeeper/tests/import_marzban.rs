@@ -49,7 +49,14 @@ fn marzban_db(path: &std::path::Path) {
     c.execute("INSERT INTO jwt(secret_key) VALUES(?)", [SECRET])
         .unwrap();
     // (username, status, used_traffic, data_limit, expire, sub_revoked_at)
-    type Row<'a> = (&'a str, &'a str, i64, Option<i64>, Option<i64>, Option<&'a str>);
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<&'a str>,
+    );
     let users: [Row; 3] = [
         (
             "alice",

@@ -1,6 +1,7 @@
 //! One module per resource; [`crate::router`] mounts them.
 
 pub mod audit;
+pub mod backup;
 pub mod devices;
 pub mod docs;
 pub mod health;
