@@ -152,6 +152,13 @@ enum Cmd {
         #[arg(long)]
         node_exe: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
     /// Backups of the replicated state.
     Backup {
         #[command(subcommand)]
@@ -430,6 +437,17 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 node_exe,
             })
             .await
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
         }
         Cmd::Backup { command, place } => {
             let (location, config) = load(&place)?;

@@ -40,3 +40,32 @@ fn a_user_add_loop_past_the_write_limit_waits_and_succeeds() {
         start.elapsed()
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_clap_definitions() {
+    let out = vk(&["completions", "bash"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(
+        script.contains("complete -F") && script.contains("vpnkeeper"),
+        "{script}"
+    );
+    for verb in [
+        "import",
+        "backup",
+        "restore",
+        "marzban",
+        "--passphrase-file",
+    ] {
+        assert!(script.contains(verb), "bash completion lacks {verb}");
+    }
+    let out = vk(&["completions", "zsh"]);
+    assert!(out.status.success() && stdout(&out).starts_with("#compdef vpnkeeper"));
+    let out = vk(&["man"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let man = stdout(&out);
+    assert!(man.contains(".TH vpnkeeper"), "{man}");
+    assert!(man.contains("restore"), "the man page lists the verbs");
+    let out = vk(&["completions", "tcsh"]);
+    assert!(!out.status.success());
+}
