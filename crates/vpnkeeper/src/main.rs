@@ -29,6 +29,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::ApiClient;
 use crate::config::{Config, Location, LogFormat};
 
+/// Shown at the end of `--help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the command failed; one line on stderr says why (refused by the node, bad file, no node running, …)\n  2  bad command line (unknown verb or flag, missing argument)";
+
 /// Where a node lives when no `--data-dir`/`--config` is given.
 pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 
@@ -36,6 +39,7 @@ pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 #[command(
     name = "vpnkeeper",
     version,
+    after_help = EXIT_CODES,
     about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster"
 )]
 struct Cli {
@@ -208,6 +212,13 @@ enum Cmd {
     },
 }
 
+/// How list verbs print.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BackupCmd {
     /// Take a sealed backup of the running node's replicated state (online, consistent)
@@ -260,6 +271,9 @@ pub(crate) enum UserCmd {
     List {
         #[arg(long)]
         search: Option<String>,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Disable a user (their devices stop working).
     Disable { user: String },
@@ -289,6 +303,9 @@ pub(crate) enum DeviceCmd {
         user: Option<String>,
         #[arg(long)]
         include_revoked: bool,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Revoke a device by id or UUID.
     Revoke { device: String },

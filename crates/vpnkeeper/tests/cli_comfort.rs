@@ -69,3 +69,36 @@ fn completions_and_the_man_page_come_from_the_clap_definitions() {
     let out = vk(&["completions", "tcsh"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn list_verbs_print_json_and_help_documents_exit_codes() {
+    let mut node = Node::init();
+    node.start();
+    assert!(node.cli(&["user", "add", "alice"]).status.success());
+    let out = node.cli(&["user", "list", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let users: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(users[0]["name"], "alice");
+    let out = node.cli(&["device", "list", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap(),
+        serde_json::json!([])
+    );
+    // The table stays the default.
+    assert!(stdout(&node.cli(&["user", "list"])).starts_with("ID"));
+
+    let help = stdout(&vk(&["--help"]));
+    assert!(
+        help.contains("Exit codes:") && help.contains("2  bad command line"),
+        "{help}"
+    );
+    // ... and they hold: a refused verb is 1 with one line, a bad flag is 2.
+    let out = node.cli(&["user", "add", "alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert_eq!(
+        vk(&["user", "list", "--output", "xml"]).status.code(),
+        Some(2)
+    );
+}
