@@ -34,6 +34,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
+pub use routes::backup::make_file as make_backup_file;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 

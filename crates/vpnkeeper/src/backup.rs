@@ -92,3 +92,96 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Failed scheduled backups, for alerting (`/metrics`); a failure is also logged as an error.
+const BACKUP_FAILURES: &str = "vpnkeeper_backup_failures_total";
+/// Scheduled backups written.
+const BACKUPS_WRITTEN: &str = "vpnkeeper_backups_total";
+
+/// Starts the `[backup]` schedule: every `interval_secs`, a cluster-sealed backup into the
+/// backup directory, keeping the newest `keep`. Never silent: each failure is an error line
+/// and a count on `/metrics`.
+pub fn spawn_scheduled(
+    read: vpnkeeper_store::ReadStore,
+    config: &crate::config::Config,
+    data_dir: &Path,
+    secret: vpnkeeper_domain::secrets::ClusterSecret,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let section = config.backup.clone();
+    if section.interval_secs == 0 {
+        return None;
+    }
+    metrics::describe_counter!(BACKUP_FAILURES, "Scheduled backups that failed");
+    metrics::describe_counter!(BACKUPS_WRITTEN, "Scheduled backups written");
+    let dir = section
+        .dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("backups"));
+    let source = vpnkeeper_api::state::BackupSource {
+        secret,
+        scratch_dir: data_dir.join("snapshots"),
+    };
+    let every = std::time::Duration::from_secs(section.interval_secs);
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            match scheduled_once(&read, &source, &dir, section.keep).await {
+                Ok(path) => {
+                    metrics::counter!(BACKUPS_WRITTEN).increment(1);
+                    tracing::info!(path = %path.display(), "scheduled backup written");
+                }
+                Err(e) => {
+                    metrics::counter!(BACKUP_FAILURES).increment(1);
+                    tracing::error!(error = %format!("{e:#}"), dir = %dir.display(), "scheduled backup FAILED");
+                }
+            }
+        }
+    }))
+}
+
+async fn scheduled_once(
+    read: &vpnkeeper_store::ReadStore,
+    source: &vpnkeeper_api::state::BackupSource,
+    dir: &Path,
+    keep: u32,
+) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let file = vpnkeeper_api::make_backup_file(read, source).await?;
+    let (manifest, _, _) = backup::read_manifest(&file)?;
+    let path = dir.join(default_name(&manifest));
+    write_private(&path, &file)?;
+    prune(dir, keep as usize)?;
+    Ok(path)
+}
+
+/// Removes all but the newest `keep` backups (names sort by time: `…-<unix ms>.vkbackup`).
+fn prune(dir: &Path, keep: usize) -> Result<()> {
+    let mut files: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let stem = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".vkbackup")?
+                .to_string();
+            let ms = stem.rsplit('-').next()?.parse::<i64>().ok()?;
+            stem.starts_with("vpnkeeper-").then_some((ms, p))
+        })
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(keep);
+    for (_, p) in files.into_iter().take(excess) {
+        std::fs::remove_file(&p).with_context(|| format!("removing old backup {}", p.display()))?;
+    }
+    Ok(())
+}

@@ -97,6 +97,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     );
 
     let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    // `[backup]` schedule (ops); stops with the node.
+    let _backups = crate::backup::spawn_scheduled(
+        cluster.read().clone(),
+        config,
+        dir,
+        secret.clone(),
+        stop_rx.clone(),
+    );
 
     let api_server = {
         let stop = stop_rx.clone();

@@ -359,3 +359,63 @@ fn use_config(lab: &Lab, conf: &str) {
         ],
     );
 }
+
+#[test]
+fn scheduled_backups_land_in_the_backup_dir_and_only_the_newest_are_kept() {
+    let mut node = Node::init();
+    let dir = node.dir.path().join("backups");
+    let dir_s = dir.to_str().unwrap().to_string();
+    node.start_env(&[
+        ("VPNKEEPER_BACKUP__INTERVAL_SECS", "1"),
+        ("VPNKEEPER_BACKUP__KEEP", "2"),
+        ("VPNKEEPER_BACKUP__DIR", &dir_s),
+    ]);
+    assert!(node.cli(&["user", "add", "alice"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let written = || {
+        let m = api_text(&node, "/metrics");
+        m.lines()
+            .find(|l| l.starts_with("vpnkeeper_backups_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    while written() < 4.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled backups; log:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let backups: Vec<_> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "vkbackup"))
+        .collect();
+    assert!(backups.len() <= 2 && !backups.is_empty(), "{files:?}");
+    for b in &backups {
+        assert_eq!(
+            std::fs::metadata(b).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A scheduled backup restores like any other (cluster-sealed: with the cluster key).
+    let target = node.dir.path().join("restored");
+    let key = node.data_dir().join("cluster.key");
+    let out = restore(
+        &target,
+        backups[0],
+        &["--cluster-key", key.to_str().unwrap()],
+        (free_port(), free_port()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !node.log().contains("scheduled backup FAILED"),
+        "{}",
+        node.log()
+    );
+}
