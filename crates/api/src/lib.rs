@@ -35,10 +35,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
+pub use routes::backup::make_file as make_backup_file;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+use routes::{audit, backup, devices, docs, health as health_routes, imports, keys, nodes, users};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -57,6 +58,8 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
+        imports::import,
+        backup::download,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -66,6 +69,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         (name = "keys", description = "API keys: admin or read-only"),
         (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
         (name = "operations"),
+        (name = "imports", description = "Users, devices and keys carried over from another panel"),
     )
 )]
 struct ApiDoc;
@@ -116,6 +120,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/openapi.json", get(docs::openapi_json))
+        .route("/imports", post(imports::import))
+        .route("/backup", get(backup::download))
         .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))

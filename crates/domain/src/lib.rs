@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod awg;
+pub mod backup;
 pub mod command;
 pub mod entity;
 pub mod keys;

@@ -67,7 +67,9 @@ impl Generations {
 fn touches(command: &Command) -> (bool, bool) {
     match command {
         Command::CreateApiKey { .. } | Command::RevokeApiKey { .. } => (true, false),
-        Command::UpsertNode { .. } | Command::SetNodeOnline { .. } => (false, true),
+        Command::UpsertNode { .. }
+        | Command::SetNodeOnline { .. }
+        | Command::ImportServerKey { .. } => (false, true),
         Command::TelegramUpdate { commands, .. } => commands
             .iter()
             .map(touches)

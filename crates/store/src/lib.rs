@@ -15,9 +15,11 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+pub mod backup;
 mod change;
 mod db;
 mod fleet_queries;
+mod legacy_queries;
 pub mod log_store;
 pub mod queries;
 pub mod raft_types;
@@ -27,6 +29,7 @@ mod telegram_queries;
 
 pub use change::{Change, Generations};
 pub use fleet_queries::NodeLoad;
+pub use legacy_queries::LegacySubUser;
 pub use log_store::LogStore;
 pub use queries::Page;
 pub use queries::ReadStore;

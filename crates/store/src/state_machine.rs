@@ -305,6 +305,9 @@ const REPLICATED_TABLES: &[&str] = &[
     "tg_chats",
     "tg_access_requests",
     "tg_broadcasts",
+    // Old panels' subscription secrets and users (migration 0050, imports).
+    "legacy_sub_secrets",
+    "legacy_sub_users",
 ];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.

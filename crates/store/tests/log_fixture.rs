@@ -41,6 +41,8 @@ const TABLES: &[&str] = &[
     "tg_chats",
     "tg_access_requests",
     "tg_broadcasts",
+    "legacy_sub_secrets",
+    "legacy_sub_users",
     "sm_meta",
 ];
 
@@ -554,6 +556,89 @@ fn bot_proposals() -> Vec<Vec<Envelope>> {
     ]
 }
 
+/// Imports from other panels (issue #18): the old panel's secret, a user with a VLESS UUID
+/// and a WireGuard peer kept (twice: the second changes nothing), the old server's key.
+fn import_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::import::{
+        ImportSource, ImportedDevice, ImportedServerKey, ImportedUser, ImportedWg,
+    };
+    let admin = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let carol = ImportedUser {
+        source: ImportSource::Marzban,
+        name: "carol".into(),
+        enabled: false,
+        expires_at_ms: Some(T0 + 86_400_000),
+        traffic_limit_bytes: Some(1 << 30),
+        sub_token: "imported-token-carol-0001".into(),
+        legacy_name: Some("Carol".into()),
+        legacy_revoked_before_ms: Some(T0 - 1000),
+        devices: vec![
+            ImportedDevice {
+                node_id: 1,
+                name: "vless".into(),
+                device_type: DeviceType::Phone,
+                protocol: Protocol::Vless,
+                uuid: uuid(200),
+                wg: None,
+                rx_bytes: 12345,
+                tx_bytes: 0,
+            },
+            ImportedDevice {
+                node_id: 1,
+                name: "amnezia".into(),
+                device_type: DeviceType::Laptop,
+                protocol: Protocol::Wireguard,
+                uuid: uuid(201),
+                wg: Some(ImportedWg {
+                    public_key: "impAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                    preshared_key: Some(Sealed::from_stored("v1.sealed-imported-psk".into())),
+                    address_v4: "10.8.0.6".parse().unwrap(),
+                }),
+                rx_bytes: 0,
+                tx_bytes: 0,
+            },
+        ],
+    };
+    vec![vec![
+        env(
+            40,
+            &admin,
+            Command::SetLegacySubSecret {
+                source: ImportSource::Marzban,
+                secret: Sealed::from_stored("v1.sealed-marzban-secret".into()),
+            },
+        ),
+        env(
+            41,
+            &admin,
+            Command::ImportUser {
+                user: Box::new(carol.clone()),
+            },
+        ),
+        env(
+            42,
+            &admin,
+            Command::ImportUser {
+                user: Box::new(carol),
+            },
+        ),
+        env(
+            43,
+            &admin,
+            Command::ImportServerKey {
+                key: Box::new(ImportedServerKey {
+                    node_id: 1,
+                    public_key: "oldAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                    private_key: Sealed::from_stored("v1.sealed-old-server-key".into()),
+                    awg: None,
+                }),
+            },
+        ),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -565,6 +650,7 @@ fn build_entries() -> Vec<Entry> {
         .into_iter()
         .chain(bot_proposals())
         .chain(fleet_proposals())
+        .chain(import_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -671,7 +757,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 24, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 27, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

@@ -1,6 +1,7 @@
 //! `vpnkeeper`: the one binary. `init` and `run` operate a node; the other verbs are clients of
 //! a running node's local API.
 
+mod backup;
 mod bench;
 mod bench_xray;
 mod bot_service;
@@ -8,9 +9,11 @@ mod client;
 mod config;
 mod dataplane_health;
 mod http_trace;
+mod import;
 mod init;
 mod node_liveness;
 mod register;
+mod restore;
 mod run;
 mod secret_files;
 mod verbs;
@@ -27,6 +30,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::ApiClient;
 use crate::config::{Config, Location, LogFormat};
 
+/// Shown at the end of `--help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the command failed; one line on stderr says why (refused by the node, bad file, no node running, …)\n  2  bad command line (unknown verb or flag, missing argument)";
+
 /// Where a node lives when no `--data-dir`/`--config` is given.
 pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 
@@ -34,6 +40,7 @@ pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 #[command(
     name = "vpnkeeper",
     version,
+    after_help = EXIT_CODES,
     about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster"
 )]
 struct Cli {
@@ -150,6 +157,106 @@ enum Cmd {
         #[arg(long)]
         node_exe: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+    /// Backups of the replicated state.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Create a new one-node cluster in an empty directory from a backup: every user,
+    /// device, key, subscription token and plan, the same server keys and AmneziaWG params.
+    Restore {
+        /// The new node's data directory (must not hold a node).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// For a passphrase-sealed backup: the file holding the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// For a cluster-sealed backup: the old cluster's cluster.key.
+        #[arg(long)]
+        cluster_key: Option<PathBuf>,
+        /// This node's name.
+        #[arg(long, default_value = "node-1")]
+        name: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP): give the old one, or update DNS.
+        #[arg(long, default_value = "127.0.0.1")]
+        public_host: String,
+        /// The WireGuard data plane, as for `init`.
+        #[arg(long)]
+        wg_backend: Option<String>,
+    },
+    /// Carry users, devices and keys over from another panel, keeping every customer's
+    /// subscription URL and config working. Re-running an import changes nothing more.
+    Import {
+        #[command(subcommand)]
+        source: ImportCmd,
+        /// Print what would happen and change nothing.
+        #[arg(long, global = true)]
+        dry_run: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+/// How list verbs print.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BackupCmd {
+    /// Take a sealed backup of the running node's replicated state (online, consistent)
+    /// and write it 0600; prints the file's path.
+    Create {
+        /// Where to write it (default: ./vpnkeeper-<cluster id>-<unix ms>.vkbackup).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seal with this passphrase (first line of the file, 8+ characters) instead of
+        /// the cluster's key, so the backup restores without the old cluster.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImportCmd {
+    /// From Marzban's SQLite database: names, expiry, data limit, used traffic, status and
+    /// VLESS UUIDs; old `/sub/{token}` URLs keep working.
+    Marzban {
+        /// Marzban's database (usually /var/lib/marzban/db.sqlite3); opened read-only.
+        #[arg(long)]
+        db: PathBuf,
+        /// The secret Marzban signs subscription tokens with (default: its `jwt` table).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// From an Amnezia self-hosted container's wg0.conf and clientsTable: peers keep their
+    /// keys, addresses and names; the node takes over the server key and AmneziaWG params.
+    Amnezia {
+        /// The server's config (in the container: /opt/amnezia/awg/wg0.conf).
+        #[arg(long)]
+        wg_conf: PathBuf,
+        /// Client names (in the container: /opt/amnezia/awg/clientsTable).
+        #[arg(long)]
+        clients_table: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +272,9 @@ pub(crate) enum UserCmd {
     List {
         #[arg(long)]
         search: Option<String>,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Disable a user (their devices stop working).
     Disable { user: String },
@@ -194,6 +304,9 @@ pub(crate) enum DeviceCmd {
         user: Option<String>,
         #[arg(long)]
         include_revoked: bool,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Revoke a device by id or UUID.
     Revoke { device: String },
@@ -342,6 +455,87 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 node_exe,
             })
             .await
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
+        }
+        Cmd::Backup { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                BackupCmd::Create {
+                    out,
+                    passphrase_file,
+                } => {
+                    backup::create(&api, &location.data_dir, out, passphrase_file.as_deref()).await
+                }
+            }
+        }
+        Cmd::Restore {
+            data_dir,
+            from,
+            passphrase_file,
+            cluster_key,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+            wg_backend,
+        } => {
+            init::ensure_uninitialised(&data_dir)?;
+            // Open and check the backup before writing anything.
+            let (state_db, secret) = restore::open(&restore::RestoreFrom {
+                file: from,
+                passphrase_file,
+                cluster_key,
+            })?;
+            let mut config = Config::default();
+            config.node.name = name;
+            config.node.public_host = public_host;
+            config.wireguard.backend = match wg_backend {
+                Some(b) => b
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
+                None => {
+                    let w = &config.wireguard;
+                    init::default_wg_backend(&w.interface, w.listen_port).0
+                }
+            };
+            config.api.listen = api_listen;
+            config.raft.listen = raft_listen;
+            config.check_all()?;
+            let token = restore::restore(&data_dir, &config, state_db, secret).await?;
+            eprintln!(
+                "restored into {}; the new admin token (also in {}) is:",
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Cmd::Import {
+            source,
+            dry_run,
+            place,
+        } => {
+            let (location, config) = load(&place)?;
+            let plan = match source {
+                ImportCmd::Marzban { db, secret } => import::marzban::read(&db, secret)?,
+                ImportCmd::Amnezia {
+                    wg_conf,
+                    clients_table,
+                } => import::amnezia::read(&wg_conf, clients_table.as_deref(), &config)?,
+            };
+            let api = ApiClient::new(&location, &config)?;
+            import::submit(&api, plan, dry_run).await
         }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;

@@ -76,7 +76,11 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         config,
         &secret.sealer(),
         probes.into_iter().flatten(),
-    );
+    )
+    .with_backup(vpnkeeper_api::state::BackupSource {
+        secret: secret.clone(),
+        scratch_dir: dir.join("snapshots"),
+    });
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
         _ => None,
@@ -102,6 +106,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
             move |s| crate::node_liveness::session(c.clone(), s),
         )
     };
+    // `[backup]` schedule (ops); stops with the node.
+    let _backups = crate::backup::spawn_scheduled(
+        cluster.read().clone(),
+        config,
+        dir,
+        secret.clone(),
+        stop_rx.clone(),
+    );
 
     let api_server = {
         let stop = stop_rx.clone();

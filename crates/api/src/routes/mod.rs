@@ -1,9 +1,11 @@
 //! One module per resource; [`crate::router`] mounts them.
 
 pub mod audit;
+pub mod backup;
 pub mod devices;
 pub mod docs;
 pub mod health;
+pub mod imports;
 pub mod keys;
 pub mod nodes;
 pub mod users;

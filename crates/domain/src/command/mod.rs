@@ -26,6 +26,7 @@ use crate::validate::ValidationError;
 mod actor;
 pub mod api_key;
 pub mod device;
+pub mod import;
 pub mod node;
 pub mod node_status;
 mod outcome;
@@ -185,6 +186,21 @@ pub enum Command {
         node_id: NodeId,
         online: bool,
     },
+    /// A user carried over from another panel with their devices (`import` family): created,
+    /// or brought in line with the source when already imported.
+    ImportUser {
+        user: Box<import::ImportedUser>,
+    },
+    /// The old panel's secret its subscription tokens are signed with, so `/sub/{token}`
+    /// keeps accepting the URLs customers already have.
+    SetLegacySubSecret {
+        source: import::ImportSource,
+        secret: crate::secrets::Sealed,
+    },
+    /// Takes over another server's WireGuard key and AmneziaWG parameters for a node.
+    ImportServerKey {
+        key: Box<import::ImportedServerKey>,
+    },
 }
 
 impl Command {
@@ -215,6 +231,9 @@ impl Command {
             Command::BroadcastProgress { .. } => "broadcast.progress",
             Command::SetNodeOnline { online: true, .. } => "node.online",
             Command::SetNodeOnline { online: false, .. } => "node.offline",
+            Command::ImportUser { .. } => "import.user",
+            Command::SetLegacySubSecret { .. } => "import.legacy_secret",
+            Command::ImportServerKey { .. } => "import.server_key",
         }
     }
 
@@ -273,6 +292,9 @@ impl Command {
                 crate::validate::telegram_id("telegram_id", *telegram_id)
             }
             Command::StartBroadcast { text, .. } => telegram::validate_broadcast(text),
+            Command::ImportUser { user } => import::validate_user(user),
+            Command::SetLegacySubSecret { secret, .. } => import::validate_secret(secret),
+            Command::ImportServerKey { key } => import::validate_server_key(key),
             Command::RevokeDevice { .. }
             | Command::RevokeApiKey { .. }
             | Command::CreateInvite { .. }

@@ -11,6 +11,7 @@ mod access;
 mod api_key;
 mod broadcast;
 mod device;
+mod import;
 mod node;
 mod node_status;
 mod telegram;
@@ -203,5 +204,10 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         C::SetNodeOnline { node_id, online } => {
             node_status::set_online(conn, at, *node_id, *online, changes)
         }
+        C::ImportUser { user } => import::user(conn, at, user, changes),
+        C::SetLegacySubSecret { source, secret } => {
+            import::legacy_secret(conn, at, *source, secret)
+        }
+        C::ImportServerKey { key } => import::server_key(conn, at, key, changes),
     }
 }
