@@ -13,8 +13,12 @@
 // what its traits return; boxing them at every call site would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod join;
+mod membership;
 mod network;
 mod rpc;
+mod server;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,7 +29,6 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use vpnkeeper_domain::secrets::ClusterSecret;
 use vpnkeeper_domain::validate::ValidationError;
 use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
 use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
@@ -34,11 +37,9 @@ use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
 /// door stamps envelopes with it) and of readers that compare against stored times.
 pub use vpnkeeper_store::now_ms;
 
+pub use join::{cluster_id, request_join, Invite, InviteError, JoinGrant, JoinLink, JoinRequest, Pki};
+pub use membership::{Member, MembershipError, MAX_VOTERS};
 pub use network::HttpNetwork;
-pub use rpc::router as rpc_router;
-
-/// The purpose string for deriving the node-to-node RPC token from the cluster secret.
-const RPC_TOKEN_PURPOSE: &str = "cluster/rpc-token/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -46,6 +47,8 @@ pub enum ClusterError {
     Store(#[from] vpnkeeper_store::StoreError),
     #[error("raft: {0}")]
     Raft(String),
+    #[error("cluster TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Why a proposal did not produce an outcome. A [`vpnkeeper_domain::CommandError`] is not
@@ -103,6 +106,7 @@ struct Inner {
     raft: Raft<TypeConfig>,
     read: ReadStore,
     network: HttpNetwork,
+    pki: Pki,
     /// Proposals on their way into the log (see [`group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
 }
@@ -203,20 +207,15 @@ async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pe
     }
 }
 
-/// Derives the bearer token nodes present to each other.
-pub fn rpc_token(secret: &ClusterSecret) -> String {
-    hex::encode(secret.derive(RPC_TOKEN_PURPOSE))
-}
-
 impl Cluster {
     /// Opens the stores in `data_dir` and starts the Raft member `node_id`.
     ///
-    /// Does not serve RPC: mount [`Cluster::rpc_router`] on the Raft listener (a one-voter
+    /// Does not serve RPC: run [`Cluster::serve_rpc`] on the Raft listener (a one-voter
     /// cluster never needs it, but a fleet does).
     pub async fn start(
         node_id: u64,
         data_dir: &Path,
-        secret: &ClusterSecret,
+        pki: Pki,
         timing: RaftTiming,
     ) -> Result<Cluster, ClusterError> {
         let (log, sm, read) = vpnkeeper_store::open(data_dir).await?;
@@ -231,7 +230,7 @@ impl Cluster {
         }
         .validate()
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let network = HttpNetwork::new(rpc_token(secret));
+        let network = HttpNetwork::new(&pki.tls)?;
         let raft = Raft::new(node_id, Arc::new(config), network.clone(), log, sm)
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -243,9 +242,11 @@ impl Cluster {
                 raft,
                 read,
                 network,
+                pki,
                 proposals,
             }),
         };
+        tokio::spawn(cluster.clone().promote_learners());
         cluster.elect_if_sole_voter().await;
         Ok(cluster)
     }
@@ -298,9 +299,37 @@ impl Cluster {
         self.metrics().state == ServerState::Leader
     }
 
-    /// The axum router serving node-to-node RPC for this member.
-    pub fn rpc_router(&self) -> axum::Router {
-        rpc::router(self.clone())
+    /// Serves node-to-node RPC and the join handshake on `listener` (mutual TLS; see
+    /// [`server`]) until `stop` completes.
+    pub async fn serve_rpc(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ClusterError> {
+        let service = server::RpcService::new(
+            rpc::router(self.clone()),
+            self.join_router(),
+            &self.inner.pki.tls,
+        )?;
+        service.serve(listener, stop).await;
+        Ok(())
+    }
+
+    /// True once a peer has told this node it is no longer a member, or the membership no
+    /// longer lists it: a removed node stops serving.
+    pub fn removed(&self) -> bool {
+        if self.inner.network.removed() {
+            return true;
+        }
+        let m = self.metrics();
+        let membership = m.membership_config.membership();
+        let has_members = membership.nodes().next().is_some();
+        has_members && membership.get_node(&self.inner.node_id).is_none()
+    }
+
+    /// The cluster's id (derived from its secret) and CA fingerprint.
+    pub fn pki(&self) -> &Pki {
+        &self.inner.pki
     }
 
     /// Waits until some node is leader (this one or another), up to `timeout`.
@@ -366,24 +395,20 @@ impl Cluster {
         leader: &NodeAddr,
         env: &Envelope,
     ) -> Result<ApplyOutcome, ProposeError> {
-        let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
-        let resp = self
-            .inner
+        self.inner
             .network
-            .http()
-            .post(format!("http://{}/raft/propose", leader.raft_addr))
-            .bearer_auth(self.inner.network.rpc_token())
-            .timeout(Duration::from_secs(10))
-            .json(env)
-            .send()
+            .post::<_, Result<ApplyOutcome, ProposeError>>(
+                leader_id,
+                &leader.raft_addr,
+                "/raft/propose",
+                env,
+                Duration::from_secs(10),
+            )
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(unreachable(format!("HTTP {}", resp.status())));
-        }
-        resp.json::<Result<ApplyOutcome, ProposeError>>()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
+            .map_err(|e| ProposeError::LeaderUnreachable {
+                leader_id,
+                reason: e.to_string(),
+            })?
     }
 
     /// Stops Raft: no more proposals are accepted; the stores are flushed and closed.

@@ -177,6 +177,12 @@ pub enum Command {
         /// finishes the broadcast, so they are sent once.
         notify: Vec<OutboxItem>,
     },
+    /// A joining node spends a one-time invite; `node_id` is the id the leader gives it.
+    /// Refused when the invite is unknown, used or expired (at `at_ms`).
+    RedeemInvite {
+        token_hash: String,
+        node_id: NodeId,
+    },
 }
 
 impl Command {
@@ -205,6 +211,7 @@ impl Command {
             Command::RequestNodeReboot { .. } => "node.reboot",
             Command::StartBroadcast { .. } => "broadcast.start",
             Command::BroadcastProgress { .. } => "broadcast.progress",
+            Command::RedeemInvite { .. } => "invite.redeem",
         }
     }
 
@@ -269,6 +276,7 @@ impl Command {
             | Command::TelegramDelivered { .. }
             | Command::RequestNodeReboot { .. }
             | Command::BroadcastProgress { .. } => Ok(()),
+            Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
         }
     }
 

@@ -199,5 +199,9 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             admin_chat,
         } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
         C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+        C::RedeemInvite {
+            token_hash,
+            node_id,
+        } => api_key::redeem_invite(conn, at, token_hash, *node_id),
     }
 }
