@@ -37,7 +37,7 @@ pub use error::ApiError;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+use routes::{audit, devices, docs, health as health_routes, invites, keys, nodes, users};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -51,7 +51,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         users::list, users::create, users::get, users::update, users::delete,
         users::enable, users::disable, users::rotate_subscription,
         devices::list, devices::issue, devices::get, devices::revoke, devices::config, devices::qr,
-        nodes::list, nodes::get, nodes::status,
+        nodes::list, nodes::get, nodes::status, nodes::remove, invites::create,
         audit::list,
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
@@ -109,7 +109,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
         .route("/nodes", get(nodes::list))
-        .route("/nodes/{id}", get(nodes::get))
+        .route("/nodes/{id}", get(nodes::get).delete(nodes::remove))
+        .route("/invites", post(invites::create))
         .route("/nodes/{id}/status", get(nodes::status))
         .route("/audit", get(audit::list))
         .route("/keys", get(keys::list).post(keys::create))

@@ -115,6 +115,28 @@ pub struct Pki {
     pub secret_hex: String,
 }
 
+impl Pki {
+    /// The PKI of node `node_id` in `dir`: creates the cluster CA when the directory has
+    /// none (a data directory from before mTLS, or `init`) and renews the node certificate
+    /// when it is missing, for another id, or near its end.
+    pub fn ensure(
+        dir: &std::path::Path,
+        node_id: u64,
+        secret: &vpnkeeper_domain::secrets::ClusterSecret,
+    ) -> Result<Pki, tls::TlsError> {
+        let cluster_id = cluster_id(secret);
+        if tls::ensure(dir, node_id, &cluster_id)? {
+            tracing::info!(node_id, "cluster certificates written");
+        }
+        Ok(Pki {
+            tls: tls::NodeTls::load(dir, node_id)?,
+            ca: ClusterCa::load(dir)?,
+            cluster_id,
+            secret_hex: secret.to_hex(),
+        })
+    }
+}
+
 /// The id of the cluster whose secret is `secret`: public, stable, and the same on every
 /// member without being stored anywhere.
 pub fn cluster_id(secret: &vpnkeeper_domain::secrets::ClusterSecret) -> String {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod devices;
 pub mod docs;
 pub mod health;
+pub mod invites;
 pub mod keys;
 pub mod nodes;
 pub mod users;
