@@ -124,7 +124,8 @@ struct Pending {
 
 /// What became of a proposal at this node.
 enum Written {
-    Applied(ApplyOutcome),
+    /// Applied on the leader, in the log entry at this index.
+    Applied(ApplyOutcome, u64),
     /// This node is not the leader; the proposer forwards it there.
     Forward(u64, NodeAddr),
     Failed(ProposeError),
@@ -162,8 +163,9 @@ async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pe
             };
             match raft.client_write(Proposal(envs)).await {
                 Ok(resp) if resp.data.len() == n => {
+                    let index = resp.log_id.index;
                     for (d, outcome) in dones.into_iter().zip(resp.data) {
-                        let _ = d.send(Written::Applied(outcome));
+                        let _ = d.send(Written::Applied(outcome, index));
                     }
                 }
                 Ok(resp) => {
@@ -368,6 +370,14 @@ impl Cluster {
     /// Proposes an envelope built by [`Cluster::submit`] (here or on the follower that
     /// forwarded it).
     pub(crate) async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
+        self.propose_indexed(env).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Cluster::propose`], with the index of the log entry the envelope went into.
+    pub(crate) async fn propose_indexed(
+        &self,
+        env: Envelope,
+    ) -> Result<(ApplyOutcome, u64), ProposeError> {
         let (done, written) = oneshot::channel();
         let stopped = || ProposeError::Fatal {
             reason: "raft has stopped".into(),
@@ -380,7 +390,7 @@ impl Cluster {
             })
             .map_err(|_| stopped())?;
         match written.await.map_err(|_| stopped())? {
-            Written::Applied(outcome) => Ok(outcome),
+            Written::Applied(outcome, index) => Ok((outcome, index)),
             Written::Forward(leader_id, node) if leader_id != self.inner.node_id => {
                 self.forward(leader_id, &node, &env).await
             }
@@ -394,10 +404,11 @@ impl Cluster {
         leader_id: u64,
         leader: &NodeAddr,
         env: &Envelope,
-    ) -> Result<ApplyOutcome, ProposeError> {
-        self.inner
+    ) -> Result<(ApplyOutcome, u64), ProposeError> {
+        let (outcome, index) = self
+            .inner
             .network
-            .post::<_, Result<ApplyOutcome, ProposeError>>(
+            .post::<_, Result<(ApplyOutcome, u64), ProposeError>>(
                 leader_id,
                 &leader.raft_addr,
                 "/raft/propose",
@@ -408,7 +419,21 @@ impl Cluster {
             .map_err(|e| ProposeError::LeaderUnreachable {
                 leader_id,
                 reason: e.to_string(),
-            })?
+            })??;
+        // Read-your-writes on this node: the caller's next read (the API answers with the
+        // row it just created) is served from the local state, so wait until this node has
+        // applied the entry too. Replication is usually a heartbeat away; past the bound the
+        // write still stands and the answer goes out.
+        let applied = self
+            .inner
+            .raft
+            .wait(Some(Duration::from_secs(5)))
+            .applied_index_at_least(Some(index), "forwarded write applied here")
+            .await;
+        if let Err(e) = applied {
+            tracing::debug!(index, error = %e, "forwarded write not yet applied locally");
+        }
+        Ok((outcome, index))
     }
 
     /// Stops Raft: no more proposals are accepted; the stores are flushed and closed.

@@ -9,7 +9,7 @@
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Extension, Json, Router};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use vpnkeeper_domain::Envelope;
@@ -28,7 +28,7 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose))
-        .route("/raft/members", get(members))
+        .route("/raft/members", post(members))
         .route("/raft/remove-node", post(remove_node))
         // Append batches and snapshot chunks are bigger than axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
@@ -100,7 +100,7 @@ async fn propose(
     if let Err(r) = admit(&c, peer, None) {
         return r;
     }
-    Json(c.propose(env).await).into_response()
+    Json(c.propose_indexed(env).await).into_response()
 }
 
 /// The membership as this node sees it (a follower's `node list` asks the leader).
