@@ -53,7 +53,9 @@ impl std::fmt::Display for JoinLink {
 
 impl JoinLink {
     pub fn parse(text: &str) -> Result<JoinLink, String> {
-        let bad = |what: &str| format!("malformed join link: {what}; copy the whole link printed by `vpnkeeper invite create`");
+        let bad = |what: &str| {
+            format!("malformed join link: {what}; copy the whole link printed by `vpnkeeper invite create`")
+        };
         let query = text
             .trim()
             .strip_prefix(LINK_PREFIX)
@@ -198,12 +200,10 @@ impl Cluster {
 
     /// The routes served on join connections of the Raft listener.
     pub fn join_router(&self) -> Router {
-        Router::new()
-            .route("/join", post(join))
-            .with_state(Joins {
-                cluster: self.clone(),
-                ids: Arc::new(Mutex::new(0)),
-            })
+        Router::new().route("/join", post(join)).with_state(Joins {
+            cluster: self.clone(),
+            ids: Arc::new(Mutex::new(0)),
+        })
     }
 }
 
@@ -289,7 +289,12 @@ async fn admit(j: &Joins, req: JoinRequest) -> Result<JoinGrant, Refusal> {
 /// One above every id the cluster has seen: members, registered nodes, this node's last.
 async fn next_node_id(c: &Cluster, last: u64) -> Result<u64, Refusal> {
     let m = c.metrics();
-    let members = m.membership_config.membership().nodes().map(|(id, _)| *id).max();
+    let members = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .max();
     let registered = c
         .read()
         .nodes()
@@ -298,7 +303,12 @@ async fn next_node_id(c: &Cluster, last: u64) -> Result<u64, Refusal> {
         .iter()
         .map(|n| n.id)
         .max();
-    Ok([members, registered, Some(last)].into_iter().flatten().max().unwrap_or(0) + 1)
+    Ok([members, registered, Some(last)]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        + 1)
 }
 
 /// An admin API key for the new node's own CLI.
@@ -384,8 +394,12 @@ mod tests {
         };
         assert_eq!(JoinLink::parse(&link.to_string()).unwrap(), link);
         let no_token = link.to_string().replace("&token=t0k", "");
-        assert!(JoinLink::parse(&no_token).unwrap_err().contains("no `token`"));
-        assert!(JoinLink::parse("https://x").unwrap_err().contains("malformed join link"));
+        assert!(JoinLink::parse(&no_token)
+            .unwrap_err()
+            .contains("no `token`"));
+        assert!(JoinLink::parse("https://x")
+            .unwrap_err()
+            .contains("malformed join link"));
         let short_ca = link.to_string().replace(&"ab".repeat(32), "abcd");
         assert!(JoinLink::parse(&short_ca).unwrap_err().contains("`ca`"));
     }

@@ -37,7 +37,9 @@ use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
 /// door stamps envelopes with it) and of readers that compare against stored times.
 pub use vpnkeeper_store::now_ms;
 
-pub use join::{cluster_id, request_join, Invite, InviteError, JoinGrant, JoinLink, JoinRequest, Pki};
+pub use join::{
+    cluster_id, request_join, Invite, InviteError, JoinGrant, JoinLink, JoinRequest, Pki,
+};
 pub use membership::{Member, MembershipError, MAX_VOTERS};
 pub use network::HttpNetwork;
 

@@ -35,7 +35,9 @@ pub struct Member {
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MembershipError {
-    #[error("node {id} is the last voter; a cluster cannot run without one (add another node first)")]
+    #[error(
+        "node {id} is the last voter; a cluster cannot run without one (add another node first)"
+    )]
     LastVoter { id: u64 },
     #[error("node {id} is not a member of this cluster")]
     NotMember { id: u64 },

@@ -43,7 +43,9 @@ fn admit(c: &Cluster, peer: u64, claimed: Option<u64>) -> Result<(), Response> {
         if claimed != peer {
             return Err((
                 StatusCode::FORBIDDEN,
-                format!("the certificate is for node {peer} but the request speaks as node {claimed}"),
+                format!(
+                    "the certificate is for node {peer} but the request speaks as node {claimed}"
+                ),
             )
                 .into_response());
         }
@@ -104,7 +106,10 @@ async fn propose(
 }
 
 /// The membership as this node sees it (a follower's `node list` asks the leader).
-async fn members(State(c): State<Cluster>, Extension(PeerNode(peer)): Extension<PeerNode>) -> Response {
+async fn members(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+) -> Response {
     if let Err(r) = admit(&c, peer, None) {
         return r;
     }

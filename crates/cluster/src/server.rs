@@ -67,7 +67,11 @@ impl RpcService {
                 .client_hello()
                 .alpn()
                 .is_some_and(|mut protos| protos.any(|p| p == JOIN_ALPN));
-            let config = if join { self.join_tls.clone() } else { self.mtls.clone() };
+            let config = if join {
+                self.join_tls.clone()
+            } else {
+                self.mtls.clone()
+            };
             Ok::<_, std::io::Error>((join, start.into_stream(config).await?))
         };
         let (join, tls) = match tokio::time::timeout(Duration::from_secs(10), handshake).await {

@@ -109,7 +109,10 @@ impl ClusterCa {
         let key = KeyPair::generate().map_err(cert_err)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("vpnkeeper cluster {cluster_id} CA"));
+        dn.push(
+            DnType::CommonName,
+            format!("vpnkeeper cluster {cluster_id} CA"),
+        );
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -185,7 +188,8 @@ pub fn new_csr() -> Result<(String, String), TlsError> {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    fs::read_to_string(path).map_err(|e| TlsError::Io(format!("cannot read {}: {e}", path.display())))
+    fs::read_to_string(path)
+        .map_err(|e| TlsError::Io(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Writes `contents` to `path` (0600 when `secret`), replacing it atomically.
@@ -199,7 +203,9 @@ pub fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), TlsEr
         .mode(if secret { 0o600 } else { 0o644 })
         .open(&tmp)
         .map_err(io)?;
-    f.write_all(contents.as_bytes()).and_then(|_| f.sync_all()).map_err(io)?;
+    f.write_all(contents.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
 }
 
@@ -276,15 +282,18 @@ impl NodeTls {
 
     fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).expect("the cluster CA parsed when loaded");
+        roots
+            .add(self.ca.clone())
+            .expect("the cluster CA parsed when loaded");
         roots
     }
 
     /// The Raft listener: a client certificate from the cluster CA is required.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()), provider())
-            .build()
-            .map_err(cert_err)?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()), provider())
+                .build()
+                .map_err(cert_err)?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(cert_err)?
@@ -364,9 +373,10 @@ impl ServerCertVerifier for PinnedCa {
         roots
             .add(ca.clone().into_owned())
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
         inner.verify_server_cert(end_entity, &[], server_name, ocsp, now)
     }
 
@@ -417,7 +427,9 @@ mod tests {
         assert_eq!(cert_node_id(&cert), Some(7));
         let end = cert_not_after(&cert).unwrap();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        assert!(end > now + (NODE_CERT_DAYS - 1) * 86_400 && end < now + (NODE_CERT_DAYS + 1) * 86_400);
+        assert!(
+            end > now + (NODE_CERT_DAYS - 1) * 86_400 && end < now + (NODE_CERT_DAYS + 1) * 86_400
+        );
         assert_eq!(ca.fingerprint().unwrap().len(), 64);
     }
 
@@ -426,8 +438,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(ensure(dir.path(), 1, "c1").unwrap());
         let ca = read(&dir.path().join(CA_CERT_FILE)).unwrap();
-        assert!(!ensure(dir.path(), 1, "c1").unwrap(), "nothing to do the second time");
-        assert!(ensure(dir.path(), 2, "c1").unwrap(), "a cert for another id is replaced");
+        assert!(
+            !ensure(dir.path(), 1, "c1").unwrap(),
+            "nothing to do the second time"
+        );
+        assert!(
+            ensure(dir.path(), 2, "c1").unwrap(),
+            "a cert for another id is replaced"
+        );
         assert_eq!(read(&dir.path().join(CA_CERT_FILE)).unwrap(), ca);
         let tls = NodeTls::load(dir.path(), 2).unwrap();
         assert_eq!(cert_node_id(&tls.chain[0]), Some(2));

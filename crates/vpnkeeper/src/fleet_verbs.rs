@@ -22,8 +22,9 @@ pub async fn invite_create(api: &ApiClient, ttl: Option<String>) -> Result<()> {
         Some(t) => json!({ "ttl": t }),
         None => json!({}),
     };
-    let (_, invite): (_, CreatedInvite) =
-        api.call(Method::POST, "/api/v1/invites", Some(body)).await?;
+    let (_, invite): (_, CreatedInvite) = api
+        .call(Method::POST, "/api/v1/invites", Some(body))
+        .await?;
     let left_s = (invite.expires_at_ms - vpnkeeper_cluster::now_ms()) / 1000;
     eprintln!(
         "one-time join link, valid for {left_s} s; on the new node run `vpnkeeper join --data-dir DIR --link LINK`:"

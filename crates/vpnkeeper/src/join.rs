@@ -64,10 +64,15 @@ pub async fn join(args: JoinArgs) -> Result<Config> {
     let secret = ClusterSecret::from_hex(&grant.cluster_secret_hex)
         .map_err(|e| anyhow!("the leader sent an unusable cluster secret: {e}"))?;
     if vpnkeeper_cluster::cluster_id(&secret) != link.cluster_id {
-        bail!("wrong cluster: the leader's secret is not that of cluster {}", link.cluster_id);
+        bail!(
+            "wrong cluster: the leader's secret is not that of cluster {}",
+            link.cluster_id
+        );
     }
     config.node.id = grant.node_id;
-    config.node.name = args.name.unwrap_or_else(|| format!("node-{}", grant.node_id));
+    config.node.name = args
+        .name
+        .unwrap_or_else(|| format!("node-{}", grant.node_id));
     config.check_all()?;
 
     let existed = args.data_dir.exists();
@@ -89,8 +94,11 @@ fn write_member(dir: &Path, config: &Config, grant: &JoinGrant, key_pem: &str) -
     write_file(&dir.join(tls::CA_CERT_FILE), &grant.ca_cert_pem, false)?;
     write_file(&dir.join(tls::NODE_KEY_FILE), key_pem, true)?;
     write_file(&dir.join(tls::NODE_CERT_FILE), &grant.cert_pem, false)?;
-    write_new_secret(&dir.join(ADMIN_TOKEN_FILE), &format!("{}\n", grant.admin_token))
-        .context("writing the admin token")?;
+    write_new_secret(
+        &dir.join(ADMIN_TOKEN_FILE),
+        &format!("{}\n", grant.admin_token),
+    )
+    .context("writing the admin token")?;
     // Last: the config is what marks the directory as a node.
     init::write_config(dir, config)
 }

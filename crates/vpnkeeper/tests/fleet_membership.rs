@@ -9,18 +9,6 @@ use std::time::Duration;
 use common::fleet::*;
 use common::*;
 
-/// Node 1 initialised and running, nodes 2 and 3 joined by invite and running.
-fn three_nodes() -> (Node, Node, Node) {
-    let mut n1 = Node::init();
-    n1.start_env(&NO_LIMITS);
-    let mut n2 = join(&invite(&n1));
-    n2.start_env(&NO_LIMITS);
-    let mut n3 = join(&invite(&n1));
-    n3.start_env(&NO_LIMITS);
-    wait_members(&n1, 3, 0);
-    (n1, n2, n3)
-}
-
 /// POST /api/v1/users; the status line last, after the body.
 fn post_user(node: &Node, name: &str) -> String {
     let out = Command::new("curl")
@@ -61,7 +49,10 @@ fn three_nodes_join_by_invite_and_replicate_writes_made_on_a_follower() {
     wait_members(&n1, 3, 0);
     let listed = members(&n2);
     assert_eq!(listed.len(), 3, "{listed:?}");
-    assert!(listed.iter().any(|m| m.0 == 1 && m.2 == "leader"), "{listed:?}");
+    assert!(
+        listed.iter().any(|m| m.0 == 1 && m.2 == "leader"),
+        "{listed:?}"
+    );
 
     // A write through a follower (forwarded to the leader) shows up on every node, and
     // the joined node's admin token works with its own CLI.
@@ -72,9 +63,11 @@ fn three_nodes_join_by_invite_and_replicate_writes_made_on_a_follower() {
     assert!(out.status.success(), "{}", stderr(&out));
     for node in [&n1, &n2, &n3] {
         for name in ["via-follower", "via-cli-on-n3"] {
-            eventually(&format!("{name} on {}", node.base()), Duration::from_secs(10), || {
-                has_user(node, name)
-            });
+            eventually(
+                &format!("{name} on {}", node.base()),
+                Duration::from_secs(10),
+                || has_user(node, name),
+            );
         }
     }
 }
@@ -85,23 +78,14 @@ fn bad_links_are_refused_with_one_line() {
     n1.start_env(&NO_LIMITS);
     let link = invite(&n1);
     let forged = link.replace("token=", "token=00");
-    let other = Node::init();
-    let other_ca = {
-        let pem = std::fs::read_to_string(other.data_dir().join("cluster-ca.crt")).unwrap();
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("openssl x509 -outform der | sha256sum | cut -d' ' -f1")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(pem.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    // A link of another cluster's CA pointed at this cluster's leader.
+    let mut other = Node::init();
+    other.start_env(&NO_LIMITS);
+    let other_ca = invite(&other)
+        .split("ca=sha256:")
+        .nth(1)
+        .unwrap()
+        .to_string();
     let ca = link.split("ca=sha256:").nth(1).unwrap().to_string();
     let wrong_ca = link.replace(&ca, &other_ca);
     for (bad, says) in [
@@ -127,19 +111,34 @@ fn raft_call(node: &Node, certs: Option<&Node>, path: &str, body: &str) -> Optio
     let port = node.raft_port;
     let name = "node-1.vpnkeeper";
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-d", body])
-        .args(["-H", "Content-Type: application/json"])
-        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
-        .arg("--cacert")
-        .arg(node.data_dir().join("cluster-ca.crt"));
+    cmd.args([
+        "-s",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "-d",
+        body,
+    ])
+    .args(["-H", "Content-Type: application/json"])
+    .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+    .arg("--cacert")
+    .arg(node.data_dir().join("cluster-ca.crt"));
     if let Some(c) = certs {
         cmd.arg("--cert")
             .arg(c.data_dir().join("node.crt"))
             .arg("--key")
             .arg(c.data_dir().join("node.key"));
     }
-    let out = cmd.arg(format!("https://{name}:{port}{path}")).output().unwrap();
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = cmd
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -152,9 +151,13 @@ fn the_raft_port_refuses_connections_without_a_cluster_certificate() {
     assert_eq!(raft_call(&n1, None, "/raft/members", "null"), None);
     // A certificate from another cluster's CA: refused in the TLS handshake.
     let stranger = Node::init();
-    assert_eq!(raft_call(&n1, Some(&stranger), "/raft/members", "null"), None);
+    assert_eq!(
+        raft_call(&n1, Some(&stranger), "/raft/members", "null"),
+        None
+    );
     // Node 2's certificate cannot speak as node 3.
-    let vote = r#"{"vote":{"leader_id":{"term":99,"node_id":3},"committed":false},"last_log_id":null}"#;
+    let vote =
+        r#"{"vote":{"leader_id":{"term":99,"node_id":3},"committed":false},"last_log_id":null}"#;
     let answer = raft_call(&n1, Some(&n2), "/raft/vote", vote).expect("TLS ok");
     assert!(answer.ends_with("403"), "{answer}");
     assert!(answer.contains("certificate is for node 2"), "{answer}");
@@ -164,7 +167,10 @@ fn the_raft_port_refuses_connections_without_a_cluster_certificate() {
 fn node_remove_stops_a_follower_and_refuses_the_last_voter() {
     let (n1, mut n2, mut n3) = three_nodes();
     let leader = leader_of(&n1).unwrap();
-    assert_eq!(leader, 1, "node 1 leads a cluster it founded and never lost");
+    assert_eq!(
+        leader, 1,
+        "node 1 leads a cluster it founded and never lost"
+    );
     let out = n1.cli(&["node", "remove", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // The removed node stops serving: its process exits.
@@ -173,7 +179,11 @@ fn node_remove_stops_a_follower_and_refuses_the_last_voter() {
         child.try_wait().unwrap().is_some()
     });
     n3.child = None;
-    assert!(n3.log().contains("removed from the cluster"), "{}", n3.log());
+    assert!(
+        n3.log().contains("removed from the cluster"),
+        "{}",
+        n3.log()
+    );
     // It cannot come back on its own.
     let out = n3.cli(&["run"]);
     assert!(!out.status.success());
@@ -181,7 +191,11 @@ fn node_remove_stops_a_follower_and_refuses_the_last_voter() {
     wait_members(&n1, 2, 0);
 
     let out = n2.cli(&["node", "remove", "2"]);
-    assert!(out.status.success(), "remove through a follower: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "remove through a follower: {}",
+        stderr(&out)
+    );
     let child = n2.child.as_mut().unwrap();
     eventually("node 2 exits", Duration::from_secs(20), || {
         child.try_wait().unwrap().is_some()

@@ -37,9 +37,13 @@ pub struct CreatedInvite {
 /// `30s`, `15m`, `2h`, `1d` → a duration.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("`{text}` is not a duration like 15m, 2h or 1d"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 15m, 2h or 1d"))?;
     let secs = match unit {
         "s" => n,
         "m" | "" => n * 60,

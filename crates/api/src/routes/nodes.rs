@@ -98,9 +98,17 @@ pub async fn remove(
     match state.cluster().remove_node(id).await {
         Ok(()) => Ok(Json(RemovedNode { removed: id })),
         Err(e @ E::NotMember { .. }) => Err(ApiError::not_found(e.to_string())),
-        Err(e @ E::LastVoter { .. }) => Err(ApiError::new(StatusCode::CONFLICT, "last_voter", e.to_string())),
+        Err(e @ E::LastVoter { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_voter",
+            e.to_string(),
+        )),
         Err(E::NoLeader) => Err(ApiError::from(vpnkeeper_cluster::ProposeError::NoLeader)),
-        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "membership", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "membership",
+            e.to_string(),
+        )),
     }
 }
 

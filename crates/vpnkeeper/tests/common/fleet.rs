@@ -126,3 +126,28 @@ fn find_u64(v: &serde_json::Value, key: &str) -> Option<u64> {
         _ => None,
     }
 }
+
+/// Node 1 initialised and running, nodes 2 and 3 joined by invite and running, all voters.
+pub fn three_nodes() -> (Node, Node, Node) {
+    let mut n1 = Node::init();
+    n1.start_env(&NO_LIMITS);
+    let mut n2 = join(&invite(&n1));
+    n2.start_env(&NO_LIMITS);
+    let mut n3 = join(&invite(&n1));
+    n3.start_env(&NO_LIMITS);
+    wait_members(&n1, 3, 0);
+    (n1, n2, n3)
+}
+
+/// The names of every user `node` has.
+pub fn user_names(node: &Node) -> std::collections::BTreeSet<String> {
+    let v = api_get(node, "/api/v1/users?limit=1000");
+    v["users"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
