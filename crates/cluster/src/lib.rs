@@ -319,16 +319,15 @@ impl Cluster {
         Ok(())
     }
 
-    /// True once a peer has told this node it is no longer a member, or the membership no
-    /// longer lists it: a removed node stops serving.
-    pub fn removed(&self) -> bool {
-        if self.inner.network.removed() {
-            return true;
-        }
+    /// Whether this node's own view of the membership lists it (false before it has any).
+    pub fn in_membership(&self) -> bool {
         let m = self.metrics();
-        let membership = m.membership_config.membership();
-        let has_members = membership.nodes().next().is_some();
-        has_members && membership.get_node(&self.inner.node_id).is_none()
+        let listed = m
+            .membership_config
+            .membership()
+            .get_node(&self.inner.node_id)
+            .is_some();
+        listed
     }
 
     /// The cluster's id (derived from its secret) and CA fingerprint.

@@ -122,6 +122,41 @@ impl Cluster {
         self.local_members()
     }
 
+    /// Asks the other members in this node's view whether they count it as a member: true
+    /// when a majority of them say it is not (a committed removal this node did not see, as
+    /// a removed learner never does). One lagging peer cannot make a node think it is out.
+    pub async fn majority_says_removed(&self) -> bool {
+        let m = self.metrics();
+        let others: Vec<(u64, NodeAddr)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != self.inner.node_id)
+            .map(|(id, a)| (*id, a.clone()))
+            .collect();
+        if others.is_empty() {
+            return false;
+        }
+        let mut refusals = 0;
+        for (id, addr) in &others {
+            let asked = self
+                .inner
+                .network
+                .post::<_, Vec<Member>>(
+                    *id,
+                    &addr.raft_addr,
+                    "/raft/members",
+                    &(),
+                    Duration::from_secs(2),
+                )
+                .await;
+            if matches!(asked, Err(crate::network::PostError::NotMember(_))) {
+                refusals += 1;
+            }
+        }
+        refusals * 2 > others.len()
+    }
+
     /// The leader and its address when it is another node.
     pub(crate) fn remote_leader(&self) -> Option<(u64, NodeAddr)> {
         let m = self.metrics();

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,8 +34,6 @@ pub struct HttpNetwork {
     clients: Arc<Mutex<HashMap<(u64, String), reqwest::Client>>>,
     /// Unix ms of the last successful exchange with each peer (either direction).
     contacts: Arc<Mutex<HashMap<u64, i64>>>,
-    /// Set when a peer said this node is no longer a member.
-    removed: Arc<AtomicBool>,
 }
 
 impl HttpNetwork {
@@ -45,7 +42,6 @@ impl HttpNetwork {
             tls: Arc::new(tls.client_config()?),
             clients: Arc::default(),
             contacts: Arc::default(),
-            removed: Arc::default(),
         })
     }
 
@@ -94,12 +90,7 @@ impl HttpNetwork {
         self.contacts.lock().expect("not poisoned").clone()
     }
 
-    pub fn removed(&self) -> bool {
-        self.removed.load(Ordering::Relaxed)
-    }
-
-    /// POSTs `req` to `path` on node `target`; a 403 saying this node is not a member marks
-    /// it removed.
+    /// POSTs `req` to `path` on node `target`.
     pub(crate) async fn post<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         target: u64,
@@ -128,12 +119,11 @@ impl HttpNetwork {
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
+            let message = format!("node {target} answered HTTP {status} on {path}: {text}");
             if status == StatusCode::FORBIDDEN && text.contains(NOT_A_MEMBER) {
-                self.removed.store(true, Ordering::Relaxed);
+                return Err(PostError::NotMember(message));
             }
-            return Err(PostError::Network(format!(
-                "node {target} answered HTTP {status} on {path}: {text}"
-            )));
+            return Err(PostError::Network(message));
         }
         let out = resp
             .json()
@@ -148,12 +138,16 @@ impl HttpNetwork {
 pub(crate) enum PostError {
     Unreachable(String),
     Network(String),
+    /// The peer does not count the caller as a member.
+    NotMember(String),
 }
 
 impl std::fmt::Display for PostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PostError::Unreachable(s) | PostError::Network(s) => f.write_str(s),
+            PostError::Unreachable(s) | PostError::Network(s) | PostError::NotMember(s) => {
+                f.write_str(s)
+            }
         }
     }
 }
@@ -199,7 +193,7 @@ impl PeerClient {
                 PostError::Unreachable(s) => {
                     RPCError::Unreachable(Unreachable::new(&std::io::Error::other(s)))
                 }
-                PostError::Network(s) => {
+                PostError::Network(s) | PostError::NotMember(s) => {
                     RPCError::Network(NetworkError::new(&std::io::Error::other(s)))
                 }
             })?;

@@ -144,17 +144,21 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
 /// Written into the data directory of a node that learnt it was removed: `run` refuses it.
 const REMOVED_MARKER: &str = "removed";
 
-/// Completes once this node learns it is no longer a member.
+/// Completes once this node learns it is no longer a member: its own membership stops
+/// listing it (after having listed it: a joiner replaying the log passes through configs
+/// from before it joined), or a majority of the other members refuse it.
 async fn wait_removed(cluster: &Cluster) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut was_member = false;
     for round in 0u64.. {
         tick.tick().await;
-        // A removed learner hears from nobody: ask the leader now and then (a 403 "not a
-        // member" marks this node removed).
-        if round % 4 == 0 && !cluster.is_leader() {
-            let _ = cluster.members().await;
+        if cluster.in_membership() {
+            was_member = true;
+        } else if was_member {
+            return;
         }
-        if cluster.removed() {
+        // A removed learner hears from nobody: ask the others now and then.
+        if round % 4 == 3 && !cluster.is_leader() && cluster.majority_says_removed().await {
             return;
         }
     }
