@@ -39,7 +39,9 @@ pub use routes::backup::make_file as make_backup_file;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, backup, devices, docs, health as health_routes, imports, keys, nodes, users};
+use routes::{
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, users,
+};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -53,7 +55,7 @@ use routes::{audit, backup, devices, docs, health as health_routes, imports, key
         users::list, users::create, users::get, users::update, users::delete,
         users::enable, users::disable, users::rotate_subscription,
         devices::list, devices::issue, devices::get, devices::revoke, devices::config, devices::qr,
-        nodes::list, nodes::get, nodes::status,
+        nodes::list, nodes::get, nodes::status, nodes::remove, invites::create,
         audit::list,
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
@@ -114,7 +116,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
         .route("/nodes", get(nodes::list))
-        .route("/nodes/{id}", get(nodes::get))
+        .route("/nodes/{id}", get(nodes::get).delete(nodes::remove))
+        .route("/invites", post(invites::create))
         .route("/nodes/{id}/status", get(nodes::status))
         .route("/audit", get(audit::list))
         .route("/keys", get(keys::list).post(keys::create))

@@ -639,6 +639,21 @@ fn import_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// Fleet (issue #13): a joining node spends an invite once; a second use and an unknown
+/// token are refused.
+fn invite_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let redeem = |token: &str, node_id| Command::RedeemInvite {
+        token_hash: token.into(),
+        node_id,
+    };
+    vec![vec![
+        env(40, &sys, redeem("inv-hash", 2)),
+        env(41, &sys, redeem("inv-hash", 3)),
+        env(42, &sys, redeem("no-such-hash", 3)),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -651,6 +666,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(bot_proposals())
         .chain(fleet_proposals())
         .chain(import_proposals())
+        .chain(invite_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -757,7 +773,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 27, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 28, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

@@ -8,9 +8,11 @@ mod bot_service;
 mod client;
 mod config;
 mod dataplane_health;
+mod fleet_verbs;
 mod http_trace;
 mod import;
 mod init;
+mod join;
 mod node_liveness;
 mod register;
 mod restore;
@@ -211,6 +213,73 @@ enum Cmd {
         #[command(flatten)]
         place: Place,
     },
+    /// Make an empty data directory a member of an existing cluster, from a link made by
+    /// `vpnkeeper invite create`; then start it with `vpnkeeper run`.
+    Join {
+        #[arg(long, env = "VPNKEEPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The one-time join link.
+        #[arg(long)]
+        link: String,
+        /// This node's name (default: node-<id>).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP).
+        #[arg(long)]
+        public_host: Option<String>,
+        /// The WireGuard data plane, as for `init`.
+        #[arg(long)]
+        wg_backend: Option<String>,
+    },
+    /// One-time join links for new nodes.
+    Invite {
+        #[command(subcommand)]
+        command: InviteCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// The cluster's members.
+    Node {
+        #[command(subcommand)]
+        command: NodeCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// This node's cluster certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Print a one-time join link (last line of stdout).
+    Create {
+        /// How long the link works: 30s, 15m, 2h, 1d (at most 7d).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// One line per member: id, name, role, online|offline, last contact.
+    List,
+    /// Remove a node from the cluster (it stops serving; the last voter cannot be removed).
+    Remove { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Issue this node a new key and certificate from the cluster CA (restart to use it).
+    Rotate,
 }
 
 /// How list verbs print.
@@ -536,6 +605,55 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             };
             let api = ApiClient::new(&location, &config)?;
             import::submit(&api, plan, dry_run).await
+        }
+        Cmd::Join {
+            data_dir,
+            link,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+            wg_backend,
+        } => {
+            let config = join::join(join::JoinArgs {
+                data_dir: data_dir.clone(),
+                link,
+                name,
+                api_listen,
+                raft_listen,
+                public_host,
+                wg_backend,
+            })
+            .await?;
+            eprintln!(
+                "joined the cluster as node {} ({}); start it with `vpnkeeper run --data-dir {}`; the admin token is in {}",
+                config.node.id,
+                config.node.name,
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            Ok(())
+        }
+        Cmd::Invite { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                InviteCmd::Create { ttl } => fleet_verbs::invite_create(&api, ttl).await,
+            }
+        }
+        Cmd::Node { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                NodeCmd::List => fleet_verbs::node_list(&api).await,
+                NodeCmd::Remove { id } => fleet_verbs::node_remove(&api, id).await,
+            }
+        }
+        Cmd::Cert { command, place } => {
+            let (location, config) = load(&place)?;
+            match command {
+                CertCmd::Rotate => fleet_verbs::cert_rotate(&location.data_dir, config.node.id),
+            }
         }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;

@@ -20,7 +20,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
             dir.display()
         );
     }
+    if dir.join(REMOVED_MARKER).exists() {
+        anyhow::bail!(
+            "this node was removed from the cluster; it can only come back through a new invite (`vpnkeeper join` into an empty directory)"
+        );
+    }
     let secret = read_cluster_secret(dir)?;
+    let pki = vpnkeeper_cluster::Pki::ensure(dir, config.node.id, &secret)
+        .context("preparing the cluster certificates")?;
     // Catch SIGTERM/SIGINT from here on: start-up can take seconds (leader election, an
     // Xray test instance), and a stop asked for meanwhile must still be a clean one.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -37,17 +44,13 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on raft.listen {}", config.raft.listen))?;
 
-    let cluster = Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await?;
+    let cluster = Cluster::start(config.node.id, dir, pki, config.raft.timing()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let raft_server = {
-        let app = cluster.rpc_router();
+        let cluster = cluster.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            axum::serve(raft_listener, app)
-                .with_graceful_shutdown(wait_stop(stop))
-                .await
-        })
+        tokio::spawn(async move { cluster.serve_rpc(raft_listener, wait_stop(stop)).await })
     };
 
     match cluster.wait_for_leader(Duration::from_secs(10)).await {
@@ -122,9 +125,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         })
     };
 
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let removed = tokio::select! {
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+        _ = wait_removed(&cluster) => true,
+    };
+    if removed {
+        tracing::error!("this node was removed from the cluster: stopping");
+        let _ = std::fs::write(dir.join(REMOVED_MARKER), "removed from the cluster\n");
     }
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
@@ -148,8 +156,34 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         tracing::warn!(error = %e, "Raft RPC server stopped with an error");
     }
     cluster.shutdown().await;
+    if removed {
+        anyhow::bail!("this node was removed from the cluster and has stopped serving");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Written into the data directory of a node that learnt it was removed: `run` refuses it.
+const REMOVED_MARKER: &str = "removed";
+
+/// Completes once this node learns it is no longer a member: its own membership stops
+/// listing it (after having listed it: a joiner replaying the log passes through configs
+/// from before it joined), or a majority of the other members refuse it.
+async fn wait_removed(cluster: &Cluster) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut was_member = false;
+    for round in 0u64.. {
+        tick.tick().await;
+        if cluster.in_membership() {
+            was_member = true;
+        } else if was_member {
+            return;
+        }
+        // A removed learner hears from nobody: ask the others now and then.
+        if round % 4 == 3 && !cluster.is_leader() && cluster.majority_says_removed().await {
+            return;
+        }
+    }
 }
 
 /// API wiring: options from [api], the Prometheus recorder, the data-plane health probes.

@@ -6,6 +6,7 @@ pub mod devices;
 pub mod docs;
 pub mod health;
 pub mod imports;
+pub mod invites;
 pub mod keys;
 pub mod nodes;
 pub mod users;

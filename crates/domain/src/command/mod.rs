@@ -201,6 +201,12 @@ pub enum Command {
     ImportServerKey {
         key: Box<import::ImportedServerKey>,
     },
+    /// A joining node spends a one-time invite; `node_id` is the id the leader gives it.
+    /// Refused when the invite is unknown, used or expired (at `at_ms`).
+    RedeemInvite {
+        token_hash: String,
+        node_id: NodeId,
+    },
 }
 
 impl Command {
@@ -234,6 +240,7 @@ impl Command {
             Command::ImportUser { .. } => "import.user",
             Command::SetLegacySubSecret { .. } => "import.legacy_secret",
             Command::ImportServerKey { .. } => "import.server_key",
+            Command::RedeemInvite { .. } => "invite.redeem",
         }
     }
 
@@ -302,6 +309,7 @@ impl Command {
             | Command::RequestNodeReboot { .. }
             | Command::BroadcastProgress { .. } => Ok(()),
             Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
+            Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
         }
     }
 

@@ -209,5 +209,9 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             import::legacy_secret(conn, at, *source, secret)
         }
         C::ImportServerKey { key } => import::server_key(conn, at, key, changes),
+        C::RedeemInvite {
+            token_hash,
+            node_id,
+        } => api_key::redeem_invite(conn, at, token_hash, *node_id),
     }
 }
