@@ -27,7 +27,7 @@ mod telegram_queries;
 pub use change::{Change, Generations};
 pub use log_store::LogStore;
 pub use queries::Page;
-pub use queries::ReadStore;
+pub use queries::{DeviceDesire, ReadStore};
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
 pub use state_machine::StateMachine;
 pub use telegram_queries::BotStats;

@@ -279,7 +279,7 @@ async fn run_loop(
             _ = repair.tick() => svc.pass(Pass::Full).await,
             _ = usage.tick() => report_usage(&svc.cluster, node_id, svc.sync.node()).await,
             change = changes.recv() => match change {
-                Ok(Change::Devices { node_id: n }) if n == node_id => svc.pending = true,
+                Ok(c) if c.devices_of() == Some(node_id) => svc.pending = true,
                 Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     svc.pending = true
                 }
