@@ -180,7 +180,7 @@ fn apply_entry(
         EntryPayload::Normal(proposal) => {
             let mut outcomes = Vec::with_capacity(proposal.0.len());
             for envelope in &proposal.0 {
-                outcomes.push(apply::apply_envelope(&tx, envelope, changes)?);
+                outcomes.push(apply::apply_envelope(tx, envelope, changes)?);
             }
             outcomes
         }
