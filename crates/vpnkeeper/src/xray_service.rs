@@ -284,7 +284,7 @@ async fn run_loop(
             change = changes.recv() => match change {
                 // A VLESS user is served by every Xray node, wherever the device was
                 // placed: a change of any node's devices may concern this one.
-                Ok(Change::Devices { .. }) => svc.pending = true,
+                Ok(c) if c.devices_of().is_some() => svc.pending = true,
                 Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     svc.pending = true
                 }

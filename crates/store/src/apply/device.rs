@@ -106,7 +106,10 @@ pub(super) fn issue(
     .bind(address.map(|a| a as i64))
     .bind(at)
     .fetch_one(conn)?;
-    changes.push(Change::Devices { node_id: a.node_id });
+    changes.push(Change::Device {
+        node_id: a.node_id,
+        device_id: id,
+    });
     let device = written(&a, id, user_id, address, at);
     let applied = Applied::Device {
         id,
@@ -302,8 +305,9 @@ pub(super) fn revoke(
             .bind(at)
             .bind(id)
             .execute(conn)?;
-        changes.push(Change::Devices {
+        changes.push(Change::Device {
             node_id: node_id as NodeId,
+            device_id: id,
         });
     }
     // Revoking twice is not an error: the device is revoked either way.
