@@ -10,6 +10,7 @@ pub mod command;
 pub mod entity;
 pub mod keys;
 pub mod model;
+pub mod reset;
 pub mod secrets;
 pub mod telegram;
 pub mod validate;
