@@ -309,7 +309,7 @@ impl ReadStore {
     }
 
     /// The desired data-plane state of a node: its active devices of enabled users for the
-    /// given protocols.
+    /// given protocols. Limited, expired and disabled users are not served (issue #15).
     pub async fn desired_devices(
         &self,
         node_id: NodeId,
@@ -322,7 +322,7 @@ impl ReadStore {
             .join(",");
         let sql = format!(
             "SELECT {} FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold') AND d.protocol IN ({list})
              ORDER BY d.id",
             DEVICE_COLS
                 .split(", ")

@@ -74,7 +74,10 @@ impl PlanSpec {
 }
 
 /// `AssignPlan`: an on-hold start needs a timeout in the future of the epoch, if any.
-pub fn validate_assign(on_hold: bool, on_hold_timeout_ms: Option<i64>) -> Result<(), ValidationError> {
+pub fn validate_assign(
+    on_hold: bool,
+    on_hold_timeout_ms: Option<i64>,
+) -> Result<(), ValidationError> {
     match on_hold_timeout_ms {
         Some(_) if !on_hold => Err(ValidationError::new(
             "on_hold_timeout_ms",
@@ -95,7 +98,10 @@ pub enum LifecycleEvent {
     /// The expiry has passed: the user becomes `expired`.
     Expire { user_id: UserId },
     /// A new reset period began at `period_start_ms`: zero the period usage, once per period.
-    Reset { user_id: UserId, period_start_ms: i64 },
+    Reset {
+        user_id: UserId,
+        period_start_ms: i64,
+    },
     /// An on-hold user's timeout has passed: start the clock anyway.
     OnHoldTimeout { user_id: UserId },
 }
@@ -171,7 +177,10 @@ pub fn derive_status(s: &StatusInputs, at: i64) -> UserStatus {
         UserStatus::OnHold
     } else if s.expires_at_ms.is_some_and(|e| e <= at) {
         UserStatus::Expired
-    } else if s.traffic_limit_bytes.is_some_and(|l| l > 0 && s.used_bytes >= l) {
+    } else if s
+        .traffic_limit_bytes
+        .is_some_and(|l| l > 0 && s.used_bytes >= l)
+    {
         UserStatus::Limited
     } else {
         UserStatus::Active
