@@ -37,7 +37,7 @@ pub use error::ApiError;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+use routes::{audit, devices, docs, health as health_routes, keys, nodes, plans, users};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -56,6 +56,8 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
+        plans::list, plans::create, plans::get, plans::replace, plans::archive,
+        plans::assign, plans::reset_usage,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -65,6 +67,7 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         (name = "keys", description = "API keys: admin or read-only"),
         (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
         (name = "operations"),
+        (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
     )
 )]
 struct ApiDoc;
@@ -108,6 +111,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
+        .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/{id}", get(plans::get).put(plans::replace))
+        .route("/plans/{id}/archive", post(plans::archive))
+        .route("/users/{user}/plan", post(plans::assign))
+        .route("/users/{user}/reset-usage", post(plans::reset_usage))
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::get))
         .route("/nodes/{id}/status", get(nodes::status))

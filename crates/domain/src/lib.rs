@@ -11,6 +11,7 @@ pub mod entity;
 pub mod keys;
 pub mod model;
 pub mod reset;
+pub mod schedule;
 pub mod secrets;
 pub mod telegram;
 pub mod validate;

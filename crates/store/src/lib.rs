@@ -18,6 +18,7 @@ mod apply;
 mod change;
 mod db;
 pub mod log_store;
+pub mod plan_queries;
 pub mod queries;
 pub mod raft_types;
 mod sql;

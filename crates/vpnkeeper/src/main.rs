@@ -11,6 +11,7 @@ mod http_trace;
 mod init;
 mod register;
 mod run;
+mod scheduler;
 mod secret_files;
 mod verbs;
 mod wg_service;

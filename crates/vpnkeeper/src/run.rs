@@ -93,6 +93,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     );
 
     let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let scheduler = crate::scheduler::spawn(&cluster, stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -116,6 +117,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     if let Some(handle) = bot {
         let _ = handle.await;
     }
+    let _ = scheduler.await;
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }

@@ -6,4 +6,5 @@ pub mod docs;
 pub mod health;
 pub mod keys;
 pub mod nodes;
+pub mod plans;
 pub mod users;
