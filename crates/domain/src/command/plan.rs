@@ -205,7 +205,8 @@ mod tests {
 
     #[test]
     fn bad_plans_name_the_field() {
-        let cases: Vec<(fn(&mut PlanSpec), &str)> = vec![
+        type Break = fn(&mut PlanSpec);
+        let cases: Vec<(Break, &str)> = vec![
             (|p| p.duration_days = 0, "duration_days"),
             (|p| p.duration_days = 100_000, "duration_days"),
             (|p| p.traffic_limit_bytes = -1, "traffic_limit_bytes"),
