@@ -40,7 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
+    users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -62,6 +63,8 @@ use routes::{
         sub::subscription, sub::device_config,
         imports::import,
         backup::download,
+        plans::list, plans::create, plans::get, plans::replace, plans::archive,
+        plans::assign, plans::reset_usage,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -72,6 +75,7 @@ use routes::{
         (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
         (name = "operations"),
         (name = "imports", description = "Users, devices and keys carried over from another panel"),
+        (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
     )
 )]
 struct ApiDoc;
@@ -115,6 +119,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
+        .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/{id}", get(plans::get).put(plans::replace))
+        .route("/plans/{id}/archive", post(plans::archive))
+        .route("/users/{user}/plan", post(plans::assign))
+        .route("/users/{user}/reset-usage", post(plans::reset_usage))
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::get).delete(nodes::remove))
         .route("/invites", post(invites::create))

@@ -12,6 +12,8 @@ pub mod entity;
 pub mod keys;
 pub mod model;
 pub mod placement;
+pub mod reset;
+pub mod schedule;
 pub mod secrets;
 pub mod telegram;
 pub mod validate;

@@ -330,7 +330,7 @@ impl ReadStore {
     }
 
     /// The desired data-plane state of a node: its active devices of enabled users for the
-    /// given protocols.
+    /// given protocols. Limited, expired and disabled users are not served (issue #15).
     pub async fn desired_devices(
         &self,
         node_id: NodeId,
@@ -339,7 +339,7 @@ impl ReadStore {
         let list = protocol_list(protocols);
         let sql = format!(
             "SELECT {} FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold') AND d.protocol IN ({list})
              ORDER BY d.id",
             DEVICE_COLS
                 .split(", ")
@@ -504,16 +504,20 @@ pub struct UserAccount {
     /// Bytes the user's devices received (the server's tx).
     pub download_bytes: i64,
     pub devices_active: i64,
+    /// Lifecycle status (issue #15): active, disabled, limited, expired, on_hold.
+    pub status: String,
+    /// Bytes used in the current reset period.
+    pub used_bytes: i64,
+    pub plan_id: Option<i64>,
 }
 
 impl UserAccount {
     /// Whether the subscription and the data plane should serve this user at `now_ms`.
     pub fn is_active_at(&self, now_ms: i64) -> bool {
         self.user.enabled
+            && matches!(self.status.as_str(), "active" | "on_hold")
             && self.expires_at_ms.is_none_or(|e| now_ms < e)
-            && self
-                .traffic_limit_bytes
-                .is_none_or(|l| self.upload_bytes.saturating_add(self.download_bytes) < l)
+            && self.traffic_limit_bytes.is_none_or(|l| self.used_bytes < l)
     }
 }
 
@@ -545,7 +549,8 @@ const ACCOUNT_SELECT: &str =
         u.expires_at, u.traffic_limit_bytes,
         COALESCE((SELECT SUM(d.rx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
         COALESCE((SELECT SUM(d.tx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
-        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL),
+        u.status, u.used_bytes, u.plan_id
      FROM users u";
 
 /// `?1` search pattern (LIKE), `?2` search as a Telegram id, `?3` enabled flag.
@@ -561,6 +566,9 @@ fn account_from_row(r: &SqliteRow) -> UserAccount {
         upload_bytes: r.get(9),
         download_bytes: r.get(10),
         devices_active: r.get(11),
+        status: r.get(12),
+        used_bytes: r.get(13),
+        plan_id: r.get(14),
     }
 }
 

@@ -358,6 +358,88 @@ fn admin_proposals() -> Vec<Vec<Envelope>> {
     ]
 }
 
+/// Plans and the user lifecycle (issue #15): one entry appended after the earlier ones.
+fn plan_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::plan::{LifecycleEvent, PlanSpec};
+    use vpnkeeper_domain::reset::ResetStrategy;
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let sys = Actor::System { node_id: 1 };
+    let alice = || UserRef::Id(1);
+    let spec = |name: &str| PlanSpec {
+        name: name.into(),
+        duration_days: 30,
+        traffic_limit_bytes: 2048,
+        device_limit: 1,
+        reset_strategy: ResetStrategy::DayOfMonth,
+        reset_day: Some(31),
+        price_stars: 100,
+    };
+    let assign = |plan_id| Command::AssignPlan {
+        user: alice(),
+        plan_id,
+        on_hold: false,
+        on_hold_timeout_ms: None,
+    };
+    vec![vec![
+        env(
+            40,
+            &key,
+            Command::CreatePlan {
+                plan: spec("monthly"),
+            },
+        ),
+        env(
+            40,
+            &key,
+            Command::CreatePlan {
+                plan: spec("monthly"),
+            },
+        ),
+        env(41, &key, Command::CreatePlan { plan: spec("old") }),
+        env(41, &key, Command::ArchivePlan { plan_id: 2 }),
+        env(42, &key, assign(1)),
+        env(42, &key, assign(2)),
+        env(
+            43,
+            &sys,
+            Command::RecordUsage {
+                node_id: 1,
+                entries: vec![UsageEntry {
+                    device_id: 1,
+                    rx_delta: 3000,
+                    tx_delta: 0,
+                    last_handshake_ms: Some(T0 + 43),
+                }],
+            },
+        ),
+        env(44, &key, Command::ResetUsage { user: alice() }),
+        env(
+            45,
+            &sys,
+            Command::Lifecycle {
+                events: vec![
+                    LifecycleEvent::Reset {
+                        user_id: 1,
+                        period_start_ms: T0,
+                    },
+                    LifecycleEvent::Expire { user_id: 1 },
+                    LifecycleEvent::OnHoldTimeout { user_id: 99 },
+                ],
+            },
+        ),
+        env(
+            46,
+            &key,
+            Command::UpdatePlan {
+                plan_id: 1,
+                plan: spec("monthly-2"),
+            },
+        ),
+    ]]
+}
+
 /// The bot's commands: updates (exactly-once, all-or-nothing), chats, access, broadcasts.
 fn bot_proposals() -> Vec<Vec<Envelope>> {
     let sys = Actor::System { node_id: 1 };
@@ -667,6 +749,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(fleet_proposals())
         .chain(import_proposals())
         .chain(invite_proposals())
+        .chain(plan_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -773,7 +856,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 28, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 34, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

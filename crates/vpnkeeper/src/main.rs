@@ -17,6 +17,7 @@ mod node_liveness;
 mod register;
 mod restore;
 mod run;
+mod scheduler;
 mod secret_files;
 mod verbs;
 mod wg_service;

@@ -117,9 +117,11 @@ async fn restore_inner(
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     write_new_secret(&dir.join(CLUSTER_KEY_FILE), &secret.to_hex())?;
+    // A new cluster CA: the backup holds the replicated state, not the old nodes' keys.
+    let pki = vpnkeeper_cluster::Pki::ensure(dir, config.node.id, secret)?;
 
     // 1. A one-voter cluster with this node's addresses.
-    let cluster = Cluster::start(config.node.id, dir, secret, config.raft.timing()).await?;
+    let cluster = Cluster::start(config.node.id, dir, pki.clone(), config.raft.timing()).await?;
     let started = async {
         cluster
             .initialize_single(NodeAddr {
@@ -138,7 +140,7 @@ async fn restore_inner(
     install(dir, state_db).await?;
 
     // 3. This node's row (new name/addresses, same keys) and an admin key.
-    let cluster = Cluster::start(config.node.id, dir, secret, config.raft.timing()).await?;
+    let cluster = Cluster::start(config.node.id, dir, pki.clone(), config.raft.timing()).await?;
     let token = async {
         cluster.wait_for_leader(Duration::from_secs(10)).await?;
         crate::register::ensure_registered(&cluster, config, &secret.sealer()).await?;

@@ -117,6 +117,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         secret.clone(),
         stop_rx.clone(),
     );
+    let scheduler = crate::scheduler::spawn(&cluster, stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -146,6 +147,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         let _ = handle.await;
     }
     let _ = liveness.await;
+    let _ = scheduler.await;
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }

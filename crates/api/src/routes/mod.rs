@@ -9,4 +9,5 @@ pub mod imports;
 pub mod invites;
 pub mod keys;
 pub mod nodes;
+pub mod plans;
 pub mod users;

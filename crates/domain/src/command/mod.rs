@@ -30,6 +30,7 @@ pub mod import;
 pub mod node;
 pub mod node_status;
 mod outcome;
+pub mod plan;
 mod refs;
 pub mod telegram;
 pub mod usage;
@@ -207,6 +208,38 @@ pub enum Command {
         token_hash: String,
         node_id: NodeId,
     },
+    /// A new plan (issue #15).
+    CreatePlan {
+        plan: plan::PlanSpec,
+    },
+    /// Replaces a plan's fields; users already on it keep what they were given.
+    UpdatePlan {
+        plan_id: plan::PlanId,
+        plan: plan::PlanSpec,
+    },
+    /// Takes a plan off sale; users on it keep it until it runs out.
+    ArchivePlan {
+        plan_id: plan::PlanId,
+    },
+    /// Assigns a plan to a user, or extends it: the duration is added to the current expiry
+    /// if still in the future, else to the envelope's clock. With `on_hold`, the clock starts
+    /// at the first observed handshake (or at `on_hold_timeout_ms`).
+    AssignPlan {
+        user: UserRef,
+        plan_id: plan::PlanId,
+        #[serde(default)]
+        on_hold: bool,
+        #[serde(default)]
+        on_hold_timeout_ms: Option<i64>,
+    },
+    /// Zeroes the user's period usage by hand and restores a `limited` user.
+    ResetUsage {
+        user: UserRef,
+    },
+    /// The leader's scheduler: time-driven lifecycle events, re-checked at apply.
+    Lifecycle {
+        events: Vec<plan::LifecycleEvent>,
+    },
 }
 
 impl Command {
@@ -241,6 +274,12 @@ impl Command {
             Command::SetLegacySubSecret { .. } => "import.legacy_secret",
             Command::ImportServerKey { .. } => "import.server_key",
             Command::RedeemInvite { .. } => "invite.redeem",
+            Command::CreatePlan { .. } => "plan.create",
+            Command::UpdatePlan { .. } => "plan.update",
+            Command::ArchivePlan { .. } => "plan.archive",
+            Command::AssignPlan { .. } => "user.assign_plan",
+            Command::ResetUsage { .. } => "user.reset_usage",
+            Command::Lifecycle { .. } => "user.lifecycle",
         }
     }
 
@@ -302,6 +341,19 @@ impl Command {
             Command::ImportUser { user } => import::validate_user(user),
             Command::SetLegacySubSecret { secret, .. } => import::validate_secret(secret),
             Command::ImportServerKey { key } => import::validate_server_key(key),
+            Command::CreatePlan { plan } | Command::UpdatePlan { plan, .. } => plan.validate(),
+            Command::AssignPlan {
+                user,
+                on_hold,
+                on_hold_timeout_ms,
+                ..
+            } => {
+                user.validate()?;
+                plan::validate_assign(*on_hold, *on_hold_timeout_ms)
+            }
+            Command::ResetUsage { user } => user.validate(),
+            Command::Lifecycle { events } => plan::validate_lifecycle(events),
+            Command::ArchivePlan { .. } => Ok(()),
             Command::RevokeDevice { .. }
             | Command::RevokeApiKey { .. }
             | Command::CreateInvite { .. }

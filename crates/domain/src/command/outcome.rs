@@ -28,6 +28,9 @@ pub enum Applied {
     Telegram {
         duplicate: bool,
     },
+    Plan {
+        id: i64,
+    },
 }
 
 /// A state-dependent refusal, decided deterministically inside `apply`.

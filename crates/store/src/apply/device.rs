@@ -80,6 +80,7 @@ pub(super) fn issue(
             ),
         ));
     }
+    super::plan::check_device_limit(conn, user_id)?;
     let address = node_serves(conn, &a)?;
     let uuid_taken: Option<i64> = sql::query_scalar("SELECT id FROM devices WHERE uuid = ?")
         .bind(a.uuid.to_string())

@@ -14,6 +14,7 @@ mod device;
 mod import;
 mod node;
 mod node_status;
+mod plan;
 mod telegram;
 mod usage;
 mod user;
@@ -180,7 +181,7 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             token_hash,
             expires_at_ms,
         } => api_key::create_invite(conn, at, invite_id, token_hash, *expires_at_ms),
-        C::RecordUsage { node_id, entries } => usage::record(conn, *node_id, entries),
+        C::RecordUsage { node_id, entries } => usage::record(conn, at, *node_id, entries, changes),
         C::TelegramUpdate { .. } => telegram::update(conn, ctx, command, changes),
         C::TelegramDelivered { delivered } => telegram::delivered(conn, at, delivered),
         C::TelegramChat {
@@ -213,5 +214,24 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             token_hash,
             node_id,
         } => api_key::redeem_invite(conn, at, token_hash, *node_id),
+        C::CreatePlan { plan: p } => plan::create(conn, at, p),
+        C::UpdatePlan { plan_id, plan: p } => plan::update(conn, at, *plan_id, p),
+        C::ArchivePlan { plan_id } => plan::archive(conn, at, *plan_id),
+        C::AssignPlan {
+            user,
+            plan_id,
+            on_hold,
+            on_hold_timeout_ms,
+        } => {
+            let a = plan::Assign {
+                user,
+                plan_id: *plan_id,
+                on_hold: *on_hold,
+                on_hold_timeout_ms: *on_hold_timeout_ms,
+            };
+            plan::assign(conn, at, a, changes)
+        }
+        C::ResetUsage { user } => plan::reset_usage(conn, at, user, changes),
+        C::Lifecycle { events } => plan::lifecycle(conn, at, events, changes),
     }
 }
