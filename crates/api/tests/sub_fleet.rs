@@ -65,7 +65,12 @@ async fn subscription(state: &ApiState) -> String {
 async fn a_vless_user_gets_one_link_per_online_xray_node() {
     let dir = tempfile::tempdir().unwrap();
     let secret = ClusterSecret::generate(&mut rand::rngs::OsRng);
-    let cluster = Cluster::start(1, dir.path(), &secret, RaftTiming::default())
+    let cluster = Cluster::start(
+        1,
+        dir.path(),
+        vpnkeeper_cluster::Pki::ensure(dir.path(), 1, &secret).expect("cluster certificates"),
+        RaftTiming::default(),
+    )
         .await
         .unwrap();
     cluster

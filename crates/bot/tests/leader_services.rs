@@ -15,7 +15,12 @@ use vpnkeeper_store::NodeAddr;
 
 async fn single_node(dir: &std::path::Path) -> Cluster {
     let secret = ClusterSecret::generate(&mut rand::rngs::OsRng);
-    let cluster = Cluster::start(1, dir, &secret, RaftTiming::default())
+    let cluster = Cluster::start(
+        1,
+        dir,
+        vpnkeeper_cluster::Pki::ensure(dir, 1, &secret).expect("cluster certificates"),
+        RaftTiming::default(),
+    )
         .await
         .expect("start the cluster");
     cluster
