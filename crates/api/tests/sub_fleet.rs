@@ -71,8 +71,8 @@ async fn a_vless_user_gets_one_link_per_online_xray_node() {
         vpnkeeper_cluster::Pki::ensure(dir.path(), 1, &secret).expect("cluster certificates"),
         RaftTiming::default(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     cluster
         .initialize_single(NodeAddr {
             raft_addr: "127.0.0.1:8090".into(),

@@ -21,8 +21,8 @@ async fn single_node(dir: &std::path::Path) -> Cluster {
         vpnkeeper_cluster::Pki::ensure(dir, 1, &secret).expect("cluster certificates"),
         RaftTiming::default(),
     )
-        .await
-        .expect("start the cluster");
+    .await
+    .expect("start the cluster");
     cluster
         .initialize_single(NodeAddr {
             raft_addr: "127.0.0.1:1".into(),
