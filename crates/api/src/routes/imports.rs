@@ -152,6 +152,12 @@ pub async fn import(
     Admin(caller): Admin,
     Body(req): Body<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
+    if req.node_id.is_some_and(|id| id > i64::MAX as u64) {
+        return Err(ApiError::bad_request(
+            "node_id",
+            "is not a node id; see GET /api/v1/nodes",
+        ));
+    }
     if req.users.len() > MAX_USERS {
         return Err(ApiError::bad_request(
             "users",

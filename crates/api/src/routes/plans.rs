@@ -14,7 +14,9 @@ use vpnkeeper_store::plan_queries::Plan;
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{Body, Path, Query};
-use crate::responses::{BadPath, InvalidField, NoSuchUser, NotJson, ReadErrors, WriteErrors};
+use crate::responses::{
+    BadPath, BadQuery, InvalidField, NoSuchUser, NotJson, PlanTaken, ReadErrors, WriteErrors,
+};
 use crate::routes::users::{fetch, parse_user, view};
 use crate::views::UserView;
 
@@ -148,7 +150,7 @@ fn plan_id(applied: Applied) -> Result<i64, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/plans", tag = "plans", params(ListParams),
     security(("bearer" = [])),
-    responses((status = 200, description = "Plans", body = PlanList), ReadErrors))]
+    responses((status = 200, description = "Plans", body = PlanList), ReadErrors, BadQuery))]
 pub async fn list(
     State(state): State<crate::state::ApiState>,
     _caller: Caller,
@@ -162,7 +164,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/v1/plans", tag = "plans", request_body = PlanBody,
     security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = PlanView), WriteErrors, InvalidField, NotJson))]
+    responses((status = 201, description = "Created", body = PlanView), WriteErrors, InvalidField, NotJson, PlanTaken))]
 pub async fn create(
     State(state): State<crate::state::ApiState>,
     Admin(caller): Admin,
@@ -189,7 +191,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/v1/plans/{id}", tag = "plans", request_body = PlanBody,
     params(("id" = i64, Path, description = "Plan id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The replaced plan", body = PlanView), WriteErrors, InvalidField, NotJson, BadPath,
+    responses((status = 200, description = "The replaced plan", body = PlanView), WriteErrors, InvalidField, NotJson, BadPath, PlanTaken,
         (status = 404, description = "No such plan", body = crate::error::ErrorBody)))]
 pub async fn replace(
     State(state): State<crate::state::ApiState>,
@@ -271,7 +273,7 @@ pub async fn assign(
 #[utoipa::path(post, path = "/api/v1/users/{user}/reset-usage", tag = "users",
     params(("user" = String, Path, description = "User id, `tg:<telegram id>`, or name")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The user with the period usage at zero", body = UserView), WriteErrors, NoSuchUser))]
+    responses((status = 200, description = "The user with the period usage at zero", body = UserView), WriteErrors, BadPath, NoSuchUser))]
 pub async fn reset_usage(
     State(state): State<crate::state::ApiState>,
     Admin(caller): Admin,

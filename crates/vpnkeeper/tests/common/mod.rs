@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod fleet;
+pub mod json_api;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpnkeeper");
 
