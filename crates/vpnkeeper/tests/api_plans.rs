@@ -4,7 +4,6 @@
 
 mod common;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

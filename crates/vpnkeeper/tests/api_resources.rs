@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

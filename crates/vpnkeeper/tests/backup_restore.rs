@@ -7,6 +7,7 @@
 mod common;
 #[path = "../../dataplane/tests/common/mod.rs"]
 mod lab;
+mod wg_client;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use lab::{Impl, Lab, SERVER_VETH_IP};
 use serde_json::Value;
+use wg_client::{ping, use_config};
 
 const NO_LIMITS: [(&str, &str); 3] = [
     ("VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN", "0"),
@@ -289,75 +291,13 @@ fn backup_while_writing_then_restore_elsewhere_keeps_users_devices_keys_and_conf
 
     if let Some(lab) = &lab {
         use_config(lab, &alice_conf);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut ok = false;
-        while !ok && Instant::now() < deadline {
-            ok = lab::run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &lab.ns_client,
-                    "ping",
-                    "-n",
-                    "-q",
-                    "-c",
-                    "1",
-                    "-W",
-                    "1",
-                    "10.8.0.1",
-                ],
-            )
-            .status
-            .success();
-        }
+        let ok = ping(lab, Duration::from_secs(20));
         assert!(
             ok,
             "a config issued before the backup does not connect; log:\n{}",
             restored.log()
         );
     }
-}
-
-/// Configures the client namespace from a wg-quick config, as `wg-quick up` would.
-fn use_config(lab: &Lab, conf: &str) {
-    let mut address = String::new();
-    let stripped: String = conf
-        .lines()
-        .filter(|l| {
-            let key = l.split('=').next().unwrap_or("").trim();
-            if key == "Address" {
-                address = l.split_once('=').unwrap().1.trim().to_string();
-            }
-            !matches!(key, "Address" | "DNS" | "MTU")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = lab.tmp.path().join("client.conf");
-    std::fs::write(&path, stripped).unwrap();
-    lab.ns(
-        &lab.ns_client,
-        &["wg", "setconf", &lab.client_if, path.to_str().unwrap()],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "flush", "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "add", &address, "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "10.8.0.0/24",
-            "dev",
-            &lab.client_if,
-        ],
-    );
 }
 
 #[test]

@@ -7,85 +7,17 @@
 mod common;
 #[path = "../../dataplane/tests/common/mod.rs"]
 mod lab;
+mod wg_client;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use lab::{Impl, Lab, SERVER_VETH_IP};
 use rand::rngs::OsRng;
 use vpnkeeper_domain::keys::wg_keypair;
+use wg_client::{ping, use_config};
 
-const SERVER_TUN: &str = "10.8.0.1";
 const CLIENT_ADDR: &str = "10.8.0.7";
-
-fn ping(lab: &Lab, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        let ok = lab::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &lab.ns_client,
-                "ping",
-                "-n",
-                "-q",
-                "-c",
-                "1",
-                "-W",
-                "1",
-                SERVER_TUN,
-            ],
-        )
-        .status
-        .success();
-        if ok {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
-
-/// Configures the client namespace from a wg-quick config, as `wg-quick up` would.
-fn use_config(lab: &Lab, conf: &str, address: &str) {
-    let stripped: String = conf
-        .lines()
-        .filter(|l| {
-            !matches!(
-                l.split('=').next().unwrap_or("").trim(),
-                "Address" | "DNS" | "MTU"
-            )
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = lab.tmp.path().join("old-client.conf");
-    std::fs::write(&path, stripped).unwrap();
-    lab.ns(
-        &lab.ns_client,
-        &["wg", "setconf", &lab.client_if, path.to_str().unwrap()],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "flush", "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "add", address, "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "10.8.0.0/24",
-            "dev",
-            &lab.client_if,
-        ],
-    );
-}
 
 #[test]
 fn an_old_amnezia_client_config_pings_through_the_new_node() {
@@ -189,7 +121,7 @@ fn an_old_amnezia_client_config_pings_through_the_new_node() {
         server_public.as_str()
     );
 
-    use_config(&lab, &old_client, &format!("{CLIENT_ADDR}/32"));
+    use_config(&lab, &old_client);
     assert!(
         ping(&lab, Duration::from_secs(20)),
         "the old client config does not reach the new node; node log:\n{}",
