@@ -19,8 +19,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
+        // Through `Value` first: serde's derived structs also accept a JSON array (fields by
+        // position), so `[null, null]` would pass as a patch that changes nothing.
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) if !v.is_object() => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "request body: send a JSON object",
+            )),
+            Ok(axum::Json(v)) => serde_json::from_value(v).map(Body).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("request body: {}", one_line(&e.to_string())),
+                )
+            }),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

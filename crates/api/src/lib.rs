@@ -20,6 +20,7 @@ mod error;
 mod extract;
 pub mod health;
 pub mod metrics;
+pub mod raft_status;
 pub mod ratelimit;
 mod responses;
 mod routes;
@@ -34,10 +35,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
+pub use routes::backup::make_file as make_backup_file;
 pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
-use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
+use routes::{
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
+    users,
+};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -51,11 +56,15 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         users::list, users::create, users::get, users::update, users::delete,
         users::enable, users::disable, users::rotate_subscription,
         devices::list, devices::issue, devices::get, devices::revoke, devices::config, devices::qr,
-        nodes::list, nodes::get, nodes::status,
+        nodes::list, nodes::get, nodes::status, nodes::remove, invites::create,
         audit::list,
         keys::list, keys::create, keys::revoke,
         health_routes::health, health_routes::status,
         sub::subscription, sub::device_config,
+        imports::import,
+        backup::download,
+        plans::list, plans::create, plans::get, plans::replace, plans::archive,
+        plans::assign, plans::reset_usage,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -65,6 +74,8 @@ use routes::{audit, devices, docs, health as health_routes, keys, nodes, users};
         (name = "keys", description = "API keys: admin or read-only"),
         (name = "subscription", description = "Subscription URLs for client apps (token in the path, no API key)"),
         (name = "operations"),
+        (name = "imports", description = "Users, devices and keys carried over from another panel"),
+        (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
     )
 )]
 struct ApiDoc;
@@ -108,13 +119,21 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/devices/{device}/config", get(devices::config))
         .route("/devices/{device}/qr", get(devices::qr))
+        .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/{id}", get(plans::get).put(plans::replace))
+        .route("/plans/{id}/archive", post(plans::archive))
+        .route("/users/{user}/plan", post(plans::assign))
+        .route("/users/{user}/reset-usage", post(plans::reset_usage))
         .route("/nodes", get(nodes::list))
-        .route("/nodes/{id}", get(nodes::get))
+        .route("/nodes/{id}", get(nodes::get).delete(nodes::remove))
+        .route("/invites", post(invites::create))
         .route("/nodes/{id}/status", get(nodes::status))
         .route("/audit", get(audit::list))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/openapi.json", get(docs::openapi_json))
+        .route("/imports", post(imports::import))
+        .route("/backup", get(backup::download))
         .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))

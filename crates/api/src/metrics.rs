@@ -128,12 +128,20 @@ pub(crate) async fn handler(
         ));
     };
     refresh_gauges(&state).await?;
+    let mut text = handle.render();
+    // Cluster gauges are rendered here, not recorded: per-follower series must vanish when
+    // the follower leaves or this node stops leading.
+    let heartbeat = crate::raft_status::heartbeat_age(state.cluster()).await;
+    text.push_str(&crate::raft_status::prometheus(
+        &state.cluster().metrics(),
+        heartbeat,
+    ));
     Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        handle.render(),
+        text,
     )
         .into_response())
 }

@@ -104,6 +104,10 @@ error_responses!(
     NoSuchNode = [("404", "No such node")]
 );
 error_responses!(
+    /// 409: another plan has this name.
+    PlanTaken = [("409", "Plan name taken")]
+);
+error_responses!(
     /// 409: a user's name or Telegram id is taken.
     UserTaken = [("409", "Name or Telegram id taken")]
 );

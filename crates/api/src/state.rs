@@ -78,6 +78,15 @@ struct Inner {
     /// `vpnkeeper_store::Generations`): API keys for auth, nodes for device issue.
     key_cache: Mutex<HashMap<String, (u64, ApiKey)>>,
     node_cache: Mutex<HashMap<u64, (u64, Node)>>,
+    /// What `GET /api/v1/backup` seals with and where it builds its copy (none: the route
+    /// answers 503).
+    backup: Option<BackupSource>,
+}
+
+/// The cluster secret backups are sealed with, and a private scratch directory.
+pub struct BackupSource {
+    pub secret: vpnkeeper_domain::secrets::ClusterSecret,
+    pub scratch_dir: std::path::PathBuf,
 }
 
 /// Past this many entries a cache starts over (keys and nodes are few; this only bounds
@@ -123,6 +132,7 @@ impl ApiState {
                 sub_cache: SubCache::default(),
                 key_cache: Mutex::default(),
                 node_cache: Mutex::default(),
+                backup: None,
             }),
         }
     }
@@ -150,6 +160,16 @@ impl ApiState {
     pub fn with_metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
         self.configure().metrics = Some(handle);
         self
+    }
+
+    /// Enables `GET /api/v1/backup`.
+    pub fn with_backup(mut self, source: BackupSource) -> Self {
+        self.configure().backup = Some(source);
+        self
+    }
+
+    pub fn backup_source(&self) -> Option<&BackupSource> {
+        self.inner.backup.as_ref()
     }
 
     /// How client configs are shaped (router DNS/MTU/keepalive), from the node's config.

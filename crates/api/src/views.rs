@@ -73,6 +73,13 @@ pub struct UserView {
     /// Enabled, not expired and within the traffic quota: what the data planes and the
     /// subscription serve.
     pub active: bool,
+    /// `active`, `disabled`, `limited` (quota reached), `expired` or `on_hold` (waits for the
+    /// first connection to start the clock).
+    pub status: String,
+    /// Bytes used in the current reset period (what the quota counts).
+    pub used_bytes: i64,
+    /// The plan the user is on, if any.
+    pub plan_id: Option<i64>,
     /// Unix ms after which access stops; null = never.
     pub expires_at_ms: Option<i64>,
     /// Quota of upload + download in bytes; null = unlimited.
@@ -99,6 +106,9 @@ impl UserView {
             telegram_id: a.user.telegram_id,
             enabled: a.user.enabled,
             active,
+            status: a.status,
+            used_bytes: a.used_bytes,
+            plan_id: a.plan_id,
             expires_at_ms: a.expires_at_ms,
             traffic_limit_bytes: a.traffic_limit_bytes,
             upload_bytes: a.upload_bytes,

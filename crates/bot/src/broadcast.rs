@@ -107,6 +107,10 @@ async fn step(
                 _ = pace.tick() => {}
                 _ = stop.wait_for(|s| *s) => return false,
             }
+            // A leader cut off from its quorum sends nothing: another may be sending.
+            if !ctx.lease.held().await {
+                return false;
+            }
             match ctx.tg.send_text(telegram_id, &b.text, false, None).await {
                 Ok(_) => {
                     sent += 1;

@@ -23,6 +23,8 @@ mod broadcast;
 pub mod callback;
 mod decide;
 mod entropy;
+pub mod leader;
+pub mod lease;
 pub mod node_ops;
 pub mod outbox;
 mod poller;
@@ -142,6 +144,8 @@ pub(crate) struct Ctx {
     pub outbox_kick: Notify,
     /// Kicked when a broadcast may have started.
     pub broadcast_kick: Notify,
+    /// Whether this leader may still act as the bot (see `lease.rs`).
+    pub lease: lease::Lease,
 }
 
 impl Ctx {
@@ -195,7 +199,7 @@ impl Bot {
     /// Runs until `stop` turns true: a session while this node is leader, idle otherwise.
     /// On stop, the handlers in flight finish (their proposals commit, their replies are
     /// sent) before this returns; call it before shutting Raft down.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
         let tg = match telegram::Tg::new(
             &self.settings.token,
             self.settings.api_url.clone(),
@@ -207,56 +211,30 @@ impl Bot {
                 return;
             }
         };
-        let mut metrics = self.cluster.metrics_watch();
-        loop {
-            // Idle until this node leads (or we are told to stop).
-            loop {
-                if *stop.borrow() {
-                    return;
-                }
-                if self.cluster.is_leader() {
-                    break;
-                }
-                tokio::select! {
-                    r = metrics.changed() => if r.is_err() { return },
-                    _ = stop.changed() => {}
-                }
-            }
-            tracing::info!(
-                bot = self.settings.token.bot_id(),
-                "this node leads: Telegram bot starting"
-            );
-            let ctx = Arc::new(Ctx {
-                settings: self.settings.clone(),
-                cluster: self.cluster.clone(),
-                sealer: self.sealer.clone(),
-                node_ops: self.node_ops.clone(),
-                tg: tg.clone(),
-                outbox_kick: Notify::new(),
-                broadcast_kick: Notify::new(),
-            });
-            let (session_stop, session_rx) = watch::channel(false);
-            let session = tokio::spawn(session(ctx, session_rx));
-            let shutting_down = loop {
-                tokio::select! {
-                    r = metrics.changed() => {
-                        if r.is_err() || !self.cluster.is_leader() {
-                            break r.is_err();
-                        }
-                    }
-                    _ = stop.changed() => if *stop.borrow() { break true },
-                }
-            };
-            let _ = session_stop.send(true);
-            if let Err(e) = session.await {
-                tracing::error!(error = %e, "Telegram bot session ended abnormally");
-            }
-            if shutting_down {
-                tracing::info!("Telegram bot stopped");
-                return;
-            }
-            tracing::info!("this node no longer leads: Telegram bot stopped");
-        }
+        metrics::describe_histogram!(
+            sender::REPLY_RECORD_SECONDS,
+            "Telegram replies: from Telegram accepting a reply to the commit of its record (the window in which a crash repeats it)"
+        );
+        let bot = self;
+        leader::while_leader(
+            bot.cluster.clone(),
+            "Telegram bot",
+            stop,
+            move |session_stop| {
+                let ctx = Arc::new(Ctx {
+                    settings: bot.settings.clone(),
+                    cluster: bot.cluster.clone(),
+                    sealer: bot.sealer.clone(),
+                    node_ops: bot.node_ops.clone(),
+                    tg: tg.clone(),
+                    outbox_kick: Notify::new(),
+                    broadcast_kick: Notify::new(),
+                    lease: lease::Lease::new(bot.cluster.clone()),
+                });
+                session(ctx, session_stop)
+            },
+        )
+        .await;
     }
 }
 

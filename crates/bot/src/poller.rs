@@ -6,6 +6,10 @@
 //! to Telegram) is only sent once every update of the batch is committed. Each proposal
 //! carries the offset its batch was fetched with: every smaller id is handled, which is what
 //! lets apply forget old ids.
+//!
+//! Before every getUpdates the leader lease is checked (`lease.rs`): a leader cut off from
+//! its quorum stops polling, and a poll never outlives the lease, so two nodes never poll
+//! at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use vpnkeeper_domain::{Actor, Applied, Command};
 use crate::backoff::Backoff;
 use crate::decide::decide;
 use crate::entropy::OsEntropy;
+use crate::lease::{PollPermit, SHORT_POLL_PAUSE};
 use crate::snapshot;
 use crate::telegram::{PermanentKind, TgError};
 use crate::update::{chat_key, incoming};
@@ -60,13 +65,44 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         Some(o) => o,
         None => return,
     };
+    let mut cut_off = false;
     loop {
         if *stop.borrow() {
             return;
         }
+        // The leader lease, before every getUpdates: a leader cut off from its quorum must
+        // not poll (another may lead by now), and no poll may outlive the lease.
+        let (timeout, deadline) = match ctx.lease.permit(ctx.settings.poll_timeout).await {
+            PollPermit::Poll { timeout, deadline } => {
+                if std::mem::take(&mut cut_off) {
+                    tracing::info!("leader lease confirmed again: polling Telegram");
+                }
+                (timeout, deadline)
+            }
+            PollPermit::Renew => {
+                if !std::mem::replace(&mut cut_off, true) {
+                    tracing::warn!(
+                        "leader lease not confirmed by a quorum: not polling Telegram until it is"
+                    );
+                }
+                if !sleep_or_stop(SHORT_POLL_PAUSE, &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
         // An update the long poll returns after stop is not lost: it was not confirmed.
+        // Nor is one whose answer comes after the lease: the request is dropped unread.
+        let poll = ctx.tg.get_updates(offset, BATCH, timeout);
+        let lease_end = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         let r = tokio::select! {
-            r = ctx.tg.get_updates(offset, BATCH) => r,
+            r = poll => r,
+            _ = lease_end => continue,
             _ = stop.wait_for(|s| *s) => return,
         };
         match r {
@@ -76,6 +112,10 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 }
                 backoff.reset();
                 let Some(max) = updates.iter().map(|u| u.id.0 as i64).max() else {
+                    // A short poll (a fleet's lease is short) answers at once: pace them.
+                    if timeout.is_zero() && !sleep_or_stop(SHORT_POLL_PAUSE, &mut stop).await {
+                        return;
+                    }
                     continue;
                 };
                 // In flight: finishes even if a stop arrives meanwhile.

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -101,10 +101,21 @@ async fn work_chat(
                 break;
             }
         }
+        // A leader cut off from its quorum sends nothing: the next leader sends the row.
+        if !ctx.lease.held().await {
+            break;
+        }
         match perform(&ctx, &row, &mut stop).await {
-            Some(Step::Done(d)) => {
-                if !report(&ctx, d).await {
+            Some(Step::Done(d, old_menu)) => {
+                // The window in which a crash repeats this reply runs from here to the
+                // commit: nothing else happens in it (see `report`).
+                if !report(&ctx, d, Instant::now()).await {
                     break;
+                }
+                // One menu per chat: the previous main message goes, after the record (best
+                // effort; after 48 h Telegram refuses, and the old menu's buttons still work).
+                if let Some(old) = old_menu {
+                    let _ = ctx.tg.delete(chat, old).await;
                 }
             }
             Some(Step::Reported) => {}
@@ -116,10 +127,17 @@ async fn work_chat(
 }
 
 /// Deletes the row from the outbox. False when this node cannot commit (not leader).
-async fn report(ctx: &Ctx, d: Delivered) -> bool {
+///
+/// `sent_at`: when Telegram accepted the reply. The time from then to the commit is the
+/// window in which a crash makes the next leader send the reply again; it is recorded as
+/// [`REPLY_RECORD_SECONDS`].
+async fn report(ctx: &Ctx, d: Delivered, sent_at: Instant) -> bool {
     let command = Command::TelegramDelivered { delivered: vec![d] };
     match ctx.propose(ctx.system(), command).await {
-        Ok(_) => true,
+        Ok(_) => {
+            metrics::histogram!(REPLY_RECORD_SECONDS).record(sent_at.elapsed().as_secs_f64());
+            true
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot record a sent Telegram reply; it stays queued");
             false
@@ -127,17 +145,24 @@ async fn report(ctx: &Ctx, d: Delivered) -> bool {
     }
 }
 
+/// Histogram: from Telegram accepting a reply to the commit of its record.
+pub const REPLY_RECORD_SECONDS: &str = "vpnkeeper_bot_reply_record_seconds";
+
 enum Step {
-    Done(Delivered),
+    /// Performed; report it, then delete the chat's previous menu message if one is given.
+    Done(Delivered, Option<i64>),
     /// Already reported before performing (at-most-once rows).
     Reported,
 }
 
 fn done(row: &OutboxRow) -> Option<Step> {
-    Some(Step::Done(Delivered {
-        outbox_id: row.id,
-        main_message_id: None,
-    }))
+    Some(Step::Done(
+        Delivered {
+            outbox_id: row.id,
+            main_message_id: None,
+        },
+        None,
+    ))
 }
 
 /// Runs one Bot API call with retries: transient failures back off (1 s → 60 s), flood
@@ -271,27 +296,27 @@ async fn show_screen(
             }
         }
     }
+    // The chat's current main message, read before sending: it is deleted only after this
+    // reply is recorded, so the deletion is not inside the send→record window.
+    let old_menu = ctx
+        .read()
+        .tg_chat(chat)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.main_message_id);
     let r = call(stop, None, || {
         tg.send_text(chat, &text, true, keyboard.clone())
     })
     .await?;
     match r {
-        Ok(id) => {
-            // One menu per chat: the previous main message goes (best effort; after
-            // 48 h Telegram refuses, and the old menu's buttons still work).
-            if let Ok(Some(old)) = ctx
-                .read()
-                .tg_chat(chat)
-                .await
-                .map(|c| c.and_then(|c| c.main_message_id).filter(|old| *old != id))
-            {
-                let _ = tg.delete(chat, old).await;
-            }
-            Some(Step::Done(Delivered {
+        Ok(id) => Some(Step::Done(
+            Delivered {
                 outbox_id: row.id,
                 main_message_id: Some(id),
-            }))
-        }
+            },
+            old_menu.filter(|old| *old != id),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "bot screen not sent");
             done(row)
@@ -368,7 +393,7 @@ async fn reboot(
         outbox_id: row.id,
         main_message_id: None,
     };
-    if !report(ctx, d).await {
+    if !report(ctx, d, Instant::now()).await {
         return None;
     }
     let node = ctx.read().node(node_id).await.ok().flatten();

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vpnkeeper_domain::command::UserRef;
 use vpnkeeper_domain::telegram::{AccessRequest, TelegramChat};
-use vpnkeeper_domain::{Device, DeviceRef, Node, NodeId, User};
+use vpnkeeper_domain::{Device, DeviceRef, Node, User};
 use vpnkeeper_store::{ReadError, ReadStore};
 
 use crate::callback::Cb;
@@ -73,7 +73,7 @@ pub(crate) struct Snapshot {
     pub taken_names: BTreeSet<String>,
     /// The fleet and its active devices per node (device buttons).
     pub nodes: Vec<Node>,
-    pub load: Vec<(NodeId, i64)>,
+    pub load: Vec<vpnkeeper_store::NodeLoad>,
     /// The device a button names.
     pub device: Option<Device>,
     /// The user a button names, and that user's active devices.
@@ -199,7 +199,7 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
     match *cb {
         Cb::Device(_) | Cb::DeviceProto(..) => {
             snap.nodes = read.nodes().await?;
-            snap.load = read.active_devices_per_node().await?;
+            snap.load = read.node_loads().await?;
         }
         Cb::DeviceCard(id) | Cb::Download(id) | Cb::Revoke(id) | Cb::RevokeYes(id) => {
             snap.device = read.device(&DeviceRef::Id(id)).await?;

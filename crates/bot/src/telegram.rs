@@ -112,15 +112,21 @@ impl Tg {
             .map_err(|e| self.classify(e))
     }
 
-    /// One long poll: updates from `offset` on, waiting up to the poll timeout for some.
-    pub async fn get_updates(&self, offset: i64, limit: u8) -> Result<Vec<Update>, TgError> {
+    /// One long poll: updates from `offset` on, waiting up to `timeout` (whole seconds, at
+    /// most the configured poll timeout; the leader lease may cut it shorter) for some.
+    pub async fn get_updates(
+        &self,
+        offset: i64,
+        limit: u8,
+        timeout: Duration,
+    ) -> Result<Vec<Update>, TgError> {
         // Bot API update ids fit in i32 (teloxide's type); clamp rather than wrap.
         let offset = offset.clamp(0, i32::MAX as i64) as i32;
         self.bot
             .get_updates()
             .offset(offset)
             .limit(limit)
-            .timeout(self.poll_timeout.as_secs() as u32)
+            .timeout(timeout.min(self.poll_timeout).as_secs() as u32)
             .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
             .await
             .map_err(|e| self.classify(e))

@@ -13,8 +13,12 @@
 // what its traits return; boxing them at every call site would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod join;
+mod membership;
 mod network;
 mod rpc;
+mod server;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,7 +29,6 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use vpnkeeper_domain::secrets::ClusterSecret;
 use vpnkeeper_domain::validate::ValidationError;
 use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
 use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
@@ -34,11 +37,11 @@ use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
 /// door stamps envelopes with it) and of readers that compare against stored times.
 pub use vpnkeeper_store::now_ms;
 
+pub use join::{
+    cluster_id, request_join, Invite, InviteError, JoinGrant, JoinLink, JoinRequest, Pki,
+};
+pub use membership::{Member, MembershipError, MAX_VOTERS};
 pub use network::HttpNetwork;
-pub use rpc::router as rpc_router;
-
-/// The purpose string for deriving the node-to-node RPC token from the cluster secret.
-const RPC_TOKEN_PURPOSE: &str = "cluster/rpc-token/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -46,6 +49,8 @@ pub enum ClusterError {
     Store(#[from] vpnkeeper_store::StoreError),
     #[error("raft: {0}")]
     Raft(String),
+    #[error("cluster TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Why a proposal did not produce an outcome. A [`vpnkeeper_domain::CommandError`] is not
@@ -103,6 +108,7 @@ struct Inner {
     raft: Raft<TypeConfig>,
     read: ReadStore,
     network: HttpNetwork,
+    pki: Pki,
     /// Proposals on their way into the log (see [`group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
 }
@@ -120,7 +126,8 @@ struct Pending {
 
 /// What became of a proposal at this node.
 enum Written {
-    Applied(ApplyOutcome),
+    /// Applied on the leader, in the log entry at this index.
+    Applied(ApplyOutcome, u64),
     /// This node is not the leader; the proposer forwards it there.
     Forward(u64, NodeAddr),
     Failed(ProposeError),
@@ -158,8 +165,9 @@ async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pe
             };
             match raft.client_write(Proposal(envs)).await {
                 Ok(resp) if resp.data.len() == n => {
+                    let index = resp.log_id.index;
                     for (d, outcome) in dones.into_iter().zip(resp.data) {
-                        let _ = d.send(Written::Applied(outcome));
+                        let _ = d.send(Written::Applied(outcome, index));
                     }
                 }
                 Ok(resp) => {
@@ -203,20 +211,15 @@ async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pe
     }
 }
 
-/// Derives the bearer token nodes present to each other.
-pub fn rpc_token(secret: &ClusterSecret) -> String {
-    hex::encode(secret.derive(RPC_TOKEN_PURPOSE))
-}
-
 impl Cluster {
     /// Opens the stores in `data_dir` and starts the Raft member `node_id`.
     ///
-    /// Does not serve RPC: mount [`Cluster::rpc_router`] on the Raft listener (a one-voter
+    /// Does not serve RPC: run [`Cluster::serve_rpc`] on the Raft listener (a one-voter
     /// cluster never needs it, but a fleet does).
     pub async fn start(
         node_id: u64,
         data_dir: &Path,
-        secret: &ClusterSecret,
+        pki: Pki,
         timing: RaftTiming,
     ) -> Result<Cluster, ClusterError> {
         let (log, sm, read) = vpnkeeper_store::open(data_dir).await?;
@@ -231,7 +234,7 @@ impl Cluster {
         }
         .validate()
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let network = HttpNetwork::new(rpc_token(secret));
+        let network = HttpNetwork::new(&pki.tls)?;
         let raft = Raft::new(node_id, Arc::new(config), network.clone(), log, sm)
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -243,9 +246,11 @@ impl Cluster {
                 raft,
                 read,
                 network,
+                pki,
                 proposals,
             }),
         };
+        tokio::spawn(cluster.clone().promote_learners());
         cluster.elect_if_sole_voter().await;
         Ok(cluster)
     }
@@ -298,9 +303,36 @@ impl Cluster {
         self.metrics().state == ServerState::Leader
     }
 
-    /// The axum router serving node-to-node RPC for this member.
-    pub fn rpc_router(&self) -> axum::Router {
-        rpc::router(self.clone())
+    /// Serves node-to-node RPC and the join handshake on `listener` (mutual TLS; see
+    /// [`server`]) until `stop` completes.
+    pub async fn serve_rpc(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ClusterError> {
+        let service = server::RpcService::new(
+            rpc::router(self.clone()),
+            self.join_router(),
+            &self.inner.pki.tls,
+        )?;
+        service.serve(listener, stop).await;
+        Ok(())
+    }
+
+    /// Whether this node's own view of the membership lists it (false before it has any).
+    pub fn in_membership(&self) -> bool {
+        let m = self.metrics();
+        let listed = m
+            .membership_config
+            .membership()
+            .get_node(&self.inner.node_id)
+            .is_some();
+        listed
+    }
+
+    /// The cluster's id (derived from its secret) and CA fingerprint.
+    pub fn pki(&self) -> &Pki {
+        &self.inner.pki
     }
 
     /// Waits until some node is leader (this one or another), up to `timeout`.
@@ -339,6 +371,14 @@ impl Cluster {
     /// Proposes an envelope built by [`Cluster::submit`] (here or on the follower that
     /// forwarded it).
     pub(crate) async fn propose(&self, env: Envelope) -> Result<ApplyOutcome, ProposeError> {
+        self.propose_indexed(env).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Cluster::propose`], with the index of the log entry the envelope went into.
+    pub(crate) async fn propose_indexed(
+        &self,
+        env: Envelope,
+    ) -> Result<(ApplyOutcome, u64), ProposeError> {
         let (done, written) = oneshot::channel();
         let stopped = || ProposeError::Fatal {
             reason: "raft has stopped".into(),
@@ -351,7 +391,7 @@ impl Cluster {
             })
             .map_err(|_| stopped())?;
         match written.await.map_err(|_| stopped())? {
-            Written::Applied(outcome) => Ok(outcome),
+            Written::Applied(outcome, index) => Ok((outcome, index)),
             Written::Forward(leader_id, node) if leader_id != self.inner.node_id => {
                 self.forward(leader_id, &node, &env).await
             }
@@ -365,25 +405,36 @@ impl Cluster {
         leader_id: u64,
         leader: &NodeAddr,
         env: &Envelope,
-    ) -> Result<ApplyOutcome, ProposeError> {
-        let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
-        let resp = self
+    ) -> Result<(ApplyOutcome, u64), ProposeError> {
+        let (outcome, index) = self
             .inner
             .network
-            .http()
-            .post(format!("http://{}/raft/propose", leader.raft_addr))
-            .bearer_auth(self.inner.network.rpc_token())
-            .timeout(Duration::from_secs(10))
-            .json(env)
-            .send()
+            .post::<_, Result<(ApplyOutcome, u64), ProposeError>>(
+                leader_id,
+                &leader.raft_addr,
+                "/raft/propose",
+                env,
+                Duration::from_secs(10),
+            )
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(unreachable(format!("HTTP {}", resp.status())));
+            .map_err(|e| ProposeError::LeaderUnreachable {
+                leader_id,
+                reason: e.to_string(),
+            })??;
+        // Read-your-writes on this node: the caller's next read (the API answers with the
+        // row it just created) is served from the local state, so wait until this node has
+        // applied the entry too. Replication is usually a heartbeat away; past the bound the
+        // write still stands and the answer goes out.
+        let applied = self
+            .inner
+            .raft
+            .wait(Some(Duration::from_secs(5)))
+            .applied_index_at_least(Some(index), "forwarded write applied here")
+            .await;
+        if let Err(e) = applied {
+            tracing::debug!(index, error = %e, "forwarded write not yet applied locally");
         }
-        resp.json::<Result<ApplyOutcome, ProposeError>>()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
+        Ok((outcome, index))
     }
 
     /// Stops Raft: no more proposals are accepted; the stores are flushed and closed.

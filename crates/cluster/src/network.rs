@@ -1,8 +1,11 @@
-//! The client half of node-to-node RPC: openraft's `RaftNetwork` over HTTP + JSON.
-//!
-//! Every request carries the cluster's RPC token (derived from the cluster secret), so a
-//! stranger who can reach the Raft port cannot vote or append entries.
+//! The client half of node-to-node RPC: openraft's `RaftNetwork` over HTTPS + JSON with
+//! mutual TLS. Every connection presents this node's certificate; the peer's must chain to
+//! the cluster CA and name the node id called (`https://node-<id>.vpnkeeper:<port>`,
+//! resolved to the peer's Raft address), so a node cannot be impersonated by another.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
@@ -13,33 +16,139 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vpnkeeper_store::{NodeAddr, TypeConfig};
 
-/// Creates one [`PeerClient`] per target; all share a connection pool.
+use crate::tls::{node_dns_name, NodeTls};
+
+/// What a peer answers (403, with this text) to a node that is not in its membership.
+pub(crate) const NOT_A_MEMBER: &str = "is not a member of this cluster";
+
+/// Creates one [`PeerClient`] per target. Clients are cached per (node id, address), so
+/// connections (and their TLS sessions) are reused.
 #[derive(Clone)]
 pub struct HttpNetwork {
-    http: reqwest::Client,
-    rpc_token: String,
+    tls: Arc<rustls::ClientConfig>,
+    clients: Arc<Mutex<HashMap<(u64, String), reqwest::Client>>>,
+    /// Unix ms of the last successful exchange with each peer (either direction).
+    contacts: Arc<Mutex<HashMap<u64, i64>>>,
 }
 
 impl HttpNetwork {
-    pub fn new(rpc_token: String) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(tls: &NodeTls) -> Result<Self, crate::tls::TlsError> {
+        Ok(HttpNetwork {
+            tls: Arc::new(tls.client_config()?),
+            clients: Arc::default(),
+            contacts: Arc::default(),
+        })
+    }
+
+    /// An HTTPS client that reaches node `target` at `raft_addr`, and the base URL to use.
+    pub(crate) async fn client_for(
+        &self,
+        target: u64,
+        raft_addr: &str,
+    ) -> Result<(reqwest::Client, String), String> {
+        let key = (target, raft_addr.to_string());
+        let port = raft_addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("raft address {raft_addr} has no port"))?;
+        let base = format!("https://{}:{port}", node_dns_name(target));
+        if let Some(c) = self.clients.lock().expect("not poisoned").get(&key) {
+            return Ok((c.clone(), base));
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(raft_addr)
+            .await
+            .map_err(|e| format!("cannot resolve {raft_addr}: {e}"))?
+            .collect();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls((*self.tls).clone())
+            .resolve_to_addrs(&node_dns_name(target), &addrs)
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .expect("building an HTTP client with static settings cannot fail");
-        HttpNetwork { http, rpc_token }
+            .map_err(|e| format!("building the client for node {target}: {e}"))?;
+        self.clients
+            .lock()
+            .expect("not poisoned")
+            .insert(key, client.clone());
+        Ok((client, base))
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    pub(crate) fn saw(&self, node: u64) {
+        self.contacts
+            .lock()
+            .expect("not poisoned")
+            .insert(node, crate::now_ms());
     }
 
-    pub fn rpc_token(&self) -> &str {
-        &self.rpc_token
+    /// Unix ms of the last successful exchange with each peer.
+    pub fn contacts(&self) -> HashMap<u64, i64> {
+        self.contacts.lock().expect("not poisoned").clone()
+    }
+
+    /// POSTs `req` to `path` on node `target`.
+    pub(crate) async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        target: u64,
+        raft_addr: &str,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PostError> {
+        let (client, base) = self
+            .client_for(target, raft_addr)
+            .await
+            .map_err(PostError::Unreachable)?;
+        let resp = client
+            .post(format!("{base}{path}"))
+            .timeout(timeout)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    PostError::Unreachable(format!("{e:#}"))
+                } else {
+                    PostError::Network(format!("{e:#}"))
+                }
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            let message = format!("node {target} answered HTTP {status} on {path}: {text}");
+            if status == StatusCode::FORBIDDEN && text.contains(NOT_A_MEMBER) {
+                return Err(PostError::NotMember(message));
+            }
+            return Err(PostError::Network(message));
+        }
+        let out = resp
+            .json()
+            .await
+            .map_err(|e| PostError::Network(e.to_string()))?;
+        self.saw(target);
+        Ok(out)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum PostError {
+    Unreachable(String),
+    Network(String),
+    /// The peer does not count the caller as a member.
+    NotMember(String),
+}
+
+impl std::fmt::Display for PostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PostError::Unreachable(s) | PostError::Network(s) | PostError::NotMember(s) => {
+                f.write_str(s)
+            }
+        }
     }
 }
 
@@ -49,18 +158,16 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     async fn new_client(&mut self, target: u64, node: &NodeAddr) -> Self::Network {
         PeerClient {
             target,
-            base: format!("http://{}", node.raft_addr),
-            http: self.http.clone(),
-            rpc_token: self.rpc_token.clone(),
+            raft_addr: node.raft_addr.clone(),
+            net: self.clone(),
         }
     }
 }
 
 pub struct PeerClient {
     target: u64,
-    base: String,
-    http: reqwest::Client,
-    rpc_token: String,
+    raft_addr: String,
+    net: HttpNetwork,
 }
 
 impl PeerClient {
@@ -78,32 +185,18 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let resp = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .bearer_auth(&self.rpc_token)
-            .timeout(timeout)
-            .json(req)
-            .send()
+        let result: Result<Resp, E> = self
+            .net
+            .post(self.target, &self.raft_addr, path, req, timeout)
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    RPCError::Unreachable(Unreachable::new(&e))
-                } else {
-                    RPCError::Network(NetworkError::new(&e))
+            .map_err(|e| match e {
+                PostError::Unreachable(s) => {
+                    RPCError::Unreachable(Unreachable::new(&std::io::Error::other(s)))
+                }
+                PostError::Network(s) | PostError::NotMember(s) => {
+                    RPCError::Network(NetworkError::new(&std::io::Error::other(s)))
                 }
             })?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let msg = format!("peer {} answered HTTP {status} on {path}", self.target);
-            return Err(RPCError::Network(NetworkError::new(
-                &std::io::Error::other(msg),
-            )));
-        }
-        let result: Result<Resp, E> = resp
-            .json()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

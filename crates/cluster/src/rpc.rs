@@ -1,19 +1,26 @@
 //! The server half of node-to-node RPC: axum routes that hand requests to the local Raft.
 //!
-//! Routes answer `200` with a JSON `Result<Response, RaftError>` so the calling side can tell a
-//! Raft-level refusal from a transport failure; auth failures are `401`.
+//! They are served only on mutually authenticated TLS connections (see [`crate::server`]):
+//! the peer's node id comes from its certificate ([`PeerNode`]). A request that speaks as
+//! another node than its certificate names, or comes from a node outside the membership,
+//! is refused with `403`. Routes answer `200` with a JSON `Result<Response, Error>` so the
+//! caller can tell a Raft-level refusal from a transport failure.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use subtle::ConstantTimeEq;
 use vpnkeeper_domain::Envelope;
 use vpnkeeper_store::TypeConfig;
 
+use crate::network::NOT_A_MEMBER;
 use crate::Cluster;
+
+/// The node id in the client certificate of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerNode(pub u64);
 
 pub fn router(cluster: Cluster) -> Router {
     Router::new()
@@ -21,62 +28,67 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose))
+        .route("/raft/members", post(members))
+        .route("/raft/remove-node", post(remove_node))
         // Append batches and snapshot chunks are bigger than axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(cluster)
 }
 
-fn authorized(cluster: &Cluster, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = value.strip_prefix("Bearer ") else {
-        return false;
-    };
-    let expected = cluster.inner.network.rpc_token();
-    token.len() == expected.len() && bool::from(token.as_bytes().ct_eq(expected.as_bytes()))
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        "missing or wrong cluster RPC token",
-    )
-        .into_response()
+/// Admits `peer` when it is in the membership (or this node has none yet: a fresh learner
+/// hears first from the leader that added it) and, for Raft messages, when the node it
+/// speaks as (`claimed`) is the one its certificate names.
+fn admit(c: &Cluster, peer: u64, claimed: Option<u64>) -> Result<(), Response> {
+    if let Some(claimed) = claimed {
+        if claimed != peer {
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the certificate is for node {peer} but the request speaks as node {claimed}"
+                ),
+            )
+                .into_response());
+        }
+    }
+    let m = c.metrics();
+    let membership = m.membership_config.membership();
+    let mut nodes = membership.nodes().map(|(id, _)| *id).peekable();
+    if nodes.peek().is_some() && !membership.nodes().any(|(id, _)| *id == peer) {
+        return Err((StatusCode::FORBIDDEN, format!("node {peer} {NOT_A_MEMBER}")).into_response());
+    }
+    c.inner.network.saw(peer);
+    Ok(())
 }
 
 async fn append(
     State(c): State<Cluster>,
-    headers: HeaderMap,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
     Json(req): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Response {
-    if !authorized(&c, &headers) {
-        return unauthorized();
+    if let Err(r) = admit(&c, peer, req.vote.leader_id().voted_for()) {
+        return r;
     }
     Json(c.raft().append_entries(req).await).into_response()
 }
 
 async fn vote(
     State(c): State<Cluster>,
-    headers: HeaderMap,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
     Json(req): Json<VoteRequest<u64>>,
 ) -> Response {
-    if !authorized(&c, &headers) {
-        return unauthorized();
+    if let Err(r) = admit(&c, peer, req.vote.leader_id().voted_for()) {
+        return r;
     }
     Json(c.raft().vote(req).await).into_response()
 }
 
 async fn snapshot(
     State(c): State<Cluster>,
-    headers: HeaderMap,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
     Json(req): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Response {
-    if !authorized(&c, &headers) {
-        return unauthorized();
+    if let Err(r) = admit(&c, peer, req.vote.leader_id().voted_for()) {
+        return r;
     }
     Json(c.raft().install_snapshot(req).await).into_response()
 }
@@ -84,11 +96,34 @@ async fn snapshot(
 /// A follower forwarding a client's proposal to us, the leader.
 async fn propose(
     State(c): State<Cluster>,
-    headers: HeaderMap,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
     Json(env): Json<Envelope>,
 ) -> Response {
-    if !authorized(&c, &headers) {
-        return unauthorized();
+    if let Err(r) = admit(&c, peer, None) {
+        return r;
     }
-    Json(c.propose(env).await).into_response()
+    Json(c.propose_indexed(env).await).into_response()
+}
+
+/// The membership as this node sees it (a follower's `node list` asks the leader).
+async fn members(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+) -> Response {
+    if let Err(r) = admit(&c, peer, None) {
+        return r;
+    }
+    Json(c.local_members()).into_response()
+}
+
+/// A follower forwarding `node remove` to us, the leader.
+async fn remove_node(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+    Json(id): Json<u64>,
+) -> Response {
+    if let Err(r) = admit(&c, peer, None) {
+        return r;
+    }
+    Json(c.remove_node(id).await).into_response()
 }

@@ -12,7 +12,8 @@ use vpnkeeper_store::NodeAddr;
 
 async fn single_node(dir: &std::path::Path) -> Cluster {
     let secret = ClusterSecret::generate(&mut rand::rngs::OsRng);
-    let cluster = Cluster::start(1, dir, &secret, RaftTiming::default())
+    let pki = vpnkeeper_cluster::Pki::ensure(dir, 1, &secret).expect("cluster certificates");
+    let cluster = Cluster::start(1, dir, pki, RaftTiming::default())
         .await
         .expect("start the cluster");
     cluster
@@ -111,11 +112,18 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::StartBroadcast {
                 broadcast_id: "b".into(),
                 text: "   ".into(),
                 admin_chat: 42,
+            },
+        ),
+        (
+            node,
+            Command::SetNodeOnline {
+                node_id: 0,
+                online: false,
             },
         ),
     ]

@@ -57,7 +57,7 @@ pub use model::{
     canonical_key, diff, normalize_ips, InterfaceSpec, InterfaceState, Key, PeerDiff, PeerSpec,
     PeerState, PskFingerprint, Secret, SecretString,
 };
-pub use reconciler::{Desired, DesiredSource, Observation, PassOutcome, Reconciler};
+pub use reconciler::{Desired, DesiredSource, Observation, PassOutcome, PeerChanges, Reconciler};
 
 /// How a backend is doing, for the node's status page and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]

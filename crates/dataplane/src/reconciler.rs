@@ -17,11 +17,15 @@
 //! a failed apply, no earlier pass) falls back to a full pass, and drift made behind our
 //! back is the timer's job either way.
 //!
+//! A change pass reads only what changed when the source can name it
+//! ([`DesiredSource::changes`]: in vpnkeeper, the devices the applied entries issued or
+//! revoked), so it costs O(change), not O(devices); otherwise (node settings, a user
+//! enabled or disabled, a snapshot) it reads the whole desired set.
+//!
 //! Change passes are paced: one starts at least [`Reconciler::change_gap`] (and twice the
-//! last change pass's duration) after the previous one started. Every change pass still
-//! reads the whole desired set from the store (O(devices)), so under a write burst
-//! back-to-back passes would take a core away from the API and the log; paced, they take
-//! at most half of one, and a burst still ends in one pass that carries all of it.
+//! last change pass's duration) after the previous one started, so under a write burst
+//! the passes that do read everything cannot take a core away from the API and the log,
+//! and a burst still ends in one pass that carries all of it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -46,6 +50,23 @@ pub struct Desired {
 pub trait DesiredSource: Send + Sync {
     /// One-line error text on failure; the pass is skipped and retried on the next tick.
     async fn desired(&self) -> Result<Desired, String>;
+
+    /// The peers that changed since the last `desired` or `changes` call, when the source
+    /// can tell without reading everything (O(change)); `Ok(None)` = it cannot (the
+    /// interface or an unknown set of peers may have changed): the pass reads `desired`.
+    /// Asked only on change passes that have a converged base to apply the difference to.
+    async fn changes(&self) -> Result<Option<PeerChanges>, String> {
+        Ok(None)
+    }
+}
+
+/// The peers one change pass touches, as the source found them now.
+#[derive(Clone, Debug, Default)]
+pub struct PeerChanges {
+    /// Peers to be on the interface with this configuration (new or possibly changed).
+    pub upsert: Vec<PeerSpec>,
+    /// Public keys of peers to be off the interface.
+    pub remove: Vec<String>,
 }
 
 /// One peer's counters worth reporting.
@@ -211,9 +232,25 @@ impl Reconciler {
 
     /// A pass for an applied change: only the difference to the last pass is sent, when the
     /// backend allows it and nothing but peers changed; otherwise a full pass. No
-    /// observations (the timer's full passes make them).
+    /// observations (the timer's full passes make them). When the source can name what
+    /// changed ([`DesiredSource::changes`]), only that is read.
     pub async fn change_pass(&mut self, source: &dyn DesiredSource) -> PassOutcome {
         let t = Instant::now();
+        if self.backend.incremental() && self.converged.is_some() {
+            match source.changes().await {
+                Ok(Some(changes)) => {
+                    let d = self.changes_delta(changes);
+                    return self.send_delta(d, t).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return PassOutcome::Failed {
+                        error: format!("reading the changed devices: {e}"),
+                        unavailable: false,
+                    }
+                }
+            }
+        }
         let desired = match Self::read_desired(source).await {
             Ok(d) => d,
             Err(failed) => return failed,
@@ -227,8 +264,38 @@ impl Reconciler {
             return self.full_pass(desired, t).await;
         }
         let want = by_key(desired.peers);
-        let converged = self.converged.as_mut().expect("checked above");
+        let converged = self.converged.as_ref().expect("checked above");
         let d = delta(&converged.peers, &want);
+        self.send_delta(d, t).await
+    }
+
+    /// What turns the converged peers into the converged peers with `changes` applied.
+    fn changes_delta(&self, changes: PeerChanges) -> PeerDiff {
+        let base = &self.converged.as_ref().expect("asked with a base").peers;
+        let mut d = PeerDiff::default();
+        let upserted: std::collections::HashSet<String> = changes
+            .upsert
+            .iter()
+            .map(|p| canonical_key(&p.public_key))
+            .collect();
+        for key in changes.remove {
+            let key = canonical_key(&key);
+            if base.contains_key(&key) && !upserted.contains(&key) && !d.remove.contains(&key) {
+                d.remove.push(key);
+            }
+        }
+        for spec in changes.upsert {
+            match base.get(&canonical_key(&spec.public_key)) {
+                None => d.add.push(spec),
+                Some(old) if !same_peer(old, &spec) => d.update.push(spec),
+                Some(_) => {}
+            }
+        }
+        d
+    }
+
+    /// Sends `d` (computed against the converged base) and moves the base along.
+    async fn send_delta(&mut self, d: PeerDiff, t: Instant) -> PassOutcome {
         let report = SyncReport {
             added: d.add.len(),
             updated: d.update.len(),
@@ -245,7 +312,15 @@ impl Reconciler {
                 };
             }
         }
-        converged.peers = want;
+        let converged = self.converged.as_mut().expect("sent against a base");
+        for key in &d.remove {
+            converged.peers.remove(key);
+        }
+        for spec in d.add.into_iter().chain(d.update) {
+            converged
+                .peers
+                .insert(canonical_key(&spec.public_key), spec);
+        }
         PassOutcome::Synced {
             report,
             observations: Vec::new(),
@@ -526,6 +601,77 @@ mod tests {
         run.await.unwrap();
         assert_eq!(source.1.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(backend.peers.lock().unwrap().len(), 2);
+    }
+
+    /// A source that can name what changed: counts full reads, hands out queued changes.
+    struct Naming {
+        full: Counted,
+        next: Mutex<Option<PeerChanges>>,
+    }
+
+    #[async_trait::async_trait]
+    impl DesiredSource for Naming {
+        async fn desired(&self) -> Result<Desired, String> {
+            self.full.desired().await
+        }
+        async fn changes(&self) -> Result<Option<PeerChanges>, String> {
+            Ok(self.next.lock().unwrap().take())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_named_change_is_applied_without_reading_the_desired_set() {
+        let backend = Arc::new(MemBackend::default());
+        let mut r = Reconciler::new(backend.clone());
+        let source = Naming {
+            full: Counted(
+                Wanted(Mutex::new((1..=20).map(spec).collect())),
+                Default::default(),
+            ),
+            next: Mutex::new(None),
+        };
+        let reads = || source.full.1.load(std::sync::atomic::Ordering::SeqCst);
+        // No base yet: the change pass reads everything.
+        assert!(matches!(
+            r.change_pass(&source).await,
+            PassOutcome::Synced { .. }
+        ));
+        assert_eq!(reads(), 1);
+
+        // One added, one revoked, one re-sent unchanged, one unknown removal.
+        let mut changed = spec(5);
+        changed.allowed_ips = vec!["10.8.1.5/32".parse().unwrap()];
+        *source.next.lock().unwrap() = Some(PeerChanges {
+            upsert: vec![spec(42), spec(3), changed.clone()],
+            remove: vec![spec(7).public_key, spec(99).public_key],
+        });
+        let out = r.change_pass(&source).await;
+        assert!(
+            matches!(out, PassOutcome::Synced { ref report, peers: 20, .. }
+                if report.added == 1 && report.updated == 1 && report.removed == 1),
+            "{out:?}"
+        );
+        assert_eq!(reads(), 1, "the desired set was read for a named change");
+        let applied = backend.applied.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(applied.add, vec![spec(42)]);
+        assert_eq!(applied.update, vec![changed]);
+        assert_eq!(applied.remove, vec![spec(7).public_key]);
+        assert_eq!(backend.peers.lock().unwrap().len(), 20);
+
+        // The base moved along: revoking the new peer again sends exactly that.
+        *source.next.lock().unwrap() = Some(PeerChanges {
+            upsert: vec![],
+            remove: vec![spec(42).public_key],
+        });
+        let out = r.change_pass(&source).await;
+        assert!(
+            matches!(out, PassOutcome::Synced { ref report, peers: 19, .. } if report.removed == 1)
+        );
+
+        // A source that cannot tell (None) gets a full read of the desired set.
+        let out = r.change_pass(&source).await;
+        assert!(matches!(out, PassOutcome::Synced { .. }));
+        assert_eq!(reads(), 2);
     }
 
     fn peer(n: u8, hs: Option<i64>, rx: u64) -> PeerState {

@@ -6,10 +6,14 @@
 
 pub mod artifact;
 pub mod awg;
+pub mod backup;
 pub mod command;
 pub mod entity;
 pub mod keys;
 pub mod model;
+pub mod placement;
+pub mod reset;
+pub mod schedule;
 pub mod secrets;
 pub mod telegram;
 pub mod ticket;

@@ -198,6 +198,8 @@ pub mod purpose {
     pub const DEVICE_WG_PSK: &str = "device/wg-psk";
     pub const NODE_WG_PRIVATE_KEY: &str = "node/wg-private-key";
     pub const NODE_REALITY_PRIVATE_KEY: &str = "node/reality-private-key";
+    /// An imported panel's subscription-token secret (`import marzban`).
+    pub const LEGACY_SUB_SECRET: &str = "import/legacy-sub-secret";
 }
 
 /// A freshly generated API token: `vk_<key id>_<secret>`. The key id is public (it appears in

@@ -12,12 +12,29 @@ use vpnkeeper_domain::{Command, NodeId};
 /// instead of polling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Devices served by this node changed (issued, revoked, user enabled/disabled).
+    /// Devices served by this node changed (user enabled/disabled, node settings): any of
+    /// them may have, so a reader re-reads them all.
     Devices { node_id: NodeId },
     /// A node's registration or settings changed.
     Node { node_id: NodeId },
     /// Everything may have changed (snapshot installed).
     All,
+    /// One device served by this node was issued or revoked, and nothing else of that node's
+    /// devices changed: a narrower [`Change::Devices`], so a data plane can re-read just this
+    /// row (O(change)) instead of all of the node's devices. A subscriber that does not care
+    /// for the difference treats it like `Devices { node_id }`.
+    Device { node_id: NodeId, device_id: i64 },
+}
+
+impl Change {
+    /// The node whose devices this change concerns, if it concerns one node's devices
+    /// (`Devices` or `Device`).
+    pub fn devices_of(&self) -> Option<NodeId> {
+        match self {
+            Change::Devices { node_id } | Change::Device { node_id, .. } => Some(*node_id),
+            _ => None,
+        }
+    }
 }
 
 /// Counters bumped whenever an applied entry may have changed API keys or nodes (and on
@@ -67,7 +84,9 @@ impl Generations {
 fn touches(command: &Command) -> (bool, bool) {
     match command {
         Command::CreateApiKey { .. } | Command::RevokeApiKey { .. } => (true, false),
-        Command::UpsertNode { .. } => (false, true),
+        Command::UpsertNode { .. }
+        | Command::SetNodeOnline { .. }
+        | Command::ImportServerKey { .. } => (false, true),
         Command::TelegramUpdate { commands, .. } => commands
             .iter()
             .map(touches)

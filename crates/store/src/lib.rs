@@ -15,9 +15,13 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+pub mod backup;
 mod change;
 mod db;
+mod fleet_queries;
+mod legacy_queries;
 pub mod log_store;
+pub mod plan_queries;
 pub mod queries;
 pub mod raft_types;
 mod sql;
@@ -26,9 +30,11 @@ mod telegram_queries;
 mod ticket_queries;
 
 pub use change::{Change, Generations};
+pub use fleet_queries::NodeLoad;
+pub use legacy_queries::LegacySubUser;
 pub use log_store::LogStore;
 pub use queries::Page;
-pub use queries::ReadStore;
+pub use queries::{DeviceDesire, ReadStore};
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
 pub use state_machine::StateMachine;
 pub use telegram_queries::BotStats;

@@ -17,6 +17,27 @@ use vpnkeeper_domain::{
 use crate::change::{Change, Generations};
 use crate::raft_types::LogId;
 
+/// One device as a data plane's change pass needs it (see [`ReadStore::device_desires`]).
+#[derive(Debug, Clone)]
+pub struct DeviceDesire {
+    pub id: i64,
+    pub name: String,
+    pub wg_public_key: Option<String>,
+    pub wg_psk: Option<Sealed>,
+    pub address_v4: Option<String>,
+    /// Active, of an enabled user, on this node, of one of the asked protocols.
+    pub wanted: bool,
+}
+
+/// `'awg','wireguard'`: protocol names are fixed identifiers, safe to inline.
+fn protocol_list(protocols: &[Protocol]) -> String {
+    protocols
+        .iter()
+        .map(|p| format!("'{}'", p.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[derive(Clone)]
 pub struct ReadStore {
     pool: SqlitePool,
@@ -309,20 +330,16 @@ impl ReadStore {
     }
 
     /// The desired data-plane state of a node: its active devices of enabled users for the
-    /// given protocols.
+    /// given protocols. Limited, expired and disabled users are not served (issue #15).
     pub async fn desired_devices(
         &self,
         node_id: NodeId,
         protocols: &[Protocol],
     ) -> Result<Vec<Device>, sqlx::Error> {
-        let list = protocols
-            .iter()
-            .map(|p| format!("'{}'", p.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = protocol_list(protocols);
         let sql = format!(
             "SELECT {} FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold') AND d.protocol IN ({list})
              ORDER BY d.id",
             DEVICE_COLS
                 .split(", ")
@@ -335,6 +352,45 @@ impl ReadStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(device_from_row).collect()
+    }
+
+    /// The devices `ids` as a data plane needs them, each with whether this node should
+    /// serve it now (the same condition as [`ReadStore::desired_devices`]). For a change
+    /// pass: O(ids), only the columns a peer needs. Ids with no row (deleted) are absent.
+    pub async fn device_desires(
+        &self,
+        node_id: NodeId,
+        protocols: &[Protocol],
+        ids: &[i64],
+    ) -> Result<Vec<DeviceDesire>, sqlx::Error> {
+        let list = protocol_list(protocols);
+        let mut out = Vec::with_capacity(ids.len());
+        // Well under SQLite's bound-variable limit per statement.
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT d.id, d.name, d.wg_public_key, d.wg_psk, d.address_v4,
+                        d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+                 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id IN ({marks})"
+            );
+            let mut q = sqlx::query(&sql).bind(node_id as i64);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let address: Option<i64> = r.get(4);
+                out.push(DeviceDesire {
+                    id: r.get(0),
+                    name: r.get(1),
+                    wg_public_key: r.get(2),
+                    wg_psk: r.get::<Option<String>, _>(3).map(Sealed::from_stored),
+                    address_v4: address
+                        .map(|a| format!("{}/32", std::net::Ipv4Addr::from(a as u32))),
+                    wanted: r.get::<i64, _>(5) != 0,
+                });
+            }
+        }
+        Ok(out)
     }
 
     // ---- nodes ----
@@ -448,16 +504,20 @@ pub struct UserAccount {
     /// Bytes the user's devices received (the server's tx).
     pub download_bytes: i64,
     pub devices_active: i64,
+    /// Lifecycle status (issue #15): active, disabled, limited, expired, on_hold.
+    pub status: String,
+    /// Bytes used in the current reset period.
+    pub used_bytes: i64,
+    pub plan_id: Option<i64>,
 }
 
 impl UserAccount {
     /// Whether the subscription and the data plane should serve this user at `now_ms`.
     pub fn is_active_at(&self, now_ms: i64) -> bool {
         self.user.enabled
+            && matches!(self.status.as_str(), "active" | "on_hold")
             && self.expires_at_ms.is_none_or(|e| now_ms < e)
-            && self
-                .traffic_limit_bytes
-                .is_none_or(|l| self.upload_bytes.saturating_add(self.download_bytes) < l)
+            && self.traffic_limit_bytes.is_none_or(|l| self.used_bytes < l)
     }
 }
 
@@ -489,7 +549,8 @@ const ACCOUNT_SELECT: &str =
         u.expires_at, u.traffic_limit_bytes,
         COALESCE((SELECT SUM(d.rx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
         COALESCE((SELECT SUM(d.tx_bytes) FROM devices d WHERE d.user_id = u.id), 0),
-        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL),
+        u.status, u.used_bytes, u.plan_id
      FROM users u";
 
 /// `?1` search pattern (LIKE), `?2` search as a Telegram id, `?3` enabled flag.
@@ -505,6 +566,9 @@ fn account_from_row(r: &SqliteRow) -> UserAccount {
         upload_bytes: r.get(9),
         download_bytes: r.get(10),
         devices_active: r.get(11),
+        status: r.get(12),
+        used_bytes: r.get(13),
+        plan_id: r.get(14),
     }
 }
 

@@ -169,31 +169,54 @@ fn commands_of(entry: &Entry) -> impl Iterator<Item = &vpnkeeper_domain::Command
     envelopes.iter().map(|e| &e.command)
 }
 
-/// Applies one entry inside one transaction, together with the `last_applied` marker.
+/// Applies one entry, inside the transaction of its batch (see [`apply_batch`]).
 fn apply_entry(
-    conn: &Conn,
+    tx: &Conn,
     entry: &Entry,
     changes: &mut Vec<Change>,
 ) -> Result<Vec<ApplyOutcome>, sql::Error> {
-    let tx = conn.unchecked_transaction()?;
     let outcome = match &entry.payload {
         EntryPayload::Blank => Vec::new(),
         EntryPayload::Normal(proposal) => {
             let mut outcomes = Vec::with_capacity(proposal.0.len());
             for envelope in &proposal.0 {
-                outcomes.push(apply::apply_envelope(&tx, envelope, changes)?);
+                outcomes.push(apply::apply_envelope(tx, envelope, changes)?);
             }
             outcomes
         }
         EntryPayload::Membership(m) => {
             let stored = StoredMembership::new(Some(entry.log_id), m.clone());
-            set_meta(&tx, "membership", &stored)?;
+            set_meta(tx, "membership", &stored)?;
             Vec::new()
         }
     };
-    set_meta(&tx, "last_applied", &entry.log_id)?;
-    tx.commit()?;
     Ok(outcome)
+}
+
+/// Applies the entries openraft hands over in one call inside ONE transaction, together
+/// with the `last_applied` marker of the last one: one commit (WAL append, locks) per batch
+/// instead of per entry. All or nothing either way: a crash before the commit leaves
+/// `last_applied` before the batch, and the entries are applied again from the log.
+/// Commands inside an entry keep their own savepoints, so refusals roll back as before.
+fn apply_batch(
+    conn: &Conn,
+    entries: &[Entry],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<Vec<ApplyOutcome>>, StorageError> {
+    let Some(last) = entries.last().map(|e| e.log_id) else {
+        return Ok(Vec::new());
+    };
+    let write_err = |id: LogId, e: sql::Error| io_err(ErrorSubject::Apply(id), ErrorVerb::Write, e);
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(|e| write_err(last, e))?;
+    let mut outcomes = Vec::with_capacity(entries.len());
+    for entry in entries {
+        outcomes.push(apply_entry(&tx, entry, changes).map_err(|e| write_err(entry.log_id, e))?);
+    }
+    set_meta(&tx, "last_applied", &last).map_err(|e| write_err(last, e))?;
+    tx.commit().map_err(|e| write_err(last, e))?;
+    Ok(outcomes)
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -216,15 +239,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let generations = self.generations.clone();
         let (outcomes, mut changes, last) = with_writer(&self.writer, move |conn| {
-            let mut outcomes = Vec::with_capacity(entries.len());
             let mut changes = Vec::new();
-            let mut last = None;
-            for entry in &entries {
-                let outcome = apply_entry(conn, entry, &mut changes)
-                    .map_err(|e| io_err(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, e))?;
-                last = Some(entry.log_id);
-                outcomes.push(outcome);
-            }
+            let outcomes = apply_batch(conn, &entries, &mut changes)?;
+            let last = entries.last().map(|e| e.log_id);
             // Before the proposers hear back, so a revoked key is never served from a cache
             // after its revoke was acknowledged.
             generations.bump_for(entries.iter().flat_map(commands_of));
@@ -305,6 +322,9 @@ const REPLICATED_TABLES: &[&str] = &[
     "tg_chats",
     "tg_access_requests",
     "tg_broadcasts",
+    // Old panels' subscription secrets and users (migration 0050, imports).
+    "legacy_sub_secrets",
+    "legacy_sub_users",
 ];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.

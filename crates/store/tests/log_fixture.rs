@@ -41,6 +41,8 @@ const TABLES: &[&str] = &[
     "tg_chats",
     "tg_access_requests",
     "tg_broadcasts",
+    "legacy_sub_secrets",
+    "legacy_sub_users",
     "sm_meta",
 ];
 
@@ -94,8 +96,48 @@ fn node() -> Command {
                 "server_names": ["www.example.com"], "dest": "www.example.com:443",
                 "fingerprint": "chrome", "reality_private_key": null}),
             ),
+            capacity: None,
         }),
     }
+}
+
+/// Placement capacity and node liveness (issue #13, migration 0020).
+fn fleet_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let with_capacity = match node() {
+        Command::UpsertNode { mut node } => {
+            node.capacity = Some(250);
+            Command::UpsertNode { node }
+        }
+        _ => unreachable!(),
+    };
+    vec![vec![
+        env(37, &sys, with_capacity),
+        env(
+            38,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 1,
+                online: false,
+            },
+        ),
+        env(
+            39,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 1,
+                online: true,
+            },
+        ),
+        env(
+            40,
+            &sys,
+            Command::SetNodeOnline {
+                node_id: 9,
+                online: false,
+            },
+        ),
+    ]]
 }
 
 fn issue(user: UserRef, name: &str, protocol: Protocol, n: u8) -> Command {
@@ -316,6 +358,88 @@ fn admin_proposals() -> Vec<Vec<Envelope>> {
     ]
 }
 
+/// Plans and the user lifecycle (issue #15): one entry appended after the earlier ones.
+fn plan_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::plan::{LifecycleEvent, PlanSpec};
+    use vpnkeeper_domain::reset::ResetStrategy;
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let sys = Actor::System { node_id: 1 };
+    let alice = || UserRef::Id(1);
+    let spec = |name: &str| PlanSpec {
+        name: name.into(),
+        duration_days: 30,
+        traffic_limit_bytes: 2048,
+        device_limit: 1,
+        reset_strategy: ResetStrategy::DayOfMonth,
+        reset_day: Some(31),
+        price_stars: 100,
+    };
+    let assign = |plan_id| Command::AssignPlan {
+        user: alice(),
+        plan_id,
+        on_hold: false,
+        on_hold_timeout_ms: None,
+    };
+    vec![vec![
+        env(
+            40,
+            &key,
+            Command::CreatePlan {
+                plan: spec("monthly"),
+            },
+        ),
+        env(
+            40,
+            &key,
+            Command::CreatePlan {
+                plan: spec("monthly"),
+            },
+        ),
+        env(41, &key, Command::CreatePlan { plan: spec("old") }),
+        env(41, &key, Command::ArchivePlan { plan_id: 2 }),
+        env(42, &key, assign(1)),
+        env(42, &key, assign(2)),
+        env(
+            43,
+            &sys,
+            Command::RecordUsage {
+                node_id: 1,
+                entries: vec![UsageEntry {
+                    device_id: 1,
+                    rx_delta: 3000,
+                    tx_delta: 0,
+                    last_handshake_ms: Some(T0 + 43),
+                }],
+            },
+        ),
+        env(44, &key, Command::ResetUsage { user: alice() }),
+        env(
+            45,
+            &sys,
+            Command::Lifecycle {
+                events: vec![
+                    LifecycleEvent::Reset {
+                        user_id: 1,
+                        period_start_ms: T0,
+                    },
+                    LifecycleEvent::Expire { user_id: 1 },
+                    LifecycleEvent::OnHoldTimeout { user_id: 99 },
+                ],
+            },
+        ),
+        env(
+            46,
+            &key,
+            Command::UpdatePlan {
+                plan_id: 1,
+                plan: spec("monthly-2"),
+            },
+        ),
+    ]]
+}
+
 /// The bot's commands: updates (exactly-once, all-or-nothing), chats, access, broadcasts.
 fn bot_proposals() -> Vec<Vec<Envelope>> {
     let sys = Actor::System { node_id: 1 };
@@ -514,6 +638,104 @@ fn bot_proposals() -> Vec<Vec<Envelope>> {
     ]
 }
 
+/// Imports from other panels (issue #18): the old panel's secret, a user with a VLESS UUID
+/// and a WireGuard peer kept (twice: the second changes nothing), the old server's key.
+fn import_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::import::{
+        ImportSource, ImportedDevice, ImportedServerKey, ImportedUser, ImportedWg,
+    };
+    let admin = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let carol = ImportedUser {
+        source: ImportSource::Marzban,
+        name: "carol".into(),
+        enabled: false,
+        expires_at_ms: Some(T0 + 86_400_000),
+        traffic_limit_bytes: Some(1 << 30),
+        sub_token: "imported-token-carol-0001".into(),
+        legacy_name: Some("Carol".into()),
+        legacy_revoked_before_ms: Some(T0 - 1000),
+        devices: vec![
+            ImportedDevice {
+                node_id: 1,
+                name: "vless".into(),
+                device_type: DeviceType::Phone,
+                protocol: Protocol::Vless,
+                uuid: uuid(200),
+                wg: None,
+                rx_bytes: 12345,
+                tx_bytes: 0,
+            },
+            ImportedDevice {
+                node_id: 1,
+                name: "amnezia".into(),
+                device_type: DeviceType::Laptop,
+                protocol: Protocol::Wireguard,
+                uuid: uuid(201),
+                wg: Some(ImportedWg {
+                    public_key: "impAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                    preshared_key: Some(Sealed::from_stored("v1.sealed-imported-psk".into())),
+                    address_v4: "10.8.0.6".parse().unwrap(),
+                }),
+                rx_bytes: 0,
+                tx_bytes: 0,
+            },
+        ],
+    };
+    vec![vec![
+        env(
+            40,
+            &admin,
+            Command::SetLegacySubSecret {
+                source: ImportSource::Marzban,
+                secret: Sealed::from_stored("v1.sealed-marzban-secret".into()),
+            },
+        ),
+        env(
+            41,
+            &admin,
+            Command::ImportUser {
+                user: Box::new(carol.clone()),
+            },
+        ),
+        env(
+            42,
+            &admin,
+            Command::ImportUser {
+                user: Box::new(carol),
+            },
+        ),
+        env(
+            43,
+            &admin,
+            Command::ImportServerKey {
+                key: Box::new(ImportedServerKey {
+                    node_id: 1,
+                    public_key: "oldAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+                    private_key: Sealed::from_stored("v1.sealed-old-server-key".into()),
+                    awg: None,
+                }),
+            },
+        ),
+    ]]
+}
+
+/// Fleet (issue #13): a joining node spends an invite once; a second use and an unknown
+/// token are refused.
+fn invite_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let redeem = |token: &str, node_id| Command::RedeemInvite {
+        token_hash: token.into(),
+        node_id,
+    };
+    vec![vec![
+        env(40, &sys, redeem("inv-hash", 2)),
+        env(41, &sys, redeem("inv-hash", 3)),
+        env(42, &sys, redeem("no-such-hash", 3)),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -521,7 +743,14 @@ fn build_entries() -> Vec<Entry> {
         log_id: openraft::LogId::new(leader, 1),
         payload: EntryPayload::Blank,
     }];
-    for envs in admin_proposals().into_iter().chain(bot_proposals()) {
+    for envs in admin_proposals()
+        .into_iter()
+        .chain(bot_proposals())
+        .chain(fleet_proposals())
+        .chain(import_proposals())
+        .chain(invite_proposals())
+        .chain(plan_proposals())
+    {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
             log_id: openraft::LogId::new(leader, index),
@@ -627,7 +856,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 22, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 34, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

@@ -1,4 +1,5 @@
-//! Starts the Telegram bot beside the API, when `[telegram]` has a token.
+//! Starts the Telegram bot beside the API, when `[telegram]` has a token, and other
+//! leader-only services ([`spawn_leader_only`]).
 
 use std::sync::Arc;
 
@@ -43,4 +44,25 @@ pub fn spawn(
     );
     let bot = vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops);
     Some(tokio::spawn(bot.run(stop)))
+}
+
+/// Runs a leader-only service (node liveness, the scheduler, anything that must run once
+/// per cluster):
+/// `session` starts each time this node becomes the Raft leader and its stop signal turns
+/// true the moment it is not (or on shutdown). The handle ends after `stop`, once the
+/// running session has returned. See `vpnkeeper_bot::leader`.
+pub fn spawn_leader_only<F, Fut>(
+    cluster: &Cluster,
+    name: &'static str,
+    stop: watch::Receiver<bool>,
+    session: F,
+) -> JoinHandle<()>
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let cluster = cluster.clone();
+    tokio::spawn(
+        async move { vpnkeeper_bot::leader::while_leader(cluster, name, stop, session).await },
+    )
 }

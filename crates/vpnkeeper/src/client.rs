@@ -63,27 +63,18 @@ impl ApiClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, T)> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.map_err(|e| {
-            if e.is_connect() && !is_tls_failure(&e) {
-                anyhow!(
-                    "no vpnkeeper node is running at {} (start it with `vpnkeeper run --data-dir DIR`)",
-                    self.base
-                )
-            } else {
-                anyhow!(
-                    "request to the node at {} failed: {}",
-                    self.base,
-                    error_chain(&e)
-                )
-            }
-        })?;
+        let resp = self
+            .send_retrying(|| {
+                let mut req = self
+                    .http
+                    .request(method.clone(), format!("{}{}", self.base, path))
+                    .bearer_auth(&self.token);
+                if let Some(body) = &body {
+                    req = req.json(body);
+                }
+                req
+            })
+            .await?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the node's answer")?;
         if !status.is_success() {
@@ -100,14 +91,68 @@ impl ApiClient {
         Ok((status, value))
     }
 
+    /// Sends a request; when the node answers 429 (its per-key rate limit), waits for its
+    /// `Retry-After` and sends again, so a scripted loop of verbs slows down instead of failing.
+    async fn send_retrying(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let resp = build().send().await.map_err(|e| self.send_error(&e))?;
+            if resp.status() != StatusCode::TOO_MANY_REQUESTS || waited >= MAX_RATE_LIMIT_WAIT {
+                return Ok(resp);
+            }
+            let wait = retry_after(&resp).min(MAX_RATE_LIMIT_WAIT - waited);
+            tokio::time::sleep(wait).await;
+            waited += wait;
+        }
+    }
+
+    fn send_error(&self, e: &reqwest::Error) -> anyhow::Error {
+        if e.is_connect() && !is_tls_failure(e) {
+            anyhow!(
+                "no vpnkeeper node is running at {} (start it with `vpnkeeper run --data-dir DIR`)",
+                self.base
+            )
+        } else {
+            anyhow!(
+                "request to the node at {} failed: {}",
+                self.base,
+                error_chain(e)
+            )
+        }
+    }
+
+    /// GETs a binary body (a backup file); an API error comes back as its one-line message.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .send_retrying(|| {
+                self.http
+                    .get(format!("{}{}", self.base, path))
+                    .bearer_auth(&self.token)
+                    .timeout(Duration::from_secs(600))
+            })
+            .await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading the node's answer")?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+            bail!("{msg}");
+        }
+        Ok(bytes.to_vec())
+    }
+
     pub async fn get_text(&self, path: &str) -> Result<String> {
         let resp = self
-            .http
-            .get(format!("{}{}", self.base, path))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("no vpnkeeper node is running at {}", self.base))?;
+            .send_retrying(|| {
+                self.http
+                    .get(format!("{}{}", self.base, path))
+                    .bearer_auth(&self.token)
+            })
+            .await?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
@@ -115,6 +160,20 @@ impl ApiClient {
         }
         Ok(text)
     }
+}
+
+/// Longest a verb waits out the node's rate limit in total before reporting the 429.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
+
+/// The `Retry-After` of a 429 in seconds (1 s when absent or unreadable, at least 100 ms).
+fn retry_after(resp: &reqwest::Response) -> Duration {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(100))
 }
 
 /// The API's one error shape: `{"error": {"message": …, "field": …}}`.

@@ -34,7 +34,7 @@ pub fn ensure_uninitialised(dir: &Path) -> Result<()> {
 }
 
 /// Removes what a failed `init` wrote into `dir` (never anything else).
-fn remove_partial_node(dir: &Path) {
+pub fn remove_partial_node(dir: &Path) {
     for file in [
         CLUSTER_KEY_FILE,
         ADMIN_TOKEN_FILE,
@@ -44,6 +44,10 @@ fn remove_partial_node(dir: &Path) {
         "state.db",
         "state.db-wal",
         "state.db-shm",
+        vpnkeeper_cluster::tls::CA_CERT_FILE,
+        vpnkeeper_cluster::tls::CA_KEY_FILE,
+        vpnkeeper_cluster::tls::NODE_CERT_FILE,
+        vpnkeeper_cluster::tls::NODE_KEY_FILE,
     ] {
         let _ = fs::remove_file(dir.join(file));
     }
@@ -66,13 +70,19 @@ pub async fn init(dir: &Path, config: &Config) -> Result<String> {
     let secret = ClusterSecret::generate(&mut OsRng);
     write_new_secret(&dir.join(CLUSTER_KEY_FILE), &secret.to_hex())?;
 
-    let result = match Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await {
+    let started = match vpnkeeper_cluster::Pki::ensure(dir, config.node.id, &secret) {
+        Ok(pki) => Cluster::start(config.node.id, dir, pki, config.raft.timing())
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    let result = match started {
         Ok(cluster) => {
             let result = bootstrap(&cluster, config, &secret).await;
             cluster.shutdown().await;
             result
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
     let token = match result {
         Ok(token) => token,
@@ -86,11 +96,27 @@ pub async fn init(dir: &Path, config: &Config) -> Result<String> {
 
     write_new_secret(&dir.join(ADMIN_TOKEN_FILE), &format!("{token}\n"))?;
     // The config is written last: it is what `run` looks for.
+    write_config(dir, config)?;
+    Ok(token)
+}
+
+/// Writes `DIR/vpnkeeper.toml`.
+pub fn write_config(dir: &Path, config: &Config) -> Result<()> {
     let toml = toml::to_string_pretty(config).context("serialising the node config")?;
     let header = "# vpnkeeper node config. Every key can be overridden by an env var:\n# VPNKEEPER_<SECTION>__<KEY>, e.g. VPNKEEPER_API__LISTEN=127.0.0.1:9000\n\n";
     fs::write(dir.join(CONFIG_FILE), format!("{header}{toml}"))
-        .with_context(|| format!("cannot write {}", dir.join(CONFIG_FILE).display()))?;
-    Ok(token)
+        .with_context(|| format!("cannot write {}", dir.join(CONFIG_FILE).display()))
+}
+
+/// Creates `dir` (or accepts an existing empty one), private (0700).
+pub fn make_private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private (0700)", dir.display()))
 }
 
 async fn bootstrap(cluster: &Cluster, config: &Config, secret: &ClusterSecret) -> Result<String> {

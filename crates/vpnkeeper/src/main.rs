@@ -1,16 +1,23 @@
 //! `vpnkeeper`: the one binary. `init` and `run` operate a node; the other verbs are clients of
 //! a running node's local API.
 
+mod backup;
 mod bench;
 mod bench_xray;
 mod bot_service;
 mod client;
 mod config;
 mod dataplane_health;
+mod fleet_verbs;
 mod http_trace;
+mod import;
 mod init;
+mod join;
+mod node_liveness;
 mod register;
+mod restore;
 mod run;
+mod scheduler;
 mod secret_files;
 mod verbs;
 mod wg_service;
@@ -26,6 +33,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::ApiClient;
 use crate::config::{Config, Location, LogFormat};
 
+/// Shown at the end of `--help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the command failed; one line on stderr says why (refused by the node, bad file, no node running, …)\n  2  bad command line (unknown verb or flag, missing argument)";
+
 /// Where a node lives when no `--data-dir`/`--config` is given.
 pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 
@@ -33,6 +43,7 @@ pub const DEFAULT_DATA_DIR: &str = "./vpnkeeper-data";
 #[command(
     name = "vpnkeeper",
     version,
+    after_help = EXIT_CODES,
     about = "Self-hosted VPN service: AmneziaWG/WireGuard and VLESS+Reality access, Telegram bot, Raft cluster"
 )]
 struct Cli {
@@ -149,6 +160,173 @@ enum Cmd {
         #[arg(long)]
         node_exe: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+    /// Backups of the replicated state.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Create a new one-node cluster in an empty directory from a backup: every user,
+    /// device, key, subscription token and plan, the same server keys and AmneziaWG params.
+    Restore {
+        /// The new node's data directory (must not hold a node).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// For a passphrase-sealed backup: the file holding the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// For a cluster-sealed backup: the old cluster's cluster.key.
+        #[arg(long)]
+        cluster_key: Option<PathBuf>,
+        /// This node's name.
+        #[arg(long, default_value = "node-1")]
+        name: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP): give the old one, or update DNS.
+        #[arg(long, default_value = "127.0.0.1")]
+        public_host: String,
+        /// The WireGuard data plane, as for `init`.
+        #[arg(long)]
+        wg_backend: Option<String>,
+    },
+    /// Carry users, devices and keys over from another panel, keeping every customer's
+    /// subscription URL and config working. Re-running an import changes nothing more.
+    Import {
+        #[command(subcommand)]
+        source: ImportCmd,
+        /// Print what would happen and change nothing.
+        #[arg(long, global = true)]
+        dry_run: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Make an empty data directory a member of an existing cluster, from a link made by
+    /// `vpnkeeper invite create`; then start it with `vpnkeeper run`.
+    Join {
+        #[arg(long, env = "VPNKEEPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The one-time join link.
+        #[arg(long)]
+        link: String,
+        /// This node's name (default: node-<id>).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        raft_listen: SocketAddr,
+        /// The host clients connect to (DNS name or IP).
+        #[arg(long)]
+        public_host: Option<String>,
+        /// The WireGuard data plane, as for `init`.
+        #[arg(long)]
+        wg_backend: Option<String>,
+    },
+    /// One-time join links for new nodes.
+    Invite {
+        #[command(subcommand)]
+        command: InviteCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// The cluster's members.
+    Node {
+        #[command(subcommand)]
+        command: NodeCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// This node's cluster certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Print a one-time join link (last line of stdout).
+    Create {
+        /// How long the link works: 30s, 15m, 2h, 1d (at most 7d).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// One line per member: id, name, role, online|offline, last contact.
+    List,
+    /// Remove a node from the cluster (it stops serving; the last voter cannot be removed).
+    Remove { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Issue this node a new key and certificate from the cluster CA (restart to use it).
+    Rotate,
+}
+
+/// How list verbs print.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BackupCmd {
+    /// Take a sealed backup of the running node's replicated state (online, consistent)
+    /// and write it 0600; prints the file's path.
+    Create {
+        /// Where to write it (default: ./vpnkeeper-<cluster id>-<unix ms>.vkbackup).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seal with this passphrase (first line of the file, 8+ characters) instead of
+        /// the cluster's key, so the backup restores without the old cluster.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImportCmd {
+    /// From Marzban's SQLite database: names, expiry, data limit, used traffic, status and
+    /// VLESS UUIDs; old `/sub/{token}` URLs keep working.
+    Marzban {
+        /// Marzban's database (usually /var/lib/marzban/db.sqlite3); opened read-only.
+        #[arg(long)]
+        db: PathBuf,
+        /// The secret Marzban signs subscription tokens with (default: its `jwt` table).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// From an Amnezia self-hosted container's wg0.conf and clientsTable: peers keep their
+    /// keys, addresses and names; the node takes over the server key and AmneziaWG params.
+    Amnezia {
+        /// The server's config (in the container: /opt/amnezia/awg/wg0.conf).
+        #[arg(long)]
+        wg_conf: PathBuf,
+        /// Client names (in the container: /opt/amnezia/awg/clientsTable).
+        #[arg(long)]
+        clients_table: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +342,9 @@ pub(crate) enum UserCmd {
     List {
         #[arg(long)]
         search: Option<String>,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Disable a user (their devices stop working).
     Disable { user: String },
@@ -193,6 +374,9 @@ pub(crate) enum DeviceCmd {
         user: Option<String>,
         #[arg(long)]
         include_revoked: bool,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Revoke a device by id or UUID.
     Revoke { device: String },
@@ -341,6 +525,136 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 node_exe,
             })
             .await
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
+        }
+        Cmd::Backup { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                BackupCmd::Create {
+                    out,
+                    passphrase_file,
+                } => {
+                    backup::create(&api, &location.data_dir, out, passphrase_file.as_deref()).await
+                }
+            }
+        }
+        Cmd::Restore {
+            data_dir,
+            from,
+            passphrase_file,
+            cluster_key,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+            wg_backend,
+        } => {
+            init::ensure_uninitialised(&data_dir)?;
+            // Open and check the backup before writing anything.
+            let (state_db, secret) = restore::open(&restore::RestoreFrom {
+                file: from,
+                passphrase_file,
+                cluster_key,
+            })?;
+            let mut config = Config::default();
+            config.node.name = name;
+            config.node.public_host = public_host;
+            config.wireguard.backend = match wg_backend {
+                Some(b) => b
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
+                None => {
+                    let w = &config.wireguard;
+                    init::default_wg_backend(&w.interface, w.listen_port).0
+                }
+            };
+            config.api.listen = api_listen;
+            config.raft.listen = raft_listen;
+            config.check_all()?;
+            let token = restore::restore(&data_dir, &config, state_db, secret).await?;
+            eprintln!(
+                "restored into {}; the new admin token (also in {}) is:",
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Cmd::Import {
+            source,
+            dry_run,
+            place,
+        } => {
+            let (location, config) = load(&place)?;
+            let plan = match source {
+                ImportCmd::Marzban { db, secret } => import::marzban::read(&db, secret)?,
+                ImportCmd::Amnezia {
+                    wg_conf,
+                    clients_table,
+                } => import::amnezia::read(&wg_conf, clients_table.as_deref(), &config)?,
+            };
+            let api = ApiClient::new(&location, &config)?;
+            import::submit(&api, plan, dry_run).await
+        }
+        Cmd::Join {
+            data_dir,
+            link,
+            name,
+            api_listen,
+            raft_listen,
+            public_host,
+            wg_backend,
+        } => {
+            let config = join::join(join::JoinArgs {
+                data_dir: data_dir.clone(),
+                link,
+                name,
+                api_listen,
+                raft_listen,
+                public_host,
+                wg_backend,
+            })
+            .await?;
+            eprintln!(
+                "joined the cluster as node {} ({}); start it with `vpnkeeper run --data-dir {}`; the admin token is in {}",
+                config.node.id,
+                config.node.name,
+                data_dir.display(),
+                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
+            );
+            Ok(())
+        }
+        Cmd::Invite { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                InviteCmd::Create { ttl } => fleet_verbs::invite_create(&api, ttl).await,
+            }
+        }
+        Cmd::Node { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                NodeCmd::List => fleet_verbs::node_list(&api).await,
+                NodeCmd::Remove { id } => fleet_verbs::node_remove(&api, id).await,
+            }
+        }
+        Cmd::Cert { command, place } => {
+            let (location, config) = load(&place)?;
+            match command {
+                CertCmd::Rotate => fleet_verbs::cert_rotate(&location.data_dir, config.node.id),
+            }
         }
         Cmd::Status { place } => {
             let (location, config) = load(&place)?;

@@ -61,6 +61,7 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
             mtu: config.wireguard.mtu,
         }),
         xray: xray_spec(config, existing.as_ref(), sealer)?,
+        capacity: config.node.capacity,
     };
     if let Some(node) = &existing {
         let same = node.name == spec.name
@@ -68,7 +69,10 @@ pub async fn ensure_registered(cluster: &Cluster, config: &Config, sealer: &Seal
             && node.api_addr == spec.api_addr
             && node.public_host == spec.public_host
             && node.wireguard == spec.wireguard
-            && node.xray == spec.xray;
+            && node.xray == spec.xray
+            // An unset capacity leaves the stored one (apply only writes a given one).
+            && (spec.capacity.is_none()
+                || cluster.read().node_capacity(node.id).await? == spec.capacity);
         if same {
             return Ok(());
         }

@@ -20,7 +20,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
             dir.display()
         );
     }
+    if dir.join(REMOVED_MARKER).exists() {
+        anyhow::bail!(
+            "this node was removed from the cluster; it can only come back through a new invite (`vpnkeeper join` into an empty directory)"
+        );
+    }
     let secret = read_cluster_secret(dir)?;
+    let pki = vpnkeeper_cluster::Pki::ensure(dir, config.node.id, &secret)
+        .context("preparing the cluster certificates")?;
     // Catch SIGTERM/SIGINT from here on: start-up can take seconds (leader election, an
     // Xray test instance), and a stop asked for meanwhile must still be a clean one.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -37,17 +44,13 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on raft.listen {}", config.raft.listen))?;
 
-    let cluster = Cluster::start(config.node.id, dir, &secret, config.raft.timing()).await?;
+    let cluster = Cluster::start(config.node.id, dir, pki, config.raft.timing()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let raft_server = {
-        let app = cluster.rpc_router();
+        let cluster = cluster.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            axum::serve(raft_listener, app)
-                .with_graceful_shutdown(wait_stop(stop))
-                .await
-        })
+        tokio::spawn(async move { cluster.serve_rpc(raft_listener, wait_stop(stop)).await })
     };
 
     match cluster.wait_for_leader(Duration::from_secs(10)).await {
@@ -76,7 +79,11 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         config,
         &secret.sealer(),
         probes.into_iter().flatten(),
-    );
+    )
+    .with_backup(vpnkeeper_api::state::BackupSource {
+        secret: secret.clone(),
+        scratch_dir: dir.join("snapshots"),
+    });
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
         _ => None,
@@ -93,6 +100,24 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     );
 
     let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let liveness = {
+        let c = cluster.clone();
+        crate::bot_service::spawn_leader_only(
+            &cluster,
+            "node liveness",
+            stop_rx.clone(),
+            move |s| crate::node_liveness::session(c.clone(), s),
+        )
+    };
+    // `[backup]` schedule (ops); stops with the node.
+    let _backups = crate::backup::spawn_scheduled(
+        cluster.read().clone(),
+        config,
+        dir,
+        secret.clone(),
+        stop_rx.clone(),
+    );
+    let scheduler = crate::scheduler::spawn(&cluster, stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -101,9 +126,14 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         })
     };
 
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let removed = tokio::select! {
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+        _ = wait_removed(&cluster) => true,
+    };
+    if removed {
+        tracing::error!("this node was removed from the cluster: stopping");
+        let _ = std::fs::write(dir.join(REMOVED_MARKER), "removed from the cluster\n");
     }
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
@@ -116,6 +146,8 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     if let Some(handle) = bot {
         let _ = handle.await;
     }
+    let _ = liveness.await;
+    let _ = scheduler.await;
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }
@@ -126,8 +158,34 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         tracing::warn!(error = %e, "Raft RPC server stopped with an error");
     }
     cluster.shutdown().await;
+    if removed {
+        anyhow::bail!("this node was removed from the cluster and has stopped serving");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Written into the data directory of a node that learnt it was removed: `run` refuses it.
+const REMOVED_MARKER: &str = "removed";
+
+/// Completes once this node learns it is no longer a member: its own membership stops
+/// listing it (after having listed it: a joiner replaying the log passes through configs
+/// from before it joined), or a majority of the other members refuse it.
+async fn wait_removed(cluster: &Cluster) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut was_member = false;
+    for round in 0u64.. {
+        tick.tick().await;
+        if cluster.in_membership() {
+            was_member = true;
+        } else if was_member {
+            return;
+        }
+        // A removed learner hears from nobody: ask the others now and then.
+        if round % 4 == 3 && !cluster.is_leader() && cluster.majority_says_removed().await {
+            return;
+        }
+    }
 }
 
 /// API wiring: options from [api], the Prometheus recorder, the data-plane health probes.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::{url_segment, ApiClient};
-use crate::{DeviceCmd, UserCmd};
+use crate::{DeviceCmd, OutputFormat, UserCmd};
 
 /// `GET /api/v1/users` item / `POST /api/v1/users` answer.
 #[derive(Debug, Deserialize)]
@@ -85,10 +85,13 @@ pub async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
                 api.call(Method::POST, "/api/v1/users", Some(body)).await?;
             println!("{}", user.id);
         }
-        UserCmd::List { search } => {
+        UserCmd::List { search, output } => {
             let mut path = "/api/v1/users?limit=1000".to_string();
             if let Some(s) = search {
                 path.push_str(&format!("&search={}", url_segment(&s)));
+            }
+            if output == OutputFormat::Json {
+                return print_json_list(api, &path, "users").await;
             }
             let (_, list): (_, UserList) = api.call(Method::GET, &path, None).await?;
             print!("{}", user_table(&list.users));
@@ -104,6 +107,17 @@ pub async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
             eprintln!("user {user} enabled");
         }
     }
+    Ok(())
+}
+
+/// `--output json`: the API's list under `key`, as a JSON array on stdout.
+async fn print_json_list(api: &ApiClient, path: &str, key: &str) -> Result<()> {
+    let (_, page): (_, serde_json::Value) = api.call(Method::GET, path, None).await?;
+    let items = page
+        .get(key)
+        .cloned()
+        .unwrap_or(serde_json::Value::Array(vec![]));
+    println!("{}", serde_json::to_string_pretty(&items)?);
     Ok(())
 }
 
@@ -148,10 +162,14 @@ pub async fn device_cmd(api: &ApiClient, cmd: DeviceCmd) -> Result<()> {
         DeviceCmd::List {
             user,
             include_revoked,
+            output,
         } => {
             let mut path = format!("/api/v1/devices?limit=1000&include_revoked={include_revoked}");
             if let Some(u) = user {
                 path.push_str(&format!("&user={}", url_segment(&u)));
+            }
+            if output == OutputFormat::Json {
+                return print_json_list(api, &path, "devices").await;
             }
             let (_, list): (_, DeviceList) = api.call(Method::GET, &path, None).await?;
             print!("{}", device_table(&list.devices));

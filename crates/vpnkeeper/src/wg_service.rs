@@ -3,6 +3,10 @@
 //! - Desired state: this node's interface settings and the active awg/wireguard devices of
 //!   enabled users assigned to it, read from the local SQLite (`ReadStore`).
 //! - Kicks: every applied change that concerns this node; plus the reconciler's own timer.
+//!   A change that names its device (`Change::Device`: issued or revoked) marks just that
+//!   id dirty, and the change pass reads only the dirty rows; anything broader (node
+//!   settings, a user enabled or disabled, a snapshot, a lagged subscriber) makes the next
+//!   pass read the whole desired set.
 //! - Outcomes: traffic/handshake observations become batched `RecordUsage` commands; peers
 //!   deleted on purpose in the Amnezia app become `RevokeDevice` commands.
 //!
@@ -16,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, watch, Notify};
 use vpnkeeper_cluster::Cluster;
-use vpnkeeper_dataplane::reconciler::{Desired, DesiredSource, PassOutcome, Reconciler};
+use vpnkeeper_dataplane::reconciler::{
+    Desired, DesiredSource, PassOutcome, PeerChanges, Reconciler,
+};
 use vpnkeeper_dataplane::{InterfaceSpec, PeerSpec, SecretString};
 use vpnkeeper_domain::command::UsageEntry;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
@@ -57,6 +63,7 @@ pub fn spawn(
         manage_interface: config.wireguard.backend != WgBackendKind::AmneziaDocker,
         interface: config.wireguard.interface.clone(),
         keys: Mutex::new(HashMap::new()),
+        dirty: Mutex::new(Dirty::default()),
     });
     let kick = Arc::new(Notify::new());
     let counters = backend.clone();
@@ -70,20 +77,25 @@ pub fn spawn(
     // Applied changes that concern this node → one more pass (kicks coalesce).
     let mut changes = cluster.read().subscribe();
     let kicker = kick.clone();
+    let marker = source.clone();
     tokio::spawn(async move {
         loop {
-            match changes.recv().await {
+            let dirty = match changes.recv().await {
+                Ok(Change::Device {
+                    node_id: n,
+                    device_id,
+                }) if n == node_id => Some(device_id),
                 Ok(Change::Devices { node_id: n }) | Ok(Change::Node { node_id: n })
                     if n == node_id =>
                 {
-                    kicker.notify_one()
+                    None
                 }
-                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    kicker.notify_one()
-                }
-                Ok(_) => {}
+                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                Ok(_) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
+            };
+            marker.mark_dirty(dirty);
+            kicker.notify_one()
         }
     });
 
@@ -114,11 +126,75 @@ struct StoreSource {
     interface: String,
     /// Public key → device id of the last desired set, to turn observations into usage.
     keys: Mutex<HashMap<String, i64>>,
+    /// What applied changes touched since the last read.
+    dirty: Mutex<Dirty>,
+}
+
+/// Devices changed since the desired set was last read.
+#[derive(Debug, Default)]
+struct Dirty {
+    /// Something not narrowed to devices changed: read everything.
+    all: bool,
+    ids: Vec<i64>,
+}
+
+const WG_PROTOCOLS: [Protocol; 2] = [Protocol::Awg, Protocol::Wireguard];
+
+impl StoreSource {
+    /// `Some(id)`: that device changed; `None`: anything of this node may have.
+    fn mark_dirty(&self, device: Option<i64>) {
+        let mut dirty = self.dirty.lock().expect("dirty lock");
+        match device {
+            Some(id) if !dirty.all => dirty.ids.push(id),
+            Some(_) => {}
+            None => {
+                dirty.all = true;
+                dirty.ids = Vec::new();
+            }
+        }
+    }
+
+    /// The peer a wanted device becomes; `None` (logged) when its row cannot make one.
+    fn peer_of(
+        &self,
+        id: i64,
+        name: &str,
+        public: Option<&String>,
+        address: Option<&str>,
+        psk: Option<&vpnkeeper_domain::secrets::Sealed>,
+    ) -> Option<PeerSpec> {
+        let (Some(public), Some(addr)) = (public, address) else {
+            return None;
+        };
+        let Ok(net) = addr.parse::<ipnet::IpNet>() else {
+            tracing::warn!(device = id, "device has an unparsable address; skipped");
+            return None;
+        };
+        let psk = match psk {
+            Some(sealed) => match self.sealer.open_string(purpose::DEVICE_WG_PSK, sealed) {
+                Ok(p) => Some(SecretString::new(p)),
+                Err(_) => {
+                    tracing::error!(
+                        device = id,
+                        "device preshared key cannot be opened; skipped"
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let mut spec = PeerSpec::new(public.clone(), vec![net]);
+        spec.preshared_key = psk;
+        spec.label = Some(format!("{name} #{id}"));
+        Some(spec)
+    }
 }
 
 #[async_trait::async_trait]
 impl DesiredSource for StoreSource {
     async fn desired(&self) -> Result<Desired, String> {
+        // Everything changed so far is in what we read now.
+        *self.dirty.lock().expect("dirty lock") = Dirty::default();
         let read = self.cluster.read();
         let node = read
             .node(self.node_id)
@@ -156,41 +232,93 @@ impl DesiredSource for StoreSource {
             None
         };
         let devices = read
-            .desired_devices(self.node_id, &[Protocol::Awg, Protocol::Wireguard])
+            .desired_devices(self.node_id, &WG_PROTOCOLS)
             .await
             .map_err(|e| e.to_string())?;
         let mut peers = Vec::with_capacity(devices.len());
         let mut keys = HashMap::with_capacity(devices.len());
         for d in devices {
-            let (Some(public), Some(addr)) = (d.wg_public_key.clone(), d.address_v4.as_deref())
-            else {
-                continue;
-            };
-            let Ok(net) = addr.parse::<ipnet::IpNet>() else {
-                tracing::warn!(device = d.id, "device has an unparsable address; skipped");
-                continue;
-            };
-            let psk = match &d.wg_psk {
-                Some(sealed) => match self.sealer.open_string(purpose::DEVICE_WG_PSK, sealed) {
-                    Ok(p) => Some(SecretString::new(p)),
-                    Err(_) => {
-                        tracing::error!(
-                            device = d.id,
-                            "device preshared key cannot be opened; skipped"
-                        );
-                        continue;
-                    }
-                },
-                None => None,
-            };
-            keys.insert(public.clone(), d.id);
-            let mut spec = PeerSpec::new(public, vec![net]);
-            spec.preshared_key = psk;
-            spec.label = Some(format!("{} #{}", d.name, d.id));
-            peers.push(spec);
+            let peer = self.peer_of(
+                d.id,
+                &d.name,
+                d.wg_public_key.as_ref(),
+                d.address_v4.as_deref(),
+                d.wg_psk.as_ref(),
+            );
+            if let Some(spec) = peer {
+                keys.insert(spec.public_key.clone(), d.id);
+                peers.push(spec);
+            }
         }
         *self.keys.lock().expect("keys lock") = keys;
         Ok(Desired { interface, peers })
+    }
+
+    /// Only the devices marked dirty since the last read, when nothing broader changed.
+    async fn changes(&self) -> Result<Option<PeerChanges>, String> {
+        let ids = {
+            let mut dirty = self.dirty.lock().expect("dirty lock");
+            if dirty.all {
+                return Ok(None);
+            }
+            let mut ids = std::mem::take(&mut dirty.ids);
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if ids.is_empty() {
+            return Ok(Some(PeerChanges::default()));
+        }
+        let rows = match self
+            .cluster
+            .read()
+            .device_desires(self.node_id, &WG_PROTOCOLS, &ids)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Those ids are no longer marked: the next pass must read everything.
+                self.mark_dirty(None);
+                return Err(e.to_string());
+            }
+        };
+        let mut changes = PeerChanges::default();
+        let mut keys = self.keys.lock().expect("keys lock");
+        for row in &rows {
+            let peer = row.wanted.then(|| {
+                self.peer_of(
+                    row.id,
+                    &row.name,
+                    row.wg_public_key.as_ref(),
+                    row.address_v4.as_deref(),
+                    row.wg_psk.as_ref(),
+                )
+            });
+            match peer.flatten() {
+                Some(spec) => {
+                    keys.insert(spec.public_key.clone(), row.id);
+                    changes.upsert.push(spec);
+                }
+                None => {
+                    if let Some(public) = &row.wg_public_key {
+                        keys.remove(public);
+                        changes.remove.push(public.clone());
+                    }
+                }
+            }
+        }
+        // Rows gone altogether: their peers go too.
+        if rows.len() < ids.len() {
+            let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+            keys.retain(|public, id| {
+                let gone = ids.binary_search(id).is_ok() && !found.contains(id);
+                if gone {
+                    changes.remove.push(public.clone());
+                }
+                !gone
+            });
+        }
+        Ok(Some(changes))
     }
 }
 
@@ -225,6 +353,10 @@ async fn report_outcomes(
                 continue;
             }
         };
+        // Change passes report neither: no need to look at the (20k-entry) key map.
+        if observations.is_empty() && report.deleted_in_app.is_empty() {
+            continue;
+        }
         let keys = source.keys.lock().expect("keys lock").clone();
         // Revoked peers leave the desired set: forget their counters too.
         baseline.retain(|k, _| keys.contains_key(k));

@@ -194,10 +194,13 @@ fn access_log(settings: &XraySettings) -> AccessLog {
     }
 }
 
-async fn desired_users(cluster: &Cluster, node_id: u64) -> Result<Vec<XrayUser>> {
+/// Every active VLESS device of an enabled user, whichever node it was placed on: each
+/// node running Xray serves all of them with the same UUID (one link per node in the
+/// subscription, as in Marzban). `_node_id`: kept for when placement narrows this again.
+async fn desired_users(cluster: &Cluster, _node_id: u64) -> Result<Vec<XrayUser>> {
     let devices = cluster
         .read()
-        .desired_devices(node_id, &[Protocol::Vless])
+        .desired_devices_everywhere(Protocol::Vless)
         .await?;
     Ok(devices
         .into_iter()
@@ -279,7 +282,9 @@ async fn run_loop(
             _ = repair.tick() => svc.pass(Pass::Full).await,
             _ = usage.tick() => report_usage(&svc.cluster, node_id, svc.sync.node()).await,
             change = changes.recv() => match change {
-                Ok(Change::Devices { node_id: n }) if n == node_id => svc.pending = true,
+                // A VLESS user is served by every Xray node, wherever the device was
+                // placed: a change of any node's devices may concern this one.
+                Ok(c) if c.devices_of().is_some() => svc.pending = true,
                 Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     svc.pending = true
                 }

@@ -3,83 +3,10 @@
 
 mod common;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Limits off: these tests exercise resources, `api_limits.rs` exercises the limits.
-pub const NO_LIMITS: [(&str, &str); 4] = [
-    ("VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN", "0"),
-    ("VPNKEEPER_API__RATE_LIMIT_WRITES_PER_MIN", "0"),
-    ("VPNKEEPER_API__RATE_LIMIT_KEY_CREATE_PER_MIN", "0"),
-    ("VPNKEEPER_API__RATE_LIMIT_ANONYMOUS_PER_IP_PER_MIN", "0"),
-];
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    fn new(node: &Node) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: node.base(),
-            token: node.token.clone(),
-        }
-    }
-
-    async fn call_as(
-        &self,
-        token: Option<&str>,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
-        };
-        if status.is_client_error() || status.is_server_error() {
-            // Every error has the one shape.
-            assert!(
-                value["error"]["code"].is_string() && value["error"]["message"].is_string(),
-                "{path}: error shape: {value}"
-            );
-        }
-        (status, value)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call_as(Some(&self.token), method, path, body).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-}
-
-fn start() -> Node {
-    let mut node = Node::init();
-    node.start_env(&NO_LIMITS);
-    node
-}
+use common::json_api::{start, Api};
 
 #[tokio::test]
 async fn users_crud_search_pagination_and_validation() {

@@ -3,7 +3,8 @@
 //!
 //! A burst of 1,000 updates from 200 users, fed at 200 updates/s through the fake Bot API.
 //! Reports updates handled per second and the latency from the getUpdates response that
-//! delivered an update to the bot's reply request for it (p50/p99/max).
+//! delivered an update to the bot's reply request for it (p50/p99/max), and the window from
+//! a reply reaching Telegram to its record committing (p50/p99, from `/metrics`).
 
 #[path = "common/bot.rs"]
 mod bot;
@@ -120,4 +121,14 @@ async fn burst_of_1000_updates_from_200_users() {
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
+    // The send → record window: a kill -9 inside it repeats the reply.
+    let metrics = b.api_text("/metrics").await;
+    let (count, p50, p99) =
+        bot::histogram_quantiles(&metrics, "vpnkeeper_bot_reply_record_seconds");
+    println!(
+        "bot bench: reply send → record ({count} replies): p50 ≤ {:.1} ms, p99 ≤ {:.1} ms (histogram bucket bounds)",
+        p50 * 1e3,
+        p99 * 1e3
+    );
+    b.assert_one_poller();
 }

@@ -159,6 +159,7 @@ async fn user_flow_start_phone_config_matches_api_then_revoke() {
         3,
         "no config for a revoked device"
     );
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -201,6 +202,7 @@ async fn language_follows_the_client_and_switches_with_russian_plurals() {
     assert!(help.text().contains("How it works"), "{}", help.text());
     let ru = b.say(&bob, "/lang").await;
     assert!(ru.text().contains("Выберите устройство"), "{}", ru.text());
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -326,6 +328,7 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
         .await
         .iter()
         .any(|e| e["action"] == "broadcast.start" && e["actor"] == format!("tg:{ADMIN}")));
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -366,6 +369,7 @@ async fn non_admin_pressing_admin_buttons_gets_a_refusal_only() {
     );
     assert!(b.ops().is_empty());
     assert_eq!(b.user_of(ALICE).await.unwrap()["enabled"], true);
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -448,6 +452,7 @@ async fn approval_mode_requests_reach_admins_who_approve_or_deny() {
             "{action}: {audit:?}"
         );
     }
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -480,6 +485,7 @@ async fn strangers_get_a_refusal_and_nothing_else() {
         .filter(|c| c.method == "answerCallbackQuery")
         .count();
     assert_eq!(answers, 1);
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -557,6 +563,7 @@ async fn bad_input_gets_polite_answers_and_never_a_crash() {
     // Still answering.
     let menu = b.menu(&alice).await;
     assert!(has(&menu, "d:phone"));
+    b.assert_one_poller();
 }
 
 /// A node serving AmneziaWG and VLESS (Xray managed externally; it need not run for
@@ -626,4 +633,5 @@ async fn several_protocols_offer_a_choice_and_vless_comes_as_a_link() {
         .await
         .unwrap();
     assert_eq!(plain.trim(), api_link.trim());
+    b.assert_one_poller();
 }

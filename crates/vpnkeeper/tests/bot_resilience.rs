@@ -131,6 +131,7 @@ async fn kill9_between_receiving_and_replying_then_restart_replies_exactly_once(
         "a redelivered update was answered"
     );
     assert_eq!(issues_by_actor(&b).await, issued);
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,6 +159,7 @@ async fn kill9_during_a_burst_loses_no_update() {
     for u in &users {
         assert_eq!(msgs.get(&u.id), Some(&1), "user {}", u.id);
     }
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -224,6 +226,7 @@ async fn outage_of_5xx_and_dropped_connections_backs_off_then_recovers() {
         "the outage is logged:\n{log}"
     );
     assert!(!log.contains(secret), "token leaked into the log:\n{log}");
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -238,6 +241,7 @@ async fn flood_control_retry_after_is_honoured() {
     let waited = menu.at - rejected[0].2;
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
     assert_eq!(per_chat(&b, "sendMessage").get(&u.id), Some(&1));
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -254,6 +258,7 @@ async fn sigterm_stops_the_bot_cleanly_and_restart_resumes() {
     b.restart().await;
     let help = b.fake.nth_to(u.id, &["sendMessage"], 2, WAIT).await;
     assert!(help.text().contains("How it works"), "{}", help.text());
+    b.assert_one_poller();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -345,4 +350,66 @@ async fn a_burst_from_many_chats_gets_exactly_one_reply_per_update() {
             u.id
         );
     }
+    b.assert_one_poller();
+}
+
+/// The fake Bot API behaves as Telegram does with two pollers: a getUpdates arriving while
+/// another is held terminates the older one with 409 Conflict, and the fake counts it (the
+/// count every bot test asserts to be 0). A poll whose client went away is no conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fake_answers_overlapping_get_updates_with_409_and_counts_them() {
+    let fake = fake_telegram::FakeTelegram::start().await;
+    let url = format!("{}/bot{TOKEN}/getUpdates", fake.url);
+    let poll = |timeout: u64| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({ "offset": 0, "timeout": timeout }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A poll that is given up client-side (dropped) ends its hold: no conflict after it.
+    let abandoned = tokio::spawn(poll(30));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    abandoned.abort();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = tokio::spawn(poll(30));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.conflicts(), 0, "sequential polls are no conflict");
+    let started = Instant::now();
+    let second = tokio::spawn(poll(1));
+    let older = first.await.unwrap();
+    assert_eq!(older.status().as_u16(), 409);
+    let body: serde_json::Value = older.json().await.unwrap();
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("terminated by other getUpdates"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the older poll ended at once"
+    );
+    assert_eq!(second.await.unwrap().status().as_u16(), 200);
+    assert_eq!(fake.conflicts(), 1);
+}
+
+/// Every reply's send → record window is measured (`/metrics`), the figure the bench reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_send_to_record_window_of_replies_is_measured() {
+    let b = open_node().await;
+    for i in 400..410 {
+        b.menu(&user(i)).await;
+    }
+    let metrics = b.api_text("/metrics").await;
+    let (count, p50, p99) =
+        bot::histogram_quantiles(&metrics, "vpnkeeper_bot_reply_record_seconds");
+    assert!(count >= 10, "one sample per recorded reply:\n{metrics}");
+    assert!(p50 <= p99 && p99.is_finite(), "p50 {p50} p99 {p99}");
+    b.assert_one_poller();
 }

@@ -8,60 +8,17 @@
 mod common;
 #[path = "../../dataplane/tests/common/mod.rs"]
 mod lab;
+mod wg_client;
 
 use std::time::{Duration, Instant};
 
 use common::*;
 use lab::{Lab, SERVER_VETH_IP};
+use wg_client::ping;
 
-const SERVER_TUN: &str = "10.8.0.1";
-
-fn ping(lab: &Lab, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        let ok = lab::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &lab.ns_client,
-                "ping",
-                "-n",
-                "-q",
-                "-c",
-                "1",
-                "-W",
-                "1",
-                SERVER_TUN,
-            ],
-        )
-        .status
-        .success();
-        if ok {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
-
-/// The client's interface from a wg-quick config (wg-quick-only lines stripped).
+/// Reconnects the client from a wg-quick config: the old session is dropped first, as a
+/// phone does when it reconnects, then the shared set-up.
 fn use_config(lab: &Lab, conf: &str) {
-    let mut address = String::new();
-    let stripped: String = conf
-        .lines()
-        .filter(|l| {
-            let key = l.split('=').next().unwrap_or("").trim();
-            if key == "Address" {
-                address = l.split_once('=').unwrap().1.trim().to_string();
-            }
-            !matches!(key, "Address" | "DNS" | "MTU")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = lab.tmp.path().join("client.conf");
-    std::fs::write(&path, stripped).unwrap();
     let server_pub = conf
         .lines()
         .find_map(|l| l.strip_prefix("PublicKey = "))
@@ -81,29 +38,7 @@ fn use_config(lab: &Lab, conf: &str) {
             "remove",
         ],
     );
-    lab.ns(
-        &lab.ns_client,
-        &["wg", "setconf", &lab.client_if, path.to_str().unwrap()],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "flush", "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &["ip", "addr", "add", &address, "dev", &lab.client_if],
-    );
-    lab.ns(
-        &lab.ns_client,
-        &[
-            "ip",
-            "route",
-            "replace",
-            "10.8.0.0/24",
-            "dev",
-            &lab.client_if,
-        ],
-    );
+    wg_client::use_config(lab, conf);
 }
 
 fn wg_health(node: &Node, iface: &str) -> serde_json::Value {

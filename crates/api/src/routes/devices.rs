@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use vpnkeeper_domain::keys::wg_material;
+use vpnkeeper_domain::placement::{self, Candidate};
 use vpnkeeper_domain::{Applied, Command, Device, DeviceRef, DeviceType, Protocol, UserRef};
 
 use crate::auth::{Admin, Caller};
@@ -56,7 +57,8 @@ pub struct IssueDevice {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
-    /// Defaults to the node answering the request.
+    /// Defaults to the least-loaded online node serving the protocol (active devices per
+    /// unit of the node's `capacity`).
     #[serde(default)]
     #[schema(minimum = 1)]
     pub node_id: Option<u64>,
@@ -90,11 +92,19 @@ pub async fn issue(
         .device_type
         .parse()
         .map_err(|e: String| ApiError::bad_request("type", e))?;
-    let node_id = req.node_id.unwrap_or_else(|| state.cluster().node_id());
-    let protocol: Protocol = match &req.protocol {
-        Some(p) => p
-            .parse()
-            .map_err(|e: String| ApiError::bad_request("protocol", e))?,
+    let asked: Option<Protocol> = match &req.protocol {
+        Some(p) => Some(
+            p.parse()
+                .map_err(|e: String| ApiError::bad_request("protocol", e))?,
+        ),
+        None => None,
+    };
+    let node_id = match req.node_id {
+        Some(id) => id,
+        None => place(&state, asked).await?,
+    };
+    let protocol = match asked {
+        Some(p) => p,
         // A node serves one WireGuard flavour; without a choice, the device gets it.
         None => default_protocol(&state, node_id).await?,
     };
@@ -133,6 +143,28 @@ pub async fn issue(
         StatusCode::OK
     };
     Ok((status, Json(Issued { created, device })))
+}
+
+/// Placement: the least-loaded online node serving `protocol` (any protocol when none is
+/// asked for), load weighted by each node's capacity. With no such node, the node answering
+/// the request, whose apply then says what is wrong (unknown node, no such protocol).
+async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
+    let nodes = state.read().nodes().await?;
+    let loads = state.read().node_loads().await?;
+    let candidates: Vec<Candidate> = loads
+        .iter()
+        .filter_map(|l| {
+            let node = nodes.iter().find(|n| n.id == l.id)?;
+            Some(Candidate {
+                id: l.id,
+                active_devices: l.active_devices,
+                capacity: l.capacity,
+                online: l.online,
+                serves: protocol.is_none_or(|p| placement::serves(node, p)),
+            })
+        })
+        .collect();
+    Ok(placement::choose(&candidates).unwrap_or_else(|| state.cluster().node_id()))
 }
 
 /// What a node serves by default: its WireGuard flavour (AmneziaWG when it has obfuscation

@@ -11,6 +11,7 @@ use vpnkeeper_cluster::role_name;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::raft_status::{self, ReplicationView};
 use crate::responses::ReadErrors;
 use crate::state::ApiState;
 use crate::views::NodeView;
@@ -28,8 +29,19 @@ pub struct RaftView {
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
     pub voters: Vec<u64>,
+    /// The API address of the current leader.
+    pub leader_api_addr: Option<String>,
+    /// Milliseconds since this node last heard from the cluster: on a follower the leader's
+    /// last heartbeat or append, on the leader a quorum's last acknowledgement.
+    pub millis_since_heartbeat: Option<u64>,
+    /// Leader only: milliseconds since a quorum last acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
+    /// Leader only: how far each follower is behind.
+    pub replication: Vec<ReplicationView>,
 }
 
+/// The Raft view from the metrics alone (`millis_since_heartbeat` only on the leader; see
+/// [`raft_view_live`] for a follower's).
 pub fn raft_view(state: &ApiState) -> RaftView {
     let m = state.cluster().metrics();
     RaftView {
@@ -40,7 +52,20 @@ pub fn raft_view(state: &ApiState) -> RaftView {
         last_log_index: m.last_log_index,
         last_applied: m.last_applied.map(|l| l.index),
         voters: m.membership_config.membership().voter_ids().collect(),
+        leader_api_addr: raft_status::leader_api_addr(&m),
+        millis_since_heartbeat: m.millis_since_quorum_ack,
+        millis_since_quorum_ack: m.millis_since_quorum_ack,
+        replication: raft_status::replication(&m),
     }
+}
+
+/// [`raft_view`] with the time since the last heartbeat on any role.
+pub async fn raft_view_live(state: &ApiState) -> RaftView {
+    let mut view = raft_view(state);
+    view.millis_since_heartbeat = raft_status::heartbeat_age(state.cluster())
+        .await
+        .map(|d| d.as_millis() as u64);
+    view
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,7 +128,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
             error: Some(e.to_string()),
         },
     };
-    let raft = raft_view(&state);
+    let raft = raft_view_live(&state).await;
     let backends = run_probes(&state).await;
     let healthy = store.ok && raft.leader.is_some() && backends.iter().all(|b| b.ok);
     let status = if healthy { "ok" } else { "degraded" };
@@ -147,7 +172,7 @@ pub async fn status(
     State(state): State<ApiState>,
     _caller: Caller,
 ) -> Result<Json<Status>, ApiError> {
-    let raft = raft_view(&state);
+    let raft = raft_view_live(&state).await;
     let node = state.read().node(raft.node_id).await?.map(NodeView::from);
     let c = state.read().counts().await?;
     Ok(Json(Status {

@@ -1,9 +1,13 @@
 //! One module per resource; [`crate::router`] mounts them.
 
 pub mod audit;
+pub mod backup;
 pub mod devices;
 pub mod docs;
 pub mod health;
+pub mod imports;
+pub mod invites;
 pub mod keys;
 pub mod nodes;
+pub mod plans;
 pub mod users;

@@ -6,10 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vpnkeeper_domain::Node;
 
-use crate::auth::Caller;
-use crate::error::ApiError;
+use axum::http::StatusCode;
+
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::Path;
-use crate::responses::{BadNodeId, NoSuchNode, ReadErrors};
+use crate::responses::{BadNodeId, NoSuchNode, ReadErrors, WriteErrors};
 use crate::routes::health::{raft_view, RaftView};
 use crate::state::ApiState;
 use crate::views::NodeView;
@@ -17,6 +19,22 @@ use crate::views::NodeView;
 #[derive(Serialize, ToSchema)]
 pub struct NodeList {
     pub nodes: Vec<NodeView>,
+    /// The Raft membership as the leader sees it (this node's view when the leader cannot
+    /// be asked): every member, registered or not yet.
+    pub members: Vec<MemberView>,
+}
+
+/// One member of the cluster.
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: u64,
+    /// The registered name; `node-<id>` until the node has registered itself.
+    pub name: String,
+    /// `leader`, `follower` (a voter) or `learner`.
+    pub role: String,
+    pub online: bool,
+    /// Unix ms of the last exchange with it.
+    pub last_contact_ms: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
@@ -29,14 +47,69 @@ pub async fn list(
     State(state): State<ApiState>,
     _caller: Caller,
 ) -> Result<Json<NodeList>, ApiError> {
-    let nodes = state
+    let nodes: Vec<NodeView> = state
         .read()
         .nodes()
         .await?
         .into_iter()
         .map(NodeView::from)
         .collect();
-    Ok(Json(NodeList { nodes }))
+    let members = state
+        .cluster()
+        .members()
+        .await
+        .into_iter()
+        .map(|m| MemberView {
+            name: nodes
+                .iter()
+                .find(|n| n.id == m.id)
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| format!("node-{}", m.id)),
+            id: m.id,
+            role: m.role,
+            online: m.online,
+            last_contact_ms: m.last_contact_ms,
+        })
+        .collect();
+    Ok(Json(NodeList { nodes, members }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedNode {
+    pub removed: u64,
+}
+
+#[utoipa::path(delete, path = "/api/v1/nodes/{id}", tag = "nodes",
+    params(("id" = u64, Path, description = "Node id", minimum = 1)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Removed from the membership: it stops serving and needs a new invite to come back", body = RemovedNode),
+        WriteErrors,
+        BadNodeId,
+        (status = 404, description = "Not a member", body = ErrorBody),
+        (status = 409, description = "The last voter cannot be removed", body = ErrorBody),
+    ))]
+pub async fn remove(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    Path(id): Path<u64>,
+) -> Result<Json<RemovedNode>, ApiError> {
+    use vpnkeeper_cluster::MembershipError as E;
+    match state.cluster().remove_node(id).await {
+        Ok(()) => Ok(Json(RemovedNode { removed: id })),
+        Err(e @ E::NotMember { .. }) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ E::LastVoter { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_voter",
+            e.to_string(),
+        )),
+        Err(E::NoLeader) => Err(ApiError::from(vpnkeeper_cluster::ProposeError::NoLeader)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "membership",
+            e.to_string(),
+        )),
+    }
 }
 
 async fn fetch(state: &ApiState, id: u64) -> Result<Node, ApiError> {

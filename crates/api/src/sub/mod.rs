@@ -21,6 +21,7 @@
 pub mod artifact;
 pub mod formats;
 mod headers;
+mod legacy;
 pub mod links;
 mod page;
 pub mod settings;
@@ -199,7 +200,8 @@ async fn render(
     let links = if active {
         let devices = state.read().devices_of_user(account.user.id, false).await?;
         let nodes = state.read().nodes().await?;
-        links::links_for(state, &nodes, &account.user, &devices)
+        let online = state.read().online_node_ids().await?;
+        links::links_for(state, &nodes, &online, &account.user, &devices)
     } else {
         Vec::new()
     };
@@ -345,6 +347,8 @@ pub async fn subscription(
     Query(params): Query<SubParams>,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A URL handed out by an imported panel answers as the user's own subscription.
+    let token = legacy::resolve(&state, &token).await?.unwrap_or(token);
     if !plausible_token(&token) {
         return Err(not_found());
     }

@@ -2,8 +2,9 @@
 //! itself and the screen after it.
 
 use vpnkeeper_domain::command::UserRef;
+use vpnkeeper_domain::placement::{self, Candidate};
 use vpnkeeper_domain::{Command, DeviceType, Node, NodeId, Protocol};
-use vpnkeeper_store::ReadError;
+use vpnkeeper_store::{NodeLoad, ReadError};
 
 use super::{
     back_menu, btn, device_label, devices_and_menu, failed_text, kb, protocol_label, reason,
@@ -101,23 +102,24 @@ fn node_protocols(node: &Node) -> Vec<Protocol> {
     v
 }
 
-/// The node serving `protocol` with the fewest active devices (lowest id on a tie).
-fn pick_node(nodes: &[Node], load: &[(NodeId, i64)], protocol: Protocol) -> Option<NodeId> {
-    let mut best: Option<(i64, NodeId)> = None;
-    for node in nodes {
-        if !node_protocols(node).contains(&protocol) {
-            continue;
-        }
-        let n = load
-            .iter()
-            .find(|(id, _)| *id == node.id)
-            .map(|(_, c)| *c)
-            .unwrap_or(0);
-        if best.is_none_or(|(bn, bid)| (n, node.id) < (bn, bid)) {
-            best = Some((n, node.id));
-        }
-    }
-    best.map(|(_, id)| id)
+/// Placement: the least-loaded online node serving `protocol`, load weighted by capacity
+/// (`vpnkeeper_domain::placement`, the API's rule too).
+fn pick_node(nodes: &[Node], load: &[NodeLoad], protocol: Protocol) -> Option<NodeId> {
+    let candidates: Vec<Candidate> = nodes
+        .iter()
+        .map(|node| {
+            let l = load.iter().find(|l| l.id == node.id);
+            Candidate {
+                id: node.id,
+                active_devices: l.map_or(0, |l| l.active_devices),
+                capacity: l.and_then(|l| l.capacity),
+                // A node not in the load list registered after it was read: count it online.
+                online: l.is_none_or(|l| l.online),
+                serves: node_protocols(node).contains(&protocol),
+            }
+        })
+        .collect();
+    placement::choose(&candidates)
 }
 
 // ---- load ----

@@ -112,7 +112,13 @@ fn node_status(ctx: &Ctx, id: NodeId) -> NodeStatus {
 
 pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<(), ReadError> {
     let read = ctx.read();
-    view.leader = ctx.cluster.node_id();
+    // The Raft leader as this node knows it (the bot runs on the leader, but say what
+    // Raft says rather than assume it).
+    view.leader = ctx
+        .cluster
+        .metrics()
+        .current_leader
+        .unwrap_or_else(|| ctx.cluster.node_id());
     let nodes = match screen {
         Screen::Nodes => read.nodes().await?,
         Screen::Node { id } | Screen::ConfirmReboot { id } | Screen::RebootRequested { id } => {

@@ -6,3 +6,11 @@ use crate::validate::{self, ValidationError};
 pub fn validate_create(name: &str) -> Result<(), ValidationError> {
     validate::name("name", name)
 }
+
+/// `RedeemInvite`: node ids start at 1.
+pub fn validate_redeem(node_id: u64) -> Result<(), ValidationError> {
+    if node_id == 0 {
+        return Err(ValidationError::new("node_id", "node ids start at 1"));
+    }
+    Ok(())
+}

@@ -26,8 +26,11 @@ use crate::validate::ValidationError;
 mod actor;
 pub mod api_key;
 pub mod device;
+pub mod import;
 pub mod node;
+pub mod node_status;
 mod outcome;
+pub mod plan;
 mod refs;
 pub mod telegram;
 pub mod ticket;
@@ -178,6 +181,66 @@ pub enum Command {
         /// finishes the broadcast, so they are sent once.
         notify: Vec<OutboxItem>,
     },
+    /// The leader saw a node come online or go offline (proposed only on a change, never
+    /// per heartbeat; see `node_status`). Offline nodes get no new devices and drop out of
+    /// subscriptions until they are back.
+    SetNodeOnline {
+        node_id: NodeId,
+        online: bool,
+    },
+    /// A user carried over from another panel with their devices (`import` family): created,
+    /// or brought in line with the source when already imported.
+    ImportUser {
+        user: Box<import::ImportedUser>,
+    },
+    /// The old panel's secret its subscription tokens are signed with, so `/sub/{token}`
+    /// keeps accepting the URLs customers already have.
+    SetLegacySubSecret {
+        source: import::ImportSource,
+        secret: crate::secrets::Sealed,
+    },
+    /// Takes over another server's WireGuard key and AmneziaWG parameters for a node.
+    ImportServerKey {
+        key: Box<import::ImportedServerKey>,
+    },
+    /// A joining node spends a one-time invite; `node_id` is the id the leader gives it.
+    /// Refused when the invite is unknown, used or expired (at `at_ms`).
+    RedeemInvite {
+        token_hash: String,
+        node_id: NodeId,
+    },
+    /// A new plan (issue #15).
+    CreatePlan {
+        plan: plan::PlanSpec,
+    },
+    /// Replaces a plan's fields; users already on it keep what they were given.
+    UpdatePlan {
+        plan_id: plan::PlanId,
+        plan: plan::PlanSpec,
+    },
+    /// Takes a plan off sale; users on it keep it until it runs out.
+    ArchivePlan {
+        plan_id: plan::PlanId,
+    },
+    /// Assigns a plan to a user, or extends it: the duration is added to the current expiry
+    /// if still in the future, else to the envelope's clock. With `on_hold`, the clock starts
+    /// at the first observed handshake (or at `on_hold_timeout_ms`).
+    AssignPlan {
+        user: UserRef,
+        plan_id: plan::PlanId,
+        #[serde(default)]
+        on_hold: bool,
+        #[serde(default)]
+        on_hold_timeout_ms: Option<i64>,
+    },
+    /// Zeroes the user's period usage by hand and restores a `limited` user.
+    ResetUsage {
+        user: UserRef,
+    },
+    /// The leader's scheduler: time-driven lifecycle events, re-checked at apply.
+    Lifecycle {
+        events: Vec<plan::LifecycleEvent>,
+    },
     /// A user's message to support: continues their open ticket, or opens one. The text is
     /// personal: audited by id only, never logged.
     TicketPost {
@@ -222,6 +285,18 @@ impl Command {
             Command::RequestNodeReboot { .. } => "node.reboot",
             Command::StartBroadcast { .. } => "broadcast.start",
             Command::BroadcastProgress { .. } => "broadcast.progress",
+            Command::SetNodeOnline { online: true, .. } => "node.online",
+            Command::SetNodeOnline { online: false, .. } => "node.offline",
+            Command::ImportUser { .. } => "import.user",
+            Command::SetLegacySubSecret { .. } => "import.legacy_secret",
+            Command::ImportServerKey { .. } => "import.server_key",
+            Command::RedeemInvite { .. } => "invite.redeem",
+            Command::CreatePlan { .. } => "plan.create",
+            Command::UpdatePlan { .. } => "plan.update",
+            Command::ArchivePlan { .. } => "plan.archive",
+            Command::AssignPlan { .. } => "user.assign_plan",
+            Command::ResetUsage { .. } => "user.reset_usage",
+            Command::Lifecycle { .. } => "user.lifecycle",
             Command::TicketPost { .. } => "ticket.post",
             Command::TicketReply { .. } => "ticket.reply",
             Command::CloseTicket { .. } => "ticket.close",
@@ -283,6 +358,22 @@ impl Command {
                 crate::validate::telegram_id("telegram_id", *telegram_id)
             }
             Command::StartBroadcast { text, .. } => telegram::validate_broadcast(text),
+            Command::ImportUser { user } => import::validate_user(user),
+            Command::SetLegacySubSecret { secret, .. } => import::validate_secret(secret),
+            Command::ImportServerKey { key } => import::validate_server_key(key),
+            Command::CreatePlan { plan } | Command::UpdatePlan { plan, .. } => plan.validate(),
+            Command::AssignPlan {
+                user,
+                on_hold,
+                on_hold_timeout_ms,
+                ..
+            } => {
+                user.validate()?;
+                plan::validate_assign(*on_hold, *on_hold_timeout_ms)
+            }
+            Command::ResetUsage { user } => user.validate(),
+            Command::Lifecycle { events } => plan::validate_lifecycle(events),
+            Command::ArchivePlan { .. } => Ok(()),
             Command::TicketPost { telegram_id, text } => ticket::validate_post(*telegram_id, text),
             Command::TicketReply { ticket_id, text } => {
                 ticket::validate_ticket_id(*ticket_id)?;
@@ -295,6 +386,8 @@ impl Command {
             | Command::TelegramDelivered { .. }
             | Command::RequestNodeReboot { .. }
             | Command::BroadcastProgress { .. } => Ok(()),
+            Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
+            Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
         }
     }
 

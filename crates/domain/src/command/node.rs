@@ -15,6 +15,10 @@ pub struct NodeSpec {
     pub public_host: String,
     pub wireguard: Option<NodeWireguard>,
     pub xray: Option<serde_json::Value>,
+    /// Relative size for placement (`[node] capacity`); absent in entries written before it
+    /// existed, which keeps them byte for byte (see `placement::DEFAULT_CAPACITY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
 }
 
 impl NodeSpec {

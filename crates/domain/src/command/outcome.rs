@@ -28,6 +28,9 @@ pub enum Applied {
     Telegram {
         duplicate: bool,
     },
+    Plan {
+        id: i64,
+    },
     /// A support ticket's message: the ticket (`opened` when this message opened it) and the
     /// message's id.
     Ticket {

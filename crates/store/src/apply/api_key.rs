@@ -68,3 +68,36 @@ pub(super) fn create_invite(
     .execute(conn)?;
     Ok(Effect::new(Applied::Done, format!("invite:{invite_id}")))
 }
+
+/// Spends an invite for `node_id`: once, and only before it expires.
+pub(super) fn redeem_invite(conn: &Conn, at: i64, token_hash: &str, node_id: u64) -> Applying {
+    let row: Option<(String, i64, Option<i64>)> =
+        sql::query_as("SELECT id, expires_at, used_at FROM invites WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(conn)?;
+    let Some((invite_id, expires_at, used_at)) = row else {
+        return Err(refuse_at(
+            &None,
+            CommandError::not_found("invite (the link is not one this cluster issued)"),
+        ));
+    };
+    let target = Some(format!("invite:{invite_id}"));
+    if used_at.is_some() {
+        return Err(refuse_at(
+            &target,
+            CommandError::conflict(Some("token"), "invite already used; ask for a new one"),
+        ));
+    }
+    if expires_at <= at {
+        return Err(refuse_at(
+            &target,
+            CommandError::conflict(Some("token"), "invite expired; ask for a new one"),
+        ));
+    }
+    sql::query("UPDATE invites SET used_at = ?, used_by_node = ? WHERE id = ?")
+        .bind(at)
+        .bind(node_id as i64)
+        .bind(&invite_id)
+        .execute(conn)?;
+    Ok(Effect::new(Applied::Done, target))
+}

@@ -80,6 +80,7 @@ pub(super) fn issue(
             ),
         ));
     }
+    super::plan::check_device_limit(conn, user_id)?;
     let address = node_serves(conn, &a)?;
     let uuid_taken: Option<i64> = sql::query_scalar("SELECT id FROM devices WHERE uuid = ?")
         .bind(a.uuid.to_string())
@@ -106,7 +107,10 @@ pub(super) fn issue(
     .bind(address.map(|a| a as i64))
     .bind(at)
     .fetch_one(conn)?;
-    changes.push(Change::Devices { node_id: a.node_id });
+    changes.push(Change::Device {
+        node_id: a.node_id,
+        device_id: id,
+    });
     let device = written(&a, id, user_id, address, at);
     let applied = Applied::Device {
         id,
@@ -302,8 +306,9 @@ pub(super) fn revoke(
             .bind(at)
             .bind(id)
             .execute(conn)?;
-        changes.push(Change::Devices {
+        changes.push(Change::Device {
             node_id: node_id as NodeId,
+            device_id: id,
         });
     }
     // Revoking twice is not an error: the device is revoked either way.

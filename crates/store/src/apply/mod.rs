@@ -11,7 +11,10 @@ mod access;
 mod api_key;
 mod broadcast;
 mod device;
+mod import;
 mod node;
+mod node_status;
+mod plan;
 mod telegram;
 mod ticket;
 mod usage;
@@ -179,7 +182,7 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             token_hash,
             expires_at_ms,
         } => api_key::create_invite(conn, at, invite_id, token_hash, *expires_at_ms),
-        C::RecordUsage { node_id, entries } => usage::record(conn, *node_id, entries),
+        C::RecordUsage { node_id, entries } => usage::record(conn, at, *node_id, entries, changes),
         C::TelegramUpdate { .. } => telegram::update(conn, ctx, command, changes),
         C::TelegramDelivered { delivered } => telegram::delivered(conn, at, delivered),
         C::TelegramChat {
@@ -200,6 +203,37 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             admin_chat,
         } => broadcast::start(conn, at, broadcast_id, text, *admin_chat),
         C::BroadcastProgress { .. } => broadcast::progress(conn, at, command),
+        C::SetNodeOnline { node_id, online } => {
+            node_status::set_online(conn, at, *node_id, *online, changes)
+        }
+        C::ImportUser { user } => import::user(conn, at, user, changes),
+        C::SetLegacySubSecret { source, secret } => {
+            import::legacy_secret(conn, at, *source, secret)
+        }
+        C::ImportServerKey { key } => import::server_key(conn, at, key, changes),
+        C::RedeemInvite {
+            token_hash,
+            node_id,
+        } => api_key::redeem_invite(conn, at, token_hash, *node_id),
+        C::CreatePlan { plan: p } => plan::create(conn, at, p),
+        C::UpdatePlan { plan_id, plan: p } => plan::update(conn, at, *plan_id, p),
+        C::ArchivePlan { plan_id } => plan::archive(conn, at, *plan_id),
+        C::AssignPlan {
+            user,
+            plan_id,
+            on_hold,
+            on_hold_timeout_ms,
+        } => {
+            let a = plan::Assign {
+                user,
+                plan_id: *plan_id,
+                on_hold: *on_hold,
+                on_hold_timeout_ms: *on_hold_timeout_ms,
+            };
+            plan::assign(conn, at, a, changes)
+        }
+        C::ResetUsage { user } => plan::reset_usage(conn, at, user, changes),
+        C::Lifecycle { events } => plan::lifecycle(conn, at, events, changes),
         C::TicketPost { telegram_id, text } => ticket::post(conn, at, *telegram_id, text),
         C::TicketReply { ticket_id, text } => ticket::reply(conn, ctx, *ticket_id, text),
         C::CloseTicket { ticket_id } => ticket::close(conn, at, *ticket_id),

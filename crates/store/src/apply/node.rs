@@ -60,6 +60,13 @@ pub(super) fn upsert(conn: &Conn, at: i64, node: &NodeSpec, changes: &mut Vec<Ch
     .bind(at)
     .bind(pool_changed)
     .execute(conn)?;
+    // Placement capacity (migration 0020): absent in registrations older than it.
+    if let Some(capacity) = node.capacity {
+        sql::query("UPDATE nodes SET capacity = ? WHERE id = ?")
+            .bind(i64::from(capacity))
+            .bind(node.id as i64)
+            .execute(conn)?;
+    }
     changes.push(Change::Node { node_id: node.id });
     changes.push(Change::Devices { node_id: node.id });
     Ok(Effect::new(Applied::Node { id: node.id }, target))

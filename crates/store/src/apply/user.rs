@@ -84,6 +84,7 @@ pub(super) fn set_enabled(
         .execute(conn)?;
     // Enabling or disabling a user changes the desired peers of every node serving them.
     push_user_nodes(conn, id, changes)?;
+    super::plan::refresh_status(conn, at, id, changes)?;
     Ok(Effect::new(Applied::User { id }, format!("user:{id}")))
 }
 
@@ -142,6 +143,7 @@ pub(super) fn update(
     // Expiry and quota can change whether the user's peers belong on the data planes.
     if patch.expires_at_ms.is_some() || patch.traffic_limit_bytes.is_some() {
         push_user_nodes(conn, id, changes)?;
+        super::plan::refresh_status(conn, at, id, changes)?;
     }
     Ok(Effect::new(Applied::User { id }, target))
 }

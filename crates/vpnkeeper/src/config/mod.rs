@@ -8,6 +8,7 @@
 //! file holds what is shared: loading (file + env), the one-line error, and [`Location`].
 
 mod api;
+mod backup;
 mod log;
 mod node;
 mod raft;
@@ -23,6 +24,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use self::api::ApiSection;
+pub use self::backup::BackupSection;
 pub use self::log::{LogFormat, LogSection};
 pub use self::node::NodeSection;
 pub use self::raft::RaftSection;
@@ -46,6 +48,8 @@ pub struct Config {
     /// Owned by the API crate (`SubscriptionSettings`): client table, header templates,
     /// Reality constraints.
     pub subscription: vpnkeeper_api::SubscriptionSettings,
+    /// Scheduled backups (ops, issue #18).
+    pub backup: BackupSection,
 }
 
 /// A config problem, already phrased as the one line the operator sees.
@@ -153,7 +157,8 @@ impl Config {
         subscription::check(&self.subscription)?;
         self.xray.check()?;
         self.telegram.check()?;
-        self.log.check()
+        self.log.check()?;
+        self.backup.check()
     }
 
     pub fn endpoint_host(&self) -> &str {

@@ -17,6 +17,10 @@ pub struct NodeSection {
     pub data_dir: Option<PathBuf>,
     /// The host clients connect to (DNS name or IP).
     pub public_host: String,
+    /// Relative size for placing new devices: a node with `capacity = 200` takes twice the
+    /// devices of one with 100 before it counts as equally loaded. Unset: 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
 }
 
 impl Default for NodeSection {
@@ -26,6 +30,7 @@ impl Default for NodeSection {
             name: "node-1".into(),
             data_dir: None,
             public_host: "127.0.0.1".into(),
+            capacity: None,
         }
     }
 }
@@ -40,6 +45,12 @@ impl NodeSection {
         }
         if let Err(e) = vpnkeeper_domain::validate::host("node.public_host", &self.public_host) {
             return Err(invalid("node.public_host", &e.message));
+        }
+        if self.capacity == Some(0) {
+            return Err(invalid(
+                "node.capacity",
+                "must be at least 1 (it weighs this node's share of new devices; default 100)",
+            ));
         }
         Ok(())
     }
@@ -78,6 +89,7 @@ mod tests {
             "node.public_host",
             "",
         );
+        assert_bad(bad(|s| s.capacity = Some(0)), "node.capacity", "at least 1");
     }
 
     #[test]

@@ -226,3 +226,42 @@ fn placeholder() -> Node {
         child: None,
     }
 }
+
+impl BotNode {
+    /// Never two pollers at once: the fake answered no getUpdates with 409 Conflict.
+    pub fn assert_one_poller(&self) {
+        assert_eq!(
+            self.fake.conflicts(),
+            0,
+            "overlapping getUpdates (409 Conflict) seen by the fake Bot API"
+        );
+    }
+}
+
+/// (count, p50, p99) of a Prometheus histogram in `/metrics` text, as the upper bounds of
+/// the buckets the quantiles fall in (seconds).
+pub fn histogram_quantiles(metrics: &str, name: &str) -> (u64, f64, f64) {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, u64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0, |b| b.1);
+    let at = |q: f64| {
+        let want = (total as f64 * q).ceil() as u64;
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= want)
+            .map_or(f64::NAN, |(le, _)| *le)
+    };
+    (total, at(0.5), at(0.99))
+}

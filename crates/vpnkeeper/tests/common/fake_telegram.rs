@@ -157,6 +157,13 @@ struct Inner {
     hold: bool,
     /// Rejected attempts (5xx/429/drop), by method.
     rejected: Vec<(String, u16, Instant)>,
+    /// The getUpdates being held right now (its sequence number), if any.
+    active_poll: Option<u64>,
+    next_poll: u64,
+    /// Polls ended early by a newer overlapping getUpdates (answered 409, as Telegram does).
+    terminated: std::collections::BTreeSet<u64>,
+    /// Overlapping getUpdates seen: two pollers at once.
+    conflicts: u32,
 }
 
 struct Shared {
@@ -335,6 +342,12 @@ impl FakeTelegram {
             .into_iter()
             .filter(|c| c.chat() == Some(chat))
             .collect()
+    }
+
+    /// How many getUpdates arrived while another was still being held (each answered the
+    /// older one with 409 Conflict, as Telegram does). Two pollers at once make this > 0.
+    pub fn conflicts(&self) -> u32 {
+        self.lock().conflicts
     }
 
     pub fn polls(&self) -> Vec<(Instant, i64, Vec<i64>)> {
@@ -637,15 +650,62 @@ async fn handle(
     }
 }
 
+/// Marks a getUpdates as held while it lives; a dropped connection (the poller died or gave
+/// up) ends the hold, as it does at Telegram.
+struct PollGuard {
+    shared: Arc<Shared>,
+    seq: u64,
+}
+
+impl PollGuard {
+    /// Registers a new poll; an older one still held is terminated (409) and counted.
+    fn begin(shared: &Arc<Shared>) -> PollGuard {
+        let seq = {
+            let mut g = shared.inner.lock().unwrap();
+            let seq = g.next_poll;
+            g.next_poll += 1;
+            if let Some(older) = g.active_poll.replace(seq) {
+                g.conflicts += 1;
+                g.terminated.insert(older);
+            }
+            seq
+        };
+        // Wake the older poll so it answers its 409 now.
+        shared.updates.notify_waiters();
+        PollGuard {
+            shared: shared.clone(),
+            seq,
+        }
+    }
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        let mut g = self.shared.inner.lock().unwrap();
+        if g.active_poll == Some(self.seq) {
+            g.active_poll = None;
+        }
+        g.terminated.remove(&self.seq);
+    }
+}
+
 async fn get_updates(shared: Arc<Shared>, params: Value) -> Response {
     let offset = as_i64(&params["offset"]).unwrap_or(0);
     let limit = as_i64(&params["limit"]).unwrap_or(100).clamp(1, 100) as usize;
     let timeout = as_i64(&params["timeout"]).unwrap_or(0).clamp(0, 50) as u64;
     let deadline = Instant::now() + Duration::from_secs(timeout);
+    let guard = PollGuard::begin(&shared);
     loop {
         let notified = shared.updates.notified();
         {
             let mut g = shared.inner.lock().unwrap();
+            if g.terminated.contains(&guard.seq) {
+                g.rejected.push(("getUpdates".into(), 409, Instant::now()));
+                return err(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
+            }
             // An offset confirms every update below it: Telegram forgets them.
             if offset > 0 {
                 g.queue

@@ -6,9 +6,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fleet;
+pub mod json_api;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpnkeeper");
 
+/// A loopback port nobody listens on, for a node under test to bind.
+///
+/// Chosen below Linux's ephemeral range (32768–60999): the nodes under test open many
+/// outbound connections, whose local ports come from that range, and one of them could take
+/// a port picked there before the node binds it (seen with three-node clusters). Each test
+/// process walks its own block of 100 ports (by pid) so parallel processes rarely meet.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 120) as u16 * 100;
+    for _ in 0..100 {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 100;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .expect("bind an ephemeral port")
         .local_addr()

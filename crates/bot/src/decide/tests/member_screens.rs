@@ -1,6 +1,7 @@
 //! The screens every user sees: the menu, typed commands, getting a device, my devices.
 
 use super::*;
+use vpnkeeper_store::NodeLoad;
 
 // ---- main menu ----
 
@@ -184,7 +185,37 @@ fn device_button_issues_on_the_only_protocol() {
     let mut snap = member();
     snap.nodes = vec![node(1, Some(true), false), node(2, Some(true), false)];
     // Node 1 is busier: the device goes to node 2.
-    snap.load = vec![(1, 10), (2, 3)];
+    snap.load = vec![load(1, 10, None, true), load(2, 3, None, true)];
+    assert_eq!(
+        press(&snap, Cb::Device(DeviceType::Phone)),
+        issued(DeviceType::Phone, Protocol::Awg, 2, true)
+    );
+}
+
+fn load(id: u64, active_devices: i64, capacity: Option<u32>, online: bool) -> NodeLoad {
+    NodeLoad {
+        id,
+        active_devices,
+        capacity,
+        online,
+    }
+}
+
+#[test]
+fn device_button_places_by_capacity_and_skips_offline_nodes() {
+    let mut snap = member();
+    snap.nodes = vec![
+        node(1, Some(true), false),
+        node(2, Some(true), false),
+        node(3, Some(true), false),
+    ];
+    // 10/100 > 15/300: the bigger node 2 takes it although it has more devices; node 3 is
+    // empty but offline.
+    snap.load = vec![
+        load(1, 10, Some(100), true),
+        load(2, 15, Some(300), true),
+        load(3, 0, None, false),
+    ];
     assert_eq!(
         press(&snap, Cb::Device(DeviceType::Phone)),
         issued(DeviceType::Phone, Protocol::Awg, 2, true)

@@ -1,0 +1,32 @@
+//! Node liveness (`SetNodeOnline`, see `vpnkeeper_domain::command::node_status`).
+
+use vpnkeeper_domain::{Applied, CommandError, NodeId};
+
+use super::{refuse_at, Applying, Effect};
+use crate::change::Change;
+use crate::sql::{self, Conn};
+
+/// Marks a node online or offline. Its devices' reconcilers are told (a VLESS user's
+/// subscription changes with it), and node caches are invalidated.
+pub(super) fn set_online(
+    conn: &Conn,
+    at: i64,
+    node_id: NodeId,
+    online: bool,
+    changes: &mut Vec<Change>,
+) -> Applying {
+    let target = Some(format!("node:{node_id}"));
+    let updated = sql::query("UPDATE nodes SET online = ?, online_changed_at = ? WHERE id = ?")
+        .bind(online)
+        .bind(at)
+        .bind(node_id as i64)
+        .execute(conn)?;
+    if updated.rows_affected() == 0 {
+        return Err(refuse_at(
+            &target,
+            CommandError::not_found(format!("node {node_id}")),
+        ));
+    }
+    changes.push(Change::Node { node_id });
+    Ok(Effect::new(Applied::Node { id: node_id }, target))
+}

@@ -1,0 +1,70 @@
+//! Read queries of placement and node liveness (columns of migration 0020).
+
+use vpnkeeper_domain::model::Protocol;
+use vpnkeeper_domain::{Device, NodeId};
+
+use crate::queries::ReadStore;
+
+/// A node as placement and subscriptions see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLoad {
+    pub id: NodeId,
+    pub active_devices: i64,
+    /// From its registration; `None`: placement's default.
+    pub capacity: Option<u32>,
+    pub online: bool,
+}
+
+impl ReadStore {
+    /// Every node with its active devices, capacity and liveness, by id.
+    pub async fn node_loads(&self) -> Result<Vec<NodeLoad>, sqlx::Error> {
+        let rows: Vec<(i64, i64, Option<i64>, bool)> = sqlx::query_as(
+            "SELECT n.id,
+                    (SELECT COUNT(*) FROM devices d WHERE d.node_id = n.id AND d.revoked_at IS NULL),
+                    n.capacity, n.online
+             FROM nodes n ORDER BY n.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, active_devices, capacity, online)| NodeLoad {
+                id: id as NodeId,
+                active_devices,
+                capacity: capacity.and_then(|c| u32::try_from(c).ok()),
+                online,
+            })
+            .collect())
+    }
+
+    /// The capacity a node registered with (`None`: none, or no such node).
+    pub async fn node_capacity(&self, id: NodeId) -> Result<Option<u32>, sqlx::Error> {
+        let c: Option<Option<i64>> = sqlx::query_scalar("SELECT capacity FROM nodes WHERE id = ?")
+            .bind(id as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(c.flatten().and_then(|c| u32::try_from(c).ok()))
+    }
+
+    /// Ids of the nodes the leader counts online.
+    pub async fn online_node_ids(&self) -> Result<Vec<NodeId>, sqlx::Error> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM nodes WHERE online = 1 ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(ids.into_iter().map(|i| i as NodeId).collect())
+    }
+
+    /// Every active device of `protocol` of an enabled user, whatever node it was placed
+    /// on: a VLESS user is served by every node that runs Xray (same UUID everywhere).
+    pub async fn desired_devices_everywhere(
+        &self,
+        protocol: Protocol,
+    ) -> Result<Vec<Device>, sqlx::Error> {
+        let mut all = Vec::new();
+        for node in self.node_loads().await? {
+            all.extend(self.desired_devices(node.id, &[protocol]).await?);
+        }
+        all.sort_by_key(|d| d.id);
+        Ok(all)
+    }
+}

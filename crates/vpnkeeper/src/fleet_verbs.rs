@@ -1,0 +1,83 @@
+//! The fleet verbs: `invite create`, `node list`, `node remove` (clients of the local API)
+//! and `cert rotate` (local files).
+
+use std::path::Path;
+
+use anyhow::Result;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::ApiClient;
+
+#[derive(Deserialize)]
+struct CreatedInvite {
+    link: String,
+    expires_at_ms: i64,
+}
+
+/// Prints the join link as the last line of stdout.
+pub async fn invite_create(api: &ApiClient, ttl: Option<String>) -> Result<()> {
+    let body = match ttl {
+        Some(t) => json!({ "ttl": t }),
+        None => json!({}),
+    };
+    let (_, invite): (_, CreatedInvite) = api
+        .call(Method::POST, "/api/v1/invites", Some(body))
+        .await?;
+    let left_s = (invite.expires_at_ms - vpnkeeper_cluster::now_ms()) / 1000;
+    eprintln!(
+        "one-time join link, valid for {left_s} s; on the new node run `vpnkeeper join --data-dir DIR --link LINK`:"
+    );
+    println!("{}", invite.link);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Member {
+    id: u64,
+    name: String,
+    role: String,
+    online: bool,
+    last_contact_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct NodeList {
+    members: Vec<Member>,
+}
+
+/// One line per member: id, name, role, online|offline, last contact.
+pub async fn node_list(api: &ApiClient) -> Result<()> {
+    let (_, list): (_, NodeList) = api.call(Method::GET, "/api/v1/nodes", None).await?;
+    let now = vpnkeeper_cluster::now_ms();
+    for m in list.members {
+        let contact = match m.last_contact_ms {
+            Some(t) => format!("{:.1}s ago", (now - t).max(0) as f64 / 1000.0),
+            None => "never".into(),
+        };
+        let online = if m.online { "online" } else { "offline" };
+        println!("{}\t{}\t{}\t{online}\t{contact}", m.id, m.name, m.role);
+    }
+    Ok(())
+}
+
+pub async fn node_remove(api: &ApiClient, id: u64) -> Result<()> {
+    let _: (_, serde_json::Value) = api
+        .call(Method::DELETE, &format!("/api/v1/nodes/{id}"), None)
+        .await?;
+    eprintln!("node {id} removed; it stops serving and needs a new invite to come back");
+    Ok(())
+}
+
+/// Issues this node a new key and certificate from the cluster CA in its data directory.
+/// The running node picks it up at its next start.
+pub fn cert_rotate(dir: &Path, node_id: u64) -> Result<()> {
+    vpnkeeper_cluster::tls::rotate(dir, node_id)?;
+    eprintln!(
+        "node {node_id}: new certificate in {} (valid {} days); restart the node to use it",
+        dir.join(vpnkeeper_cluster::tls::NODE_CERT_FILE).display(),
+        vpnkeeper_cluster::tls::NODE_CERT_DAYS
+    );
+    Ok(())
+}
