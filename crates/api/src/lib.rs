@@ -41,7 +41,7 @@ pub use sub::settings::SubscriptionSettings;
 
 use routes::{
     audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
-    users,
+    tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -65,6 +65,7 @@ use routes::{
         backup::download,
         plans::list, plans::create, plans::get, plans::replace, plans::archive,
         plans::assign, plans::reset_usage,
+        tickets::list, tickets::get, tickets::reply, tickets::close,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -76,6 +77,7 @@ use routes::{
         (name = "operations"),
         (name = "imports", description = "Users, devices and keys carried over from another panel"),
         (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
+        (name = "tickets", description = "Support tickets opened from the Telegram bot"),
     )
 )]
 struct ApiDoc;
@@ -134,6 +136,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi.json", get(docs::openapi_json))
         .route("/imports", post(imports::import))
         .route("/backup", get(backup::download))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{id}", get(tickets::get))
+        .route("/tickets/{id}/reply", post(tickets::reply))
+        .route("/tickets/{id}/close", post(tickets::close))
         .route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))

@@ -112,6 +112,15 @@ error_responses!(
     UserTaken = [("409", "Name or Telegram id taken")]
 );
 
+error_responses!(
+    /// 404: the ticket does not exist.
+    NoSuchTicket = [("404", "No such ticket")]
+);
+error_responses!(
+    /// 409: the ticket is closed (answering needs an open one).
+    TicketClosed = [("409", "Ticket closed")]
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub enum Cb {
     Broadcast,
     BroadcastSend,
     BroadcastCancel,
+    Support,
+    TicketReply(i64),
+    TicketClose(i64),
 }
 
 impl Cb {
@@ -67,6 +70,8 @@ impl Cb {
                 | Cb::Broadcast
                 | Cb::BroadcastSend
                 | Cb::BroadcastCancel
+                | Cb::TicketReply(_)
+                | Cb::TicketClose(_)
         )
     }
 
@@ -102,6 +107,9 @@ impl Cb {
             Cb::Broadcast => "bc".into(),
             Cb::BroadcastSend => "bcy".into(),
             Cb::BroadcastCancel => "bcn".into(),
+            Cb::Support => "sp".into(),
+            Cb::TicketReply(id) => format!("tr:{id}"),
+            Cb::TicketClose(id) => format!("tx:{id}"),
         }
     }
 
@@ -158,6 +166,9 @@ impl Cb {
             "bc" if none => Cb::Broadcast,
             "bcy" if none => Cb::BroadcastSend,
             "bcn" if none => Cb::BroadcastCancel,
+            "sp" if none => Cb::Support,
+            "tr" => Cb::TicketReply(id()?),
+            "tx" => Cb::TicketClose(id()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -225,6 +236,9 @@ mod tests {
             Cb::Broadcast,
             Cb::BroadcastSend,
             Cb::BroadcastCancel,
+            Cb::Support,
+            Cb::TicketReply(4),
+            Cb::TicketClose(4),
         ];
         for cb in all {
             let data = cb.encode();

@@ -39,6 +39,11 @@ pub enum Out {
     ConfigQr { lang: Lang, device: DeviceSel },
     /// Reboot a node through the node-operation trait and tell the admin how it went.
     Reboot { lang: Lang, node_id: u64 },
+    /// An answer in a support ticket, to the user. Written by the store's apply of
+    /// `TicketReply` (`crates/store/src/apply/ticket.rs`), in the chat's stored language.
+    TicketAnswer { message_id: i64 },
+    /// The user's ticket was closed. Written by the store's apply of `CloseTicket`.
+    TicketClosed { ticket_id: i64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -158,6 +163,8 @@ pub enum Screen {
     BroadcastAsk,
     BroadcastPreview,
     BroadcastStarted,
+    /// How to write to support.
+    Support,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +202,39 @@ pub enum Notice {
     Failed {
         outcome: CommandRef,
     },
+    /// To the user: their message reached support (ticket from the `TicketPost` outcome).
+    TicketReceived {
+        post: CommandRef,
+    },
+    /// To an admin: a user's support message, with Reply and Close.
+    TicketAdmin {
+        post: CommandRef,
+        from: String,
+        telegram_id: i64,
+        text: String,
+        /// The sender's active devices: what a support person asks first.
+        devices: Vec<TicketDevice>,
+    },
+    TicketTooLong,
+    TicketReplyAsk {
+        ticket_id: i64,
+    },
+    /// To the admin: their answer was queued (or why not).
+    TicketReplied {
+        outcome: CommandRef,
+    },
+    TicketClosedAdmin {
+        ticket_id: i64,
+    },
+}
+
+/// One of a ticket sender's devices, as the admins see it next to the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDevice {
+    pub name: String,
+    pub node: String,
+    pub protocol: vpnkeeper_domain::Protocol,
+    pub last_handshake_ms: Option<i64>,
 }
 
 impl Out {

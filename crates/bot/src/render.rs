@@ -7,7 +7,7 @@ use vpnkeeper_store::ReadError;
 
 use crate::callback::Cb;
 use crate::outbox::{Notice, Outcomes, Screen};
-use crate::screens::{self, btn, error_text, kb};
+use crate::screens::{self, btn, error_text, kb, support};
 use crate::texts::{html, num, s, t, tr, Lang};
 use crate::Ctx;
 
@@ -84,5 +84,43 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             Some(Err(e)) => (error_text(lang, e), None),
             _ => plain("user-done"),
         },
+        Notice::TicketReceived { post } => support::received(lang, outcomes, *post),
+        Notice::TicketAdmin {
+            post,
+            from,
+            telegram_id,
+            text,
+            devices,
+        } => {
+            let copy = support::AdminCopy {
+                from,
+                telegram_id: *telegram_id,
+                text,
+                devices,
+            };
+            support::admin_copy(lang, outcomes, *post, copy)
+                .unwrap_or_else(|| plain("ticket-failed"))
+        }
+        Notice::TicketTooLong => plain("ticket-too-long"),
+        Notice::TicketReplyAsk { ticket_id } => (
+            tr(
+                lang,
+                "ticket-reply-ask",
+                &[("id", s(ticket_id.to_string()))],
+            ),
+            None,
+        ),
+        Notice::TicketReplied { outcome } => match outcomes.of(*outcome) {
+            Some(Err(e)) => (error_text(lang, e), None),
+            _ => plain("ticket-replied"),
+        },
+        Notice::TicketClosedAdmin { ticket_id } => (
+            tr(
+                lang,
+                "ticket-closed-admin",
+                &[("id", s(ticket_id.to_string()))],
+            ),
+            None,
+        ),
     }
 }

@@ -268,6 +268,17 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             send_config(ctx, row, lang, id, qr, stop).await
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
+        Out::TicketAnswer { .. } | Out::TicketClosed { .. } => {
+            let Some(text) = crate::screens::support::user_text(ctx, row.chat_id, &out).await
+            else {
+                return done(row);
+            };
+            let chat = row.chat_id;
+            if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await? {
+                tracing::warn!(error = %e, "support answer not sent");
+            }
+            done(row)
+        }
     }
 }
 

@@ -85,6 +85,8 @@ pub(crate) struct Snapshot {
     /// The node a button names.
     pub node: Option<Node>,
     pub broadcast_running: bool,
+    /// The sender's active devices, for a support message (plain text of a member).
+    pub own_devices: Vec<Device>,
 }
 
 impl Snapshot {
@@ -186,12 +188,27 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
         }
         Standing::Admin { has_user: true } | Standing::Member => {}
     }
+    if is_support_text(inc, &snap) {
+        if let Some(user) = &snap.user {
+            snap.own_devices = read.devices_of_user(user.id, false).await?;
+            snap.nodes = read.nodes().await?;
+        }
+    }
     if let Some(cb) = inc.callback() {
         if !cb.is_admin() || snap.policy.admin {
             load_for_button(read, &mut snap, &cb).await?;
         }
     }
     Ok(snap)
+}
+
+/// Plain text of a user (not a command): it may become a support message, which shows
+/// the admins the sender's devices.
+fn is_support_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
+    match inc.kind {
+        crate::update::Kind::Text(t) => !snap.policy.admin && !t.trim_start().starts_with('/'),
+        _ => false,
+    }
 }
 
 /// What a button points at.

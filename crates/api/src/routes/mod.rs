@@ -10,4 +10,5 @@ pub mod invites;
 pub mod keys;
 pub mod nodes;
 pub mod plans;
+pub mod tickets;
 pub mod users;

@@ -12,7 +12,9 @@ use vpnkeeper_domain::Command;
 use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
-use crate::screens::{access, admin, admin_users, broadcast, devices, issue, main_menu, nodes};
+use crate::screens::{
+    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, support,
+};
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
 use crate::update::{Incoming, Kind};
@@ -53,7 +55,14 @@ pub(crate) fn decide(inc: &Incoming<'_>, snap: &Snapshot, entropy: &mut dyn Entr
         Standing::Applicant => access::applicant(&mut turn),
         Standing::Newcomer | Standing::Admin { has_user: false } => {
             access::create_user(&mut turn);
-            member(&mut turn);
+            if matches!(inc.kind, Kind::Text(t) if !t.trim_start().starts_with('/')) {
+                // A first "hi" gets the menu: they have not seen the buttons yet, and it
+                // is a greeting more often than a question for support.
+                let screen = turn.main_screen();
+                turn.show(screen);
+            } else {
+                member(&mut turn);
+            }
         }
         Standing::Admin { has_user: true } | Standing::Member => member(&mut turn),
     }
@@ -116,6 +125,9 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Broadcast => broadcast::ask(turn),
         Cb::BroadcastSend => broadcast::send(turn),
         Cb::BroadcastCancel => broadcast::cancel(turn),
+        Cb::Support => support::open(turn),
+        Cb::TicketReply(id) => support::ask_reply(turn, id),
+        Cb::TicketClose(id) => support::close(turn, id),
     }
 }
 

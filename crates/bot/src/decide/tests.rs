@@ -327,3 +327,4 @@ fn plan(commands: Vec<Command>, outbox: Vec<OutboxItem>) -> Plan {
 mod admin_screens;
 mod member_screens;
 mod standing;
+mod support;

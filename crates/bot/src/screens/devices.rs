@@ -201,6 +201,12 @@ fn date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// "2026-12-04 13:05 UTC".
+pub(super) fn date_time(ms: i64) -> String {
+    let minute = ms.div_euclid(60_000).rem_euclid(1440);
+    format!("{} {:02}:{:02} UTC", date(ms), minute / 60, minute % 60)
+}
+
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -223,5 +229,6 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(1_700_000_000_000), "2023-11-14");
         assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date_time(1_700_000_000_000), "2023-11-14 22:13 UTC");
     }
 }

@@ -8,7 +8,7 @@ use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::{Notice, Screen};
-use crate::screens::broadcast;
+use crate::screens::{broadcast, support};
 use crate::texts::{html, num, s, t, tr, Lang};
 use crate::Ctx;
 
@@ -43,8 +43,17 @@ pub(crate) fn text(turn: &mut Turn<'_>, text: &str) {
         broadcast::draft(turn, text);
         return;
     }
-    // Arbitrary text is never echoed back (it may be huge or hostile): a hint only.
-    turn.notice(Notice::UseButtons);
+    if let Some(ticket_id) = support::awaited_ticket(turn) {
+        support::reply(turn, ticket_id, text);
+        return;
+    }
+    if turn.is_admin() {
+        // Arbitrary text is never echoed back (it may be huge or hostile): a hint only.
+        turn.notice(Notice::UseButtons);
+        return;
+    }
+    // A user's text outside any flow is a message to support.
+    support::post(turn, text);
 }
 
 fn command(turn: &mut Turn<'_>, rest: &str) {
@@ -118,6 +127,7 @@ pub(super) fn main_screen(lang: Lang, name: &str, view: &View) -> Rendered {
             btn(t(lang, "btn-my-devices"), Cb::MyDevices),
             btn(t(lang, "btn-help"), Cb::Help),
         ],
+        vec![btn(t(lang, "btn-support"), Cb::Support)],
         vec![btn(t(lang, "btn-language"), Cb::SetLang(lang.other()))],
     ];
     if view.admin {

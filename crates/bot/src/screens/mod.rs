@@ -23,6 +23,7 @@ pub(crate) mod devices;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
+pub(crate) mod support;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
 pub(crate) type Rendered = (String, Option<InlineKeyboardMarkup>);
@@ -95,6 +96,7 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::BroadcastAsk | Screen::BroadcastPreview | Screen::BroadcastStarted => {
             broadcast::load(ctx, chat, screen, &mut view).await?
         }
+        Screen::Support => {}
     }
     Ok(view)
 }
@@ -131,6 +133,7 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::BroadcastAsk => broadcast::ask_screen(lang),
         Screen::BroadcastPreview => broadcast::preview_screen(lang, view),
         Screen::BroadcastStarted => broadcast::started_screen(lang, outcomes),
+        Screen::Support => support::support_screen(lang),
     }
 }
 

@@ -91,9 +91,15 @@ fn typed_commands() {
             )
         );
     }
+    // Plain text outside a flow is no longer a hint to use the buttons: it is a message to
+    // support (the ticket flow itself is tested in `support.rs`).
+    let hello = say("hello there");
     assert_eq!(
-        say("hello there"),
-        plan(vec![], vec![notice_to(ME, Lang::En, Notice::UseButtons)])
+        hello.commands,
+        vec![Command::TicketPost {
+            telegram_id: ME,
+            text: "hello there".into()
+        }]
     );
     assert_eq!(
         run(&alice, Kind::Other, &snap),
@@ -107,9 +113,26 @@ fn typed_commands() {
 #[test]
 fn russian_client_gets_russian_replies() {
     let bob = person(ME, "Боб", None, "ru-RU");
+    // Bob's support message is acknowledged in Russian.
+    let hi = say_as(&bob, &member(), "hi");
     assert_eq!(
-        say_as(&bob, &member(), "hi"),
-        plan(vec![], vec![notice_to(ME, Lang::Ru, Notice::UseButtons)])
+        hi.outbox.first(),
+        Some(&notice_to(
+            ME,
+            Lang::Ru,
+            Notice::TicketReceived {
+                post: CommandRef(0)
+            }
+        ))
+    );
+    // The command list is in English for the admins unless they chose otherwise; an
+    // unknown command still gets the Russian hint.
+    assert_eq!(
+        say_as(&bob, &member(), "/nope"),
+        plan(
+            vec![],
+            vec![notice_to(ME, Lang::Ru, Notice::UnknownCommand)]
+        )
     );
 }
 

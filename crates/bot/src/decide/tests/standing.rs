@@ -66,9 +66,13 @@ fn newcomers_get_a_user_named_after_their_username_then_the_menu() {
         vec![created(&format!("tg{ME}-2"), ME)]
     );
     let anonymous = person(ME, "Al", None, "en");
+    // A newcomer's first plain text is a greeting: the menu, not a support ticket.
     assert_eq!(
-        say_as(&anonymous, &with_access(Access::Open, false), "hi").commands,
-        vec![created(&format!("tg{ME}"), ME)]
+        say_as(&anonymous, &with_access(Access::Open, false), "hi"),
+        plan(
+            vec![created(&format!("tg{ME}"), ME)],
+            vec![fresh(ME, main_screen("Al"))]
+        )
     );
 }
 
