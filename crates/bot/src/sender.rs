@@ -89,10 +89,17 @@ async fn work_chat(
         if *stop.borrow() {
             break;
         }
+        // A leader cut off from its quorum sends nothing: the next leader sends the row.
+        // Checked before the row is looked up: confirming the lease also waits until this
+        // node has applied everything committed before it (`Lease::confirm`), so a new
+        // leader sees the records its predecessor committed but had not yet applied here.
+        if !ctx.lease.held().await {
+            break;
+        }
         // The rows were read before this worker was started; an earlier worker of this chat
-        // may have performed and reported some of them in between (its report commits
-        // before it frees the chat, so this read sees it). Sending those again would be a
-        // duplicate reply.
+        // (or the previous leader) may have performed and reported some of them in between
+        // (a report commits before its worker frees the chat, so this read sees it).
+        // Sending those again would be a duplicate reply.
         match ctx.read().tg_outbox_has(&row).await {
             Ok(true) => {}
             Ok(false) => continue,
@@ -100,10 +107,6 @@ async fn work_chat(
                 tracing::warn!(error = %e, "cannot read the Telegram outbox; retrying later");
                 break;
             }
-        }
-        // A leader cut off from its quorum sends nothing: the next leader sends the row.
-        if !ctx.lease.held().await {
-            break;
         }
         match perform(&ctx, &row, &mut stop).await {
             Some(Step::Done(d, old_menu)) => {
