@@ -108,6 +108,7 @@ async fn work_chat(
                 break;
             }
         }
+        drain_log(&ctx).await;
         match perform(&ctx, &row, &mut stop).await {
             Some(Step::Done(d, old_menu)) => {
                 // The window in which a crash repeats this reply runs from here to the
@@ -127,6 +128,28 @@ async fn work_chat(
         }
     }
     busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&chat);
+}
+
+/// Longest a send waits for the log to drain (`drain_log`).
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
+
+/// Waits (up to [`DRAIN_WAIT`]) until this node has applied every entry its log holds now.
+///
+/// Why: a reply's record is proposed right after Telegram accepts the reply, and commits
+/// only after every entry ahead of it in the log. Under a burst that queue is the batch of
+/// updates being handled, and a crash in that time repeats the reply. Sending once the
+/// queue ahead has drained puts the record right behind the send, which shortens the
+/// window (`REPLY_RECORD_SECONDS`) at the cost of a reply leaving a little later.
+async fn drain_log(ctx: &Ctx) {
+    let Some(last) = ctx.cluster.metrics().last_log_index else {
+        return;
+    };
+    let _ = ctx
+        .cluster
+        .raft()
+        .wait(Some(DRAIN_WAIT))
+        .applied_index_at_least(Some(last), "outbox send")
+        .await;
 }
 
 /// Deletes the row from the outbox. False when this node cannot commit (not leader).
