@@ -145,3 +145,9 @@ error-generic = ⚠️ Something went wrong: { $reason }
 err-disabled = your access is disabled
 err-pool = the server has no free addresses; the administrator has been told
 err-busy = the service is busy; try again in a minute
+invite-link =
+    🔗 Join link for a new node: works once, for { $ttl }.
+    <code>{ $link }</code>
+    On the new server: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'LINK'</code>, then <code>vpnkeeper run</code>.
+invite-bad-ttl = ⚠️ { $reason }. Use /invite [ttl] with a ttl like { $forms }; without one the link works for 15m.
+invite-failed = ⚠️ Could not create an invite: { $reason }

@@ -153,3 +153,9 @@ error-generic = ⚠️ Что-то пошло не так: { $reason }
 err-disabled = ваш доступ отключён
 err-pool = на сервере закончились свободные адреса; администратор предупреждён
 err-busy = сервис занят; попробуйте через минуту
+invite-link =
+    🔗 Ссылка для подключения нового узла: одноразовая, действует { $ttl }.
+    <code>{ $link }</code>
+    На новом сервере: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'ССЫЛКА'</code>, затем <code>vpnkeeper run</code>.
+invite-bad-ttl = ⚠️ { $reason }. Используйте /invite [срок] со сроком вида { $forms }; без срока ссылка действует 15m.
+invite-failed = ⚠️ Не удалось создать приглашение: { $reason }

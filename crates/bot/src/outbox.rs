@@ -39,6 +39,9 @@ pub enum Out {
     ConfigQr { lang: Lang, device: DeviceSel },
     /// Reboot a node through the node-operation trait and tell the admin how it went.
     Reboot { lang: Lang, node_id: u64 },
+    /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
+    /// one-time token, so it is made when the row is performed and never stored in the log.
+    Invite { lang: Lang, ttl_secs: u64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -195,6 +198,10 @@ pub enum Notice {
     Failed {
         outcome: CommandRef,
     },
+    /// `/invite` with a lifetime that does not parse (`reason` says why).
+    InviteBadTtl {
+        reason: String,
+    },
 }
 
 impl Out {
@@ -244,6 +251,10 @@ mod tests {
             Out::Reboot {
                 lang: Lang::En,
                 node_id: 2,
+            },
+            Out::Invite {
+                lang: Lang::Ru,
+                ttl_secs: 900,
             },
         ];
         for o in outs {

@@ -13,15 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use vpnkeeper_cluster::{InviteError, SubmitError};
 use vpnkeeper_domain::artifact::{ClientArtifact, Payload};
 use vpnkeeper_domain::command::UserRef;
 use vpnkeeper_domain::telegram::{Delivered, OutboxRow};
-use vpnkeeper_domain::{Command, Device, DeviceRef};
+use vpnkeeper_domain::{Actor, Command, Device, DeviceRef};
 
 use crate::backoff::Backoff;
 use crate::outbox::{Out, Outcomes};
 use crate::render;
-use crate::screens::{device_label, protocol_label};
+use crate::screens::{device_label, invite, protocol_label};
 use crate::telegram::{PermanentKind, TgError};
 use crate::texts::{html, s, t, tr, Lang};
 use crate::{sleep_or_stop, Ctx};
@@ -294,6 +295,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             send_config(ctx, row, lang, id, qr, stop).await
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
+        Out::Invite { lang, ttl_secs } => send_invite(ctx, row, lang, ttl_secs, stop).await,
     }
 }
 
@@ -442,6 +444,40 @@ async fn reboot(
     let chat = row.chat_id;
     let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
     Some(Step::Reported)
+}
+
+/// Creates the invite (`Cluster::create_invite`, as `POST /api/v1/invites` does) and sends
+/// the admin its link.
+///
+/// At least once, like other replies: a crash after the invite was created but before the
+/// row's record makes the next leader create and send another one. The unused link only
+/// works once and expires with its TTL.
+async fn send_invite(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    ttl_secs: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let chat = row.chat_id;
+    let admin = Actor::Telegram { telegram_id: chat };
+    let created = ctx
+        .cluster
+        .create_invite(admin, Duration::from_secs(ttl_secs))
+        .await;
+    let text = match created {
+        Ok(invite) => invite::link_text(lang, &invite.link, ttl_secs),
+        // Leadership is moving: the row stays for this node's next try or the next leader.
+        Err(InviteError::NoLeader | InviteError::Submit(SubmitError::Propose(_))) => {
+            tracing::warn!("cannot create an invite now; retrying later");
+            return None;
+        }
+        Err(e) => invite::failed_text(lang, &e.to_string()),
+    };
+    if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await? {
+        tracing::warn!(error = %e, "invite link not sent");
+    }
+    done(row)
 }
 
 struct ConfigContent {
