@@ -163,3 +163,9 @@ ticket-devices = Devices (node, protocol, last handshake):
 ticket-no-devices = No active devices.
 ticket-device = • { $name }: { $node }, { $protocol }, { $seen }
 ticket-never = never connected
+invite-link =
+    🔗 Join link for a new node: works once, for { $ttl }.
+    <code>{ $link }</code>
+    On the new server: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'LINK'</code>, then <code>vpnkeeper run</code>.
+invite-bad-ttl = ⚠️ { $reason }. Use /invite [ttl] with a ttl like { $forms }; without one the link works for 15m.
+invite-failed = ⚠️ Could not create an invite: { $reason }

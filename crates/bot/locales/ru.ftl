@@ -171,3 +171,9 @@ ticket-devices = Устройства (узел, протокол, послед�
 ticket-no-devices = Нет активных устройств.
 ticket-device = • { $name }: { $node }, { $protocol }, { $seen }
 ticket-never = ни разу не подключалось
+invite-link =
+    🔗 Ссылка для подключения нового узла: одноразовая, действует { $ttl }.
+    <code>{ $link }</code>
+    На новом сервере: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'ССЫЛКА'</code>, затем <code>vpnkeeper run</code>.
+invite-bad-ttl = ⚠️ { $reason }. Используйте /invite [срок] со сроком вида { $forms }; без срока ссылка действует 15m.
+invite-failed = ⚠️ Не удалось создать приглашение: { $reason }

@@ -135,6 +135,10 @@ impl Lease {
 
     /// Asks a quorum to acknowledge this leader now; true when it did within the election
     /// timeout. On failure the lease is dropped.
+    ///
+    /// A confirmed lease also means this node has applied every entry committed before the
+    /// confirmation (`ensure_linearizable` waits for that): a new leader's reads of the
+    /// offset and the outbox then include what its predecessor committed.
     pub async fn confirm(&self) -> bool {
         let origin = Instant::now();
         let asked = self.cluster.raft().ensure_linearizable();

@@ -44,6 +44,9 @@ pub enum Out {
     TicketAnswer { message_id: i64 },
     /// The user's ticket was closed. Written by the store's apply of `CloseTicket`.
     TicketClosed { ticket_id: i64 },
+    /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
+    /// one-time token, so it is made when the row is performed and never stored in the log.
+    Invite { lang: Lang, ttl_secs: u64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -226,6 +229,10 @@ pub enum Notice {
     TicketClosedAdmin {
         ticket_id: i64,
     },
+    /// `/invite` with a lifetime that does not parse (`reason` says why).
+    InviteBadTtl {
+        reason: String,
+    },
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.
@@ -284,6 +291,10 @@ mod tests {
             Out::Reboot {
                 lang: Lang::En,
                 node_id: 2,
+            },
+            Out::Invite {
+                lang: Lang::Ru,
+                ttl_secs: 900,
             },
         ];
         for o in outs {

@@ -61,10 +61,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
-    let mut offset = match resume_offset(&ctx, &mut stop).await {
-        Some(o) => o,
-        None => return,
-    };
+    // Read after the first lease: a confirmed lease means the entries of the previous
+    // leader are applied here, so the offset is the committed one, not a stale one.
+    let mut offset: Option<i64> = None;
     let mut cut_off = false;
     loop {
         if *stop.borrow() {
@@ -91,18 +90,39 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
+        let permitted_at = tokio::time::Instant::now();
+        let Some(from) = offset else {
+            // Read under the first lease of the session: confirming it waited until the
+            // previous leader's entries were applied here, so this is the committed offset.
+            match resume_offset(&ctx, &mut stop).await {
+                Some(o) => offset = Some(o),
+                None => return,
+            }
+            continue;
+        };
         // An update the long poll returns after stop is not lost: it was not confirmed.
         // Nor is one whose answer comes after the lease: the request is dropped unread.
-        let poll = ctx.tg.get_updates(offset, BATCH, timeout);
+        let poll = async {
+            // A process frozen (SIGSTOP) between the permit and here wakes with a lease that
+            // may be over: it must not send the request then.
+            if deadline.is_some_and(|d| permitted_at.elapsed() >= d) {
+                return None;
+            }
+            Some(ctx.tg.get_updates(from, BATCH, timeout).await)
+        };
         let lease_end = async {
             match deadline {
-                Some(d) => tokio::time::sleep(d).await,
+                Some(d) => tokio::time::sleep_until(permitted_at + d).await,
                 None => std::future::pending().await,
             }
         };
         let r = tokio::select! {
-            r = poll => r,
+            biased;
             _ = lease_end => continue,
+            r = poll => match r {
+                Some(r) => r,
+                None => continue,
+            },
             _ = stop.wait_for(|s| *s) => return,
         };
         match r {
@@ -119,18 +139,15 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                     continue;
                 };
                 // In flight: finishes even if a stop arrives meanwhile.
-                if handle_batch(&ctx, updates, offset).await {
-                    offset = offset.max(max + 1);
+                if handle_batch(&ctx, updates, from).await {
+                    offset = Some(from.max(max + 1));
                 } else {
                     // Some proposal failed (leadership moving?). Resume from what is
                     // committed; redelivered updates that were handled are ignored by apply.
                     if !sleep_or_stop(Duration::from_secs(1), &mut stop).await {
                         return;
                     }
-                    offset = match resume_offset(&ctx, &mut stop).await {
-                        Some(o) => o,
-                        None => return,
-                    };
+                    offset = None;
                 }
             }
             Err(TgError::RetryAfter(d)) => {

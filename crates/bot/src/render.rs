@@ -2,6 +2,7 @@
 //! current state when a row is performed: screens through their family in `screens/`
 //! (read, then drawn by a plain function), notices directly.
 
+use vpnkeeper_cluster::invite_ttl::TTL_FORMS;
 use vpnkeeper_domain::telegram::MAX_BROADCAST_CHARS;
 use vpnkeeper_store::ReadError;
 
@@ -119,6 +120,14 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
                 lang,
                 "ticket-closed-admin",
                 &[("id", s(ticket_id.to_string()))],
+            ),
+            None,
+        ),
+        Notice::InviteBadTtl { reason } => (
+            tr(
+                lang,
+                "invite-bad-ttl",
+                &[("reason", s(html(reason))), ("forms", s(TTL_FORMS))],
             ),
             None,
         ),

@@ -13,15 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use vpnkeeper_cluster::{InviteError, SubmitError};
 use vpnkeeper_domain::artifact::{ClientArtifact, Payload};
 use vpnkeeper_domain::command::UserRef;
 use vpnkeeper_domain::telegram::{Delivered, OutboxRow};
-use vpnkeeper_domain::{Command, Device, DeviceRef};
+use vpnkeeper_domain::{Actor, Command, Device, DeviceRef};
 
 use crate::backoff::Backoff;
 use crate::outbox::{Out, Outcomes};
 use crate::render;
-use crate::screens::{device_label, protocol_label};
+use crate::screens::{device_label, invite, protocol_label};
 use crate::telegram::{PermanentKind, TgError};
 use crate::texts::{html, s, t, tr, Lang};
 use crate::{sleep_or_stop, Ctx};
@@ -89,10 +90,17 @@ async fn work_chat(
         if *stop.borrow() {
             break;
         }
+        // A leader cut off from its quorum sends nothing: the next leader sends the row.
+        // Checked before the row is looked up: confirming the lease also waits until this
+        // node has applied everything committed before it (`Lease::confirm`), so a new
+        // leader sees the records its predecessor committed but had not yet applied here.
+        if !ctx.lease.held().await {
+            break;
+        }
         // The rows were read before this worker was started; an earlier worker of this chat
-        // may have performed and reported some of them in between (its report commits
-        // before it frees the chat, so this read sees it). Sending those again would be a
-        // duplicate reply.
+        // (or the previous leader) may have performed and reported some of them in between
+        // (a report commits before its worker frees the chat, so this read sees it).
+        // Sending those again would be a duplicate reply.
         match ctx.read().tg_outbox_has(&row).await {
             Ok(true) => {}
             Ok(false) => continue,
@@ -101,10 +109,7 @@ async fn work_chat(
                 break;
             }
         }
-        // A leader cut off from its quorum sends nothing: the next leader sends the row.
-        if !ctx.lease.held().await {
-            break;
-        }
+        drain_log(&ctx).await;
         match perform(&ctx, &row, &mut stop).await {
             Some(Step::Done(d, old_menu)) => {
                 // The window in which a crash repeats this reply runs from here to the
@@ -124,6 +129,28 @@ async fn work_chat(
         }
     }
     busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&chat);
+}
+
+/// Longest a send waits for the log to drain (`drain_log`).
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
+
+/// Waits (up to [`DRAIN_WAIT`]) until this node has applied every entry its log holds now.
+///
+/// Why: a reply's record is proposed right after Telegram accepts the reply, and commits
+/// only after every entry ahead of it in the log. Under a burst that queue is the batch of
+/// updates being handled, and a crash in that time repeats the reply. Sending once the
+/// queue ahead has drained puts the record right behind the send, which shortens the
+/// window (`REPLY_RECORD_SECONDS`) at the cost of a reply leaving a little later.
+async fn drain_log(ctx: &Ctx) {
+    let Some(last) = ctx.cluster.metrics().last_log_index else {
+        return;
+    };
+    let _ = ctx
+        .cluster
+        .raft()
+        .wait(Some(DRAIN_WAIT))
+        .applied_index_at_least(Some(last), "outbox send")
+        .await;
 }
 
 /// Deletes the row from the outbox. False when this node cannot commit (not leader).
@@ -279,6 +306,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             }
             done(row)
         }
+        Out::Invite { lang, ttl_secs } => send_invite(ctx, row, lang, ttl_secs, stop).await,
     }
 }
 
@@ -427,6 +455,40 @@ async fn reboot(
     let chat = row.chat_id;
     let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
     Some(Step::Reported)
+}
+
+/// Creates the invite (`Cluster::create_invite`, as `POST /api/v1/invites` does) and sends
+/// the admin its link.
+///
+/// At least once, like other replies: a crash after the invite was created but before the
+/// row's record makes the next leader create and send another one. The unused link only
+/// works once and expires with its TTL.
+async fn send_invite(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    ttl_secs: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let chat = row.chat_id;
+    let admin = Actor::Telegram { telegram_id: chat };
+    let created = ctx
+        .cluster
+        .create_invite(admin, Duration::from_secs(ttl_secs))
+        .await;
+    let text = match created {
+        Ok(invite) => invite::link_text(lang, &invite.link, ttl_secs),
+        // Leadership is moving: the row stays for this node's next try or the next leader.
+        Err(InviteError::NoLeader | InviteError::Submit(SubmitError::Propose(_))) => {
+            tracing::warn!("cannot create an invite now; retrying later");
+            return None;
+        }
+        Err(e) => invite::failed_text(lang, &e.to_string()),
+    };
+    if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await? {
+        tracing::warn!(error = %e, "invite link not sent");
+    }
+    done(row)
 }
 
 struct ConfigContent {

@@ -13,6 +13,7 @@
 // what its traits return; boxing them at every call site would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod invite_ttl;
 mod join;
 mod membership;
 mod network;

@@ -8,7 +8,7 @@ use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::{Notice, Screen};
-use crate::screens::{broadcast, support};
+use crate::screens::{broadcast, invite, support};
 use crate::texts::{html, num, s, t, tr, Lang};
 use crate::Ctx;
 
@@ -78,6 +78,7 @@ fn command(turn: &mut Turn<'_>, rest: &str) {
             turn.clear_pending();
             turn.notice(Notice::Cancelled);
         }
+        "invite" => invite::command(turn, rest.split_whitespace().nth(1)),
         "admin" if turn.is_admin() => {
             turn.clear_pending();
             turn.show(Screen::Admin);

@@ -20,6 +20,7 @@ pub(crate) mod admin;
 pub(crate) mod admin_users;
 pub(crate) mod broadcast;
 pub(crate) mod devices;
+pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;

@@ -73,6 +73,9 @@ pub struct Call {
     pub message_id: Option<i64>,
     /// HTTP status answered.
     pub status: u16,
+    /// The path prefix the request came through (`<url>/<via>/bot<TOKEN>/<method>`), when
+    /// the node was given one: which node of a fleet made the call.
+    pub via: Option<String>,
 }
 
 impl Call {
@@ -164,6 +167,8 @@ struct Inner {
     terminated: std::collections::BTreeSet<u64>,
     /// Overlapping getUpdates seen: two pollers at once.
     conflicts: u32,
+    /// (arrival, path prefix) of every getUpdates, answered or not.
+    poll_arrivals: Vec<(Instant, Option<String>)>,
 }
 
 struct Shared {
@@ -197,6 +202,7 @@ impl FakeTelegram {
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(handle))
+            .route("/{via}/{bot}/{method}", any(handle_via))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -221,6 +227,24 @@ impl FakeTelegram {
             ("VPNKEEPER_TELEGRAM__API_URL".into(), self.url.clone()),
             ("VPNKEEPER_TELEGRAM__POLL_TIMEOUT_SECS".into(), "2".into()),
         ]
+    }
+
+    /// Like [`env`](Self::env), with the API URL under the path prefix `via`: the Bot API
+    /// wire format is unchanged (`<url>/<via>/bot<TOKEN>/<method>`, as a local Bot API
+    /// server behind a path would be), and every call records which node made it.
+    pub fn env_via(&self, via: &str) -> Vec<(String, String)> {
+        let mut env = self.env();
+        for (k, v) in env.iter_mut() {
+            if k == "VPNKEEPER_TELEGRAM__API_URL" {
+                *v = format!("{}/{via}", self.url);
+            }
+        }
+        env
+    }
+
+    /// When each getUpdates arrived, and through which path prefix.
+    pub fn poll_arrivals(&self) -> Vec<(Instant, Option<String>)> {
+        self.lock().poll_arrivals.clone()
     }
 
     fn push(&self, build: impl FnOnce(i64, i64) -> Value) -> i64 {
@@ -522,11 +546,34 @@ async fn handle(
     Path((bot, method)): Path<(String, String)>,
     req: Request,
 ) -> Response {
+    answer(shared, None, bot, method, req).await
+}
+
+/// A call through a path prefix (`env_via`).
+async fn handle_via(
+    State(shared): State<Arc<Shared>>,
+    Path((via, bot, method)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    answer(shared, Some(via), bot, method, req).await
+}
+
+async fn answer(
+    shared: Arc<Shared>,
+    via: Option<String>,
+    bot: String,
+    method: String,
+    req: Request,
+) -> Response {
     if bot != format!("bot{TOKEN}") {
         return err(401, "Unauthorized");
     }
     let method = normalize(&method);
     let (params, files) = parse_params(req).await;
+    if method == "getUpdates" {
+        let mut g = shared.inner.lock().unwrap();
+        g.poll_arrivals.push((Instant::now(), via.clone()));
+    }
     // Misbehaviour first: outages, then flood control.
     {
         let mut g = shared.inner.lock().unwrap();
@@ -632,6 +679,7 @@ async fn handle(
                 at: Instant::now(),
                 message_id: Some(mid),
                 status: 200,
+                via: via.clone(),
             });
             ok(msg)
         }
@@ -643,6 +691,7 @@ async fn handle(
                 at: Instant::now(),
                 message_id: None,
                 status: 200,
+                via: via.clone(),
             });
             ok(json!(true))
         }

@@ -398,3 +398,57 @@ fn cancel_button_drops_the_draft() {
         )
     );
 }
+
+// ---- /invite ----
+
+#[test]
+fn invite_plans_only_a_row_the_sender_turns_into_a_link() {
+    let invite = |ttl_secs| {
+        Out::Invite {
+            lang: Lang::En,
+            ttl_secs,
+        }
+        .to(ADMIN)
+    };
+    assert_eq!(
+        say_as(&root(), &admin(), "/invite"),
+        plan(vec![], vec![invite(900)])
+    );
+    assert_eq!(
+        say_as(&root(), &admin(), "/invite 2h"),
+        plan(vec![], vec![invite(7200)])
+    );
+    assert_eq!(
+        say_as(&root(), &admin(), "/invite@vpnkeeper_bot 30s"),
+        plan(vec![], vec![invite(30)])
+    );
+}
+
+#[test]
+fn invite_with_a_bad_ttl_says_why_and_creates_nothing() {
+    for (text, why) in [
+        ("/invite soon", "not a duration"),
+        ("/invite 9d", "out of range"),
+        ("/invite 5y", "unknown unit"),
+    ] {
+        let p = say_as(&root(), &admin(), text);
+        assert!(p.commands.is_empty(), "{text}");
+        assert_eq!(p.outbox.len(), 1, "{text}");
+        let out: Out = serde_json::from_value(p.outbox[0].payload.clone()).unwrap();
+        match out {
+            Out::Notice {
+                notice: Notice::InviteBadTtl { reason },
+                ..
+            } => assert!(reason.contains(why), "{text}: {reason}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn invite_is_refused_to_non_admins() {
+    assert_eq!(
+        say_as(&alice(), &member(), "/invite 1h"),
+        plan(vec![], vec![notice_to(ME, Lang::En, Notice::AdminsOnly)])
+    );
+}
