@@ -78,9 +78,19 @@ struct Inner {
     /// `vpnkeeper_store::Generations`): API keys for auth, nodes for device issue.
     key_cache: Mutex<HashMap<String, (u64, ApiKey)>>,
     node_cache: Mutex<HashMap<u64, (u64, Node)>>,
+    /// Every node with whether it is online, for placement, cached the same way.
+    fleet_cache: Mutex<Option<(u64, Arc<Fleet>)>>,
     /// What `GET /api/v1/backup` seals with and where it builds its copy (none: the route
     /// answers 503).
     backup: Option<BackupSource>,
+}
+
+/// Every registered node and which of them the leader counts online: what placement needs
+/// besides device counts.
+#[derive(Debug)]
+pub struct Fleet {
+    pub nodes: Vec<Node>,
+    pub online: Vec<vpnkeeper_domain::NodeId>,
 }
 
 /// The cluster secret backups are sealed with, and a private scratch directory.
@@ -132,6 +142,7 @@ impl ApiState {
                 sub_cache: SubCache::default(),
                 key_cache: Mutex::default(),
                 node_cache: Mutex::default(),
+                fleet_cache: Mutex::default(),
                 backup: None,
             }),
         }
@@ -234,6 +245,32 @@ impl ApiState {
             remember(&self.inner.node_cache, id, generation, n.clone());
         }
         Ok(node)
+    }
+
+    /// Every node and which are online, cached while no applied entry touched nodes (liveness
+    /// changes bump the same generation).
+    pub async fn fleet(&self) -> Result<Arc<Fleet>, ApiError> {
+        let generation = self.read().nodes_generation();
+        {
+            let c = self
+                .inner
+                .fleet_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((_, fleet)) = c.as_ref().filter(|(g, _)| *g == generation) {
+                return Ok(fleet.clone());
+            }
+        }
+        let fleet = Arc::new(Fleet {
+            nodes: self.read().nodes().await?,
+            online: self.read().online_node_ids().await?,
+        });
+        *self
+            .inner
+            .fleet_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((generation, fleet.clone()));
+        Ok(fleet)
     }
 
     /// Validates `command`, proposes it and waits until it is applied. A refusal decided by

@@ -34,7 +34,7 @@ pub use fleet_queries::NodeLoad;
 pub use legacy_queries::LegacySubUser;
 pub use log_store::LogStore;
 pub use queries::Page;
-pub use queries::{DeviceDesire, ReadStore};
+pub use queries::{DeviceDesire, DeviceWant, ReadStore};
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
 pub use state_machine::StateMachine;
 pub use telegram_queries::BotStats;

@@ -29,6 +29,20 @@ pub struct DeviceDesire {
     pub wanted: bool,
 }
 
+/// One device as a change pass of a data plane that serves it on every node needs it (see
+/// [`ReadStore::device_wants_everywhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceWant {
+    pub id: i64,
+    pub uuid: Uuid,
+    /// Active, of an enabled user in an active or on-hold plan, of the asked protocol.
+    pub wanted: bool,
+}
+
+/// The condition of a device a data plane serves (besides its node), as in
+/// [`ReadStore::desired_devices`]: active, of an enabled user whose plan lets it connect.
+const SERVED: &str = "d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold')";
+
 /// `'awg','wireguard'`: protocol names are fixed identifiers, safe to inline.
 fn protocol_list(protocols: &[Protocol]) -> String {
     protocols
@@ -339,7 +353,7 @@ impl ReadStore {
         let list = protocol_list(protocols);
         let sql = format!(
             "SELECT {} FROM devices d JOIN users u ON u.id = d.user_id
-             WHERE d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold') AND d.protocol IN ({list})
+             WHERE d.node_id = ? AND {SERVED} AND d.protocol IN ({list})
              ORDER BY d.id",
             DEVICE_COLS
                 .split(", ")
@@ -370,7 +384,7 @@ impl ReadStore {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT d.id, d.name, d.wg_public_key, d.wg_psk, d.address_v4,
-                        d.node_id = ? AND d.revoked_at IS NULL AND u.enabled = 1 AND d.protocol IN ({list})
+                        d.node_id = ? AND {SERVED} AND d.protocol IN ({list})
                  FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id IN ({marks})"
             );
             let mut q = sqlx::query(&sql).bind(node_id as i64);
@@ -387,6 +401,40 @@ impl ReadStore {
                     address_v4: address
                         .map(|a| format!("{}/32", std::net::Ipv4Addr::from(a as u32))),
                     wanted: r.get::<i64, _>(5) != 0,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The devices `ids` of `protocol` with whether they are served, on whatever node they
+    /// were placed: a change pass of a data plane that serves every node's devices (Xray)
+    /// reads just these rows, O(ids). Ids with no row (deleted) are absent.
+    pub async fn device_wants_everywhere(
+        &self,
+        protocol: Protocol,
+        ids: &[i64],
+    ) -> Result<Vec<DeviceWant>, sqlx::Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT d.id, d.uuid, {SERVED} AND d.protocol = ?
+                 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id IN ({marks})"
+            );
+            let mut q = sqlx::query(&sql).bind(protocol.as_str());
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let uuid: String = r.get(1);
+                out.push(DeviceWant {
+                    id: r.get(0),
+                    uuid: Uuid::parse_str(&uuid).map_err(|e| sqlx::Error::ColumnDecode {
+                        index: "uuid".into(),
+                        source: e.into(),
+                    })?,
+                    wanted: r.get::<i64, _>(2) != 0,
                 });
             }
         }

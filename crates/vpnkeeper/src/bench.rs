@@ -6,7 +6,10 @@
 //! - commits per second and latency with N concurrent clients (openraft batches appends);
 //! - idle RSS of the node after loading 10,000 users and 20,000 devices and restarting it;
 //! - `GET /sub/{token}` requests per second over keep-alive connections on loopback (a lean
-//!   HTTP/1.1 load generator below, so the client does not eat the CPU the server needs).
+//!   HTTP/1.1 load generator below, so the client does not eat the CPU the server needs);
+//! - the Xray service under load (the `bench-xray` run, when an Xray is found): time to idle
+//!   after a burst, CPU per single change with 10k users present, Xray's RSS;
+//! - then every figure next to its goal (issue #10), one line each.
 //!
 //! Rate limits are turned off on the bench node: they would be what is measured otherwise.
 
@@ -32,6 +35,106 @@ pub struct BenchArgs {
     pub sub_connections: usize,
     /// Only the subscription measurement.
     pub sub_only: bool,
+    /// How to run Xray for the Xray part (`None`: found by [`find_xray`]; skipped if absent).
+    pub xray_command: Option<String>,
+    pub skip_xray: bool,
+}
+
+/// Each goal's figure, `None` where its part was skipped.
+#[derive(Default)]
+struct Figures {
+    one_client: Option<(f64, f64)>,
+    many_clients: Option<(usize, f64)>,
+    idle_rss_mb: Option<f64>,
+    xray: Option<crate::bench_xray::XrayFigures>,
+}
+
+/// An Xray command line: `xray` on the PATH, else the PyPI build through
+/// `scripts/xray-run.py` (run from the repository root) if it is installed.
+fn find_xray() -> Option<String> {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("xray").is_file()));
+    if on_path {
+        return Some("xray run -c {config}".into());
+    }
+    let pydir =
+        std::env::var("VPNKEEPER_XRAY_PYDIR").unwrap_or_else(|_| "/opt/vpnkeeper/xray-py".into());
+    let wrapper = Path::new("scripts/xray-run.py").canonicalize().ok()?;
+    Path::new(&pydir).join("xray").is_dir().then(|| {
+        format!(
+            "env VPNKEEPER_XRAY_PYDIR={pydir} python3 {} run -c {{config}}",
+            wrapper.display()
+        )
+    })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+/// One line per goal of issue #10, with the figure measured in this run.
+fn print_goals(clients: usize, f: &Figures) {
+    println!("\ngoals (issue #10), figures of this run:");
+    let skipped = |what: &str| println!("  {what:<58} skipped");
+    match f.many_clients {
+        Some((_, rate)) => println!(
+            "  {:<58} {rate:>8.0}/s   {}",
+            format!("device add, {clients} clients >= 5,000/s"),
+            verdict(rate >= 5000.0)
+        ),
+        None => skipped("device add, 32 clients >= 5,000/s"),
+    }
+    if let Some((p50, p99)) = f.one_client {
+        println!(
+            "  {:<58} {p50:>8.2} ms {}",
+            "device add, 1 client p50 < 2 ms",
+            verdict(p50 < 2.0)
+        );
+        println!(
+            "  {:<58} {p99:>8.2} ms {}",
+            "device add, 1 client p99 < 10 ms",
+            verdict(p99 < 10.0)
+        );
+    }
+    match f.idle_rss_mb {
+        Some(rss) => println!(
+            "  {:<58} {rss:>8.1} MB {}",
+            "node idle RSS, 10k users / 20k devices < 60 MB",
+            verdict(rss < 60.0)
+        ),
+        None => skipped("node idle RSS, 10k users / 20k devices < 60 MB"),
+    }
+    let Some(x) = &f.xray else {
+        skipped("xray: node + Xray idle <= 5 s after a burst");
+        return;
+    };
+    match x.idle_after_burst_s {
+        Some(s) => println!(
+            "  {:<58} {s:>8.1} s  {}",
+            "xray: node + Xray idle <= 5 s after a burst",
+            verdict(s <= 5.0)
+        ),
+        None => println!(
+            "  {:<58} {:>8}    NOT MET",
+            "xray: node + Xray idle <= 5 s after a burst", "> 600 s"
+        ),
+    }
+    println!(
+        "  {:<58} {:>8.1} ms (O(change): compare with a few users)",
+        format!("xray: CPU per single change, {} users present", x.users_api),
+        x.single_change_cpu_ms
+    );
+    println!(
+        "  {:<58} {:>8.1} MiB via API, {:.1} MiB from the file ({} users)",
+        format!("xray: Xray RSS with {} users", x.users_api),
+        x.xray_rss_api_mib,
+        x.xray_rss_file_mib,
+        x.users_file
+    );
 }
 
 struct BenchNode {
@@ -263,88 +366,124 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         node.stop();
         return Ok(());
     }
+    let mut figures = Figures::default();
 
     let (lat, wall) = issue_devices(&node, 1, args.requests.min(2000), "seq").await?;
     report("device add, 1 client", &lat, wall);
+    figures.one_client = Some((ms(percentile(&lat, 0.50)), ms(percentile(&lat, 0.99))));
     let (lat, wall) = issue_devices(&node, args.clients, args.requests, "conc").await?;
     report(&format!("device add, {} clients", args.clients), &lat, wall);
+    figures.many_clients = Some((args.clients, lat.len() as f64 / wall.as_secs_f64()));
 
     if !args.skip_rss {
-        // Load to the target size, then restart so the RSS is that of a node that starts
-        // with this state (what an operator sees), not one warm from the load.
-        let client = reqwest::Client::new();
-        let have = args.requests + args.requests.min(2000);
-        let needed_devices = args.devices.saturating_sub(have);
-        let t = Instant::now();
-        let per_user = needed_devices.div_ceil(args.users.max(1));
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..args.clients {
-            let (client, next) = (client.clone(), next.clone());
-            let (base, token) = (node.base.clone(), node.token.clone());
-            let (users, devices) = (args.users, needed_devices);
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if u >= users {
-                        return Ok::<_, anyhow::Error>(());
+        figures.idle_rss_mb = Some(load_and_measure_rss(&mut node, &args).await?);
+    }
+    node.stop();
+    if !args.skip_xray {
+        figures.xray = xray_part(&args).await?;
+    }
+    print_goals(args.clients, &figures);
+    Ok(())
+}
+
+/// The `bench-xray` run on its own node, with this run's users and clients.
+async fn xray_part(args: &BenchArgs) -> Result<Option<crate::bench_xray::XrayFigures>> {
+    let Some(xray_command) = args.xray_command.clone().or_else(find_xray) else {
+        println!(
+            "xray part skipped: no `xray` on the PATH and no PyPI Xray-core for \
+             scripts/xray-run.py (pass --xray-command, or --skip-xray)"
+        );
+        return Ok(None);
+    };
+    println!();
+    let figures = crate::bench_xray::run(crate::bench_xray::XrayBenchArgs {
+        users: args.users,
+        clients: args.clients,
+        seconds: 20,
+        singles: 20,
+        xray_command,
+        node_exe: None,
+    })
+    .await?;
+    Ok(Some(figures))
+}
+
+/// Loads the node to `args.users` users and `args.devices` devices, restarts it, and returns
+/// its idle RSS in MB: that of a node that starts with this state (what an operator sees),
+/// not one warm from the load.
+async fn load_and_measure_rss(node: &mut BenchNode, args: &BenchArgs) -> Result<f64> {
+    // Load to the target size, then restart so the RSS is that of a node that starts
+    // with this state (what an operator sees), not one warm from the load.
+    let client = reqwest::Client::new();
+    let have = args.requests + args.requests.min(2000);
+    let needed_devices = args.devices.saturating_sub(have);
+    let t = Instant::now();
+    let per_user = needed_devices.div_ceil(args.users.max(1));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (client, next) = (client.clone(), next.clone());
+        let (base, token) = (node.base.clone(), node.token.clone());
+        let (users, devices) = (args.users, needed_devices);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if u >= users {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let name = format!("load-u{u}");
+                let r = client
+                    .post(format!("{base}/api/v1/users"))
+                    .bearer_auth(&token)
+                    .json(&json!({"name": name}))
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    bail!("user add: HTTP {}", r.status());
+                }
+                for d in 0..per_user {
+                    if u * per_user + d >= devices {
+                        break;
                     }
-                    let name = format!("load-u{u}");
                     let r = client
-                        .post(format!("{base}/api/v1/users"))
+                        .post(format!("{base}/api/v1/devices"))
                         .bearer_auth(&token)
-                        .json(&json!({"name": name}))
+                        .json(&json!({"user": name, "type": "laptop", "name": format!("l{d}")}))
                         .send()
                         .await?;
                     if !r.status().is_success() {
-                        bail!("user add: HTTP {}", r.status());
-                    }
-                    for d in 0..per_user {
-                        if u * per_user + d >= devices {
-                            break;
-                        }
-                        let r = client
-                            .post(format!("{base}/api/v1/devices"))
-                            .bearer_auth(&token)
-                            .json(&json!({"user": name, "type": "laptop", "name": format!("l{d}")}))
-                            .send()
-                            .await?;
-                        if !r.status().is_success() {
-                            bail!("device add: HTTP {}", r.status());
-                        }
+                        bail!("device add: HTTP {}", r.status());
                     }
                 }
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
-        println!(
-            "loaded {} users and {} more devices in {:.1} s",
-            args.users,
-            needed_devices,
-            t.elapsed().as_secs_f64()
-        );
-        node.stop();
-        node.start().await?;
-        let status: serde_json::Value = client
-            .get(format!("{}/api/v1/status", node.base))
-            .bearer_auth(&node.token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let rss = node.rss_kib()?;
-        println!(
-            "idle RSS after restart with {} users / {} active devices: {:.1} MB",
-            status["counts"]["users"],
-            status["counts"]["devices_active"],
-            rss as f64 / 1024.0
-        );
+            }
+        }));
     }
+    for task in tasks {
+        task.await??;
+    }
+    println!(
+        "loaded {} users and {} more devices in {:.1} s",
+        args.users,
+        needed_devices,
+        t.elapsed().as_secs_f64()
+    );
     node.stop();
-    Ok(())
+    node.start().await?;
+    let status: serde_json::Value = client
+        .get(format!("{}/api/v1/status", node.base))
+        .bearer_auth(&node.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss = node.rss_kib()?;
+    let rss_mb = rss as f64 / 1024.0;
+    println!(
+        "idle RSS after restart with {} users / {} active devices: {rss_mb:.1} MB",
+        status["counts"]["users"], status["counts"]["devices_active"],
+    );
+    Ok(rss_mb)
 }
 
 fn print_fs_note(dir: &Path) {

@@ -239,9 +239,26 @@ enum Until {
     Deadline(Instant),
 }
 
+/// What `vpnkeeper bench` reports against the goals.
+#[derive(Debug, Clone, Default)]
+pub struct XrayFigures {
+    /// Seconds from the end of the burst until node and Xray were idle (`None`: not within
+    /// the 600 s limit).
+    pub idle_after_burst_s: Option<f64>,
+    /// CPU milliseconds (node + Xray) per isolated user + device add with the load present.
+    pub single_change_cpu_ms: f64,
+    /// Xray's RSS with the load added through the API, and after a restart from the file.
+    pub xray_rss_api_mib: f64,
+    pub xray_rss_file_mib: f64,
+    /// Users Xray held at each measurement.
+    pub users_api: usize,
+    pub users_file: usize,
+}
+
 /// Samples both processes every 250 ms from the end of a burst until each used < 5 % of a
 /// core over the last second; prints time-to-idle and the CPU seconds burned meanwhile.
-async fn time_to_idle(node: &Node, label: &str) {
+/// Returns the time to idle (`None`: not idle within the limit).
+async fn time_to_idle(node: &Node, label: &str) -> Option<f64> {
     let xray = node.xray_pid().unwrap_or(0);
     let pids = [("node", node.pid()), ("xray", xray)];
     let start = Instant::now();
@@ -269,13 +286,13 @@ async fn time_to_idle(node: &Node, label: &str) {
                 "{label}: {verdict} {secs:.1} s; since the burst: {}",
                 burned.join(", ")
             );
-            return;
+            return idle.then_some(secs);
         }
     }
 }
 
 /// CPU seconds (node + Xray) per isolated device add with the load present.
-async fn single_change_cost(node: &Arc<Node>, singles: usize) -> Result<()> {
+async fn single_change_cost(node: &Arc<Node>, singles: usize) -> Result<f64> {
     let xray = node.xray_pid().unwrap_or(0);
     let mut total = 0.0;
     let mut latency = Vec::with_capacity(singles);
@@ -289,16 +306,18 @@ async fn single_change_cost(node: &Arc<Node>, singles: usize) -> Result<()> {
         total += cpu_secs(node.pid()) + cpu_secs(xray) - before;
     }
     latency.sort();
+    let per_change_ms = total * 1000.0 / singles.max(1) as f64;
     println!(
-        "single change with the load present: {:.1} ms CPU (node + xray) per user+device add \
-         over {singles} adds, API p50 {:.1} ms",
-        total * 1000.0 / singles.max(1) as f64,
-        latency[latency.len() / 2].as_secs_f64() * 1000.0
+        "single change with the load present: {per_change_ms:.1} ms CPU (node + xray) per \
+         user+device add over {singles} adds, API p50 {:.1} ms",
+        latency
+            .get(latency.len() / 2)
+            .map_or(0.0, |l| l.as_secs_f64() * 1000.0)
     );
-    Ok(())
+    Ok(per_change_ms)
 }
 
-pub async fn run(args: XrayBenchArgs) -> Result<()> {
+pub async fn run(args: XrayBenchArgs) -> Result<XrayFigures> {
     println!(
         "bench-xray: {} users with a VLESS device each, {} clients, then a {} s burst \
          (build with --release for meaningful figures)",
@@ -324,8 +343,8 @@ pub async fn run(args: XrayBenchArgs) -> Result<()> {
         "burst: {n} users + devices in {wall:.1} s ({:.0}/s)",
         n as f64 / wall
     );
-    time_to_idle(&node, "after the burst").await;
-    single_change_cost(&node, args.singles).await?;
+    let idle_after_burst_s = time_to_idle(&node, "after the burst").await;
+    let single_change_cpu_ms = single_change_cost(&node, args.singles).await?;
 
     let users = args.users + n + args.singles;
     let before = node.xray_pid();
@@ -346,7 +365,14 @@ pub async fn run(args: XrayBenchArgs) -> Result<()> {
         rss_mib(node.pid())
     );
     print_note(Path::new("."));
-    Ok(())
+    Ok(XrayFigures {
+        idle_after_burst_s,
+        single_change_cpu_ms,
+        xray_rss_api_mib: rss_api,
+        xray_rss_file_mib: rss_file,
+        users_api: args.users,
+        users_file: users,
+    })
 }
 
 async fn wait_new_xray(node: &Node, old: Option<u32>) -> Option<u32> {

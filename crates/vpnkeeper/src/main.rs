@@ -110,8 +110,9 @@ enum Cmd {
         #[command(flatten)]
         place: Place,
     },
-    /// Measure commit latency/throughput and idle memory on a throw-away node (build with
-    /// --release for meaningful figures).
+    /// Measure commit latency/throughput, idle memory and the Xray service under load on
+    /// throw-away nodes, and print each figure next to its goal (build with --release for
+    /// meaningful figures).
     Bench {
         /// Concurrent API clients for the throughput run.
         #[arg(long, default_value_t = 32)]
@@ -137,6 +138,14 @@ enum Cmd {
         /// Only measure the subscription endpoint.
         #[arg(long)]
         sub_only: bool,
+        /// How to run Xray for the Xray part (`{config}` is replaced by the config path).
+        /// Default: `xray` on the PATH, else the PyPI build through scripts/xray-run.py.
+        #[arg(long)]
+        xray_command: Option<String>,
+        /// Skip the Xray part (a node supervising a real Xray: time to idle after a burst,
+        /// CPU per single change, Xray's RSS).
+        #[arg(long)]
+        skip_xray: bool,
     },
     /// Measure what VLESS device churn costs a node running a real Xray: time to idle and
     /// CPU seconds after a burst, CPU per single change, Xray's RSS (build with --release).
@@ -495,6 +504,8 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             sub_seconds,
             sub_connections,
             sub_only,
+            xray_command,
+            skip_xray,
         } => {
             bench::run(bench::BenchArgs {
                 clients,
@@ -505,6 +516,8 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
                 sub_seconds,
                 sub_connections,
                 sub_only,
+                xray_command,
+                skip_xray,
             })
             .await
         }
@@ -515,17 +528,16 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             singles,
             xray_command,
             node_exe,
-        } => {
-            bench_xray::run(bench_xray::XrayBenchArgs {
-                users,
-                clients,
-                seconds,
-                singles,
-                xray_command,
-                node_exe,
-            })
-            .await
-        }
+        } => bench_xray::run(bench_xray::XrayBenchArgs {
+            users,
+            clients,
+            seconds,
+            singles,
+            xray_command,
+            node_exe,
+        })
+        .await
+        .map(|_| ()),
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());

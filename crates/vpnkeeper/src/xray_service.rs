@@ -6,15 +6,18 @@
 //! (QueryStats with reset) are reported as batched `RecordUsage` commands.
 //!
 //! Cost model (a burst of 32 clients adding devices must not leave the node busy):
-//! - Applied changes for this node only set a flag; one change pass serves every change
-//!   queued so far, and passes start at least [`CHANGE_PASS_GAP`] (and twice the last
-//!   pass's duration) apart. A change pass diffs
-//!   the desired set against what the last pass left in Xray (in memory) and sends only
-//!   the difference: no `GetInboundUsers`, no file write.
+//! - Applied changes only mark what they touched ([`Pending`]); one change pass serves every
+//!   change queued so far, and passes start at least [`CHANGE_PASS_GAP`] (and twice the last
+//!   pass's duration) apart. When only single devices were issued or revoked
+//!   (`Change::Device`), the pass reads just those rows and sends their difference to what
+//!   the last pass left in Xray (in memory): O(change), no `GetInboundUsers`, no file write.
+//!   Anything broader (a user enabled/disabled, node settings, a snapshot, a lagged
+//!   subscriber) reads the whole desired set and diffs it in memory.
 //! - Full passes (start, every Xray (re)start, the drift timer) read Xray's users back.
 //! - The config file (the fallback a restarted Xray loads) is rewritten debounced
 //!   ([`FILE_DEBOUNCE`], at most [`FILE_MAX_DELAY`] late), and only if its bytes changed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +30,8 @@ use vpnkeeper_domain::{Actor, Command, Protocol};
 use vpnkeeper_store::Change;
 use vpnkeeper_xray::settings::Secret;
 use vpnkeeper_xray::{
-    AccessLog, ConfigFile, Cutter, Supervisor, SupervisorConfig, UserSync, XrayApi, XrayNode,
-    XraySettings, XrayUser,
+    AccessLog, ConfigFile, Cutter, ReconcileReport, Supervisor, SupervisorConfig, UserSync,
+    XrayApi, XrayNode, XraySettings, XrayUser,
 };
 
 use crate::config::Config;
@@ -224,6 +227,63 @@ enum Pass {
     Full,
 }
 
+/// Changes after this many distinct devices in one pass are read as a whole desired set:
+/// past that, one query of every device is cheaper than many of a few.
+const MAX_PATCH: usize = 5_000;
+
+/// What applied changes touched since the last change pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Pending {
+    #[default]
+    Nothing,
+    /// Only these devices were issued or revoked.
+    Devices(HashSet<i64>),
+    /// Anything may have changed: read the whole desired set.
+    All,
+}
+
+impl Pending {
+    fn device(&mut self, id: i64) {
+        match self {
+            Pending::Nothing => *self = Pending::Devices(HashSet::from([id])),
+            Pending::Devices(ids) if ids.len() < MAX_PATCH => {
+                ids.insert(id);
+            }
+            Pending::Devices(_) => *self = Pending::All,
+            Pending::All => {}
+        }
+    }
+
+    /// Folds `other` (what a failed pass took) back in.
+    fn merge(&mut self, other: Pending) {
+        match other {
+            Pending::Nothing => {}
+            Pending::All => *self = Pending::All,
+            Pending::Devices(ids) => ids.into_iter().for_each(|id| self.device(id)),
+        }
+    }
+
+    fn is_some(&self) -> bool {
+        *self != Pending::Nothing
+    }
+
+    /// Notes one applied change. A VLESS user is served by every Xray node, wherever the
+    /// device was placed: a change of any node's devices may concern this one.
+    fn note(&mut self, change: &Change) {
+        match change {
+            Change::Device { device_id, .. } => self.device(*device_id),
+            Change::Devices { .. } | Change::All => *self = Pending::All,
+            Change::Node { .. } => {}
+        }
+    }
+}
+
+/// Why a pass failed: the store could not be read, or Xray's API refused or was away.
+enum PassError {
+    Read(String),
+    Xray(vpnkeeper_xray::XrayError),
+}
+
 /// The service loop's state between events.
 struct Service {
     cluster: Cluster,
@@ -232,8 +292,8 @@ struct Service {
     sync: UserSync,
     file: ConfigFile,
     tracker: Arc<PassTracker>,
-    /// A change concerning this node arrived since the last pass.
-    pending: bool,
+    /// What changed since the last change pass.
+    pending: Pending,
     /// The next change pass may not start before this.
     next_change_at: tokio::time::Instant,
     /// When the config file is due, if its users changed: (debounced deadline, hard one).
@@ -268,7 +328,7 @@ async fn run_loop(
         sync: UserSync::new(xnode),
         file,
         tracker,
-        pending: false,
+        pending: Pending::Nothing,
         next_change_at: tokio::time::Instant::now(),
         file_due: None,
     };
@@ -282,17 +342,14 @@ async fn run_loop(
             _ = repair.tick() => svc.pass(Pass::Full).await,
             _ = usage.tick() => report_usage(&svc.cluster, node_id, svc.sync.node()).await,
             change = changes.recv() => match change {
-                // A VLESS user is served by every Xray node, wherever the device was
-                // placed: a change of any node's devices may concern this one.
-                Ok(c) if c.devices_of().is_some() => svc.pending = true,
-                Ok(Change::All) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    svc.pending = true
+                Ok(c) => svc.pending.note(&c),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    svc.pending = Pending::All
                 }
-                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             // Every change queued so far is folded into this one pass.
-            _ = tokio::time::sleep_until(change_at), if svc.pending => svc.pass(Pass::Change).await,
+            _ = tokio::time::sleep_until(change_at), if svc.pending.is_some() => svc.pass(Pass::Change).await,
             _ = tokio::time::sleep_until(file_at), if svc.file_due.is_some() => svc.write_file().await,
             Some(()) = async {
                 match starts.as_mut() {
@@ -317,27 +374,19 @@ async fn run_loop(
 
 impl Service {
     async fn pass(&mut self, kind: Pass) {
-        // Cleared before the read: a change applied during the pass sets it again.
-        self.pending = false;
+        // Taken before the read: a change applied during the pass marks it again.
+        let pending = std::mem::take(&mut self.pending);
         let started = tokio::time::Instant::now();
         if kind == Pass::Change {
             self.next_change_at = started + CHANGE_PASS_GAP;
         }
-        let users = match desired_users(&self.cluster, self.node_id).await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading desired xray users failed");
-                self.tracker
-                    .pass_failed(format!("reading the desired users: {e}"));
-                self.pending = kind == Pass::Change;
-                return;
-            }
-        };
-        let count = users.len();
         let t = std::time::Instant::now();
-        let result = match kind {
-            Pass::Change => self.sync.change_pass(users).await,
-            Pass::Full => self.sync.full_pass(users).await,
+        let result = match pending {
+            Pending::Devices(ids) if kind == Pass::Change && self.sync.converged().is_some() => {
+                self.patch(ids).await
+            }
+            // A full pass serves every change too.
+            pending => self.converge(kind, pending).await,
         };
         if kind == Pass::Change {
             // A pass slower than the gap (a large desired set on a busy machine) is given
@@ -356,9 +405,15 @@ impl Service {
                     );
                     self.file_changed();
                 }
+                let count = r.added + r.unchanged;
                 self.tracker.pass_ok(t.elapsed(), format!("{count} users"));
             }
-            Err(e) => {
+            Err(PassError::Read(e)) => {
+                tracing::warn!(error = %e, "reading desired xray users failed");
+                self.tracker
+                    .pass_failed(format!("reading the desired users: {e}"));
+            }
+            Err(PassError::Xray(e)) => {
                 // Expected for a moment while a supervised Xray restarts; /health and the
                 // backend error counter show it if it lasts.
                 tracing::debug!(error = %e, "xray reconcile failed; retrying on the next tick");
@@ -366,6 +421,60 @@ impl Service {
                     .pass_failed(format!("xray API {}: {e}", self.settings.api_addr));
             }
         }
+    }
+
+    /// The change pass of single devices: reads just their rows and sends their difference
+    /// to what Xray holds, O(change). A failed read puts them back for the next pass.
+    async fn patch(&mut self, ids: HashSet<i64>) -> Result<ReconcileReport, PassError> {
+        let list: Vec<i64> = ids.iter().copied().collect();
+        let wants = match self
+            .cluster
+            .read()
+            .device_wants_everywhere(Protocol::Vless, &list)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                self.pending.merge(Pending::Devices(ids));
+                return Err(PassError::Read(e.to_string()));
+            }
+        };
+        // A device with no row (deleted) or no longer served: Xray must not hold it.
+        let mut changes: HashMap<String, Option<XrayUser>> =
+            list.iter().map(|id| (email_of(*id), None)).collect();
+        for w in wants.into_iter().filter(|w| w.wanted) {
+            let email = email_of(w.id);
+            changes.insert(email.clone(), Some(XrayUser::vision(email, w.uuid)));
+        }
+        match self.sync.patch(changes).await.map_err(PassError::Xray)? {
+            Some(report) => Ok(report),
+            // No trusted base after all: read everything.
+            None => self.converge(Pass::Change, Pending::All).await,
+        }
+    }
+
+    /// A pass over the whole desired set: a full one reads Xray's users back, a change one
+    /// diffs against the remembered base in memory. `pending`: what this pass serves, put
+    /// back if the desired set cannot be read.
+    async fn converge(
+        &mut self,
+        kind: Pass,
+        pending: Pending,
+    ) -> Result<ReconcileReport, PassError> {
+        let users = match desired_users(&self.cluster, self.node_id).await {
+            Ok(u) => u,
+            Err(e) => {
+                if kind == Pass::Change {
+                    self.pending.merge(pending);
+                }
+                return Err(PassError::Read(e.to_string()));
+            }
+        };
+        match kind {
+            Pass::Change => self.sync.change_pass(users).await,
+            Pass::Full => self.sync.full_pass(users).await,
+        }
+        .map_err(PassError::Xray)
     }
 
     /// Debounce the config file: due [`FILE_DEBOUNCE`] after the latest change, at most
@@ -450,6 +559,62 @@ async fn report_usage(cluster: &Cluster, node_id: u64, xnode: &XrayNode) {
 
 #[cfg(test)]
 mod tests {
+    use super::{Change, Pending, MAX_PATCH};
+    use std::collections::HashSet;
+
+    #[test]
+    fn single_device_changes_stay_narrow_and_anything_broader_reads_all() {
+        let mut p = Pending::default();
+        assert!(!p.is_some());
+        p.note(&Change::Node { node_id: 1 });
+        assert_eq!(
+            p,
+            Pending::Nothing,
+            "node settings do not change VLESS users"
+        );
+        p.note(&Change::Device {
+            node_id: 1,
+            device_id: 7,
+        });
+        p.note(&Change::Device {
+            node_id: 2,
+            device_id: 9,
+        });
+        p.note(&Change::Device {
+            node_id: 1,
+            device_id: 7,
+        });
+        assert_eq!(p, Pending::Devices(HashSet::from([7, 9])));
+        p.note(&Change::Devices { node_id: 3 });
+        assert_eq!(p, Pending::All);
+        p.note(&Change::Device {
+            node_id: 1,
+            device_id: 8,
+        });
+        assert_eq!(
+            p,
+            Pending::All,
+            "a narrower change does not narrow a broad one"
+        );
+        let mut q = Pending::default();
+        q.note(&Change::All);
+        assert_eq!(q, Pending::All);
+    }
+
+    #[test]
+    fn a_failed_pass_puts_its_devices_back_and_many_devices_become_all() {
+        let mut p = Pending::Devices(HashSet::from([1]));
+        p.merge(Pending::Devices(HashSet::from([2, 3])));
+        assert_eq!(p, Pending::Devices(HashSet::from([1, 2, 3])));
+        p.merge(Pending::Nothing);
+        assert_eq!(p, Pending::Devices(HashSet::from([1, 2, 3])));
+        let mut many = Pending::default();
+        for id in 0..=MAX_PATCH as i64 {
+            many.device(id);
+        }
+        assert_eq!(many, Pending::All);
+    }
+
     #[test]
     fn email_round_trip() {
         assert_eq!(super::device_of(&super::email_of(42)), Some(42));

@@ -60,6 +60,28 @@ impl UserDelta {
         UserDelta { remove, add }
     }
 
+    /// The difference from `have` for just the users in `changes` (email → the user Xray
+    /// should hold, `None`: none): `O(|changes|)`, no IO. The rest of `have` is left alone.
+    pub fn for_changes(
+        have: &HashMap<String, XrayUser>,
+        changes: &HashMap<String, Option<XrayUser>>,
+    ) -> Self {
+        let mut delta = UserDelta::default();
+        for (email, want) in changes {
+            let held = have.get(email);
+            if held == want.as_ref() {
+                continue;
+            }
+            if held.is_some() {
+                delta.remove.push(email.clone());
+            }
+            if let Some(u) = want {
+                delta.add.push(u.clone());
+            }
+        }
+        delta
+    }
+
     pub fn is_empty(&self) -> bool {
         self.remove.is_empty() && self.add.is_empty()
     }
@@ -386,6 +408,56 @@ impl UserSync {
     }
 }
 
+impl UserSync {
+    /// Sends only `changes` (email → the user Xray should hold, `None`: none), diffed
+    /// against the remembered base: `O(|changes|)`, for a change pass that knows which
+    /// users it touched. `Ok(None)`: there is no trusted base, run a full pass instead.
+    /// Users are validated one by one; UUIDs are unique in the store, so no check across
+    /// all users is needed here.
+    pub async fn patch(
+        &mut self,
+        changes: HashMap<String, Option<XrayUser>>,
+    ) -> Result<Option<ReconcileReport>, XrayError> {
+        let Some(have) = &self.converged else {
+            return Ok(None);
+        };
+        for (email, user) in &changes {
+            if let Some(u) = user {
+                u.validate()?;
+                debug_assert_eq!(&u.email, email);
+            }
+        }
+        let delta = UserDelta::for_changes(have, &changes);
+        if delta.is_empty() {
+            return Ok(Some(ReconcileReport {
+                unchanged: have.len(),
+                ..Default::default()
+            }));
+        }
+        match self.node.apply(delta).await {
+            Ok(report) => {
+                let have = self.converged.get_or_insert_with(HashMap::new);
+                for (email, user) in changes {
+                    match user {
+                        Some(u) => have.insert(email, u),
+                        None => have.remove(&email),
+                    };
+                }
+                let unchanged = have.len() - report.added;
+                Ok(Some(ReconcileReport {
+                    unchanged,
+                    ..report
+                }))
+            }
+            Err(e) => {
+                // Unsure what Xray holds now: the next pass reads it.
+                self.converged = None;
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Re-adds every desired user each time the supervisor reports a (re)start.
 /// `desired` is read at that moment (from the store, in the real wiring).
 /// Failed reconciles are retried by the caller's periodic reconcile.
@@ -435,5 +507,29 @@ mod tests {
         assert_eq!(d.remove, ["dev-2", "dev-3"]);
         assert_eq!(d.add, [user("dev-3", 33), user("dev-4", 4)]);
         assert!(UserDelta::between(&want, &want).is_empty());
+    }
+
+    #[test]
+    fn delta_for_changes_touches_only_the_changed_emails() {
+        let have = by_email([user("dev-1", 1), user("dev-2", 2), user("dev-3", 3)]);
+        let changes: HashMap<String, Option<XrayUser>> = [
+            ("dev-1".to_string(), Some(user("dev-1", 1))), // unchanged
+            ("dev-2".to_string(), None),                   // revoked
+            ("dev-3".to_string(), Some(user("dev-3", 33))), // new UUID
+            ("dev-4".to_string(), Some(user("dev-4", 4))), // issued
+            ("dev-5".to_string(), None),                   // never held
+        ]
+        .into_iter()
+        .collect();
+        let mut d = UserDelta::for_changes(&have, &changes);
+        d.remove.sort();
+        d.add.sort_by(|a, b| a.email.cmp(&b.email));
+        assert_eq!(d.remove, ["dev-2", "dev-3"]);
+        assert_eq!(d.add, [user("dev-3", 33), user("dev-4", 4)]);
+        let same: HashMap<String, Option<XrayUser>> =
+            [("dev-1".to_string(), Some(user("dev-1", 1)))]
+                .into_iter()
+                .collect();
+        assert!(UserDelta::for_changes(&have, &same).is_empty());
     }
 }

@@ -149,7 +149,23 @@ pub async fn issue(
 /// asked for), load weighted by each node's capacity. With no such node, the node answering
 /// the request, whose apply then says what is wrong (unknown node, no such protocol).
 async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
-    let nodes = state.read().nodes().await?;
+    let fleet = state.fleet().await?;
+    let eligible: Vec<u64> = fleet
+        .nodes
+        .iter()
+        .filter(|n| fleet.online.contains(&n.id))
+        .filter(|n| protocol.is_none_or(|p| placement::serves(n, p)))
+        .map(|n| n.id)
+        .collect();
+    // With at most one candidate there is nothing to weigh: skip counting every node's
+    // devices, a scan of all active devices on each issue (the same choice as below).
+    if eligible.len() <= 1 {
+        return Ok(eligible
+            .first()
+            .copied()
+            .unwrap_or_else(|| state.cluster().node_id()));
+    }
+    let nodes = &fleet.nodes;
     let loads = state.read().node_loads().await?;
     let candidates: Vec<Candidate> = loads
         .iter()
