@@ -153,3 +153,31 @@ error-generic = ⚠️ Что-то пошло не так: { $reason }
 err-disabled = ваш доступ отключён
 err-pool = на сервере закончились свободные адреса; администратор предупреждён
 err-busy = сервис занят; попробуйте через минуту
+
+## Тарифы (issue #15)
+btn-plans = 📦 Тарифы
+btn-user-plan = 📦 Тариф: назначить или продлить
+btn-plan-archive = 🗄 В архив
+btn-plan-choice = { $name } · { $days ->
+        [one] { $days } день
+        [few] { $days } дня
+       *[other] { $days } дней
+    }
+plans-title = 📦 <b>Тарифы</b> (активных: { $count }):
+plans-empty = 📦 Активных тарифов нет. Создайте тариф командой <code>vpnkeeper plan add</code> или через API.
+plan-card =
+    📦 <b>{ $name }</b> (#{ $id })
+    Срок: { $days ->
+        [one] { $days } день
+        [few] { $days } дня
+       *[other] { $days } дней
+    }
+    Трафик: { $quota }
+    Устройства: { $devices }
+    Сброс: { $reset }
+    Цена: { $stars } ⭐
+plan-unlimited = без ограничений
+plan-archived = 🗄 В архиве: больше не предлагается.
+user-plans-title = Какой тариф назначить пользователю <b>{ $name }</b>? Тот же тариф ещё раз продлевает его.
+plan-unavailable = Извините, этот тариф больше недоступен. Вот актуальные.
+err-device-limit = достигнут лимит тарифа: { $limit } устройств(а). Отзовите старое в разделе «Мои устройства», чтобы получить новое.

@@ -158,6 +158,15 @@ pub enum Screen {
     BroadcastAsk,
     BroadcastPreview,
     BroadcastStarted,
+    /// The active plans (admin).
+    Plans,
+    PlanCard {
+        id: i64,
+    },
+    /// The active plans to put user `id` on.
+    UserPlans {
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +204,8 @@ pub enum Notice {
     Failed {
         outcome: CommandRef,
     },
+    /// A plan button named a plan that is archived or gone (a stale button).
+    PlanUnavailable,
 }
 
 impl Out {

@@ -84,5 +84,6 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             Some(Err(e)) => (error_text(lang, e), None),
             _ => plain("user-done"),
         },
+        Notice::PlanUnavailable => plain("plan-unavailable"),
     }
 }

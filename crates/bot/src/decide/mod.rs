@@ -12,7 +12,9 @@ use vpnkeeper_domain::Command;
 use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
-use crate::screens::{access, admin, admin_users, broadcast, devices, issue, main_menu, nodes};
+use crate::screens::{
+    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans,
+};
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
 use crate::update::{Incoming, Kind};
@@ -116,6 +118,11 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Broadcast => broadcast::ask(turn),
         Cb::BroadcastSend => broadcast::send(turn),
         Cb::BroadcastCancel => broadcast::cancel(turn),
+        Cb::Plans => plans::list(turn),
+        Cb::PlanCard(id) => plans::card(turn, id),
+        Cb::PlanArchive(id) => plans::archive(turn, id),
+        Cb::UserPlans(user) => plans::user_plans(turn, user),
+        Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
     }
 }
 

@@ -12,7 +12,7 @@ use vpnkeeper_store::{BotStats, ReadError};
 
 use crate::callback::Cb;
 use crate::outbox::{Outcomes, Screen};
-use crate::texts::{html, s, t, tr, Lang};
+use crate::texts::{html, num, s, t, tr, Lang};
 use crate::{Access, Ctx};
 
 pub(crate) mod access;
@@ -23,6 +23,7 @@ pub(crate) mod devices;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
+pub(crate) mod plans;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
 pub(crate) type Rendered = (String, Option<InlineKeyboardMarkup>);
@@ -62,6 +63,9 @@ pub(crate) struct View {
     /// The broadcast draft and how many would receive it.
     pub draft: Option<String>,
     pub recipients: i64,
+    /// Active plans (lists, choices), and the plan a screen is about.
+    pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
+    pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -94,6 +98,9 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         | Screen::RebootRequested { .. } => nodes::load(ctx, screen, &mut view).await?,
         Screen::BroadcastAsk | Screen::BroadcastPreview | Screen::BroadcastStarted => {
             broadcast::load(ctx, chat, screen, &mut view).await?
+        }
+        Screen::Plans | Screen::PlanCard { .. } | Screen::UserPlans { .. } => {
+            plans::load(ctx, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -131,6 +138,9 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::BroadcastAsk => broadcast::ask_screen(lang),
         Screen::BroadcastPreview => broadcast::preview_screen(lang, view),
         Screen::BroadcastStarted => broadcast::started_screen(lang, outcomes),
+        Screen::Plans => plans::list_screen(lang, view),
+        Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
+        Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
     }
 }
 
@@ -210,11 +220,25 @@ pub(crate) fn protocol_label(lang: Lang, p: Protocol) -> String {
 pub(crate) fn reason(lang: Lang, e: &CommandError) -> String {
     match e {
         CommandError::PoolExhausted { .. } => t(lang, "err-pool"),
+        CommandError::Conflict {
+            field: Some(field),
+            message,
+        } if field == "device_limit" => match device_limit_of(message) {
+            Some(limit) => tr(lang, "err-device-limit", &[("limit", num(limit))]),
+            None => html(message),
+        },
         CommandError::Conflict { message, .. } if message.contains("disabled") => {
             t(lang, "err-disabled")
         }
         other => html(&other.to_string()),
     }
+}
+
+/// The limit in apply's device-limit refusal ("… the plan's limit of N; revoke one first").
+fn device_limit_of(message: &str) -> Option<i64> {
+    let rest = message.split("limit of ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// "Something went wrong: <reason>" for a refusal.
