@@ -169,3 +169,28 @@ invite-link =
     On the new server: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'LINK'</code>, then <code>vpnkeeper run</code>.
 invite-bad-ttl = ⚠️ { $reason }. Use /invite [ttl] with a ttl like { $forms }; without one the link works for 15m.
 invite-failed = ⚠️ Could not create an invite: { $reason }
+## Plans (issue #15)
+btn-plans = 📦 Plans
+btn-user-plan = 📦 Plan: assign or extend
+btn-plan-archive = 🗄 Archive
+btn-plan-choice = { $name } · { $days ->
+        [one] 1 day
+       *[other] { $days } days
+    }
+plans-title = 📦 <b>Plans</b> ({ $count } active):
+plans-empty = 📦 No active plans. Create one with <code>vpnkeeper plan add</code> or the API.
+plan-card =
+    📦 <b>{ $name }</b> (#{ $id })
+    Duration: { $days ->
+        [one] 1 day
+       *[other] { $days } days
+    }
+    Traffic: { $quota }
+    Devices: { $devices }
+    Reset: { $reset }
+    Price: { $stars } ⭐
+plan-unlimited = unlimited
+plan-archived = 🗄 Archived: no longer offered.
+user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
+plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
+err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.

@@ -177,3 +177,30 @@ invite-link =
     На новом сервере: <code>vpnkeeper join --data-dir /var/lib/vpnkeeper --link 'ССЫЛКА'</code>, затем <code>vpnkeeper run</code>.
 invite-bad-ttl = ⚠️ { $reason }. Используйте /invite [срок] со сроком вида { $forms }; без срока ссылка действует 15m.
 invite-failed = ⚠️ Не удалось создать приглашение: { $reason }
+## Тарифы (issue #15)
+btn-plans = 📦 Тарифы
+btn-user-plan = 📦 Тариф: назначить или продлить
+btn-plan-archive = 🗄 В архив
+btn-plan-choice = { $name } · { $days ->
+        [one] { $days } день
+        [few] { $days } дня
+       *[other] { $days } дней
+    }
+plans-title = 📦 <b>Тарифы</b> (активных: { $count }):
+plans-empty = 📦 Активных тарифов нет. Создайте тариф командой <code>vpnkeeper plan add</code> или через API.
+plan-card =
+    📦 <b>{ $name }</b> (#{ $id })
+    Срок: { $days ->
+        [one] { $days } день
+        [few] { $days } дня
+       *[other] { $days } дней
+    }
+    Трафик: { $quota }
+    Устройства: { $devices }
+    Сброс: { $reset }
+    Цена: { $stars } ⭐
+plan-unlimited = без ограничений
+plan-archived = 🗄 В архиве: больше не предлагается.
+user-plans-title = Какой тариф назначить пользователю <b>{ $name }</b>? Тот же тариф ещё раз продлевает его.
+plan-unavailable = Извините, этот тариф больше недоступен. Вот актуальные.
+err-device-limit = достигнут лимит тарифа: { $limit } устройств(а). Отзовите старое в разделе «Мои устройства», чтобы получить новое.

@@ -44,6 +44,14 @@ pub enum Cb {
     Support,
     TicketReply(i64),
     TicketClose(i64),
+    // plans (issue #15)
+    Plans,
+    PlanCard(i64),
+    PlanArchive(i64),
+    /// The active plans to put a user on.
+    UserPlans(i64),
+    /// Assign (or extend) plan `.1` for user `.0`.
+    AssignPlan(i64, i64),
 }
 
 impl Cb {
@@ -72,6 +80,11 @@ impl Cb {
                 | Cb::BroadcastCancel
                 | Cb::TicketReply(_)
                 | Cb::TicketClose(_)
+                | Cb::Plans
+                | Cb::PlanCard(_)
+                | Cb::PlanArchive(_)
+                | Cb::UserPlans(_)
+                | Cb::AssignPlan(..)
         )
     }
 
@@ -110,6 +123,11 @@ impl Cb {
             Cb::Support => "sp".into(),
             Cb::TicketReply(id) => format!("tr:{id}"),
             Cb::TicketClose(id) => format!("tx:{id}"),
+            Cb::Plans => "pl".into(),
+            Cb::PlanCard(id) => format!("pc:{id}"),
+            Cb::PlanArchive(id) => format!("px:{id}"),
+            Cb::UserPlans(id) => format!("up:{id}"),
+            Cb::AssignPlan(user, plan) => format!("ua:{user}:{plan}"),
         }
     }
 
@@ -134,6 +152,7 @@ impl Cb {
             a.parse().ok().filter(|v: &i64| *v >= 0)
         };
         let node = || id().map(|v| v as u64);
+        let id2 = || digits(arg2?);
         let none = arg.is_none();
         let cb = match head {
             "m" if none => Cb::Main,
@@ -169,15 +188,28 @@ impl Cb {
             "sp" if none => Cb::Support,
             "tr" => Cb::TicketReply(id()?),
             "tx" => Cb::TicketClose(id()?),
+            "pl" if none => Cb::Plans,
+            "pc" => Cb::PlanCard(id()?),
+            "px" => Cb::PlanArchive(id()?),
+            "up" => Cb::UserPlans(id()?),
+            "ua" => Cb::AssignPlan(id()?, id2()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
-        let takes_two = matches!(cb, Cb::DeviceProto(..));
+        let takes_two = matches!(cb, Cb::DeviceProto(..) | Cb::AssignPlan(..));
         if arg2.is_some() && !takes_two {
             return None;
         }
         Some(cb)
     }
+}
+
+/// A non-negative id: digits only (no signs, spaces or a leading `+`).
+fn digits(a: &str) -> Option<i64> {
+    if a.is_empty() || a.len() > 19 || !a.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    a.parse().ok()
 }
 
 fn device_type(s: &str) -> Option<DeviceType> {
@@ -239,6 +271,11 @@ mod tests {
             Cb::Support,
             Cb::TicketReply(4),
             Cb::TicketClose(4),
+            Cb::Plans,
+            Cb::PlanCard(4),
+            Cb::PlanArchive(4),
+            Cb::UserPlans(5),
+            Cb::AssignPlan(i64::MAX, i64::MAX),
         ];
         for cb in all {
             let data = cb.encode();
@@ -265,6 +302,12 @@ mod tests {
             "lg:de",
             "a:1",
             "rby:abc",
+            "pl:1",
+            "ua:1",
+            "ua:1:",
+            "ua:1:-2",
+            "ua:1:2:3",
+            "pc:1:2",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

@@ -168,6 +168,15 @@ pub enum Screen {
     BroadcastStarted,
     /// How to write to support.
     Support,
+    /// The active plans (admin).
+    Plans,
+    PlanCard {
+        id: i64,
+    },
+    /// The active plans to put user `id` on.
+    UserPlans {
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +242,8 @@ pub enum Notice {
     InviteBadTtl {
         reason: String,
     },
+    /// A plan button named a plan that is archived or gone (a stale button).
+    PlanUnavailable,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

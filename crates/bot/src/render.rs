@@ -131,5 +131,6 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             ),
             None,
         ),
+        Notice::PlanUnavailable => plain("plan-unavailable"),
     }
 }

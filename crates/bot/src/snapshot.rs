@@ -87,6 +87,8 @@ pub(crate) struct Snapshot {
     pub broadcast_running: bool,
     /// The sender's active devices, for a support message (plain text of a member).
     pub own_devices: Vec<Device>,
+    /// The plan a button names.
+    pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
 }
 
 impl Snapshot {
@@ -238,6 +240,12 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),
+        Cb::PlanCard(id) | Cb::PlanArchive(id) => snap.plan = read.plan(id).await?,
+        Cb::UserPlans(user) => snap.target_user = read.user(&UserRef::Id(user)).await?,
+        Cb::AssignPlan(user, plan) => {
+            snap.target_user = read.user(&UserRef::Id(user)).await?;
+            snap.plan = read.plan(plan).await?;
+        }
         _ => {}
     }
     Ok(())

@@ -14,6 +14,7 @@ mod import;
 mod init;
 mod join;
 mod node_liveness;
+mod plan_verbs;
 mod register;
 mod restore;
 mod run;
@@ -266,6 +267,50 @@ enum Cmd {
         #[command(flatten)]
         place: Place,
     },
+    /// Manage plans (duration, traffic quota, device limit, reset strategy, price).
+    Plan {
+        #[command(subcommand)]
+        command: PlanCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PlanCmd {
+    /// Create a plan and print its id.
+    Add {
+        name: String,
+        /// Days of access a purchase or an extension adds (1–36500).
+        #[arg(long)]
+        days: i64,
+        /// Traffic per reset period: bytes, or 500M, 50G, 1T; 0 or `unlimited` = no quota.
+        #[arg(long, default_value = "0")]
+        quota: String,
+        /// Active devices allowed (0 = any number).
+        #[arg(long, default_value_t = 0)]
+        devices: i64,
+        /// When usage goes back to zero.
+        #[arg(long, default_value = "no_reset", value_parser = ["no_reset", "day", "week", "month", "year", "month_rolling", "day_of_month"])]
+        reset: String,
+        /// With `--reset day_of_month`: the day, 1–31 (clamped to the month's last day).
+        #[arg(long)]
+        reset_day: Option<i64>,
+        /// Price in Telegram Stars (0 = not for sale).
+        #[arg(long, default_value_t = 0)]
+        price: i64,
+    },
+    /// List plans.
+    List {
+        /// Include archived plans.
+        #[arg(long)]
+        archived: bool,
+        /// `table` for people, `json` (the API's objects) for scripts.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Archive a plan (by id or name): no new assignments; users on it keep their terms.
+    Archive { plan: String },
 }
 
 #[derive(Subcommand)]
@@ -672,6 +717,11 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let (location, config) = load(&place)?;
             let api = ApiClient::new(&location, &config)?;
             verbs::status_cmd(&api).await
+        }
+        Cmd::Plan { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            plan_verbs::plan_cmd(&api, command).await
         }
     }
 }

@@ -111,7 +111,7 @@ pub async fn user_cmd(api: &ApiClient, cmd: UserCmd) -> Result<()> {
 }
 
 /// `--output json`: the API's list under `key`, as a JSON array on stdout.
-async fn print_json_list(api: &ApiClient, path: &str, key: &str) -> Result<()> {
+pub(crate) async fn print_json_list(api: &ApiClient, path: &str, key: &str) -> Result<()> {
     let (_, page): (_, serde_json::Value) = api.call(Method::GET, path, None).await?;
     let items = page
         .get(key)

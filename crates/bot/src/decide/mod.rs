@@ -13,7 +13,7 @@ use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -128,6 +128,11 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Support => support::open(turn),
         Cb::TicketReply(id) => support::ask_reply(turn, id),
         Cb::TicketClose(id) => support::close(turn, id),
+        Cb::Plans => plans::list(turn),
+        Cb::PlanCard(id) => plans::card(turn, id),
+        Cb::PlanArchive(id) => plans::archive(turn, id),
+        Cb::UserPlans(user) => plans::user_plans(turn, user),
+        Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
     }
 }
 

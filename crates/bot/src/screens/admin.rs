@@ -60,6 +60,7 @@ pub(super) fn menu_screen(lang: Lang, view: &View) -> Rendered {
             btn(t(lang, "btn-nodes"), Cb::Nodes),
             btn(t(lang, "btn-broadcast"), Cb::Broadcast),
         ],
+        vec![btn(t(lang, "btn-plans"), Cb::Plans)],
     ];
     if view.pending_total > 0 || view.access == Access::Approval {
         rows.push(vec![btn(

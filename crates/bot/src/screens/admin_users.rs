@@ -174,6 +174,10 @@ pub(super) fn card_screen(
     }
     (
         text,
-        kb(vec![row, vec![btn(t(lang, "btn-back"), Cb::Users(0))]]),
+        kb(vec![
+            row,
+            vec![btn(t(lang, "btn-user-plan"), Cb::UserPlans(u.id))],
+            vec![btn(t(lang, "btn-back"), Cb::Users(0))],
+        ]),
     )
 }

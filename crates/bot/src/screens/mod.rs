@@ -12,7 +12,7 @@ use vpnkeeper_store::{BotStats, ReadError};
 
 use crate::callback::Cb;
 use crate::outbox::{Outcomes, Screen};
-use crate::texts::{html, s, t, tr, Lang};
+use crate::texts::{html, num, s, t, tr, Lang};
 use crate::{Access, Ctx};
 
 pub(crate) mod access;
@@ -25,6 +25,7 @@ pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
 pub(crate) mod support;
+pub(crate) mod plans;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
 pub(crate) type Rendered = (String, Option<InlineKeyboardMarkup>);
@@ -64,6 +65,9 @@ pub(crate) struct View {
     /// The broadcast draft and how many would receive it.
     pub draft: Option<String>,
     pub recipients: i64,
+    /// Active plans (lists, choices), and the plan a screen is about.
+    pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
+    pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -98,6 +102,9 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
             broadcast::load(ctx, chat, screen, &mut view).await?
         }
         Screen::Support => {}
+        Screen::Plans | Screen::PlanCard { .. } | Screen::UserPlans { .. } => {
+            plans::load(ctx, screen, &mut view).await?
+        }
     }
     Ok(view)
 }
@@ -135,6 +142,9 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::BroadcastPreview => broadcast::preview_screen(lang, view),
         Screen::BroadcastStarted => broadcast::started_screen(lang, outcomes),
         Screen::Support => support::support_screen(lang),
+        Screen::Plans => plans::list_screen(lang, view),
+        Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
+        Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
     }
 }
 
@@ -214,11 +224,25 @@ pub(crate) fn protocol_label(lang: Lang, p: Protocol) -> String {
 pub(crate) fn reason(lang: Lang, e: &CommandError) -> String {
     match e {
         CommandError::PoolExhausted { .. } => t(lang, "err-pool"),
+        CommandError::Conflict {
+            field: Some(field),
+            message,
+        } if field == "device_limit" => match device_limit_of(message) {
+            Some(limit) => tr(lang, "err-device-limit", &[("limit", num(limit))]),
+            None => html(message),
+        },
         CommandError::Conflict { message, .. } if message.contains("disabled") => {
             t(lang, "err-disabled")
         }
         other => html(&other.to_string()),
     }
+}
+
+/// The limit in apply's device-limit refusal ("… the plan's limit of N; revoke one first").
+fn device_limit_of(message: &str) -> Option<i64> {
+    let rest = message.split("limit of ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// "Something went wrong: <reason>" for a refusal.

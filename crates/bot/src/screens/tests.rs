@@ -170,3 +170,85 @@ fn broadcast_started_tells_a_conflict_apart() {
     );
     assert_eq!(r.0, t(Lang::En, "broadcast-started"));
 }
+
+fn plan_row(id: i64, archived: bool) -> vpnkeeper_store::plan_queries::Plan {
+    vpnkeeper_store::plan_queries::Plan {
+        id,
+        spec: vpnkeeper_domain::command::plan::PlanSpec {
+            name: format!("p{id}"),
+            duration_days: 30,
+            traffic_limit_bytes: 50 << 30,
+            device_limit: 0,
+            reset_strategy: vpnkeeper_domain::reset::ResetStrategy::parse("month").unwrap(),
+            reset_day: None,
+            price_stars: 150,
+        },
+        archived,
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    }
+}
+
+#[test]
+fn plan_screens_offer_only_valid_choices() {
+    let none: &[ApplyOutcome] = &[];
+    let view = View {
+        target: Some(user(4)),
+        plans: vec![plan_row(1, false), plan_row(2, false)],
+        ..View::default()
+    };
+    let r = render(
+        Lang::En,
+        &Screen::UserPlans { id: 4 },
+        &view,
+        Outcomes(none),
+    );
+    assert_eq!(buttons(&r), vec!["ua:4:1", "ua:4:2", "ad:4"]);
+    assert!(r.0.contains("u4"), "{}", r.0);
+
+    let card = |archived| View {
+        plan: Some(plan_row(7, archived)),
+        ..View::default()
+    };
+    let r = render(
+        Lang::En,
+        &Screen::PlanCard { id: 7 },
+        &card(false),
+        Outcomes(none),
+    );
+    assert!(
+        r.0.contains("50.0 GiB") && r.0.contains("unlimited") && r.0.contains("150"),
+        "{}",
+        r.0
+    );
+    assert_eq!(buttons(&r), vec!["px:7", "pl"]);
+    // An archived plan offers no archive button and says it is archived.
+    let r = render(
+        Lang::Ru,
+        &Screen::PlanCard { id: 7 },
+        &card(true),
+        Outcomes(none),
+    );
+    assert_eq!(buttons(&r), vec!["pl"]);
+    assert!(r.0.contains("В архиве"), "{}", r.0);
+}
+
+#[test]
+fn the_device_limit_refusal_names_the_limit_and_points_at_my_devices() {
+    let refusal: &[ApplyOutcome] = &[Err(CommandError::conflict(
+        Some("device_limit"),
+        "user 5 already has 3 active devices, the plan's limit of 3; revoke one first",
+    ))];
+    let screen = Screen::Issued {
+        device_type: DeviceType::Phone,
+        outcome: CommandRef(0),
+        vless: false,
+    };
+    let r = render(Lang::En, &screen, &View::default(), Outcomes(refusal));
+    assert!(r.0.contains("limit of 3 devices"), "{}", r.0);
+    assert!(
+        buttons(&r).contains(&Cb::MyDevices.encode()),
+        "offers revoking: {:?}",
+        buttons(&r)
+    );
+}
