@@ -133,8 +133,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/imports", post(imports::import))
-        .route("/backup", get(backup::download))
-        .route_layer(axum::middleware::from_fn(metrics::track));
+        .route("/backup", get(backup::download));
+    #[cfg(feature = "upgrade-next")]
+    let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
+    let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))
         .route("/metrics", get(metrics::handler))

@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod telegram;
 pub mod validate;
+pub mod version;
 pub mod wgconf;
 
 pub use command::{

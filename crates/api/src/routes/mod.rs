@@ -10,4 +10,6 @@ pub mod invites;
 pub mod keys;
 pub mod nodes;
 pub mod plans;
+#[cfg(feature = "upgrade-next")]
+pub mod upgrade_probe;
 pub mod users;

@@ -240,6 +240,13 @@ pub enum Command {
     Lifecycle {
         events: Vec<plan::LifecycleEvent>,
     },
+    /// A no-op that only the `upgrade-next` test build knows (format 2, see
+    /// `crate::version`): the rolling-upgrade test proposes it to show that a command older
+    /// nodes cannot decode is refused until every member runs the new build.
+    #[cfg(feature = "upgrade-next")]
+    UpgradeProbe {
+        note: String,
+    },
 }
 
 impl Command {
@@ -280,6 +287,8 @@ impl Command {
             Command::AssignPlan { .. } => "user.assign_plan",
             Command::ResetUsage { .. } => "user.reset_usage",
             Command::Lifecycle { .. } => "user.lifecycle",
+            #[cfg(feature = "upgrade-next")]
+            Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
         }
     }
 
@@ -362,6 +371,8 @@ impl Command {
             | Command::BroadcastProgress { .. } => Ok(()),
             Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
             Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
+            #[cfg(feature = "upgrade-next")]
+            Command::UpgradeProbe { note } => crate::validate::name("note", note),
         }
     }
 

@@ -233,5 +233,8 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         }
         C::ResetUsage { user } => plan::reset_usage(conn, at, user, changes),
         C::Lifecycle { events } => plan::lifecycle(conn, at, events, changes),
+        // The rolling-upgrade test's no-op: its audit row is its only effect.
+        #[cfg(feature = "upgrade-next")]
+        C::UpgradeProbe { note } => Ok(Effect::new(Applied::Done, note.clone())),
     }
 }
