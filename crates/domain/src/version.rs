@@ -135,7 +135,7 @@ mod tests {
                 "{row:?} is newer than this build"
             );
         }
-        assert!(FORMAT_VERSION >= BASE_FORMAT);
+        const { assert!(FORMAT_VERSION >= BASE_FORMAT) };
     }
 
     #[test]
