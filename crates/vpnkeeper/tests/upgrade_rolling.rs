@@ -159,8 +159,11 @@ fn upgrade_all(nodes: &mut [Node; 3], next: &PathBuf, acked: &AtomicUsize) {
             // The upgraded node proposes the new command: refused, naming an old node.
             let (code, body) = probe(&nodes[idx]);
             assert_eq!(code, 409, "probe on node {}: {body}", idx + 1);
-            assert_eq!(body["code"], "version_gate", "{body}");
-            let msg = body["message"].as_str().unwrap_or_default().to_string();
+            assert_eq!(body["error"]["code"], "version_gate", "{body}");
+            let msg = body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             assert!(
                 msg.contains("needs every node at format >= 2") && msg.contains("runs format 1"),
                 "{msg}"
