@@ -142,6 +142,10 @@ impl From<CommandError> for ApiError {
 
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
+        // Retrying does not help until a node is upgraded: a conflict, not an outage.
+        if let ProposeError::VersionGate { .. } = e {
+            return ApiError::new(StatusCode::CONFLICT, "version_gate", e.to_string());
+        }
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

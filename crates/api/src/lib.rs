@@ -139,8 +139,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
-        .route("/tickets/{id}/close", post(tickets::close))
-        .route_layer(axum::middleware::from_fn(metrics::track));
+        .route("/tickets/{id}/close", post(tickets::close));
+    #[cfg(feature = "upgrade-next")]
+    let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
+    let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .route("/health", get(health_routes::health))
         .route("/metrics", get(metrics::handler))

@@ -20,6 +20,7 @@ mod network;
 mod rpc;
 mod server;
 pub mod tls;
+pub mod version;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,6 +53,9 @@ pub enum ClusterError {
     Raft(String),
     #[error("cluster TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    /// The data directory was written by a newer build (see [`version`]).
+    #[error("{0}")]
+    Version(String),
 }
 
 /// Why a proposal did not produce an outcome. A [`vpnkeeper_domain::CommandError`] is not
@@ -65,6 +69,16 @@ pub enum ProposeError {
     LeaderUnreachable { leader_id: u64, reason: String },
     #[error("raft is shutting down or failed: {reason}")]
     Fatal { reason: String },
+    /// The command is newer than some member's build (see [`version`]): nothing was
+    /// proposed.
+    #[error("{}", version::gate_message(action, *needs, *node, *runs))]
+    VersionGate {
+        action: String,
+        needs: u32,
+        node: u64,
+        /// The format that node runs; `None` when it has not been heard from lately.
+        runs: Option<u32>,
+    },
 }
 
 /// Why [`Cluster::submit`] did not produce an outcome.
@@ -223,7 +237,10 @@ impl Cluster {
         pki: Pki,
         timing: RaftTiming,
     ) -> Result<Cluster, ClusterError> {
+        // Migrations run inside `open`: only once the data dir is known not to be newer.
+        version::check_data_dir(data_dir)?;
         let (log, sm, read) = vpnkeeper_store::open(data_dir).await?;
+        version::record_data_dir(data_dir)?;
         let config = openraft::Config {
             cluster_name: "vpnkeeper".into(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -380,6 +397,7 @@ impl Cluster {
         &self,
         env: Envelope,
     ) -> Result<(ApplyOutcome, u64), ProposeError> {
+        self.check_format(&env.command)?;
         let (done, written) = oneshot::channel();
         let stopped = || ProposeError::Fatal {
             reason: "raft has stopped".into(),

@@ -30,6 +30,13 @@ pub struct Member {
     pub last_contact_ms: Option<i64>,
     pub raft_addr: String,
     pub api_addr: String,
+    /// The log format its build applies (see `vpnkeeper_domain::version`); `None` until it
+    /// has been heard from. Absent in answers from builds before versioning.
+    #[serde(default)]
+    pub format: Option<u32>,
+    /// Its release (crate version), as it advertises it.
+    #[serde(default)]
+    pub release: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
@@ -87,7 +94,10 @@ impl Cluster {
                 } else {
                     contacts.get(id).copied()
                 };
+                let version = self.version_of(*id);
                 Member {
+                    format: version.as_ref().map(|v| v.format),
+                    release: version.map(|v| v.release),
                     id: *id,
                     role: role.into(),
                     online: last.is_some_and(|t| now - t <= ONLINE_WITHIN_MS),

@@ -22,6 +22,7 @@ use serde::Serialize;
 use vpnkeeper_store::{NodeAddr, TypeConfig};
 
 use crate::tls::{node_dns_name, NodeTls};
+use crate::version::{self, PeerVersions, VERSION_HEADER};
 
 /// What a peer answers (403, with this text) to a node that is not in its membership.
 pub(crate) const NOT_A_MEMBER: &str = "is not a member of this cluster";
@@ -34,6 +35,8 @@ pub struct HttpNetwork {
     clients: Arc<Mutex<HashMap<(u64, String), reqwest::Client>>>,
     /// Unix ms of the last successful exchange with each peer (either direction).
     contacts: Arc<Mutex<HashMap<u64, i64>>>,
+    /// The version each peer last advertised (see [`crate::version`]).
+    pub(crate) versions: PeerVersions,
 }
 
 impl HttpNetwork {
@@ -42,6 +45,7 @@ impl HttpNetwork {
             tls: Arc::new(tls.client_config()?),
             clients: Arc::default(),
             contacts: Arc::default(),
+            versions: PeerVersions::default(),
         })
     }
 
@@ -106,6 +110,7 @@ impl HttpNetwork {
         let resp = client
             .post(format!("{base}{path}"))
             .timeout(timeout)
+            .header(VERSION_HEADER, version::header_value())
             .json(req)
             .send()
             .await
@@ -117,7 +122,11 @@ impl HttpNetwork {
                 }
             })?;
         let status = resp.status();
-        if !status.is_success() {
+        if status.is_success() {
+            let version = resp.headers().get(VERSION_HEADER);
+            self.versions
+                .saw(target, version.map(|v| v.to_str().unwrap_or("?")));
+        } else {
             let text = resp.text().await.unwrap_or_default();
             let message = format!("node {target} answered HTTP {status} on {path}: {text}");
             if status == StatusCode::FORBIDDEN && text.contains(NOT_A_MEMBER) {

@@ -7,7 +7,7 @@
 //! caller can tell a Raft-level refusal from a transport failure.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
@@ -16,6 +16,7 @@ use vpnkeeper_domain::Envelope;
 use vpnkeeper_store::TypeConfig;
 
 use crate::network::NOT_A_MEMBER;
+use crate::version::{self, VERSION_HEADER};
 use crate::Cluster;
 
 /// The node id in the client certificate of the connection a request came on.
@@ -32,7 +33,31 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/remove-node", post(remove_node))
         // Append batches and snapshot chunks are bigger than axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        // Outermost, so every answer advertises this build (see crate::version).
+        .layer(axum::middleware::from_fn_with_state(
+            cluster.clone(),
+            exchange_versions,
+        ))
         .with_state(cluster)
+}
+
+/// Remembers the version the calling node advertises and advertises ours in the answer.
+async fn exchange_versions(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = req.headers().get(VERSION_HEADER);
+    c.inner
+        .network
+        .versions
+        .saw(peer, header.map(|v| v.to_str().unwrap_or("?")));
+    let mut resp = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&version::header_value()) {
+        resp.headers_mut().insert(VERSION_HEADER, value);
+    }
+    resp
 }
 
 /// Admits `peer` when it is in the membership (or this node has none yet: a fresh learner

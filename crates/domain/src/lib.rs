@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod telegram;
 pub mod ticket;
 pub mod validate;
+pub mod version;
 pub mod wgconf;
 
 pub use command::{

@@ -18,6 +18,7 @@ mod apply;
 pub mod backup;
 mod change;
 mod db;
+pub mod entry_format;
 mod fleet_queries;
 mod legacy_queries;
 pub mod log_store;

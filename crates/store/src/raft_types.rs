@@ -22,9 +22,10 @@ impl fmt::Display for NodeAddr {
 /// What one log entry carries: the command envelopes proposed together (group commit: the
 /// proposals that arrived while the previous entry was being written share one entry, one
 /// fsync and one state transaction; each envelope is still applied on its own savepoint, so
-/// one refusal leaves the others alone). Serialised as a JSON array of envelopes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// one refusal leaves the others alone). Serialised as a JSON array of envelopes, or, when it
+/// carries a command newer than the base format, with its format version
+/// (`entry_format.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Proposal(pub Vec<Envelope>);
 
 openraft::declare_raft_types!(

@@ -40,6 +40,10 @@ struct Member {
     role: String,
     online: bool,
     last_contact_ms: Option<i64>,
+    #[serde(default)]
+    format: Option<u32>,
+    #[serde(default)]
+    release: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +51,7 @@ struct NodeList {
     members: Vec<Member>,
 }
 
-/// One line per member: id, name, role, online|offline, last contact.
+/// One line per member: id, name, role, online|offline, last contact, format/release.
 pub async fn node_list(api: &ApiClient) -> Result<()> {
     let (_, list): (_, NodeList) = api.call(Method::GET, "/api/v1/nodes", None).await?;
     let now = vpnkeeper_cluster::now_ms();
@@ -57,7 +61,14 @@ pub async fn node_list(api: &ApiClient) -> Result<()> {
             None => "never".into(),
         };
         let online = if m.online { "online" } else { "offline" };
-        println!("{}\t{}\t{}\t{online}\t{contact}", m.id, m.name, m.role);
+        let version = match (m.format, m.release) {
+            (Some(f), Some(r)) => format!("{f}/{r}"),
+            _ => "unknown".into(),
+        };
+        println!(
+            "{}\t{}\t{}\t{online}\t{contact}\t{version}",
+            m.id, m.name, m.role
+        );
     }
     Ok(())
 }

@@ -11,4 +11,6 @@ pub mod keys;
 pub mod nodes;
 pub mod plans;
 pub mod tickets;
+#[cfg(feature = "upgrade-next")]
+pub mod upgrade_probe;
 pub mod users;

@@ -35,6 +35,11 @@ pub struct MemberView {
     pub online: bool,
     /// Unix ms of the last exchange with it.
     pub last_contact_ms: Option<i64>,
+    /// The log format its build applies; commands newer than the lowest format in the
+    /// cluster are refused (409 `version_gate`). `null` until it has been heard from.
+    pub format: Option<u32>,
+    /// Its release, as it advertises it.
+    pub release: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
@@ -69,6 +74,8 @@ pub async fn list(
             role: m.role,
             online: m.online,
             last_contact_ms: m.last_contact_ms,
+            format: m.format,
+            release: m.release,
         })
         .collect();
     Ok(Json(NodeList { nodes, members }))

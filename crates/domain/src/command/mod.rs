@@ -257,6 +257,13 @@ pub enum Command {
     CloseTicket {
         ticket_id: i64,
     },
+    /// A no-op that only the `upgrade-next` test build knows (format 2, see
+    /// `crate::version`): the rolling-upgrade test proposes it to show that a command older
+    /// nodes cannot decode is refused until every member runs the new build.
+    #[cfg(feature = "upgrade-next")]
+    UpgradeProbe {
+        note: String,
+    },
 }
 
 impl Command {
@@ -300,6 +307,8 @@ impl Command {
             Command::TicketPost { .. } => "ticket.post",
             Command::TicketReply { .. } => "ticket.reply",
             Command::CloseTicket { .. } => "ticket.close",
+            #[cfg(feature = "upgrade-next")]
+            Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
         }
     }
 
@@ -388,6 +397,8 @@ impl Command {
             | Command::BroadcastProgress { .. } => Ok(()),
             Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
             Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
+            #[cfg(feature = "upgrade-next")]
+            Command::UpgradeProbe { note } => crate::validate::name("note", note),
         }
     }
 

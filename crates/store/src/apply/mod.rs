@@ -237,5 +237,8 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         C::TicketPost { telegram_id, text } => ticket::post(conn, at, *telegram_id, text),
         C::TicketReply { ticket_id, text } => ticket::reply(conn, ctx, *ticket_id, text),
         C::CloseTicket { ticket_id } => ticket::close(conn, at, *ticket_id),
+        // The rolling-upgrade test's no-op: its audit row is its only effect.
+        #[cfg(feature = "upgrade-next")]
+        C::UpgradeProbe { note } => Ok(Effect::new(Applied::Done, note.clone())),
     }
 }
