@@ -358,9 +358,12 @@ async fn idle_rss_per_node_10k_users() {
         for n in nodes.iter_mut() {
             n.terminate();
         }
-        for n in nodes.iter_mut() {
-            n.start_env(&BENCH_ENV);
-        }
+        // Together: one node alone has no quorum and would never report a leader.
+        std::thread::scope(|s| {
+            for n in nodes.iter_mut() {
+                s.spawn(move || n.start_env(&BENCH_ENV));
+            }
+        });
         wait_members(&nodes[0], 3, 0);
         nodes
     })
