@@ -77,14 +77,26 @@ fn device_on(api: &Node, user: &str, node_id: u64) -> String {
     let out = api.cli(&["user", "add", user]);
     assert!(out.status.success(), "user add: {}", stderr(&out));
     let body = format!(r#"{{"user":"{user}","type":"phone","node_id":{node_id}}}"#);
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "-X", "POST"])
-        .args(["-H", &format!("Authorization: Bearer {}", api.token)])
-        .args(["-H", "Content-Type: application/json", "-d", &body])
-        .arg(format!("{}/api/v1/devices", api.base()))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let post = || {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "-X", "POST"])
+            .args(["-H", &format!("Authorization: Bearer {}", api.token)])
+            .args(["-H", "Content-Type: application/json", "-d", &body])
+            .arg(format!("{}/api/v1/devices", api.base()))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A node registers its row once it runs: until that is applied here, 404 "node not found".
+    let mut text = String::new();
+    eventually(
+        &format!("a device placed on node {node_id}"),
+        Duration::from_secs(20),
+        || {
+            text = post();
+            !text.ends_with("404")
+        },
+    );
     assert!(
         text.ends_with("201"),
         "device add on node {node_id}: {text}"
