@@ -53,10 +53,21 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         tokio::spawn(async move { cluster.serve_rpc(raft_listener, wait_stop(stop)).await })
     };
 
-    if let Err(e) = cluster.wait_for_leader(Duration::from_secs(10)).await {
-        tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected")
+    // The first try before serving (a node is usually registered by the time its API
+    // answers); retried in the background when it fails.
+    let registered = match cluster.wait_for_leader(Duration::from_secs(10)).await {
+        Ok(_) => crate::register::ensure_registered(&cluster, config, &secret.sealer())
+            .await
+            .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "could not update this node's registration; retrying"))
+            .is_ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected");
+            false
+        }
+    };
+    if !registered {
+        spawn_registration(cluster.clone(), config.clone(), secret.sealer());
     }
-    spawn_registration(cluster.clone(), config.clone(), secret.sealer());
 
     // Data planes first: their trackers are what `/health` and `/metrics` report on them.
     let wg = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
@@ -224,7 +235,7 @@ fn spawn_registration(
         for attempt in 0u32.. {
             match crate::register::ensure_registered(&cluster, &config, &sealer).await {
                 Ok(()) => return,
-                Err(e) if attempt == 0 || attempt % 30 == 0 => {
+                Err(e) if attempt % 30 == 29 => {
                     tracing::warn!(error = %format!("{e:#}"), "could not update this node's registration; retrying")
                 }
                 Err(_) => {}
