@@ -9,7 +9,9 @@
 //!   and its key, generated on the node itself (a joiner sends only a CSR).
 //!
 //! A node certificate is renewed from the local CA key when `run` starts and it has less
-//! than [`RENEW_BEFORE_DAYS`] left (or with `vpnkeeper cert rotate`).
+//! than [`RENEW_BEFORE_DAYS`] left or was not issued by the CA in the directory (or with
+//! `vpnkeeper cert rotate`). [`new_ca`] replaces the CA itself (`vpnkeeper cert new-ca`,
+//! with the cluster stopped: see docs/cluster.md).
 
 use std::fs;
 use std::io::Write;
@@ -220,10 +222,11 @@ pub fn ensure(dir: &Path, node_id: u64, cluster_id: &str) -> Result<bool, TlsErr
         write_file(&dir.join(CA_CERT_FILE), &ca.cert_pem, false)?;
         wrote = true;
     }
+    let ca = pem_to_der(&read(&dir.join(CA_CERT_FILE))?)?;
     let current = fs::read_to_string(dir.join(NODE_CERT_FILE))
         .ok()
         .and_then(|pem| pem_to_der(&pem).ok())
-        .filter(|der| cert_node_id(der) == Some(node_id))
+        .filter(|der| cert_node_id(der) == Some(node_id) && issued_by(der, &ca))
         .and_then(|der| cert_not_after(&der));
     let renew_at = OffsetDateTime::now_utc().unix_timestamp() + RENEW_BEFORE_DAYS * 86_400;
     if current.is_none_or(|end| end < renew_at) || !dir.join(NODE_KEY_FILE).exists() {
@@ -231,6 +234,34 @@ pub fn ensure(dir: &Path, node_id: u64, cluster_id: &str) -> Result<bool, TlsErr
         wrote = true;
     }
     Ok(wrote)
+}
+
+/// Whether `leaf` is a currently valid certificate chaining to `ca`: one from an earlier
+/// cluster CA (after `cert new-ca` and the new CA copied in) is not.
+fn issued_by(leaf: &CertificateDer<'static>, ca: &CertificateDer<'static>) -> bool {
+    let mut roots = RootCertStore::empty();
+    if roots.add(ca.clone()).is_err() {
+        return false;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .is_ok_and(|v| v.verify_client_cert(leaf, &[], UnixTime::now()).is_ok())
+}
+
+/// Replaces the cluster CA in `dir` with a new one and issues this node a certificate from
+/// it; the old CA is kept as `cluster-ca.crt.old` / `cluster-ca.key.old`. Returns the new
+/// CA's fingerprint. Meant for a stopped cluster: the other nodes get the new CA files
+/// copied in and re-issue their certificates from it at their next start ([`ensure`]).
+pub fn new_ca(dir: &Path, node_id: u64, cluster_id: &str) -> Result<String, TlsError> {
+    let old_cert = read(&dir.join(CA_CERT_FILE))?;
+    let old_key = read(&dir.join(CA_KEY_FILE))?;
+    write_file(&dir.join(format!("{CA_CERT_FILE}.old")), &old_cert, false)?;
+    write_file(&dir.join(format!("{CA_KEY_FILE}.old")), &old_key, true)?;
+    let ca = ClusterCa::generate(cluster_id)?;
+    write_file(&dir.join(CA_KEY_FILE), &ca.key_pem, true)?;
+    write_file(&dir.join(CA_CERT_FILE), &ca.cert_pem, false)?;
+    rotate(dir, node_id)?;
+    ca.fingerprint()
 }
 
 /// Issues this node a fresh key and certificate from the local CA key.
@@ -452,5 +483,41 @@ mod tests {
         tls.server_config().unwrap();
         tls.client_config().unwrap();
         join_client_config(&tls.ca_fingerprint()).unwrap();
+    }
+
+    #[test]
+    fn a_new_ca_replaces_the_old_and_ensure_reissues_certificates_of_the_old_one() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        ensure(a.path(), 1, "c1").unwrap();
+        // Node 2 holds the same CA (as after a join) and its own certificate.
+        for f in [CA_CERT_FILE, CA_KEY_FILE] {
+            fs::copy(a.path().join(f), b.path().join(f)).unwrap();
+        }
+        ensure(b.path(), 2, "c1").unwrap();
+        let old_pem = read(&a.path().join(CA_CERT_FILE)).unwrap();
+        let old_ca = pem_to_der(&old_pem).unwrap();
+        let fp = new_ca(a.path(), 1, "c1").unwrap();
+        let new = NodeTls::load(a.path(), 1).unwrap();
+        assert_eq!(new.ca_fingerprint(), fp);
+        assert_ne!(fingerprint(&old_ca), fp);
+        assert!(issued_by(&new.chain[0], &new.ca));
+        assert!(!issued_by(&new.chain[0], &old_ca));
+        assert_eq!(
+            read(&a.path().join(format!("{CA_CERT_FILE}.old"))).unwrap(),
+            old_pem,
+            "the old CA is kept"
+        );
+        // Node 2 with the new CA copied in: its old certificate is replaced at start...
+        let old_leaf = read(&b.path().join(NODE_CERT_FILE)).unwrap();
+        assert!(!ensure(b.path(), 2, "c1").unwrap(), "unchanged CA: kept");
+        for f in [CA_CERT_FILE, CA_KEY_FILE] {
+            fs::copy(a.path().join(f), b.path().join(f)).unwrap();
+        }
+        assert!(ensure(b.path(), 2, "c1").unwrap());
+        assert_ne!(read(&b.path().join(NODE_CERT_FILE)).unwrap(), old_leaf);
+        let two = NodeTls::load(b.path(), 2).unwrap();
+        assert!(issued_by(&two.chain[0], &new.ca));
+        // ...and a certificate of the old CA no longer passes the new trust.
+        assert!(!issued_by(&pem_to_der(&old_leaf).unwrap(), &new.ca));
     }
 }

@@ -92,3 +92,23 @@ pub fn cert_rotate(dir: &Path, node_id: u64) -> Result<()> {
     );
     Ok(())
 }
+
+/// Replaces the cluster CA in this data directory and issues this node a certificate from
+/// it. The cluster must be stopped: nodes keep the CA they loaded at start, so a running
+/// node would refuse this one's new certificate.
+pub fn cert_new_ca(dir: &Path, node_id: u64) -> Result<()> {
+    let secret = crate::secret_files::read_cluster_secret(dir)?;
+    let cluster_id = vpnkeeper_cluster::cluster_id(&secret);
+    let fingerprint = vpnkeeper_cluster::tls::new_ca(dir, node_id, &cluster_id)?;
+    let (crt, key) = (
+        vpnkeeper_cluster::tls::CA_CERT_FILE,
+        vpnkeeper_cluster::tls::CA_KEY_FILE,
+    );
+    eprintln!(
+        "new cluster CA sha256:{fingerprint} in {} (the old one kept as {crt}.old / {key}.old); \
+         copy {crt} and {key} (0600) into every other node's data directory, then start every \
+         node: each re-issues its certificate from the new CA; invites made before now no longer work",
+        dir.display()
+    );
+    Ok(())
+}

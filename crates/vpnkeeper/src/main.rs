@@ -335,6 +335,9 @@ enum NodeCmd {
 enum CertCmd {
     /// Issue this node a new key and certificate from the cluster CA (restart to use it).
     Rotate,
+    /// Replace the cluster CA (every node stopped; then copy cluster-ca.crt and
+    /// cluster-ca.key to every other node and start them all: see docs/cluster.md).
+    NewCa,
 }
 
 /// How list verbs print.
@@ -711,6 +714,7 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let (location, config) = load(&place)?;
             match command {
                 CertCmd::Rotate => fleet_verbs::cert_rotate(&location.data_dir, config.node.id),
+                CertCmd::NewCa => fleet_verbs::cert_new_ca(&location.data_dir, config.node.id),
             }
         }
         Cmd::Status { place } => {

@@ -53,17 +53,20 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         tokio::spawn(async move { cluster.serve_rpc(raft_listener, wait_stop(stop)).await })
     };
 
-    match cluster.wait_for_leader(Duration::from_secs(10)).await {
-        Ok(_) => {
-            if let Err(e) =
-                crate::register::ensure_registered(&cluster, config, &secret.sealer()).await
-            {
-                tracing::error!(error = %e, "could not update this node's registration");
-            }
-        }
+    // The first try before serving (a node is usually registered by the time its API
+    // answers); retried in the background when it fails.
+    let registered = match cluster.wait_for_leader(Duration::from_secs(10)).await {
+        Ok(_) => crate::register::ensure_registered(&cluster, config, &secret.sealer())
+            .await
+            .map_err(|e| tracing::warn!(error = %format!("{e:#}"), "could not update this node's registration; retrying"))
+            .is_ok(),
         Err(e) => {
-            tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected")
+            tracing::warn!(error = %e, "no Raft leader yet; serving reads only until one is elected");
+            false
         }
+    };
+    if !registered {
+        spawn_registration(cluster.clone(), config.clone(), secret.sealer());
     }
 
     // Data planes first: their trackers are what `/health` and `/metrics` report on them.
@@ -217,4 +220,27 @@ fn api_state(
 
 async fn wait_stop(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Keeps proposing this node's registration until it is in the replicated state. A node
+/// that just joined may not reach the leader on its first try (it is still a learner
+/// catching up, or an election is running); until it is registered, no device can be
+/// placed on it and its data planes have nothing to serve, so one failure must not be final.
+fn spawn_registration(
+    cluster: vpnkeeper_cluster::Cluster,
+    config: Config,
+    sealer: vpnkeeper_domain::secrets::Sealer,
+) {
+    tokio::spawn(async move {
+        for attempt in 0u32.. {
+            match crate::register::ensure_registered(&cluster, &config, &sealer).await {
+                Ok(()) => return,
+                Err(e) if attempt % 30 == 29 => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not update this node's registration; retrying")
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
