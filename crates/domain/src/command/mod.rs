@@ -41,7 +41,7 @@ pub use device::WgMaterial;
 pub use node::NodeSpec;
 pub use outcome::{Applied, ApplyOutcome, CommandError};
 pub use refs::{DeviceRef, UserRef};
-pub use usage::{UsageEntry, MAX_USAGE_ENTRIES};
+pub use usage::{CounterEntry, UsageEntry, MAX_USAGE_ENTRIES};
 pub use user::{Update, UserPatch};
 
 /// What goes into one Raft log entry. Built only by the front door
@@ -240,6 +240,17 @@ pub enum Command {
     Lifecycle {
         events: Vec<plan::LifecycleEvent>,
     },
+    /// A node's absolute data-plane counters (replaces `RecordUsage` for new reporters).
+    /// Reports of one node are ordered by `(boot_epoch, seq)`: one not after the last
+    /// applied is refused, so a replay or a late retry adds nothing. Telemetry: not audited.
+    RecordCounters {
+        node_id: NodeId,
+        /// The reporter's start (unix ms), above any earlier start of that node's reporter.
+        boot_epoch: i64,
+        /// 1, 2, 3… within one `boot_epoch`.
+        seq: u64,
+        entries: Vec<CounterEntry>,
+    },
 }
 
 impl Command {
@@ -280,6 +291,7 @@ impl Command {
             Command::AssignPlan { .. } => "user.assign_plan",
             Command::ResetUsage { .. } => "user.reset_usage",
             Command::Lifecycle { .. } => "user.lifecycle",
+            Command::RecordCounters { .. } => "usage.counters",
         }
     }
 
@@ -290,6 +302,7 @@ impl Command {
         !matches!(
             self,
             Command::RecordUsage { .. }
+                | Command::RecordCounters { .. }
                 | Command::TelegramUpdate { .. }
                 | Command::TelegramDelivered { .. }
                 | Command::TelegramChat { .. }
@@ -362,6 +375,12 @@ impl Command {
             | Command::BroadcastProgress { .. } => Ok(()),
             Command::SetNodeOnline { node_id, .. } => node_status::validate(*node_id),
             Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
+            Command::RecordCounters {
+                boot_epoch,
+                seq,
+                entries,
+                ..
+            } => usage::validate_counters(*boot_epoch, *seq, entries),
         }
     }
 

@@ -233,5 +233,19 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         }
         C::ResetUsage { user } => plan::reset_usage(conn, at, user, changes),
         C::Lifecycle { events } => plan::lifecycle(conn, at, events, changes),
+        C::RecordCounters {
+            node_id,
+            boot_epoch,
+            seq,
+            entries,
+        } => {
+            let report = usage::CounterReport {
+                node_id: *node_id,
+                boot_epoch: *boot_epoch,
+                seq: *seq,
+                entries,
+            };
+            usage::record_counters(conn, at, &report, changes)
+        }
     }
 }
