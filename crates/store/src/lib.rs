@@ -29,6 +29,7 @@ mod sql;
 pub mod state_machine;
 mod telegram_queries;
 mod ticket_queries;
+pub mod usage_queries;
 
 pub use change::{Change, Generations};
 pub use fleet_queries::NodeLoad;
@@ -39,6 +40,7 @@ pub use queries::{DeviceDesire, DeviceWant, ReadStore};
 pub use raft_types::{NodeAddr, Proposal, TypeConfig};
 pub use state_machine::StateMachine;
 pub use telegram_queries::BotStats;
+pub use usage_queries::NodeDayUsage;
 
 /// The error of read queries (the API maps it to a 500 with a log line).
 pub use sqlx::Error as ReadError;

@@ -17,7 +17,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use vpnkeeper_domain::command::{NodeSpec, Update, UsageEntry, WgMaterial};
+use vpnkeeper_domain::command::{CounterEntry, NodeSpec, Update, UsageEntry, WgMaterial};
 use vpnkeeper_domain::secrets::Sealed;
 use vpnkeeper_domain::telegram::{ChatChange, Delivered, OutboxItem};
 use vpnkeeper_domain::{
@@ -44,6 +44,9 @@ const TABLES: &[&str] = &[
     "legacy_sub_secrets",
     "legacy_sub_users",
     "sm_meta",
+    "usage_reports",
+    "device_counters",
+    "node_usage_daily",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -736,6 +739,32 @@ fn invite_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// Exact usage (issue #15): absolute counters keyed by (node, boot epoch, seq). A replay is
+/// refused, growth is counted once, a new counter lifetime counts from zero, an unknown
+/// device is skipped.
+fn usage_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let report = |boot_epoch, seq, counter_epoch, rx_total, device_id| Command::RecordCounters {
+        node_id: 1,
+        boot_epoch,
+        seq,
+        entries: vec![CounterEntry {
+            device_id,
+            counter_epoch,
+            rx_total,
+            tx_total: 200,
+            last_handshake_ms: Some(T0 + 47),
+        }],
+    };
+    vec![vec![
+        env(47, &sys, report(5, 1, 0, 1000, 1)),
+        env(47, &sys, report(5, 1, 0, 1000, 1)),
+        env(48, &sys, report(5, 2, 0, 1500, 1)),
+        env(49, &sys, report(6, 1, 9, 100, 1)),
+        env(49, &sys, report(6, 2, 9, 100, 999)),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -750,6 +779,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(import_proposals())
         .chain(invite_proposals())
         .chain(plan_proposals())
+        .chain(usage_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -856,7 +886,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 34, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 35, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

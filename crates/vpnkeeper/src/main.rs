@@ -20,6 +20,7 @@ mod restore;
 mod run;
 mod scheduler;
 mod secret_files;
+mod usage_report;
 mod verbs;
 mod wg_service;
 mod xray_service;

@@ -7,7 +7,7 @@
 //!   id dirty, and the change pass reads only the dirty rows; anything broader (node
 //!   settings, a user enabled or disabled, a snapshot, a lagged subscriber) makes the next
 //!   pass read the whole desired set.
-//! - Outcomes: traffic/handshake observations become batched `RecordUsage` commands; peers
+//! - Outcomes: traffic/handshake observations become exactly-once `RecordCounters` reports; peers
 //!   deleted on purpose in the Amnezia app become `RevokeDevice` commands.
 //!
 //! Runs on every node (each node converges its own data plane), leader or not: proposals
@@ -24,13 +24,13 @@ use vpnkeeper_dataplane::reconciler::{
     Desired, DesiredSource, PassOutcome, PeerChanges, Reconciler,
 };
 use vpnkeeper_dataplane::{InterfaceSpec, PeerSpec, SecretString};
-use vpnkeeper_domain::command::UsageEntry;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
 use vpnkeeper_domain::{Actor, Command, DeviceRef, Protocol};
 use vpnkeeper_store::Change;
 
 use crate::config::{Config, WgBackendKind};
 use crate::dataplane_health::PassTracker;
+use crate::usage_report::CounterReporter;
 
 /// The running reconciler: its task, and the tracker `/health` and `/metrics` read.
 pub struct WgService {
@@ -322,10 +322,9 @@ impl DesiredSource for StoreSource {
     }
 }
 
-/// Turns pass outcomes into commands. Counters from the data plane are totals since the
-/// interface came up; the replicated state keeps sums, so we report deltas. The first
-/// sighting of a peer after our own start only sets the baseline: we cannot know what an
-/// earlier run already reported, and double-counting is worse than missing a few bytes.
+/// Turns pass outcomes into commands. Counters from the data plane are totals per peer
+/// lifetime; `CounterReporter` makes them exactly-once `RecordCounters` reports (see
+/// usage_report.rs), whatever restarts in between.
 async fn report_outcomes(
     cluster: Cluster,
     node_id: u64,
@@ -334,7 +333,7 @@ async fn report_outcomes(
     backend: Arc<dyn vpnkeeper_dataplane::WgBackend>,
     mut rx: mpsc::Receiver<PassOutcome>,
 ) {
-    let mut baseline: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut usage = CounterReporter::start(&cluster, node_id).await;
     let mut revoked_in_app: HashMap<String, Instant> = HashMap::new();
     while let Some(outcome) = rx.recv().await {
         let (report, observations) = match outcome {
@@ -358,44 +357,18 @@ async fn report_outcomes(
             continue;
         }
         let keys = source.keys.lock().expect("keys lock").clone();
-        // Revoked peers leave the desired set: forget their counters too.
-        baseline.retain(|k, _| keys.contains_key(k));
-        let mut entries = Vec::new();
-        for o in observations {
-            let Some(&device_id) = keys.get(&o.public_key) else {
-                continue;
-            };
-            let (rx_delta, tx_delta) =
-                match baseline.insert(o.public_key.clone(), (o.rx_bytes, o.tx_bytes)) {
-                    // Counters went down: the daemon restarted, everything is new.
-                    Some((r, t)) if o.rx_bytes >= r && o.tx_bytes >= t => {
-                        (o.rx_bytes - r, o.tx_bytes - t)
-                    }
-                    Some(_) => (o.rx_bytes, o.tx_bytes),
-                    None => (0, 0),
-                };
-            let last_handshake_ms = o.last_handshake_unix.map(|s| s * 1000);
-            if rx_delta == 0 && tx_delta == 0 && last_handshake_ms.is_none() {
-                continue;
-            }
-            entries.push(UsageEntry {
-                device_id,
-                rx_delta,
-                tx_delta,
-                last_handshake_ms,
-            });
-        }
-        for chunk in entries.chunks(vpnkeeper_domain::command::MAX_USAGE_ENTRIES) {
-            propose(
-                &cluster,
-                node_id,
-                Command::RecordUsage {
-                    node_id,
-                    entries: chunk.to_vec(),
-                },
-            )
-            .await;
-        }
+        // Peers that left the desired set left the data plane, and their counters with them.
+        let wanted: std::collections::HashSet<i64> = keys.values().copied().collect();
+        usage.retain(|id| wanted.contains(&id));
+        let entries = observations
+            .into_iter()
+            .filter_map(|o| {
+                let &device_id = keys.get(&o.public_key)?;
+                let handshake_ms = o.last_handshake_unix.map(|s| s * 1000);
+                usage.observe(device_id, o.rx_bytes, o.tx_bytes, handshake_ms)
+            })
+            .collect();
+        usage.submit(&cluster, entries).await;
         // The Amnezia app deleted these on purpose: revoke them in our state too, once.
         for public in report.deleted_in_app {
             if revoked_in_app

@@ -3,7 +3,7 @@
 //! Desired = the active vless devices of enabled users on this node, as Xray users named
 //! `dev-<device id>`. The difference is applied through Xray's gRPC API, never by
 //! restarting Xray. Removed users' live connections are cut by the crate. Traffic deltas
-//! (QueryStats with reset) are reported as batched `RecordUsage` commands.
+//! (QueryStats with reset) are reported as exactly-once `RecordCounters` reports.
 //!
 //! Cost model (a burst of 32 clients adding devices must not leave the node busy):
 //! - Applied changes only mark what they touched ([`Pending`]); one change pass serves every
@@ -24,9 +24,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use tokio::sync::watch;
 use vpnkeeper_cluster::Cluster;
-use vpnkeeper_domain::command::UsageEntry;
 use vpnkeeper_domain::secrets::{purpose, Sealer};
-use vpnkeeper_domain::{Actor, Command, Protocol};
+use vpnkeeper_domain::Protocol;
 use vpnkeeper_store::Change;
 use vpnkeeper_xray::settings::Secret;
 use vpnkeeper_xray::{
@@ -36,6 +35,7 @@ use vpnkeeper_xray::{
 
 use crate::config::Config;
 use crate::dataplane_health::PassTracker;
+use crate::usage_report::CounterReporter;
 
 /// The Xray user name of a device: stable, and parseable back to the device id.
 pub fn email_of(device_id: i64) -> String {
@@ -321,6 +321,7 @@ async fn run_loop(
     repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut usage = tokio::time::interval(Duration::from_secs(usage_secs));
     usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reporter = CounterReporter::start(&cluster, node_id).await;
     let mut svc = Service {
         cluster,
         node_id,
@@ -340,7 +341,7 @@ async fn run_loop(
             // The watch guard must not live in select's output (it is not Send).
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
             _ = repair.tick() => svc.pass(Pass::Full).await,
-            _ = usage.tick() => report_usage(&svc.cluster, node_id, svc.sync.node()).await,
+            _ = usage.tick() => report_usage(&svc.cluster, &mut reporter, svc.sync.node()).await,
             change = changes.recv() => match change {
                 Ok(c) => svc.pending.note(&c),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -366,7 +367,7 @@ async fn run_loop(
     if svc.file_due.is_some() {
         svc.write_file().await;
     }
-    report_usage(&svc.cluster, node_id, svc.sync.node()).await;
+    report_usage(&svc.cluster, &mut reporter, svc.sync.node()).await;
     if let Some(s) = supervisor {
         s.shutdown().await;
     }
@@ -522,7 +523,9 @@ fn sorted_users(users: impl IntoIterator<Item = XrayUser>) -> Vec<XrayUser> {
     users
 }
 
-async fn report_usage(cluster: &Cluster, node_id: u64, xnode: &XrayNode) {
+/// Xray's stats reset when read: this run accumulates them into totals (see
+/// usage_report.rs), so a report that does not commit is counted with the next one.
+async fn report_usage(cluster: &Cluster, usage: &mut CounterReporter, xnode: &XrayNode) {
     let traffic = match xnode.collect_traffic().await {
         Ok(t) => t,
         Err(e) => {
@@ -530,31 +533,12 @@ async fn report_usage(cluster: &Cluster, node_id: u64, xnode: &XrayNode) {
             return;
         }
     };
-    let entries: Vec<UsageEntry> = traffic
+    let entries: Vec<_> = traffic
         .into_iter()
         .filter(|(_, t)| t.uplink + t.downlink > 0)
-        .filter_map(|(email, t)| {
-            Some(UsageEntry {
-                device_id: device_of(&email)?,
-                rx_delta: t.uplink,
-                tx_delta: t.downlink,
-                last_handshake_ms: None,
-            })
-        })
+        .filter_map(|(email, t)| Some(usage.add(device_of(&email)?, t.uplink, t.downlink)))
         .collect();
-    for chunk in entries.chunks(vpnkeeper_domain::command::MAX_USAGE_ENTRIES) {
-        let command = Command::RecordUsage {
-            node_id,
-            entries: chunk.to_vec(),
-        };
-        match cluster.submit(Actor::System { node_id }, command).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "xray usage report refused"),
-            // The counters were reset when read: this traffic is lost. Logged so an
-            // operator can see why figures dip.
-            Err(e) => tracing::warn!(error = %e, "xray usage report not committed"),
-        }
-    }
+    usage.submit(cluster, entries).await;
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use device::WgMaterial;
 pub use node::NodeSpec;
 pub use outcome::{Applied, ApplyOutcome, CommandError};
 pub use refs::{DeviceRef, UserRef};
-pub use usage::{UsageEntry, MAX_USAGE_ENTRIES};
+pub use usage::{CounterEntry, UsageEntry, MAX_USAGE_ENTRIES};
 pub use user::{Update, UserPatch};
 
 /// What goes into one Raft log entry. Built only by the front door
@@ -264,6 +264,17 @@ pub enum Command {
     UpgradeProbe {
         note: String,
     },
+    /// A node's absolute data-plane counters (replaces `RecordUsage` for new reporters).
+    /// Reports of one node are ordered by `(boot_epoch, seq)`: one not after the last
+    /// applied is refused, so a replay or a late retry adds nothing. Telemetry: not audited.
+    RecordCounters {
+        node_id: NodeId,
+        /// The reporter's start (unix ms), above any earlier start of that node's reporter.
+        boot_epoch: i64,
+        /// 1, 2, 3… within one `boot_epoch`.
+        seq: u64,
+        entries: Vec<CounterEntry>,
+    },
 }
 
 impl Command {
@@ -309,6 +320,7 @@ impl Command {
             Command::CloseTicket { .. } => "ticket.close",
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
+            Command::RecordCounters { .. } => "usage.counters",
         }
     }
 
@@ -319,6 +331,7 @@ impl Command {
         !matches!(
             self,
             Command::RecordUsage { .. }
+                | Command::RecordCounters { .. }
                 | Command::TelegramUpdate { .. }
                 | Command::TelegramDelivered { .. }
                 | Command::TelegramChat { .. }
@@ -399,6 +412,12 @@ impl Command {
             Command::RedeemInvite { node_id, .. } => api_key::validate_redeem(*node_id),
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { note } => crate::validate::name("note", note),
+            Command::RecordCounters {
+                boot_epoch,
+                seq,
+                entries,
+                ..
+            } => usage::validate_counters(*boot_epoch, *seq, entries),
         }
     }
 

@@ -240,5 +240,19 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         // The rolling-upgrade test's no-op: its audit row is its only effect.
         #[cfg(feature = "upgrade-next")]
         C::UpgradeProbe { note } => Ok(Effect::new(Applied::Done, note.clone())),
+        C::RecordCounters {
+            node_id,
+            boot_epoch,
+            seq,
+            entries,
+        } => {
+            let report = usage::CounterReport {
+                node_id: *node_id,
+                boot_epoch: *boot_epoch,
+                seq: *seq,
+                entries,
+            };
+            usage::record_counters(conn, at, &report, changes)
+        }
     }
 }
