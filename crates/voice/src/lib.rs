@@ -16,3 +16,8 @@ pub use transcriber::{Transcriber, Transcript, VoiceConfig, VoiceStatus};
 
 /// Sample rate Whisper expects and the decoder produces.
 pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Whether Whisper knows the language code ("ru", "en", "uk"…), for config checks.
+pub fn known_language(code: &str) -> bool {
+    whisper_rs::get_lang_id(code).is_some()
+}

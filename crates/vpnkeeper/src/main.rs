@@ -20,6 +20,7 @@ mod run;
 mod scheduler;
 mod secret_files;
 mod verbs;
+mod voice_cli;
 mod wg_service;
 mod xray_service;
 
@@ -256,6 +257,11 @@ enum Cmd {
         command: CertCmd,
         #[command(flatten)]
         place: Place,
+    },
+    /// Voice-note transcription tools: import a Whisper model, try it on a file.
+    Voice {
+        #[command(subcommand)]
+        command: voice_cli::VoiceCmd,
     },
 }
 
@@ -661,6 +667,8 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let api = ApiClient::new(&location, &config)?;
             verbs::status_cmd(&api).await
         }
+        // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
+        Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
     }
 }
 
