@@ -12,7 +12,7 @@ pub enum VoiceError {
     /// The note is (near) silent: nothing to transcribe.
     #[error("the voice note is silent")]
     Silence,
-    /// Whisper heard no words (empty, or only tags such as "[музыка]").
+    /// Whisper heard no words (empty, only tags such as "[музыка]", or only a caption).
     #[error("no speech recognised in the voice note")]
     NoSpeech,
     /// The note is longer than `voice.max_seconds`.

@@ -48,6 +48,34 @@ pub(crate) fn strip_tags(text: &str) -> String {
     }
 }
 
+/// Phrases Whisper writes over noise or silence as the whole result (learnt from film
+/// subtitles), compared lower-case without punctuation.
+const SUBTITLE_PHRASES: &[&str] = &[
+    "продолжение следует",
+    "субтитры сделал dimatorzok",
+    "субтитры создавал dimatorzok",
+    "редактор субтитров а семкин корректор а егорова",
+    "thank you for watching",
+    "thanks for watching",
+];
+
+/// Whether a (tag-free) result is a subtitle caption rather than speech: written all in capitals
+/// like "ТРЕВОЖНАЯ МУЗЫКА" (Whisper's unbracketed sound captions; measured on white noise), or
+/// one of the known subtitle credits.
+pub(crate) fn is_caption(text: &str) -> bool {
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() >= 6 && letters.iter().all(|c| c.is_uppercase()) {
+        return true;
+    }
+    let normal: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    let normal = normal.split_whitespace().collect::<Vec<_>>().join(" ");
+    SUBTITLE_PHRASES.contains(&normal.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +105,27 @@ mod tests {
         );
         assert_eq!(strip_tags("Hello (coughs) there  ♪"), "Hello there");
         assert_eq!(strip_tags("Unclosed [bracket eats the rest"), "Unclosed");
+    }
+
+    #[test]
+    fn captions_are_not_speech() {
+        for text in [
+            "ТРЕВОЖНАЯ МУЗЫКА",
+            "АПЛОДИСМЕНТЫ.",
+            "Продолжение следует...",
+            "Субтитры сделал DimaTorzok",
+            "Thanks for watching!",
+        ] {
+            assert!(is_caption(text), "{text:?}");
+        }
+        for text in [
+            "VPN не работает",
+            "Привет, помогите пожалуйста",
+            "SOS",
+            "Hello, my VPN is down.",
+        ] {
+            assert!(!is_caption(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use whisper_rs::{
 };
 
 use crate::decode::decode_capped;
-use crate::gate::{is_silent, strip_tags};
+use crate::gate::{is_caption, is_silent, strip_tags};
 use crate::{VoiceError, SAMPLE_RATE};
 
 /// How to transcribe; mirrors the `[voice]` config section.
@@ -55,7 +55,8 @@ pub enum VoiceStatus {
 /// The text of one voice note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transcript {
-    /// The words, with non-speech tags such as "[музыка]" removed; never empty.
+    /// The words, with non-speech tags such as "[музыка]" removed; never empty, never only a
+    /// caption such as "ТРЕВОЖНАЯ МУЗЫКА".
     pub text: String,
     /// The language used or detected ("ru", "en").
     pub language: String,
@@ -175,7 +176,7 @@ impl Transcriber {
         loaded.last_used = Instant::now();
         let (raw, language) = result?;
         let text = strip_tags(&raw);
-        if text.is_empty() {
+        if text.is_empty() || is_caption(&text) {
             return Err(VoiceError::NoSpeech);
         }
         Ok(Transcript {
