@@ -111,7 +111,7 @@ mod tests {
                 "voice.model",
             ),
             (
-                with(|s| s.language = Some("russian".into())),
+                with(|s| s.language = Some("klingon".into())),
                 "voice.language",
             ),
             (with(|s| s.threads = 0), "voice.threads"),
