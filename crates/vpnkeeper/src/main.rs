@@ -22,6 +22,7 @@ mod scheduler;
 mod secret_files;
 mod usage_report;
 mod verbs;
+mod voice_cli;
 mod wg_service;
 mod xray_service;
 
@@ -274,6 +275,11 @@ enum Cmd {
         command: PlanCmd,
         #[command(flatten)]
         place: Place,
+    },
+    /// Voice-note transcription tools: import a Whisper model, try it on a file.
+    Voice {
+        #[command(subcommand)]
+        command: voice_cli::VoiceCmd,
     },
 }
 
@@ -728,6 +734,8 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             let api = ApiClient::new(&location, &config)?;
             plan_verbs::plan_cmd(&api, command).await
         }
+        // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
+        Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
     }
 }
 

@@ -14,6 +14,7 @@ mod node;
 mod raft;
 mod subscription;
 mod telegram;
+mod voice;
 mod wireguard;
 mod xray;
 
@@ -29,6 +30,7 @@ pub use self::log::{LogFormat, LogSection};
 pub use self::node::NodeSection;
 pub use self::raft::RaftSection;
 pub use self::telegram::TelegramSection;
+pub use self::voice::VoiceSection;
 pub use self::wireguard::{WgBackendKind, WireguardSection};
 pub use self::xray::XraySection;
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub subscription: vpnkeeper_api::SubscriptionSettings,
     /// Scheduled backups (ops, issue #18).
     pub backup: BackupSection,
+    /// Transcription of support voice notes (issue #17).
+    pub voice: VoiceSection,
 }
 
 /// A config problem, already phrased as the one line the operator sees.
@@ -158,7 +162,8 @@ impl Config {
         self.xray.check()?;
         self.telegram.check()?;
         self.log.check()?;
-        self.backup.check()
+        self.backup.check()?;
+        self.voice.check()
     }
 
     pub fn endpoint_host(&self) -> &str {
