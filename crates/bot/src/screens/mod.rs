@@ -24,8 +24,8 @@ pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
-pub(crate) mod support;
 pub(crate) mod plans;
+pub(crate) mod support;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
 pub(crate) type Rendered = (String, Option<InlineKeyboardMarkup>);
