@@ -16,31 +16,6 @@ use common::*;
 use lab::{Lab, SERVER_VETH_IP};
 use wg_client::ping;
 
-/// Reconnects the client from a wg-quick config: the old session is dropped first, as a
-/// phone does when it reconnects, then the shared set-up.
-fn use_config(lab: &Lab, conf: &str) {
-    let server_pub = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("PublicKey = "))
-        .expect("server key in config");
-    // Drop any old session first, as a phone does when it reconnects.
-    let _ = lab::run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &lab.ns_client,
-            "wg",
-            "set",
-            &lab.client_if,
-            "peer",
-            server_pub,
-            "remove",
-        ],
-    );
-    wg_client::use_config(lab, conf);
-}
-
 fn wg_health(node: &Node, iface: &str) -> serde_json::Value {
     let health = api_get(node, "/health");
     let name = format!("wireguard:{iface}");
@@ -94,7 +69,7 @@ fn embedded_node_serves_restarts_and_revokes() {
     assert!(out.status.success(), "{}", stderr(&out));
     let device_id = stderr(&out).trim().to_string();
     let conf = stdout(&out);
-    use_config(&lab, &conf);
+    wg_client::reconnect(&lab, &conf);
     assert!(
         ping(&lab, Duration::from_secs(15)),
         "no tunnel; node log:\n{}",
@@ -153,7 +128,7 @@ fn embedded_node_serves_restarts_and_revokes() {
         "peer restored after restart",
         || lab.server_peers().contains(&public),
     );
-    use_config(&lab, &conf);
+    wg_client::reconnect(&lab, &conf);
     assert!(
         ping(&lab, Duration::from_secs(15)),
         "no tunnel after restart; log:\n{}",

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::{stderr, stdout, Node};
 use crate::lab::{Impl, Lab, SERVER_VETH_IP};
-use crate::wg_client::use_config;
+pub use crate::wg_client::reconnect;
 
 /// How often the node reports usage in these tests (seconds).
 pub const USAGE_INTERVAL_SECS: u64 = 1;
@@ -110,30 +110,6 @@ pub fn device(node: &Node, user: &str) -> (String, String) {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     (stderr(&out).trim().to_string(), stdout(&out))
-}
-
-/// The client forgets its session and takes the config again, as a phone reconnecting
-/// does; otherwise it keeps sending on a session the server dropped until its rekey timeout.
-pub fn reconnect(lab: &Lab, conf: &str) {
-    let server_pub = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("PublicKey = "))
-        .expect("server public key in the config");
-    crate::lab::run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &lab.ns_client,
-            "wg",
-            "set",
-            &lab.client_if,
-            "peer",
-            server_pub,
-            "remove",
-        ],
-    );
-    use_config(lab, conf);
 }
 
 pub fn user(node: &Node, name: &str) -> Value {

@@ -82,3 +82,29 @@ pub fn use_config(lab: &Lab, conf: &str) {
         ],
     );
 }
+
+/// The client forgets its session with the node and takes the config again, as a phone does
+/// when it reconnects; otherwise it keeps sending on a session the node dropped until its
+/// rekey timeout. Not every test reconnects, hence the allow.
+#[allow(dead_code)]
+pub fn reconnect(lab: &Lab, conf: &str) {
+    let server_pub = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("PublicKey = "))
+        .expect("server public key in the config");
+    let _ = lab::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &lab.ns_client,
+            "wg",
+            "set",
+            &lab.client_if,
+            "peer",
+            server_pub,
+            "remove",
+        ],
+    );
+    use_config(lab, conf);
+}
