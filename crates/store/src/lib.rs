@@ -17,6 +17,7 @@
 mod apply;
 pub mod backup;
 mod change;
+mod checkpoint;
 mod db;
 pub mod entry_format;
 mod fleet_queries;
