@@ -68,7 +68,11 @@ impl StateMachine {
             path: path.display().to_string(),
             source: sqlx::Error::Configuration(Box::new(e)),
         })?;
-        let read = pool(opts.read_only(true), 4, &path).await?;
+        // 1 MiB of page cache per reader instead of SQLite's 2 MiB: a data plane's full pass
+        // reads every device row once and left ~2 MiB per connection resident for good
+        // (idle RSS goal < 60 MB with 20,000 devices); the OS page cache still holds the file.
+        let read_opts = opts.read_only(true).pragma("cache_size", "-1024");
+        let read = pool(read_opts, 4, &path).await?;
         let snapshot_dir = data_dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir).map_err(|source| StoreError::Dir {
             path: snapshot_dir.display().to_string(),
@@ -347,6 +351,7 @@ const REPLICATED_TABLES: &[&str] = &[
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own
 /// bookkeeping (written by install itself) and the migrator's.
+#[cfg_attr(not(test), allow(dead_code))]
 const NOT_REPLICATED_TABLES: &[&str] = &["sm_meta", "_sqlx_migrations"];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.
