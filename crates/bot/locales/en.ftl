@@ -78,10 +78,17 @@ not-found = This device is gone. /start opens a fresh menu.
 admin-title = 🛠 <b>Admin panel</b>
 stats =
     📊 <b>Statistics</b>
-    Users: { $users } ({ $enabled } enabled)
-    Active devices: { $devices }
-    Active in the last 24 h: { $seen }
-    Traffic: ↓ { $rx } · ↑ { $tx }
+
+    👥 Users: { $users }
+    ✅ active { $active } · ⏸ on hold { $on_hold } · 📉 limited { $limited } · ⌛ expired { $expired } · 🚫 disabled { $disabled }
+    🆕 New: { $new24 } in 24 h, { $new7 } in 7 days
+    🟢 Active in the last 24 h: { $active24 }
+
+    📶 Traffic today: { $today } · this month: { $month }
+    💰 Revenue this month: { $revenue } ⭐
+stats-node = { $status } <b>{ $name }</b>: { $devices } devices · today { $today } · month { $month }
+stats-no-nodes = No nodes yet.
+stats-more-nodes = …and { $count } more nodes.
 users-title = 👥 <b>Users</b> ({ $total }), page { $page } of { $pages }:
 users-empty = 👥 No users yet.
 user-card =

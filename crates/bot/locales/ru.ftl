@@ -80,10 +80,17 @@ not-found = Этого устройства больше нет. /start откр
 admin-title = 🛠 <b>Админка</b>
 stats =
     📊 <b>Статистика</b>
-    Пользователи: { $users } (включено: { $enabled })
-    Активные устройства: { $devices }
-    Активны за 24 ч: { $seen }
-    Трафик: ↓ { $rx } · ↑ { $tx }
+
+    👥 Пользователи: { $users }
+    ✅ активны { $active } · ⏸ в ожидании { $on_hold } · 📉 лимит { $limited } · ⌛ истекли { $expired } · 🚫 отключены { $disabled }
+    🆕 Новые: { $new24 } за 24 ч, { $new7 } за 7 дней
+    🟢 Активны за 24 ч: { $active24 }
+
+    📶 Трафик сегодня: { $today } · за месяц: { $month }
+    💰 Выручка за месяц: { $revenue } ⭐
+stats-node = { $status } <b>{ $name }</b>: устройств { $devices } · сегодня { $today } · за месяц { $month }
+stats-no-nodes = Узлов пока нет.
+stats-more-nodes = …и ещё узлов: { $count }.
 users-title = 👥 <b>Пользователи</b> ({ $total }), страница { $page } из { $pages }:
 users-empty = 👥 Пользователей пока нет.
 user-card =

@@ -13,7 +13,8 @@ use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans, support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans, stats,
+    support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -107,7 +108,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::RevokeYes(id) => devices::revoke_yes(turn, id),
         // ---- admin (checked by the caller) ----
         Cb::Admin => admin::menu(turn),
-        Cb::Stats => admin::stats(turn),
+        Cb::Stats => stats::show(turn),
         Cb::Users(page) => admin_users::list(turn, page),
         Cb::User(id) => admin_users::card(turn, id),
         Cb::UserRevoke(id) => admin_users::revoke_all(turn, id),

@@ -252,3 +252,70 @@ fn the_device_limit_refusal_names_the_limit_and_points_at_my_devices() {
         buttons(&r)
     );
 }
+
+#[test]
+fn the_stats_screen_shows_every_figure() {
+    use vpnkeeper_domain::command::plan::UserStatus;
+    use vpnkeeper_store::stats_queries::{AdminStats, NodeStats, Traffic};
+    let mib = |n: i64| Traffic {
+        rx_bytes: n * 512 * 1024,
+        tx_bytes: n * 512 * 1024,
+    };
+    let view = View {
+        admin_stats: AdminStats {
+            users_by_status: vec![
+                (UserStatus::Active, 11),
+                (UserStatus::OnHold, 2),
+                (UserStatus::Limited, 3),
+                (UserStatus::Expired, 4),
+                (UserStatus::Disabled, 5),
+            ],
+            users_total: 25,
+            new_users_24h: 6,
+            new_users_7d: 7,
+            active_users_24h: 8,
+            traffic_today: mib(3),
+            traffic_month: mib(40),
+            nodes: vec![
+                NodeStats {
+                    node_id: 1,
+                    name: "<fra>".into(),
+                    online: true,
+                    devices: 9,
+                    today: mib(1),
+                    month: mib(10),
+                },
+                NodeStats {
+                    node_id: 2,
+                    name: "ams".into(),
+                    online: false,
+                    devices: 0,
+                    today: Traffic::default(),
+                    month: mib(30),
+                },
+            ],
+        },
+        ..View::default()
+    };
+    let none: &[ApplyOutcome] = &[];
+    let r = render(Lang::En, &Screen::Stats, &view, Outcomes(none));
+    for expected in [
+        "Users: 25",
+        "active 11 · ⏸ on hold 2 · 📉 limited 3 · ⌛ expired 4 · 🚫 disabled 5",
+        "New: 6 in 24 h, 7 in 7 days",
+        "Active in the last 24 h: 8",
+        "Traffic today: 3.0 MiB · this month: 40.0 MiB",
+        "Revenue this month: 0 ⭐",
+        "🟢 online <b>&lt;fra&gt;</b>: 9 devices · today 1.0 MiB · month 10.0 MiB",
+        "🔴 unreachable <b>ams</b>: 0 devices · today 0 B · month 30.0 MiB",
+    ] {
+        assert!(r.0.contains(expected), "{expected:?} not in {}", r.0);
+    }
+    assert_eq!(buttons(&r), vec!["a".to_string()]);
+    let ru = render(Lang::Ru, &Screen::Stats, &view, Outcomes(none));
+    assert!(ru.0.contains("Пользователи: 25"), "{}", ru.0);
+
+    let empty = render(Lang::En, &Screen::Stats, &View::default(), Outcomes(none));
+    assert!(empty.0.contains("Users: 0"), "{}", empty.0);
+    assert!(empty.0.contains("No nodes yet."), "{}", empty.0);
+}
