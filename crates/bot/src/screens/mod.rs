@@ -24,6 +24,7 @@ pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
+pub(crate) mod plan_draft;
 pub(crate) mod plans;
 pub(crate) mod stats;
 pub(crate) mod support;
@@ -70,6 +71,8 @@ pub(crate) struct View {
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
     /// The admin stats (issue #15 item 8).
     pub admin_stats: vpnkeeper_store::stats_queries::AdminStats,
+    /// The plan draft of the chat (creating or editing a plan).
+    pub plan_draft: Option<plan_draft::Draft>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -107,6 +110,9 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::Support => {}
         Screen::Plans | Screen::PlanCard { .. } | Screen::UserPlans { .. } => {
             plans::load(ctx, screen, &mut view).await?
+        }
+        Screen::PlanDraft | Screen::PlanSaved { .. } => {
+            plan_draft::load(ctx, chat, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -148,6 +154,10 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::Plans => plans::list_screen(lang, view),
         Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
+        Screen::PlanDraft => plan_draft::draft_screen(lang, view),
+        Screen::PlanSaved { outcome } => {
+            plan_draft::saved_screen(lang, view, outcomes, *outcome)
+        }
     }
 }
 
