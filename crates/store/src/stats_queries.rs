@@ -78,10 +78,9 @@ impl ReadStore {
         let (today, month_start) = today_and_month_start(now_ms);
         let mut tx = self.pool().begin().await?;
 
-        let counts: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, n FROM user_status_counts")
-                .fetch_all(&mut *tx)
-                .await?;
+        let counts: Vec<(String, i64)> = sqlx::query_as("SELECT status, n FROM user_status_counts")
+            .fetch_all(&mut *tx)
+            .await?;
         let by = |st: UserStatus| {
             counts
                 .iter()
@@ -178,9 +177,6 @@ mod tests {
         // The first instant of a month is in that month.
         assert_eq!(today_and_month_start(19_783 * DAY_MS), (19_783, 19_783));
         // The last millisecond of February 2024 (leap year) is still February: Feb 1 = 19754.
-        assert_eq!(
-            today_and_month_start(19_783 * DAY_MS - 1),
-            (19_782, 19_754)
-        );
+        assert_eq!(today_and_month_start(19_783 * DAY_MS - 1), (19_782, 19_754));
     }
 }

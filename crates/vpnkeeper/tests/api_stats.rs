@@ -32,7 +32,7 @@ async fn ok(api: &Api, method: Method, path: &str, body: Option<Value>) -> Value
     v
 }
 
-async fn device(api: &Api, user: &str, device_type: &str) -> Value {
+async fn issue_device(api: &Api, user: &str, device_type: &str) -> Value {
     ok(
         api,
         Method::POST,
@@ -70,15 +70,27 @@ async fn stats_count_users_by_status_new_users_and_devices_per_node() {
     )
     .await;
     // Devices: a1 ×2, a2 (revoked below), d1, gone (deleted with its user) → 3 active.
-    device(&api, "a1", "phone").await;
-    device(&api, "a1", "laptop").await;
-    let revoked = device(&api, "a2", "phone").await;
-    device(&api, "d1", "phone").await;
-    device(&api, "gone", "phone").await;
+    issue_device(&api, "a1", "phone").await;
+    issue_device(&api, "a1", "laptop").await;
+    let revoked = issue_device(&api, "a2", "phone").await;
+    issue_device(&api, "d1", "phone").await;
+    issue_device(&api, "gone", "phone").await;
     let uuid = revoked["uuid"].as_str().unwrap();
-    ok(&api, Method::DELETE, &format!("/api/v1/devices/{uuid}"), None).await;
+    ok(
+        &api,
+        Method::DELETE,
+        &format!("/api/v1/devices/{uuid}"),
+        None,
+    )
+    .await;
     ok(&api, Method::DELETE, "/api/v1/users/gone", None).await;
-    ok(&api, Method::POST, "/api/v1/users/d1/disable", Some(json!({}))).await;
+    ok(
+        &api,
+        Method::POST,
+        "/api/v1/users/d1/disable",
+        Some(json!({})),
+    )
+    .await;
     ok(
         &api,
         Method::POST,
@@ -201,8 +213,21 @@ fn stats_count_real_traffic_limited_and_active_users() {
             lab::run(
                 "ip",
                 &[
-                    "netns", "exec", &lab.ns_client, "ping", "-n", "-q", "-c", "2", "-i",
-                    "0.2", "-W", "1", "-s", "1000", wg_client::SERVER_TUN,
+                    "netns",
+                    "exec",
+                    &lab.ns_client,
+                    "ping",
+                    "-n",
+                    "-q",
+                    "-c",
+                    "2",
+                    "-i",
+                    "0.2",
+                    "-W",
+                    "1",
+                    "-s",
+                    "1000",
+                    wg_client::SERVER_TUN,
                 ],
             );
             user(&node, "alice")["status"] == "limited"
@@ -223,12 +248,7 @@ fn stats_count_real_traffic_limited_and_active_users() {
             last = api_ok(&node, "GET", "/api/v1/stats", None);
             let t = &last["traffic"];
             let n = &last["nodes"][0]["traffic"];
-            let totals = [
-                &t["today"],
-                &t["this_month"],
-                &n["today"],
-                &n["this_month"],
-            ];
+            let totals = [&t["today"], &t["this_month"], &n["today"], &n["this_month"]];
             recorded > 2048
                 && used == recorded
                 && totals.iter().all(|x| {

@@ -156,7 +156,10 @@ impl StatsView {
 #[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
     security(("bearer" = [])),
     responses((status = 200, description = "The admin stats", body = StatsView), AdminReadErrors))]
-pub async fn get(State(state): State<ApiState>, _admin: Admin) -> Result<Json<StatsView>, ApiError> {
+pub async fn get(
+    State(state): State<ApiState>,
+    _admin: Admin,
+) -> Result<Json<StatsView>, ApiError> {
     let at = now_ms();
     let stats = state.read().admin_stats(at).await?;
     Ok(Json(StatsView::new(at, stats)))

@@ -201,16 +201,26 @@ impl Draft {
                 }
                 self.name = Some(name.to_string());
             }
-            (Step::Days, Input::Days(d)) => self.days = Some(in_range(d, 1, MAX_DURATION_DAYS).ok_or_else(bad)?),
+            (Step::Days, Input::Days(d)) => {
+                self.days = Some(in_range(d, 1, MAX_DURATION_DAYS).ok_or_else(bad)?)
+            }
             (Step::Days, Input::Text(t)) => {
-                self.days = Some(whole(t).and_then(|d| in_range(d, 1, MAX_DURATION_DAYS)).ok_or_else(bad)?)
+                self.days = Some(
+                    whole(t)
+                        .and_then(|d| in_range(d, 1, MAX_DURATION_DAYS))
+                        .ok_or_else(bad)?,
+                )
             }
             (Step::Quota, Input::QuotaGib(g)) => {
                 let bytes = g.checked_mul(GIB).ok_or_else(bad)?;
                 self.quota = Some(in_range(bytes, 0, MAX_QUOTA_BYTES).ok_or_else(bad)?)
             }
             (Step::Quota, Input::Text(t)) => {
-                self.quota = Some(parse_size(t).and_then(|b| in_range(b, 0, MAX_QUOTA_BYTES)).ok_or_else(bad)?)
+                self.quota = Some(
+                    parse_size(t)
+                        .and_then(|b| in_range(b, 0, MAX_QUOTA_BYTES))
+                        .ok_or_else(bad)?,
+                )
             }
             (Step::Reset, Input::Reset(r)) => {
                 self.reset = Some(r);
@@ -226,7 +236,11 @@ impl Draft {
                 self.devices = Some(in_range(n, 0, MAX_DEVICE_LIMIT).ok_or_else(bad)?)
             }
             (Step::Devices, Input::Text(t)) => {
-                self.devices = Some(whole(t).and_then(|n| in_range(n, 0, MAX_DEVICE_LIMIT)).ok_or_else(bad)?)
+                self.devices = Some(
+                    whole(t)
+                        .and_then(|n| in_range(n, 0, MAX_DEVICE_LIMIT))
+                        .ok_or_else(bad)?,
+                )
             }
             // Text where only buttons fit (reset strategy, the check screen).
             (Step::Reset | Step::Confirm, Input::Text(_)) => return Err(Notice::PlanUseButtons),
@@ -288,7 +302,12 @@ pub(crate) fn start(turn: &mut Turn<'_>) {
 
 /// "✏️ Edit" on an active plan's card: its draft at the check screen.
 pub(crate) fn edit(turn: &mut Turn<'_>, id: i64) {
-    let Some(plan) = turn.snap.plan.as_ref().filter(|p| p.id == id && !p.archived) else {
+    let Some(plan) = turn
+        .snap
+        .plan
+        .as_ref()
+        .filter(|p| p.id == id && !p.archived)
+    else {
         turn.answer(Some(Notice::PlanUnavailable), true);
         turn.show(Screen::Plans);
         return;
@@ -358,7 +377,10 @@ pub(crate) fn save(turn: &mut Turn<'_>) {
     };
     let command = match draft.plan_id {
         None => Command::CreatePlan { plan: spec },
-        Some(plan_id) => Command::UpdatePlan { plan_id, plan: spec },
+        Some(plan_id) => Command::UpdatePlan {
+            plan_id,
+            plan: spec,
+        },
     };
     let outcome = turn.plan.command(command);
     turn.clear_pending();
@@ -373,7 +395,12 @@ pub(crate) fn cancel(turn: &mut Turn<'_>) {
 
 // ---- load ----
 
-pub(super) async fn load(ctx: &Ctx, chat: i64, screen: &Screen, view: &mut View) -> Result<(), ReadError> {
+pub(super) async fn load(
+    ctx: &Ctx,
+    chat: i64,
+    screen: &Screen,
+    view: &mut View,
+) -> Result<(), ReadError> {
     let read = ctx.read();
     match screen {
         Screen::PlanDraft => {
@@ -426,10 +453,16 @@ fn days_label(lang: Lang, days: i64) -> String {
 fn step_rows(lang: Lang, draft: &Draft) -> Vec<Vec<teloxide::types::InlineKeyboardButton>> {
     let mut rows = match draft.step {
         Step::Name => Vec::new(),
-        Step::Days => vec![DAY_CHOICES.iter().map(|d| btn(days_label(lang, *d), Cb::PlanDays(*d))).collect()],
+        Step::Days => vec![DAY_CHOICES
+            .iter()
+            .map(|d| btn(days_label(lang, *d), Cb::PlanDays(*d)))
+            .collect()],
         Step::Quota => vec![
             vec![btn(t(lang, "btn-unlimited"), Cb::PlanQuota(0))],
-            QUOTA_GIB_CHOICES.iter().map(|g| btn(format!("{g} GiB"), Cb::PlanQuota(*g))).collect(),
+            QUOTA_GIB_CHOICES
+                .iter()
+                .map(|g| btn(format!("{g} GiB"), Cb::PlanQuota(*g)))
+                .collect(),
         ],
         Step::Reset => RESETS
             .iter()
@@ -438,11 +471,18 @@ fn step_rows(lang: Lang, draft: &Draft) -> Vec<Vec<teloxide::types::InlineKeyboa
         Step::ResetDay => (1..=31)
             .collect::<Vec<i64>>()
             .chunks(7)
-            .map(|week| week.iter().map(|d| btn(d.to_string(), Cb::PlanResetDay(*d))).collect())
+            .map(|week| {
+                week.iter()
+                    .map(|d| btn(d.to_string(), Cb::PlanResetDay(*d)))
+                    .collect()
+            })
             .collect(),
         Step::Devices => vec![
             vec![btn(t(lang, "btn-unlimited"), Cb::PlanDevices(0))],
-            DEVICE_CHOICES.iter().map(|n| btn(n.to_string(), Cb::PlanDevices(*n))).collect(),
+            DEVICE_CHOICES
+                .iter()
+                .map(|n| btn(n.to_string(), Cb::PlanDevices(*n)))
+                .collect(),
         ],
         Step::Confirm => confirm_rows(lang, draft),
     };
@@ -452,12 +492,18 @@ fn step_rows(lang: Lang, draft: &Draft) -> Vec<Vec<teloxide::types::InlineKeyboa
 
 fn confirm_rows(lang: Lang, draft: &Draft) -> Vec<Vec<teloxide::types::InlineKeyboardButton>> {
     let edit = |key: &str, step: Step| btn(t(lang, key), Cb::PlanStep(step));
-    let mut second = vec![edit("btn-edit-quota", Step::Quota), edit("btn-edit-reset", Step::Reset)];
+    let mut second = vec![
+        edit("btn-edit-quota", Step::Quota),
+        edit("btn-edit-reset", Step::Reset),
+    ];
     if draft.reset == Some(ResetStrategy::DayOfMonth) {
         second.push(edit("btn-edit-reset-day", Step::ResetDay));
     }
     vec![
-        vec![edit("btn-edit-name", Step::Name), edit("btn-edit-days", Step::Days)],
+        vec![
+            edit("btn-edit-name", Step::Name),
+            edit("btn-edit-days", Step::Days),
+        ],
         second,
         vec![edit("btn-edit-devices", Step::Devices)],
         vec![btn(t(lang, "btn-plan-save"), Cb::PlanSave)],
@@ -467,23 +513,41 @@ fn confirm_rows(lang: Lang, draft: &Draft) -> Vec<Vec<teloxide::types::InlineKey
 /// The draft's fields in one message (unset ones as "—").
 fn summary(lang: Lang, d: &Draft) -> String {
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let limit = |v: i64, f: &dyn Fn(i64) -> String| if v == 0 { t(lang, "plan-unlimited") } else { f(v) };
+    let limit = |v: i64, f: &dyn Fn(i64) -> String| {
+        if v == 0 {
+            t(lang, "plan-unlimited")
+        } else {
+            f(v)
+        }
+    };
     tr(
         lang,
         "plan-draft",
         &[
             ("name", s(or_dash(d.name.as_deref().map(html)))),
             ("days", s(or_dash(d.days.map(|v| days_label(lang, v))))),
-            ("quota", s(or_dash(d.quota.map(|v| limit(v, &crate::texts::bytes))))),
-            ("reset", s(or_dash(d.reset.map(|r| reset_label(lang, r, d.reset_day))))),
-            ("devices", s(or_dash(d.devices.map(|v| limit(v, &|n| n.to_string()))))),
+            (
+                "quota",
+                s(or_dash(d.quota.map(|v| limit(v, &crate::texts::bytes)))),
+            ),
+            (
+                "reset",
+                s(or_dash(d.reset.map(|r| reset_label(lang, r, d.reset_day)))),
+            ),
+            (
+                "devices",
+                s(or_dash(d.devices.map(|v| limit(v, &|n| n.to_string())))),
+            ),
         ],
     )
 }
 
 pub(super) fn draft_screen(lang: Lang, view: &View) -> Rendered {
     let Some(d) = &view.plan_draft else {
-        return (t(lang, "outdated"), kb(vec![vec![btn(t(lang, "btn-back"), Cb::Plans)]]));
+        return (
+            t(lang, "outdated"),
+            kb(vec![vec![btn(t(lang, "btn-back"), Cb::Plans)]]),
+        );
     };
     let title = match d.plan_id {
         None => t(lang, "plan-new-title"),
@@ -548,7 +612,8 @@ mod tests {
         d.set(Input::Days(7), never).unwrap();
         d.set(Input::Text("50G"), never).unwrap();
         assert_eq!((d.step, d.quota), (Step::Reset, Some(50 << 30)));
-        d.set(Input::Reset(ResetStrategy::DayOfMonth), never).unwrap();
+        d.set(Input::Reset(ResetStrategy::DayOfMonth), never)
+            .unwrap();
         assert_eq!(d.step, Step::ResetDay);
         d.set(Input::Text("31"), never).unwrap();
         d.set(Input::Devices(3), never).unwrap();
@@ -605,7 +670,10 @@ mod tests {
             step: Step::Reset,
             ..Draft::default()
         };
-        assert_eq!(d.set(Input::Text("month"), never), Err(Notice::PlanUseButtons));
+        assert_eq!(
+            d.set(Input::Text("month"), never),
+            Err(Notice::PlanUseButtons)
+        );
         // A value of another step (a forged or stale button).
         assert_eq!(d.set(Input::Days(30), never), Err(Notice::Outdated));
     }

@@ -45,7 +45,14 @@ fn node_line(lang: Lang, n: &NodeStats) -> String {
         &[
             (
                 "status",
-                s(t(lang, if n.online { "node-online" } else { "node-offline" })),
+                s(t(
+                    lang,
+                    if n.online {
+                        "node-online"
+                    } else {
+                        "node-offline"
+                    },
+                )),
             ),
             ("name", s(html(&n.name))),
             ("devices", num(n.devices)),

@@ -80,7 +80,10 @@ fn typed_values_advance_the_draft() {
     };
     assert_eq!(
         say_as(&root(), &drafting(&start, &[(1, "monthly")]), "weekly"),
-        plan(vec![draft_set(&named)], vec![fresh(ADMIN, Screen::PlanDraft)])
+        plan(
+            vec![draft_set(&named)],
+            vec![fresh(ADMIN, Screen::PlanDraft)]
+        )
     );
     let timed = Draft {
         step: Step::Quota,
@@ -89,7 +92,10 @@ fn typed_values_advance_the_draft() {
     };
     assert_eq!(
         say_as(&root(), &drafting(&named, &[]), " 7 "),
-        plan(vec![draft_set(&timed)], vec![fresh(ADMIN, Screen::PlanDraft)])
+        plan(
+            vec![draft_set(&timed)],
+            vec![fresh(ADMIN, Screen::PlanDraft)]
+        )
     );
     let quota = Draft {
         step: Step::Reset,
@@ -98,7 +104,10 @@ fn typed_values_advance_the_draft() {
     };
     assert_eq!(
         say_as(&root(), &drafting(&timed, &[]), "500M"),
-        plan(vec![draft_set(&quota)], vec![fresh(ADMIN, Screen::PlanDraft)])
+        plan(
+            vec![draft_set(&quota)],
+            vec![fresh(ADMIN, Screen::PlanDraft)]
+        )
     );
 }
 
@@ -128,7 +137,11 @@ fn bad_typed_values_get_one_line_and_change_nothing() {
     }
     // A name another plan has (archived ones too).
     assert_eq!(
-        say_as(&root(), &drafting(&Draft::default(), &[(4, "monthly")]), "monthly"),
+        say_as(
+            &root(),
+            &drafting(&Draft::default(), &[(4, "monthly")]),
+            "monthly"
+        ),
         plan(
             vec![],
             vec![notice_to(ADMIN, Lang::En, Notice::PlanNameTaken)]
@@ -273,7 +286,10 @@ fn edit_goto_and_cancel() {
         ..complete(Some(7))
     };
     assert_eq!(
-        admin_press(&drafting(&complete(Some(7)), &[]), Cb::PlanStep(Step::Quota)),
+        admin_press(
+            &drafting(&complete(Some(7)), &[]),
+            Cb::PlanStep(Step::Quota)
+        ),
         plan(
             vec![draft_set(&quota_again)],
             vec![ack_admin(), edit(ADMIN, Screen::PlanDraft)]
@@ -293,10 +309,7 @@ fn edit_goto_and_cancel() {
         admin_press(&drafting(&weekly, &[]), Cb::PlanCancel),
         plan(
             vec![pending_cleared(ADMIN)],
-            vec![
-                toast(ADMIN, Notice::Cancelled),
-                edit(ADMIN, Screen::Plans)
-            ]
+            vec![toast(ADMIN, Notice::Cancelled), edit(ADMIN, Screen::Plans)]
         )
     );
 }
