@@ -147,7 +147,11 @@ async fn admin_creates_and_edits_a_plan_step_by_step() {
 
     // Name typed; a bad duration is refused in one line and nothing is created.
     let days = b.say(&admin, "weekly").await;
-    assert!(has(&days, "pdd:7") && has(&days, "pdd:30"), "{:?}", days.buttons());
+    assert!(
+        has(&days, "pdd:7") && has(&days, "pdd:30"),
+        "{:?}",
+        days.buttons()
+    );
     let refusal = b.say(&admin, "0").await;
     assert!(
         refusal.text().contains("Duration") && !refusal.text().contains('\n'),
@@ -172,7 +176,9 @@ async fn admin_creates_and_edits_a_plan_step_by_step() {
     );
     let saved = b.press_screen(&admin, &check, "pdy").await;
     assert!(saved.text().contains("Plan saved"), "{}", saved.text());
-    let p = plan_named(&b, "weekly").await.expect("the plan was created");
+    let p = plan_named(&b, "weekly")
+        .await
+        .expect("the plan was created");
     assert_eq!(p["duration_days"], 7);
     assert_eq!(p["traffic_limit_bytes"], 50_i64 << 30);
     assert_eq!(p["reset_strategy"], "day_of_month");

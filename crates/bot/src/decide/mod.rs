@@ -12,11 +12,11 @@ use vpnkeeper_domain::Command;
 use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
+use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
     access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plan_draft, plans,
     stats, support,
 };
-use crate::screens::plan_draft::{Input, Step};
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
 use crate::update::{Incoming, Kind};

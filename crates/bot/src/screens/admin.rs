@@ -2,7 +2,7 @@
 
 use vpnkeeper_store::{Page, ReadError};
 
-use super::{back_admin, back_menu, btn, kb, Rendered, View};
+use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::Screen;

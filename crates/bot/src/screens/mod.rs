@@ -155,9 +155,7 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
         Screen::PlanDraft => plan_draft::draft_screen(lang, view),
-        Screen::PlanSaved { outcome } => {
-            plan_draft::saved_screen(lang, view, outcomes, *outcome)
-        }
+        Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
     }
 }
 
