@@ -95,7 +95,7 @@ impl ReadStore {
         let ranges = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM users WHERE created_at >= ?1),
                     (SELECT COUNT(*) FROM users WHERE created_at >= ?2),
-                    (SELECT COUNT(*) FROM users WHERE last_seen_at >= ?3)",
+                    (SELECT COUNT(*) FROM user_last_seen WHERE at >= ?3)",
         )
         .bind(now_ms - 24 * HOUR_MS)
         .bind(now_ms - 7 * DAY_MS)

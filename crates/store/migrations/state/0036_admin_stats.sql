@@ -57,23 +57,32 @@ WHEN OLD.revoked_at IS NULL BEGIN
     UPDATE node_device_counts SET n = n - 1 WHERE node_id = OLD.node_id;
 END;
 
--- A user's latest handshake on any device ("active in the last 24 h" is one index range).
-ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
+-- Each user's latest handshake on any device ("active in the last 24 h" is one index
+-- range). A table of its own rather than a column of `users`, so user rows stay as they were.
+CREATE TABLE user_last_seen (
+    user_id  INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL
+) STRICT;
 
-UPDATE users SET last_seen_at =
-    (SELECT MAX(last_handshake_at) FROM devices d WHERE d.user_id = users.id);
+INSERT INTO user_last_seen (user_id, at)
+    SELECT user_id, MAX(last_handshake_at) FROM devices
+    WHERE last_handshake_at IS NOT NULL GROUP BY user_id;
 
-CREATE INDEX users_last_seen ON users(last_seen_at) WHERE last_seen_at IS NOT NULL;
+CREATE INDEX user_last_seen_at ON user_last_seen(at);
 
-CREATE TRIGGER user_last_seen AFTER UPDATE OF last_handshake_at ON devices
+CREATE TRIGGER user_last_seen_update AFTER UPDATE OF last_handshake_at ON devices
 WHEN NEW.last_handshake_at IS NOT NULL AND NEW.last_handshake_at IS NOT OLD.last_handshake_at BEGIN
-    UPDATE users SET last_seen_at = NEW.last_handshake_at
-        WHERE id = NEW.user_id AND (last_seen_at IS NULL OR last_seen_at < NEW.last_handshake_at);
+    INSERT INTO user_last_seen (user_id, at) VALUES (NEW.user_id, NEW.last_handshake_at)
+        ON CONFLICT (user_id) DO UPDATE SET at = MAX(at, excluded.at);
 END;
 
--- A device issued with a handshake already known (imports) counts too.
+-- A device written with a handshake already known (imports, snapshot install) counts too.
 CREATE TRIGGER user_last_seen_insert AFTER INSERT ON devices
 WHEN NEW.last_handshake_at IS NOT NULL BEGIN
-    UPDATE users SET last_seen_at = NEW.last_handshake_at
-        WHERE id = NEW.user_id AND (last_seen_at IS NULL OR last_seen_at < NEW.last_handshake_at);
+    INSERT INTO user_last_seen (user_id, at) VALUES (NEW.user_id, NEW.last_handshake_at)
+        ON CONFLICT (user_id) DO UPDATE SET at = MAX(at, excluded.at);
+END;
+
+CREATE TRIGGER user_last_seen_delete AFTER DELETE ON users BEGIN
+    DELETE FROM user_last_seen WHERE user_id = OLD.id;
 END;
