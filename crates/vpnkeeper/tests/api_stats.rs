@@ -9,6 +9,7 @@
 mod common;
 #[path = "../../dataplane/tests/common/mod.rs"]
 mod lab;
+#[allow(unused_imports)]
 mod plans_dataplane_lab;
 mod wg_client;
 
@@ -236,28 +237,40 @@ fn stats_count_real_traffic_limited_and_active_users() {
 
     // Once the last report is in, every figure agrees: the device's recorded bytes, the
     // user's period usage, the node's traffic today and this month, and the totals.
-    let mut last = Value::Null;
-    eventually(
-        Duration::from_secs(10),
-        "stats traffic equal to the recorded device traffic",
-        || format!("{last}"),
-        || {
-            let d = api_ok(&node, "GET", &format!("/api/v1/devices/{id}"), None);
-            let recorded = d["rx_bytes"].as_i64().unwrap() + d["tx_bytes"].as_i64().unwrap();
-            let used = user(&node, "alice")["used_bytes"].as_i64().unwrap();
-            last = api_ok(&node, "GET", "/api/v1/stats", None);
-            let t = &last["traffic"];
-            let n = &last["nodes"][0]["traffic"];
-            let totals = [&t["today"], &t["this_month"], &n["today"], &n["this_month"]];
-            recorded > 2048
-                && used == recorded
-                && totals.iter().all(|x| {
-                    x["total_bytes"] == recorded
-                        && x["rx_bytes"] == d["rx_bytes"]
-                        && x["tx_bytes"] == d["tx_bytes"]
-                })
-        },
-    );
+    let settled = || {
+        let d = api_ok(&node, "GET", &format!("/api/v1/devices/{id}"), None);
+        let recorded = d["rx_bytes"].as_i64().unwrap() + d["tx_bytes"].as_i64().unwrap();
+        let used = user(&node, "alice")["used_bytes"].as_i64().unwrap();
+        let stats = api_ok(&node, "GET", "/api/v1/stats", None);
+        let t = &stats["traffic"];
+        let n = &stats["nodes"][0]["traffic"];
+        let totals = [&t["today"], &t["this_month"], &n["today"], &n["this_month"]];
+        let equal = recorded > 2048
+            && used == recorded
+            && totals.iter().all(|x| {
+                x["total_bytes"] == recorded
+                    && x["rx_bytes"] == d["rx_bytes"]
+                    && x["tx_bytes"] == d["tx_bytes"]
+            });
+        (
+            equal,
+            format!("device {d}\nused {used}\nstats {stats}"),
+            stats,
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        let (equal, context, stats) = settled();
+        if equal {
+            break stats;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stats traffic never equal to the recorded device traffic:\n{context}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("settled stats: {last}");
     assert_eq!(
         last["users"]["by_status"],
         json!({"active": 1, "on_hold": 0, "limited": 1, "expired": 0, "disabled": 0}),
