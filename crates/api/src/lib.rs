@@ -41,7 +41,7 @@ pub use sub::settings::SubscriptionSettings;
 
 use routes::{
     audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
-    tickets, users,
+    stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -66,6 +66,7 @@ use routes::{
         plans::list, plans::create, plans::get, plans::replace, plans::archive,
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
+        stats::get,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -78,6 +79,7 @@ use routes::{
         (name = "imports", description = "Users, devices and keys carried over from another panel"),
         (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
         (name = "tickets", description = "Support tickets opened from the Telegram bot"),
+        (name = "stats", description = "Admin stats: users by status, traffic, nodes, revenue"),
     )
 )]
 struct ApiDoc;
@@ -139,7 +141,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
-        .route("/tickets/{id}/close", post(tickets::close));
+        .route("/tickets/{id}/close", post(tickets::close))
+        .route("/stats", get(stats::get));
     #[cfg(feature = "upgrade-next")]
     let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
     let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));

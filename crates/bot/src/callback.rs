@@ -4,6 +4,7 @@
 //! data of a button is untrusted input: anything that does not parse exactly is "outdated",
 //! and every id in it is checked against the presser's rights before use.
 
+use vpnkeeper_domain::reset::ResetStrategy;
 use vpnkeeper_domain::{DeviceType, Protocol};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,19 @@ pub enum Cb {
     UserPlans(i64),
     /// Assign (or extend) plan `.1` for user `.0`.
     AssignPlan(i64, i64),
+    // creating and editing a plan (screens/plan_draft.rs)
+    PlanNew,
+    PlanEdit(i64),
+    /// Ask a field of the draft again, from its check screen.
+    PlanStep(crate::screens::plan_draft::Step),
+    PlanDays(i64),
+    /// A quota in GiB; 0 = unlimited.
+    PlanQuota(i64),
+    PlanReset(ResetStrategy),
+    PlanResetDay(i64),
+    PlanDevices(i64),
+    PlanSave,
+    PlanCancel,
 }
 
 impl Cb {
@@ -85,6 +99,16 @@ impl Cb {
                 | Cb::PlanArchive(_)
                 | Cb::UserPlans(_)
                 | Cb::AssignPlan(..)
+                | Cb::PlanNew
+                | Cb::PlanEdit(_)
+                | Cb::PlanStep(_)
+                | Cb::PlanDays(_)
+                | Cb::PlanQuota(_)
+                | Cb::PlanReset(_)
+                | Cb::PlanResetDay(_)
+                | Cb::PlanDevices(_)
+                | Cb::PlanSave
+                | Cb::PlanCancel
         )
     }
 
@@ -128,6 +152,16 @@ impl Cb {
             Cb::PlanArchive(id) => format!("px:{id}"),
             Cb::UserPlans(id) => format!("up:{id}"),
             Cb::AssignPlan(user, plan) => format!("ua:{user}:{plan}"),
+            Cb::PlanNew => "pn".into(),
+            Cb::PlanEdit(id) => format!("pe:{id}"),
+            Cb::PlanStep(step) => format!("pds:{}", step.as_str()),
+            Cb::PlanDays(d) => format!("pdd:{d}"),
+            Cb::PlanQuota(g) => format!("pdq:{g}"),
+            Cb::PlanReset(r) => format!("pdr:{}", r.as_str()),
+            Cb::PlanResetDay(d) => format!("pdrd:{d}"),
+            Cb::PlanDevices(n) => format!("pdv:{n}"),
+            Cb::PlanSave => "pdy".into(),
+            Cb::PlanCancel => "pdn".into(),
         }
     }
 
@@ -193,6 +227,16 @@ impl Cb {
             "px" => Cb::PlanArchive(id()?),
             "up" => Cb::UserPlans(id()?),
             "ua" => Cb::AssignPlan(id()?, id2()?),
+            "pn" if none => Cb::PlanNew,
+            "pe" => Cb::PlanEdit(id()?),
+            "pds" => Cb::PlanStep(crate::screens::plan_draft::Step::parse(arg?)?),
+            "pdd" => Cb::PlanDays(id()?),
+            "pdq" => Cb::PlanQuota(id()?),
+            "pdr" => Cb::PlanReset(ResetStrategy::parse(arg?)?),
+            "pdrd" => Cb::PlanResetDay(id()?),
+            "pdv" => Cb::PlanDevices(id()?),
+            "pdy" if none => Cb::PlanSave,
+            "pdn" if none => Cb::PlanCancel,
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -276,6 +320,17 @@ mod tests {
             Cb::PlanArchive(4),
             Cb::UserPlans(5),
             Cb::AssignPlan(i64::MAX, i64::MAX),
+            Cb::PlanNew,
+            Cb::PlanEdit(4),
+            Cb::PlanStep(crate::screens::plan_draft::Step::ResetDay),
+            Cb::PlanDays(36_500),
+            Cb::PlanQuota(500),
+            Cb::PlanReset(ResetStrategy::MonthRolling),
+            Cb::PlanReset(ResetStrategy::DayOfMonth),
+            Cb::PlanResetDay(31),
+            Cb::PlanDevices(0),
+            Cb::PlanSave,
+            Cb::PlanCancel,
         ];
         for cb in all {
             let data = cb.encode();
@@ -308,6 +363,11 @@ mod tests {
             "ua:1:-2",
             "ua:1:2:3",
             "pc:1:2",
+            "pn:1",
+            "pdr:fortnight",
+            "pds:price",
+            "pdd:-1",
+            "pdy:1",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

@@ -177,6 +177,12 @@ pub enum Screen {
     UserPlans {
         id: i64,
     },
+    /// The step of the plan draft in the chat's pending input (create or edit a plan).
+    PlanDraft,
+    /// After saving a draft: its `CreatePlan`/`UpdatePlan` outcome and the active plans.
+    PlanSaved {
+        outcome: CommandRef,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +250,14 @@ pub enum Notice {
     },
     /// A plan button named a plan that is archived or gone (a stale button).
     PlanUnavailable,
+    /// A plan draft's value for `step` was refused (one line saying what is valid).
+    PlanBadInput {
+        step: crate::screens::plan_draft::Step,
+    },
+    /// A plan draft's name belongs to another plan.
+    PlanNameTaken,
+    /// Typed text where a plan draft's step takes buttons only.
+    PlanUseButtons,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

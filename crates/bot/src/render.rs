@@ -132,5 +132,8 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             None,
         ),
         Notice::PlanUnavailable => plain("plan-unavailable"),
+        Notice::PlanBadInput { step } => plain(screens::plan_draft::bad_input_key(*step)),
+        Notice::PlanNameTaken => plain("plan-name-taken"),
+        Notice::PlanUseButtons => plain("plan-use-buttons"),
     }
 }

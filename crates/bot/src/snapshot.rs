@@ -89,6 +89,9 @@ pub(crate) struct Snapshot {
     pub own_devices: Vec<Device>,
     /// The plan a button names.
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// Every plan's (id, name), archived ones too: an admin's typed plan-draft name must
+    /// not be taken.
+    pub plan_names: Vec<(i64, String)>,
 }
 
 impl Snapshot {
@@ -196,6 +199,10 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
             snap.nodes = read.nodes().await?;
         }
     }
+    if is_plan_draft_text(inc, &snap) {
+        let plans = read.plans(true).await?;
+        snap.plan_names = plans.into_iter().map(|p| (p.id, p.spec.name)).collect();
+    }
     if let Some(cb) = inc.callback() {
         if !cb.is_admin() || snap.policy.admin {
             load_for_button(read, &mut snap, &cb).await?;
@@ -211,6 +218,16 @@ fn is_support_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
         crate::update::Kind::Text(t) => !snap.policy.admin && !t.trim_start().starts_with('/'),
         _ => false,
     }
+}
+
+/// An admin's typed text while a plan draft waits for a value.
+fn is_plan_draft_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
+    let draft = snap
+        .pending()
+        .and_then(|p| p.get("kind"))
+        .and_then(|k| k.as_str())
+        == Some(crate::screens::plan_draft::KIND);
+    snap.policy.admin && draft && matches!(inc.kind, crate::update::Kind::Text(_))
 }
 
 /// What a button points at.
@@ -240,7 +257,9 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),
-        Cb::PlanCard(id) | Cb::PlanArchive(id) => snap.plan = read.plan(id).await?,
+        Cb::PlanCard(id) | Cb::PlanArchive(id) | Cb::PlanEdit(id) => {
+            snap.plan = read.plan(id).await?
+        }
         Cb::UserPlans(user) => snap.target_user = read.user(&UserRef::Id(user)).await?,
         Cb::AssignPlan(user, plan) => {
             snap.target_user = read.user(&UserRef::Id(user)).await?;

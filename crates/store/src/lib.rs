@@ -28,6 +28,7 @@ pub mod queries;
 pub mod raft_types;
 mod sql;
 pub mod state_machine;
+pub mod stats_queries;
 mod telegram_queries;
 mod ticket_queries;
 pub mod usage_queries;

@@ -10,6 +10,7 @@ pub mod invites;
 pub mod keys;
 pub mod nodes;
 pub mod plans;
+pub mod stats;
 pub mod tickets;
 #[cfg(feature = "upgrade-next")]
 pub mod upgrade_probe;

@@ -12,8 +12,10 @@ use vpnkeeper_domain::Command;
 use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
+use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans, support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plan_draft, plans,
+    stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -107,7 +109,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::RevokeYes(id) => devices::revoke_yes(turn, id),
         // ---- admin (checked by the caller) ----
         Cb::Admin => admin::menu(turn),
-        Cb::Stats => admin::stats(turn),
+        Cb::Stats => stats::show(turn),
         Cb::Users(page) => admin_users::list(turn, page),
         Cb::User(id) => admin_users::card(turn, id),
         Cb::UserRevoke(id) => admin_users::revoke_all(turn, id),
@@ -133,6 +135,16 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanArchive(id) => plans::archive(turn, id),
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
+        Cb::PlanNew => plan_draft::start(turn),
+        Cb::PlanEdit(id) => plan_draft::edit(turn, id),
+        Cb::PlanStep(step) => plan_draft::goto(turn, step),
+        Cb::PlanDays(d) => plan_draft::input(turn, Step::Days, Input::Days(d)),
+        Cb::PlanQuota(g) => plan_draft::input(turn, Step::Quota, Input::QuotaGib(g)),
+        Cb::PlanReset(r) => plan_draft::input(turn, Step::Reset, Input::Reset(r)),
+        Cb::PlanResetDay(d) => plan_draft::input(turn, Step::ResetDay, Input::ResetDay(d)),
+        Cb::PlanDevices(n) => plan_draft::input(turn, Step::Devices, Input::Devices(n)),
+        Cb::PlanSave => plan_draft::save(turn),
+        Cb::PlanCancel => plan_draft::cancel(turn),
     }
 }
 

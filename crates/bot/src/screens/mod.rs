@@ -8,7 +8,7 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use vpnkeeper_domain::telegram::AccessRequest;
 use vpnkeeper_domain::{CommandError, Device, DeviceType, Node, NodeId, Protocol, User};
-use vpnkeeper_store::{BotStats, ReadError};
+use vpnkeeper_store::ReadError;
 
 use crate::callback::Cb;
 use crate::outbox::{Outcomes, Screen};
@@ -24,7 +24,9 @@ pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
+pub(crate) mod plan_draft;
 pub(crate) mod plans;
+pub(crate) mod stats;
 pub(crate) mod support;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
@@ -56,7 +58,6 @@ pub(crate) struct View {
     pub requests: Vec<AccessRequest>,
     /// The access request a screen is about.
     pub request: Option<AccessRequest>,
-    pub stats: BotStats,
     /// Nodes with their status as the leader sees it, the leader's id, and the active
     /// devices of the node a screen is about.
     pub nodes: Vec<(Node, nodes::NodeStatus)>,
@@ -68,6 +69,10 @@ pub(crate) struct View {
     /// Active plans (lists, choices), and the plan a screen is about.
     pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// The admin stats (issue #15 item 8).
+    pub admin_stats: vpnkeeper_store::stats_queries::AdminStats,
+    /// The plan draft of the chat (creating or editing a plan).
+    pub plan_draft: Option<plan_draft::Draft>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -87,7 +92,8 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         | Screen::Device { .. }
         | Screen::ConfirmRevoke { .. }
         | Screen::Revoked { .. } => devices::load(ctx, chat, screen, &mut view).await?,
-        Screen::Admin | Screen::Stats => admin::load(ctx, screen, &mut view).await?,
+        Screen::Admin => admin::load(ctx, screen, &mut view).await?,
+        Screen::Stats => stats::load(ctx, &mut view).await?,
         Screen::Users { .. } | Screen::User { .. } | Screen::ConfirmUserRevoke { .. } => {
             admin_users::load(ctx, screen, &mut view).await?
         }
@@ -104,6 +110,9 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::Support => {}
         Screen::Plans | Screen::PlanCard { .. } | Screen::UserPlans { .. } => {
             plans::load(ctx, screen, &mut view).await?
+        }
+        Screen::PlanDraft | Screen::PlanSaved { .. } => {
+            plan_draft::load(ctx, chat, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -125,7 +134,7 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::ConfirmRevoke { .. } => devices::card_screen(lang, view, true),
         Screen::Revoked { .. } => devices::revoked_screen(lang, view, outcomes),
         Screen::Admin => admin::menu_screen(lang, view),
-        Screen::Stats => admin::stats_screen(lang, view),
+        Screen::Stats => stats::stats_screen(lang, view),
         Screen::Users { page } => admin_users::list_screen(lang, *page, view),
         Screen::User { .. } => admin_users::card_screen(lang, view, false, outcomes),
         Screen::ConfirmUserRevoke { .. } => admin_users::card_screen(lang, view, true, outcomes),
@@ -145,6 +154,8 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::Plans => plans::list_screen(lang, view),
         Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
+        Screen::PlanDraft => plan_draft::draft_screen(lang, view),
+        Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
     }
 }
 
