@@ -350,9 +350,17 @@ const REPLICATED_TABLES: &[&str] = &[
 ];
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own
-/// bookkeeping (written by install itself) and the migrator's.
+/// bookkeeping (written by install itself), the migrator's, and the admin-stats aggregates
+/// (migration 0036) that triggers keep in step with `users` and `devices`, install's
+/// delete-and-copy included.
 #[cfg_attr(not(test), allow(dead_code))]
-const NOT_REPLICATED_TABLES: &[&str] = &["sm_meta", "_sqlx_migrations"];
+const NOT_REPLICATED_TABLES: &[&str] = &[
+    "sm_meta",
+    "_sqlx_migrations",
+    "user_status_counts",
+    "node_device_counts",
+    "user_last_seen",
+];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.
 fn install_from_file(conn: &Conn, file: &Path, meta: &SnapshotMeta) -> Result<(), sql::Error> {
