@@ -194,3 +194,10 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+## Reminders (issue #15, remind)
+btn-renew = 🔄 Renew
+reminder-expires-3d = ⏳ Your VPN access ends in 3 days, on { $date }. Renew it to stay connected.
+reminder-expires-1d = ⏳ Your VPN access ends tomorrow, on { $date }. Renew it to stay connected.
+reminder-expired = ⛔ Your VPN access ended on { $date }. Renew it to connect again.
+reminder-quota-80 = 📶 You have used 80% of this period's traffic ({ $quota }).
+reminder-quota-100 = 📶 You have used all of this period's traffic ({ $quota }). The VPN is paused until the next reset or a renewal.

@@ -52,6 +52,9 @@ pub enum Cb {
     UserPlans(i64),
     /// Assign (or extend) plan `.1` for user `.0`.
     AssignPlan(i64, i64),
+    /// The renewal button under a reminder (issue #15). The payments issue makes it a
+    /// purchase; for now it opens the user's devices.
+    Renew,
 }
 
 impl Cb {
@@ -128,6 +131,7 @@ impl Cb {
             Cb::PlanArchive(id) => format!("px:{id}"),
             Cb::UserPlans(id) => format!("up:{id}"),
             Cb::AssignPlan(user, plan) => format!("ua:{user}:{plan}"),
+            Cb::Renew => "rn".into(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Cb {
             "px" => Cb::PlanArchive(id()?),
             "up" => Cb::UserPlans(id()?),
             "ua" => Cb::AssignPlan(id()?, id2()?),
+            "rn" if none => Cb::Renew,
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -276,6 +281,7 @@ mod tests {
             Cb::PlanArchive(4),
             Cb::UserPlans(5),
             Cb::AssignPlan(i64::MAX, i64::MAX),
+            Cb::Renew,
         ];
         for cb in all {
             let data = cb.encode();
@@ -308,6 +314,7 @@ mod tests {
             "ua:1:-2",
             "ua:1:2:3",
             "pc:1:2",
+            "rn:1",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

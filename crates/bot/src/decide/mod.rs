@@ -133,6 +133,8 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanArchive(id) => plans::archive(turn, id),
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
+        // Until payments exist, renewing starts from the user's devices.
+        Cb::Renew => devices::list(turn),
     }
 }
 

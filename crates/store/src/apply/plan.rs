@@ -250,8 +250,8 @@ pub(super) fn first_handshake(
     Ok(())
 }
 
-/// Re-derives the user's status at `at` and writes it; when it changes whether the data
-/// planes serve the user, every node holding one of their devices is told.
+/// Re-derives the user's status at `at` and writes it (see [`write_status`]), then the
+/// user's next due time for the scheduler.
 pub(crate) fn refresh_status(
     conn: &Conn,
     at: i64,
@@ -275,14 +275,27 @@ pub(crate) fn refresh_status(
     };
     let old: String = r.get(5);
     let new = derive_status(&inputs, at);
-    if old == new.as_str() {
-        return Ok(());
+    if old != new.as_str() {
+        write_status(conn, user_id, &old, new, changes)?;
     }
+    // Whatever led here (expiry, usage, a plan, a reset) may move the next due time.
+    super::reminder::refresh_next_due(conn, at, user_id)
+}
+
+/// Writes a changed status; when it changes whether the data planes serve the user, every
+/// node holding one of their devices is told.
+fn write_status(
+    conn: &Conn,
+    user_id: i64,
+    old: &str,
+    new: UserStatus,
+    changes: &mut Vec<Change>,
+) -> Result<(), sql::Error> {
     sql::query("UPDATE users SET status = ? WHERE id = ?")
         .bind(new.as_str())
         .bind(user_id)
         .execute(conn)?;
-    let was_served = UserStatus::parse(&old).is_some_and(UserStatus::is_served);
+    let was_served = UserStatus::parse(old).is_some_and(UserStatus::is_served);
     if was_served != new.is_served() {
         let nodes: Vec<i64> = sql::query_scalar(
             "SELECT DISTINCT node_id FROM devices WHERE user_id = ? AND revoked_at IS NULL",
