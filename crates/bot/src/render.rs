@@ -149,7 +149,9 @@ fn reminder(
     limit: Option<i64>,
 ) -> Rendered {
     let key = format!("reminder-{}", kind.as_str().replace('_', "-"));
-    let date = expires_at_ms.map(screens::devices::date_time).unwrap_or_default();
+    let date = expires_at_ms
+        .map(screens::devices::date_time)
+        .unwrap_or_default();
     let quota = limit.map(bytes).unwrap_or_default();
     let text = tr(lang, &key, &[("date", s(date)), ("quota", s(quota))]);
     (text, kb(vec![vec![btn(t(lang, "btn-renew"), Cb::Renew)]]))

@@ -85,7 +85,12 @@ async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bo
 /// Every chat has exactly the reminders expected, and keeps having them for a few scheduler
 /// ticks (a repeat would show up within them).
 async fn exactly(b: &BotNode, expected: &[(i64, usize)]) {
-    let got = || expected.iter().map(|(c, _)| reminders(b, *c).len()).collect::<Vec<_>>();
+    let got = || {
+        expected
+            .iter()
+            .map(|(c, _)| reminders(b, *c).len())
+            .collect::<Vec<_>>()
+    };
     let want: Vec<usize> = expected.iter().map(|(_, n)| *n).collect();
     eventually("the reminders", WAIT, || got() == want).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -112,7 +117,8 @@ async fn each_reminder_is_sent_once_across_leader_restarts() {
     assert_eq!(state_count(&b, "SELECT COUNT(*) FROM user_reminders"), 0);
 
     // Phase 1: Telegram is down; the expiries move so that every reminder is due.
-    b.fake.fail_for(Failure::ServerError, Duration::from_secs(3600));
+    b.fake
+        .fail_for(Failure::ServerError, Duration::from_secs(3600));
     let now = now_ms();
     set_expiry(&b, ids[0], now + 2 * DAY + HOUR).await;
     set_expiry(&b, ids[1], now + 12 * HOUR).await;
@@ -146,7 +152,11 @@ async fn each_reminder_is_sent_once_across_leader_restarts() {
     let in3d = TgUser::new(IN_3D, "Three", None, "en");
     let reminder = reminders(&b, IN_3D).remove(0);
     let screen = b.press_screen(&in3d, &reminder, "rn").await;
-    assert!(screen.text().contains("no devices yet"), "{}", screen.text());
+    assert!(
+        screen.text().contains("no devices yet"),
+        "{}",
+        screen.text()
+    );
 
     // Phase 2: a new expiry date re-arms the reminder; it goes out once, and after another
     // kill the new leader's scheduler finds it recorded.
