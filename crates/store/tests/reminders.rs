@@ -88,7 +88,10 @@ async fn reminders_are_recorded_once_and_the_due_index_follows() {
     let expires = T0 + 30 * DAY;
 
     // Nothing is due until the 3-day window opens; then the pass proposes that reminder.
-    assert_eq!(due_ids(&read, expires - 3 * DAY - 1).await, Vec::<i64>::new());
+    assert_eq!(
+        due_ids(&read, expires - 3 * DAY - 1).await,
+        Vec::<i64>::new()
+    );
     let now = expires - 3 * DAY + 1000;
     assert_eq!(due_ids(&read, now).await, vec![1]);
     let pass = plan_pass(&read.due_rows(now).await.unwrap(), now);
@@ -136,7 +139,10 @@ async fn reminders_are_recorded_once_and_the_due_index_follows() {
         .await
         .unwrap();
     let renewed = expires + 30 * DAY;
-    assert_eq!(due_ids(&read, renewed - 3 * DAY - 1).await, Vec::<i64>::new());
+    assert_eq!(
+        due_ids(&read, renewed - 3 * DAY - 1).await,
+        Vec::<i64>::new()
+    );
     assert_eq!(due_ids(&read, renewed - 3 * DAY).await, vec![1]);
 
     // Disabled: out of the index, whatever the clock.
