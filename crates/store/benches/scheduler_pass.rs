@@ -84,11 +84,11 @@ fn populate(db: &std::path::Path, users: i64, now: i64) {
                 used_bytes: 0,
                 reminded: Reminded::default(),
             };
-            // Steady state: the reminders whose window is open went out already.
-            for r in due_reminders(id, &row.reminder_inputs(), now) {
+            // Steady state: the reminders whose window is open went out already (recorded
+            // after the user row, which they reference).
+            let sent_now = due_reminders(id, &row.reminder_inputs(), now);
+            for r in &sent_now {
                 row.reminded.set(r.kind, r.period_ms);
-                sent.execute(rusqlite::params![id, r.kind.as_str(), r.period_ms, now])
-                    .unwrap();
             }
             stmt.execute(rusqlite::params![
                 id,
@@ -108,6 +108,10 @@ fn populate(db: &std::path::Path, users: i64, now: i64) {
                 next_due_ms(&row, now),
             ])
             .unwrap();
+            for r in sent_now {
+                sent.execute(rusqlite::params![id, r.kind.as_str(), r.period_ms, now])
+                    .unwrap();
+            }
         }
     }
     tx.commit().unwrap();
