@@ -154,3 +154,100 @@ async fn reminders_are_recorded_once_and_the_due_index_follows() {
     assert_eq!(due_ids(&read, i64::MAX).await, Vec::<i64>::new());
     read.close().await;
 }
+
+/// Usage crossing 80% and then 100% of the quota makes the user due at once (apply's usage
+/// watch), and each quota reminder is recorded once for the period.
+#[tokio::test]
+async fn usage_crossing_the_quota_thresholds_makes_the_user_due() {
+    use vpnkeeper_domain::command::{NodeSpec, UsageEntry};
+    use vpnkeeper_domain::{DeviceType, Protocol};
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut sm, read) = vpnkeeper_store::open(dir.path()).await.unwrap();
+    let node = NodeSpec {
+        id: 1,
+        name: "fra-1".into(),
+        raft_addr: "10.0.0.1:7001".into(),
+        api_addr: "10.0.0.1:8443".into(),
+        public_host: "vpn.example.com".into(),
+        wireguard: None,
+        xray: Some(serde_json::json!({"port": 443})),
+        capacity: None,
+    };
+    let plan = PlanSpec {
+        name: "small".into(),
+        duration_days: 30,
+        traffic_limit_bytes: 1000,
+        device_limit: 0,
+        reset_strategy: ResetStrategy::NoReset,
+        reset_day: None,
+        price_stars: 0,
+    };
+    let setup = vec![
+        Command::UpsertNode {
+            node: Box::new(node),
+        },
+        Command::CreateUser {
+            name: "ann".into(),
+            telegram_id: Some(TG),
+            sub_token: "t".repeat(32),
+        },
+        Command::CreatePlan { plan },
+        Command::AssignPlan {
+            user: UserRef::Id(1),
+            plan_id: 1,
+            on_hold: false,
+            on_hold_timeout_ms: None,
+        },
+        Command::IssueDevice {
+            user: UserRef::Id(1),
+            node_id: 1,
+            name: "phone".into(),
+            device_type: DeviceType::Phone,
+            protocol: Protocol::Vless,
+            uuid: uuid::Uuid::from_u128(7),
+            wg: None,
+        },
+    ];
+    let out = sm.apply(vec![entry(1, T0, setup)]).await.unwrap();
+    assert!(format!("{out:?}").contains("Device"), "{out:?}");
+    let usage = |bytes| Command::RecordUsage {
+        node_id: 1,
+        entries: vec![UsageEntry {
+            device_id: 1,
+            rx_delta: bytes,
+            tx_delta: 0,
+            last_handshake_ms: None,
+        }],
+    };
+    let at = T0 + 1000;
+    sm.apply(vec![entry(2, at, vec![usage(500)])])
+        .await
+        .unwrap();
+    assert_eq!(due_ids(&read, at).await, Vec::<i64>::new(), "50% is quiet");
+
+    sm.apply(vec![entry(3, at, vec![usage(350)])])
+        .await
+        .unwrap();
+    assert_eq!(due_ids(&read, at).await, vec![1], "85% crossed 80%");
+    let pass = plan_pass(&read.due_rows(at).await.unwrap(), at);
+    let quota80 = Reminder {
+        user_id: 1,
+        kind: ReminderKind::Quota80,
+        period_ms: T0,
+    };
+    assert_eq!(pass.reminders, vec![quota80]);
+    let send = Command::RemindUsers {
+        reminders: vec![quota80, quota80],
+    };
+    sm.apply(vec![entry(4, at, vec![send])]).await.unwrap();
+    assert_eq!(read.tg_outbox(100).await.unwrap().len(), 1);
+    assert_eq!(due_ids(&read, at).await, Vec::<i64>::new());
+
+    sm.apply(vec![entry(5, at, vec![usage(200)])])
+        .await
+        .unwrap();
+    let pass = plan_pass(&read.due_rows(at).await.unwrap(), at);
+    let kinds: Vec<_> = pass.reminders.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, vec![ReminderKind::Quota100], "{pass:?}");
+    read.close().await;
+}
