@@ -247,3 +247,10 @@ reset-year = yearly, on January 1st
 reset-month-rolling = monthly, on the day the plan started
 reset-day-of-month = monthly, on a day of my choice
 reset-on-day = monthly, on day { $day }
+## Reminders (issue #15, remind)
+btn-renew = 🔄 Renew
+reminder-expires-3d = ⏳ Your VPN access ends in 3 days, on { $date }. Renew it to stay connected.
+reminder-expires-1d = ⏳ Your VPN access ends tomorrow, on { $date }. Renew it to stay connected.
+reminder-expired = ⛔ Your VPN access ended on { $date }. Renew it to connect again.
+reminder-quota-80 = 📶 You have used 80% of this period's traffic ({ $quota }).
+reminder-quota-100 = 📶 You have used all of this period's traffic ({ $quota }). The VPN is paused until the next reset or a renewal.

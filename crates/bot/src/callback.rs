@@ -66,6 +66,9 @@ pub enum Cb {
     PlanDevices(i64),
     PlanSave,
     PlanCancel,
+    /// The renewal button under a reminder (issue #15). The payments issue makes it a
+    /// purchase; for now it opens the user's devices.
+    Renew,
 }
 
 impl Cb {
@@ -162,6 +165,7 @@ impl Cb {
             Cb::PlanDevices(n) => format!("pdv:{n}"),
             Cb::PlanSave => "pdy".into(),
             Cb::PlanCancel => "pdn".into(),
+            Cb::Renew => "rn".into(),
         }
     }
 
@@ -237,6 +241,7 @@ impl Cb {
             "pdv" => Cb::PlanDevices(id()?),
             "pdy" if none => Cb::PlanSave,
             "pdn" if none => Cb::PlanCancel,
+            "rn" if none => Cb::Renew,
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -331,6 +336,7 @@ mod tests {
             Cb::PlanDevices(0),
             Cb::PlanSave,
             Cb::PlanCancel,
+            Cb::Renew,
         ];
         for cb in all {
             let data = cb.encode();
@@ -368,6 +374,7 @@ mod tests {
             "pds:price",
             "pdd:-1",
             "pdy:1",
+            "rn:1",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

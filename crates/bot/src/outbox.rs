@@ -6,6 +6,7 @@
 //! a row this version cannot read is dropped with a log line, never retried forever.
 
 use serde::{Deserialize, Serialize};
+use vpnkeeper_domain::command::reminder::ReminderKind;
 use vpnkeeper_domain::telegram::OutboxItem;
 use vpnkeeper_domain::{Applied, ApplyOutcome, CommandError, DeviceType};
 
@@ -258,6 +259,16 @@ pub enum Notice {
     PlanNameTaken,
     /// Typed text where a plan draft's step takes buttons only.
     PlanUseButtons,
+    /// To a user: their access ends soon or ended, or the period's quota is 80%/100% used,
+    /// with a renewal button. Written by the store's apply of `RemindUsers`
+    /// (`crates/store/src/apply/reminder.rs`), in the chat's stored language.
+    Reminder {
+        kind: ReminderKind,
+        #[serde(default)]
+        expires_at_ms: Option<i64>,
+        #[serde(default)]
+        traffic_limit_bytes: Option<i64>,
+    },
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.
@@ -364,6 +375,27 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&failed).unwrap(),
             serde_json::json!({"do": "notice", "lang": "en", "notice": {"notice": "failed", "outcome": 1}})
+        );
+    }
+
+    /// The store writes reminder rows by hand (`apply/reminder.rs::payload`): that shape
+    /// must read as this notice.
+    #[test]
+    fn the_stores_reminder_payload_reads() {
+        let stored = serde_json::json!({"do": "notice", "lang": "ru", "notice": {
+            "notice": "reminder", "kind": "expires_3d", "expires_at_ms": 5,
+            "traffic_limit_bytes": null}});
+        let out: Out = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            out,
+            Out::Notice {
+                lang: Lang::Ru,
+                notice: Notice::Reminder {
+                    kind: ReminderKind::Expires3d,
+                    expires_at_ms: Some(5),
+                    traffic_limit_bytes: None,
+                },
+            }
         );
     }
 

@@ -23,11 +23,11 @@ pub const BASE_FORMAT: Format = 1;
 
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
-pub const FORMAT_VERSION: Format = 1;
-/// The newest format this build writes and applies (the `upgrade-next` test build, which
-/// adds [`Command::UpgradeProbe`]).
-#[cfg(feature = "upgrade-next")]
 pub const FORMAT_VERSION: Format = 2;
+/// The newest format this build writes and applies (the `upgrade-next` test build, which
+/// adds [`Command::UpgradeProbe`] one format above the release build).
+#[cfg(feature = "upgrade-next")]
+pub const FORMAT_VERSION: Format = 3;
 
 /// One row of the table: a command (by its [`Command::action`]) and the format it appeared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +37,23 @@ pub struct Introduced {
 }
 
 /// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(not(feature = "upgrade-next"))]
-pub const INTRODUCED: &[Introduced] = &[];
-/// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(feature = "upgrade-next")]
-pub const INTRODUCED: &[Introduced] = &[Introduced {
-    action: "cluster.upgrade_probe",
-    format: 2,
-}];
+pub const INTRODUCED: &[Introduced] = &[
+    // The rolling-upgrade test's probe: always the newest format.
+    #[cfg(feature = "upgrade-next")]
+    Introduced {
+        action: "cluster.upgrade_probe",
+        format: FORMAT_VERSION,
+    },
+    // Reminders and the scheduler's due index (issue #15, remind).
+    Introduced {
+        action: "user.remind",
+        format: 2,
+    },
+    Introduced {
+        action: "user.recheck_due",
+        format: 2,
+    },
+];
 
 /// The release this build is (the crate version, plus the test build's marker).
 pub fn release() -> String {
@@ -153,16 +162,16 @@ mod tests {
 
     #[cfg(feature = "upgrade-next")]
     #[test]
-    fn the_probe_needs_format_two_even_inside_an_update() {
+    fn the_probe_needs_the_newest_format_even_inside_an_update() {
         let probe = Command::UpgradeProbe { note: "x".into() };
-        assert_eq!(probe.format(), 2);
+        assert_eq!(probe.format(), FORMAT_VERSION);
         let update = Command::TelegramUpdate {
             update_id: 1,
             offset: 1,
             commands: vec![probe],
             outbox: vec![],
         };
-        assert_eq!(update.format(), 2);
+        assert_eq!(update.format(), FORMAT_VERSION);
     }
 
     #[test]

@@ -325,6 +325,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 const REPLICATED_TABLES: &[&str] = &[
     "nodes",
     "users",
+    // Reminders sent (migration 0032).
+    "user_reminders",
     "devices",
     "api_keys",
     "invites",

@@ -47,6 +47,7 @@ const TABLES: &[&str] = &[
     "usage_reports",
     "device_counters",
     "node_usage_daily",
+    "user_reminders",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -765,6 +766,69 @@ fn usage_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// Reminders (issue #15, remind; format 2): carol (Russian chat) is enabled with her expiry
+/// 2 days ahead, so her 3-day reminder is due; alice's period usage is past 80% of her quota.
+/// Proposed twice, each is sent once; an unknown user is skipped. Then the scheduler's
+/// recheck of next-due times.
+fn reminder_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::reminder::{Reminder, ReminderKind};
+    let sys = Actor::System { node_id: 1 };
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let expires = T0 + 50 + 2 * 86_400_000;
+    let carol_3d = Reminder {
+        user_id: 3,
+        kind: ReminderKind::Expires3d,
+        period_ms: expires,
+    };
+    let alice_80 = Reminder {
+        user_id: 1,
+        kind: ReminderKind::Quota80,
+        period_ms: T0,
+    };
+    let unknown = Reminder {
+        user_id: 99,
+        kind: ReminderKind::Expired,
+        period_ms: T0,
+    };
+    vec![vec![
+        env(
+            50,
+            &key,
+            Command::SetUserEnabled {
+                user: UserRef::TelegramId(2001),
+                enabled: true,
+            },
+        ),
+        env(
+            50,
+            &key,
+            Command::UpdateUser {
+                user: UserRef::TelegramId(2001),
+                name: None,
+                telegram_id: None,
+                expires_at_ms: Some(Update::Set(expires)),
+                traffic_limit_bytes: None,
+            },
+        ),
+        env(
+            51,
+            &sys,
+            Command::RemindUsers {
+                reminders: vec![carol_3d, alice_80, carol_3d, unknown],
+            },
+        ),
+        env(
+            52,
+            &sys,
+            Command::RecheckDue {
+                user_ids: vec![1, 3, 99],
+            },
+        ),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -780,6 +844,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(invite_proposals())
         .chain(plan_proposals())
         .chain(usage_proposals())
+        .chain(reminder_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -886,7 +951,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 35, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 37, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

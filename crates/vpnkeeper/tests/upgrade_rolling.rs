@@ -1,5 +1,5 @@
 //! A rolling upgrade of a three-node cluster with two real builds: today's binary and the
-//! `upgrade-next` build (log format 2, with one no-op command, `POST /api/v1/upgrade-probe`).
+//! `upgrade-next` build (one log format newer, with one no-op command, `POST /api/v1/upgrade-probe`).
 //! Nodes are upgraded one at a time while writes keep flowing; the new command is refused
 //! (409 `version_gate`, naming the old node) while any node runs the old build, and applied
 //! on every node once the last one is upgraded. The old build then refuses to start on an
@@ -22,6 +22,10 @@ use std::time::Duration;
 use common::fleet::*;
 use common::{wait_healthy, Node, BIN};
 use serde_json::{json, Value};
+
+/// The log format of today's build, and of the `upgrade-next` build (one newer).
+const OLD: u32 = vpnkeeper_domain::version::FORMAT_VERSION;
+const NEW: u32 = OLD + 1;
 
 fn next_bin() -> PathBuf {
     if let Ok(p) = std::env::var("VPNKEEPER_NEXT_BIN") {
@@ -165,7 +169,8 @@ fn upgrade_all(nodes: &mut [Node; 3], next: &PathBuf, acked: &AtomicUsize) {
                 .unwrap_or_default()
                 .to_string();
             assert!(
-                msg.contains("needs every node at format >= 2") && msg.contains("runs format 1"),
+                msg.contains(&format!("needs every node at format >= {NEW}"))
+                    && msg.contains(&format!("runs format {OLD}")),
                 "{msg}"
             );
             assert!(!msg.contains('\n'), "one line: {msg}");
@@ -178,8 +183,9 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
     let next = next_bin();
     let (n1, n2, n3) = tokio::task::spawn_blocking(three_nodes).await.unwrap();
     let mut nodes = [n1, n2, n3];
-    // Today's build advertises format 1 for every member.
-    assert_eq!(formats(&nodes[0]), vec![Some(1), Some(1), Some(1)]);
+    // Today's build advertises its format for every member.
+    let old = Some(u64::from(OLD));
+    assert_eq!(formats(&nodes[0]), vec![old, old, old]);
 
     let targets: Arc<Vec<Target>> = Arc::new(
         nodes
@@ -197,10 +203,14 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
     let (nodes, acked, code, body) = tokio::task::spawn_blocking(move || {
         writes_continue(&acked, 20, "before the upgrade");
         upgrade_all(&mut nodes, &next, &acked);
-        // Every member now advertises format 2 (the leader's view, once it heard them all).
-        eventually("all members at format 2", Duration::from_secs(20), || {
-            formats(&nodes[0]) == vec![Some(2), Some(2), Some(2)]
-        });
+        // Every member now advertises the next format (the leader's view, once it heard
+        // them all).
+        let new = Some(u64::from(NEW));
+        eventually(
+            "all members at the next format",
+            Duration::from_secs(20),
+            || formats(&nodes[0]) == vec![new, new, new],
+        );
         let (code, body) = probe(&nodes[1]);
         (nodes, acked, code, body)
     })

@@ -145,6 +145,8 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanDevices(n) => plan_draft::input(turn, Step::Devices, Input::Devices(n)),
         Cb::PlanSave => plan_draft::save(turn),
         Cb::PlanCancel => plan_draft::cancel(turn),
+        // Until payments exist, renewing starts from the user's devices.
+        Cb::Renew => devices::list(turn),
     }
 }
 

@@ -32,6 +32,7 @@ pub mod node_status;
 mod outcome;
 pub mod plan;
 mod refs;
+pub mod reminder;
 pub mod telegram;
 pub mod ticket;
 pub mod usage;
@@ -275,6 +276,17 @@ pub enum Command {
         seq: u64,
         entries: Vec<CounterEntry>,
     },
+    /// The leader's scheduler: reminders to end users that are due (issue #15). Apply
+    /// re-checks each at the envelope's clock, records it per (user, kind, period) and queues
+    /// the message in the bot's outbox, so each is sent once across failovers.
+    RemindUsers {
+        reminders: Vec<reminder::Reminder>,
+    },
+    /// The leader's scheduler: users it read as due but found nothing due for; apply
+    /// recomputes when they next need a look. Housekeeping: not audited.
+    RecheckDue {
+        user_ids: Vec<crate::entity::UserId>,
+    },
 }
 
 impl Command {
@@ -321,6 +333,8 @@ impl Command {
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
             Command::RecordCounters { .. } => "usage.counters",
+            Command::RemindUsers { .. } => "user.remind",
+            Command::RecheckDue { .. } => "user.recheck_due",
         }
     }
 
@@ -336,6 +350,7 @@ impl Command {
                 | Command::TelegramDelivered { .. }
                 | Command::TelegramChat { .. }
                 | Command::BroadcastProgress { .. }
+                | Command::RecheckDue { .. }
         )
     }
 
@@ -418,6 +433,8 @@ impl Command {
                 entries,
                 ..
             } => usage::validate_counters(*boot_epoch, *seq, entries),
+            Command::RemindUsers { reminders } => reminder::validate_reminders(reminders),
+            Command::RecheckDue { user_ids } => reminder::validate_recheck(user_ids),
         }
     }
 

@@ -15,6 +15,7 @@ mod import;
 mod node;
 mod node_status;
 mod plan;
+pub(crate) mod reminder;
 mod telegram;
 mod ticket;
 mod usage;
@@ -254,5 +255,7 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             };
             usage::record_counters(conn, at, &report, changes)
         }
+        C::RemindUsers { reminders } => reminder::remind(conn, at, reminders),
+        C::RecheckDue { user_ids } => reminder::recheck_due(conn, at, user_ids),
     }
 }
