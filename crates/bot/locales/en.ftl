@@ -194,3 +194,16 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+# Voice notes to support (issue #17)
+voice-pending = 🎤 Voice note ({ $seconds } s), transcribing…
+voice-caption = 🎤 Ticket #{ $id }
+voice-transcript-head = 🎤 Ticket #{ $id } (id { $tg }): transcript of the voice note ({ $seconds } s)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Could not transcribe it: { $reason }. Listen to the voice note above.
+voice-fail-too-long = too long ({ $seconds } s, the limit is { $limit } s)
+voice-fail-silent = it is silent
+voice-fail-no-speech = no speech recognised
+voice-fail-off = transcription is off ({ $detail })
+voice-fail-bad-audio = the file is not a readable voice note ({ $detail })
+voice-fail-download = the file could not be downloaded ({ $detail })
+voice-fail-model = the speech model failed ({ $detail })

@@ -204,3 +204,16 @@ plan-archived = 🗄 В архиве: больше не предлагается
 user-plans-title = Какой тариф назначить пользователю <b>{ $name }</b>? Тот же тариф ещё раз продлевает его.
 plan-unavailable = Извините, этот тариф больше недоступен. Вот актуальные.
 err-device-limit = достигнут лимит тарифа: { $limit } устройств(а). Отзовите старое в разделе «Мои устройства», чтобы получить новое.
+# Голосовые сообщения в поддержку (issue #17)
+voice-pending = 🎤 Голосовое сообщение ({ $seconds } с), расшифровывается…
+voice-caption = 🎤 Обращение №{ $id }
+voice-transcript-head = 🎤 Обращение №{ $id } (id { $tg }): расшифровка голосового ({ $seconds } с)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Не удалось расшифровать: { $reason }. Прослушайте голосовое выше.
+voice-fail-too-long = слишком длинное ({ $seconds } с, предел { $limit } с)
+voice-fail-silent = тишина
+voice-fail-no-speech = речь не распознана
+voice-fail-off = расшифровка выключена ({ $detail })
+voice-fail-bad-audio = файл не читается как голосовое ({ $detail })
+voice-fail-download = файл не скачался ({ $detail })
+voice-fail-model = ошибка модели речи ({ $detail })

@@ -325,6 +325,10 @@ const REPLICATED_TABLES: &[&str] = &[
     // Old panels' subscription secrets and users (migration 0050, imports).
     "legacy_sub_secrets",
     "legacy_sub_users",
+    // Support tickets and the voice-note transcription queue (migrations 0040, 0041).
+    "tickets",
+    "ticket_messages",
+    "voice_notes",
 ];
 
 /// Replaces the whole replicated state with the content of a snapshot file, in one transaction.

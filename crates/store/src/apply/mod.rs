@@ -19,6 +19,7 @@ mod telegram;
 mod ticket;
 mod usage;
 mod user;
+mod voice;
 
 use vpnkeeper_domain::{Actor, Applied, ApplyOutcome, Command, CommandError, Envelope};
 
@@ -253,6 +254,25 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
                 entries,
             };
             usage::record_counters(conn, at, &report, changes)
+        }
+        C::TicketVoice {
+            telegram_id,
+            file_id,
+            duration_secs,
+            language,
+            notify,
+        } => {
+            let post = voice::Post {
+                telegram_id: *telegram_id,
+                file_id,
+                duration_secs: *duration_secs,
+                language: language.as_deref(),
+                notify,
+            };
+            voice::post(conn, at, post)
+        }
+        C::VoiceTranscribed { message_id, result } => {
+            voice::transcribed(conn, at, *message_id, result)
         }
     }
 }
