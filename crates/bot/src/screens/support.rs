@@ -1,5 +1,8 @@
 //! Support tickets in the bot: a user's text outside any flow goes to the admins; an admin
-//! answers with the Reply button (the next text is the answer) or closes the ticket.
+//! answers with the Reply button (the next text is the answer) or closes the ticket. A voice
+//! note goes to the admins at once (context + the voice by file id) and enters the durable
+//! transcription queue; its transcript comes later from the leader's worker
+//! (`crates/vpnkeeper/src/voice_service.rs`) as an `Out::VoiceTranscript` row.
 //!
 //! Ticket texts are personal: they travel only in commands and outbox rows, never in logs.
 
