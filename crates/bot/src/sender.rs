@@ -312,8 +312,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             post,
             file_id,
         } => {
-            let Some(caption) = crate::screens::support::voice_caption(lang, outcomes, post)
-            else {
+            let Some(caption) = crate::screens::support::voice_caption(lang, outcomes, post) else {
                 // The post was refused: the user was told, there is no ticket to show.
                 return done(row);
             };

@@ -218,9 +218,17 @@ impl Tg {
 /// leader's transcription worker.
 impl Tg {
     /// Re-sends a file Telegram already has (a user's voice note) by its id: no upload.
-    pub async fn send_voice(&self, chat: i64, file_id: &str, caption: &str) -> Result<i64, TgError> {
+    pub async fn send_voice(
+        &self,
+        chat: i64,
+        file_id: &str,
+        caption: &str,
+    ) -> Result<i64, TgError> {
         self.bot
-            .send_voice(ChatId(chat), InputFile::file_id(FileId(file_id.to_string())))
+            .send_voice(
+                ChatId(chat),
+                InputFile::file_id(FileId(file_id.to_string())),
+            )
             .caption(caption)
             .await
             .map(|m| m.id.0 as i64)
@@ -257,16 +265,12 @@ impl Tg {
             }
         }
         let transient = |e: reqwest::Error| TgError::Transient(self.scrub(&e.to_string()));
-        let mut resp = self
-            .bot
-            .client()
-            .get(url)
-            .send()
-            .await
-            .map_err(transient)?;
+        let mut resp = self.bot.client().get(url).send().await.map_err(transient)?;
         let status = resp.status();
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(TgError::Transient(format!("file download answered {status}")));
+            return Err(TgError::Transient(format!(
+                "file download answered {status}"
+            )));
         }
         if !status.is_success() {
             let msg = format!("file download answered {status}");

@@ -13,7 +13,10 @@ pub(crate) struct Incoming<'a> {
 pub(crate) enum Kind<'a> {
     Text(&'a str),
     /// A voice note: Telegram's file id and its length in seconds.
-    Voice { file_id: &'a str, seconds: u32 },
+    Voice {
+        file_id: &'a str,
+        seconds: u32,
+    },
     /// Files, photos, stickers, locations…
     Other,
     Callback {

@@ -263,5 +263,8 @@ async fn voice_queue_applies_each_result_once() {
         .collect();
     assert_eq!(rows, [(9001, 1), (9002, 1), (9001, 3), (9002, 3)]);
     let audit = format!("{:?}", read.audit(Page::default()).await.unwrap());
-    assert!(!audit.contains("интернет"), "texts stay out of the audit log");
+    assert!(
+        !audit.contains("интернет"),
+        "texts stay out of the audit log"
+    );
 }

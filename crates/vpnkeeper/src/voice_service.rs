@@ -81,7 +81,9 @@ pub fn spawn(cluster: &Cluster, config: &Config, stop: watch::Receiver<bool>) ->
     );
     let mut disabled = (!config.voice.enabled)
         .then(|| "voice transcription is disabled ([voice] enabled = false)".to_string());
-    let tg = settings.as_ref().map(|s| Tg::new(&s.token, s.api_url.clone(), s.poll_timeout));
+    let tg = settings
+        .as_ref()
+        .map(|s| Tg::new(&s.token, s.api_url.clone(), s.poll_timeout));
     let tg = match tg {
         Some(Ok(tg)) => Some(tg),
         Some(Err(e)) => {
@@ -112,12 +114,10 @@ pub fn spawn(cluster: &Cluster, config: &Config, stop: watch::Receiver<bool>) ->
         max_seconds,
         use_note_language,
     });
-    let handle = crate::bot_service::spawn_leader_only(
-        cluster,
-        "voice transcription",
-        stop,
-        move |s| session(worker.clone(), s),
-    );
+    let handle =
+        crate::bot_service::spawn_leader_only(cluster, "voice transcription", stop, move |s| {
+            session(worker.clone(), s)
+        });
     VoiceService {
         probe,
         handle: Some(handle),
@@ -145,9 +145,7 @@ async fn session(w: Arc<Worker>, mut stop: watch::Receiver<bool>) {
             return;
         }
         let next = match w.cluster.read().pending_voice_notes(16).await {
-            Ok(notes) => notes
-                .into_iter()
-                .find(|n| !skipped.contains(&n.message_id)),
+            Ok(notes) => notes.into_iter().find(|n| !skipped.contains(&n.message_id)),
             Err(e) => {
                 let d = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?d, "cannot read the voice queue");
@@ -219,8 +217,9 @@ impl Worker {
         };
         let transcriber = self.transcriber.clone();
         let started = Instant::now();
-        let job =
-            tokio::task::spawn_blocking(move || transcriber.transcribe_ogg(&ogg, language.as_deref()));
+        let job = tokio::task::spawn_blocking(move || {
+            transcriber.transcribe_ogg(&ogg, language.as_deref())
+        });
         let outcome = tokio::select! {
             r = job => r,
             // SIGTERM or lost leadership mid-transcription: leave it pending. (The blocking
@@ -246,7 +245,10 @@ impl Worker {
                 failed(self.failure_of(e))
             }
             Err(e) => failed(VoiceFailure::Model {
-                detail: clip(&format!("the transcription thread failed: {e}"), MAX_DETAIL_CHARS),
+                detail: clip(
+                    &format!("the transcription thread failed: {e}"),
+                    MAX_DETAIL_CHARS,
+                ),
             }),
         };
         Some(result)

@@ -205,9 +205,11 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
         // Every member now advertises the next format (the leader's view, once it heard
         // them all).
         let next = Some(NEXT as u64);
-        eventually("all members at the next format", Duration::from_secs(20), || {
-            formats(&nodes[0]) == vec![next, next, next]
-        });
+        eventually(
+            "all members at the next format",
+            Duration::from_secs(20),
+            || formats(&nodes[0]) == vec![next, next, next],
+        );
         let (code, body) = probe(&nodes[1]);
         (nodes, acked, code, body)
     })

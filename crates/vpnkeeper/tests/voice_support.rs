@@ -113,11 +113,15 @@ fn admin_messages(b: &BotNode, needle: &str) -> Vec<Call> {
 async fn transcript_of(b: &BotNode, id: i64) -> Call {
     let head = format!("Ticket #{id} (id");
     b.fake
-        .wait(&format!("the transcript of ticket #{id}"), TRANSCRIPT_WAIT, |_| {
-            admin_messages(b, &head)
-                .iter()
-                .any(|c| c.text().contains("voice note ("))
-        })
+        .wait(
+            &format!("the transcript of ticket #{id}"),
+            TRANSCRIPT_WAIT,
+            |_| {
+                admin_messages(b, &head)
+                    .iter()
+                    .any(|c| c.text().contains("voice note ("))
+            },
+        )
         .await;
     admin_messages(b, &head).pop().unwrap()
 }
@@ -150,11 +154,19 @@ async fn voice_notes_reach_the_admin_with_the_voice_and_the_transcript() {
     assert!(ack.text().contains("№1"), "{}", ack.text());
     let copy = b.fake.nth_to(ADMIN, &["sendMessage"], 1, WAIT).await;
     for want in ["Ticket #1", "Иван @ivan", "2002", "transcribing"] {
-        assert!(copy.text().contains(want), "{want:?} missing: {}", copy.text());
+        assert!(
+            copy.text().contains(want),
+            "{want:?} missing: {}",
+            copy.text()
+        );
     }
     assert_eq!(copy.buttons(), ["tr:1", "tx:1"]);
     let sent_voice = b.fake.nth_to(ADMIN, &["sendVoice"], 1, WAIT).await;
-    assert_eq!(sent_voice.params["voice"], ru_file.as_str(), "re-sent by file id");
+    assert_eq!(
+        sent_voice.params["voice"],
+        ru_file.as_str(),
+        "re-sent by file id"
+    );
     assert!(sent_voice.params["caption"]
         .as_str()
         .unwrap_or("")
@@ -179,7 +191,10 @@ async fn voice_notes_reach_the_admin_with_the_voice_and_the_transcript() {
         "too few key words in {:?}",
         en.text()
     );
-    assert_eq!(b.fake.nth_to(ADMIN, &["sendVoice"], 2, WAIT).await.params["voice"], en_file.as_str());
+    assert_eq!(
+        b.fake.nth_to(ADMIN, &["sendVoice"], 2, WAIT).await.params["voice"],
+        en_file.as_str()
+    );
 
     // The ticket holds the transcript in place of "transcribing…"; the queue is empty.
     let thread = b.api("/api/v1/tickets/1").await;
@@ -198,7 +213,10 @@ async fn voice_notes_reach_the_admin_with_the_voice_and_the_transcript() {
     assert_eq!(admin_messages(&b, "Ticket #2 (id").len(), 1);
     let log = b.node.log();
     for word in ["интернет", "internet"] {
-        assert!(!log.to_lowercase().contains(word), "{word:?} in the node log");
+        assert!(
+            !log.to_lowercase().contains(word),
+            "{word:?} in the node log"
+        );
     }
 }
 
@@ -212,7 +230,10 @@ async fn kill9_during_a_transcription_then_restart_gives_exactly_one_transcript(
     // The worker fetched the note: it is transcribing now (seconds of Whisper). Kill -9.
     let deadline = Instant::now() + WAIT;
     while b.fake.downloads().is_empty() {
-        assert!(Instant::now() < deadline, "the worker never downloaded the note");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never downloaded the note"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     b.kill9();
@@ -254,7 +275,10 @@ async fn without_a_model_the_admin_gets_the_voice_and_the_reason() {
     let voice = health_voice(&b).await;
     assert_eq!(voice["status"], "model_missing", "{voice}");
     assert!(
-        voice["detail"].as_str().unwrap_or("").contains("[voice] model"),
+        voice["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("[voice] model"),
         "{voice}"
     );
 
@@ -267,7 +291,10 @@ async fn without_a_model_the_admin_gets_the_voice_and_the_reason() {
         "{}",
         note.text()
     );
-    assert!(b.fake.downloads().is_empty(), "nothing to download without a model");
+    assert!(
+        b.fake.downloads().is_empty(),
+        "nothing to download without a model"
+    );
     let thread = b.api("/api/v1/tickets/1").await;
     let text = thread["messages"][0]["text"].as_str().unwrap();
     assert!(text.contains("not transcribed"), "{text}");

@@ -252,7 +252,11 @@ pub(crate) fn admin_copy(
 
 /// The text an admin's copy of a voice note shows in place of the message.
 pub(crate) fn voice_pending(lang: Lang, seconds: u32) -> String {
-    tr(lang, "voice-pending", &[("seconds", s(seconds.to_string()))])
+    tr(
+        lang,
+        "voice-pending",
+        &[("seconds", s(seconds.to_string()))],
+    )
 }
 
 /// The caption of a voice note re-sent to an admin; `None` when the post was refused.
@@ -299,9 +303,7 @@ pub(crate) fn transcript(lang: Lang, note: &voice::VoiceNote) -> Option<Rendered
         ],
     );
     let body = match result {
-        VoiceResult::Text { text, .. } => {
-            tr(lang, "voice-transcript", &[("text", s(html(text)))])
-        }
+        VoiceResult::Text { text, .. } => tr(lang, "voice-transcript", &[("text", s(html(text)))]),
         VoiceResult::Failed { reason } => tr(
             lang,
             "voice-not-transcribed",

@@ -267,14 +267,21 @@ fn voice_transcripts_show_the_text_or_the_reason_with_reply_and_close() {
         result: None,
         created_at_ms: 0,
     };
-    assert!(support::transcript(Lang::En, &note).is_none(), "nothing yet");
+    assert!(
+        support::transcript(Lang::En, &note).is_none(),
+        "nothing yet"
+    );
     note.result = Some(VoiceResult::Text {
         text: "<b>интернет</b> не работает".into(),
         language: "ru".into(),
     });
     let r = support::transcript(Lang::En, &note).unwrap();
     assert!(r.0.contains("Ticket #2 (id 2002)"), "{}", r.0);
-    assert!(r.0.contains("&lt;b&gt;интернет&lt;/b&gt; не работает"), "escaped: {}", r.0);
+    assert!(
+        r.0.contains("&lt;b&gt;интернет&lt;/b&gt; не работает"),
+        "escaped: {}",
+        r.0
+    );
     assert_eq!(buttons(&r), ["tr:2", "tx:2"]);
     note.result = Some(VoiceResult::Failed {
         reason: VoiceFailure::TooLong {

@@ -718,7 +718,8 @@ async fn answer(
                 }
                 "sendVoice" => {
                     let id = params["voice"].as_str().unwrap_or("").to_string();
-                    msg["voice"] = json!({ "file_id": id, "file_unique_id": format!("U{id}"), "duration": 1 });
+                    msg["voice"] =
+                        json!({ "file_id": id, "file_unique_id": format!("U{id}"), "duration": 1 });
                 }
                 _ => {
                     msg["text"] = params["text"].clone();
@@ -791,16 +792,16 @@ fn serve_file(shared: &Shared, bot: &str, path: &str) -> Response {
             return err(502, "Bad Gateway");
         }
     }
-    let found = g.files.values().find(|(p, _)| p == path).map(|f| f.1.clone());
+    let found = g
+        .files
+        .values()
+        .find(|(p, _)| p == path)
+        .map(|f| f.1.clone());
     let Some(bytes) = found else {
         return err(404, "Not Found");
     };
     g.downloads.push((path.to_string(), Instant::now()));
-    (
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        bytes,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
 /// Marks a getUpdates as held while it lives; a dropped connection (the poller died or gave
