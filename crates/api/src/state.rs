@@ -83,6 +83,8 @@ struct Inner {
     /// What `GET /api/v1/backup` seals with and where it builds its copy (none: the route
     /// answers 503).
     backup: Option<BackupSource>,
+    /// What `/health` says of voice transcription (none: `disabled`).
+    voice: Option<Arc<dyn crate::health::VoiceProbe>>,
 }
 
 /// Every registered node and which of them the leader counts online: what placement needs
@@ -144,6 +146,7 @@ impl ApiState {
                 node_cache: Mutex::default(),
                 fleet_cache: Mutex::default(),
                 backup: None,
+                voice: None,
             }),
         }
     }
@@ -177,6 +180,16 @@ impl ApiState {
     pub fn with_backup(mut self, source: BackupSource) -> Self {
         self.configure().backup = Some(source);
         self
+    }
+
+    /// Reports voice transcription in `/health` (issue #17).
+    pub fn with_voice_probe(mut self, probe: Arc<dyn crate::health::VoiceProbe>) -> Self {
+        self.configure().voice = Some(probe);
+        self
+    }
+
+    pub fn voice_probe(&self) -> Option<&Arc<dyn crate::health::VoiceProbe>> {
+        self.inner.voice.as_ref()
     }
 
     pub fn backup_source(&self) -> Option<&BackupSource> {

@@ -254,3 +254,16 @@ reminder-expires-1d = ⏳ Your VPN access ends tomorrow, on { $date }. Renew it 
 reminder-expired = ⛔ Your VPN access ended on { $date }. Renew it to connect again.
 reminder-quota-80 = 📶 You have used 80% of this period's traffic ({ $quota }).
 reminder-quota-100 = 📶 You have used all of this period's traffic ({ $quota }). The VPN is paused until the next reset or a renewal.
+# Voice notes to support (issue #17)
+voice-pending = 🎤 Voice note ({ $seconds } s), transcribing…
+voice-caption = 🎤 Ticket #{ $id }
+voice-transcript-head = 🎤 Ticket #{ $id } (id { $tg }): transcript of the voice note ({ $seconds } s)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Could not transcribe it: { $reason }. Listen to the voice note above.
+voice-fail-too-long = too long ({ $seconds } s, the limit is { $limit } s)
+voice-fail-silent = it is silent
+voice-fail-no-speech = no speech recognised
+voice-fail-off = transcription is off ({ $detail })
+voice-fail-bad-audio = the file is not a readable voice note ({ $detail })
+voice-fail-download = the file could not be downloaded ({ $detail })
+voice-fail-model = the speech model failed ({ $detail })

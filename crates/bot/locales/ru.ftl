@@ -265,3 +265,16 @@ reminder-expires-1d = ⏳ Доступ к VPN закончится завтра,
 reminder-expired = ⛔ Доступ к VPN закончился { $date }. Продлите его, чтобы снова подключиться.
 reminder-quota-80 = 📶 Использовано 80% трафика этого периода ({ $quota }).
 reminder-quota-100 = 📶 Трафик этого периода израсходован полностью ({ $quota }). VPN приостановлен до следующего сброса или продления.
+# Голосовые сообщения в поддержку (issue #17)
+voice-pending = 🎤 Голосовое сообщение ({ $seconds } с), расшифровывается…
+voice-caption = 🎤 Обращение №{ $id }
+voice-transcript-head = 🎤 Обращение №{ $id } (id { $tg }): расшифровка голосового ({ $seconds } с)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Не удалось расшифровать: { $reason }. Прослушайте голосовое выше.
+voice-fail-too-long = слишком длинное ({ $seconds } с, предел { $limit } с)
+voice-fail-silent = тишина
+voice-fail-no-speech = речь не распознана
+voice-fail-off = расшифровка выключена ({ $detail })
+voice-fail-bad-audio = файл не читается как голосовое ({ $detail })
+voice-fail-download = файл не скачался ({ $detail })
+voice-fail-model = ошибка модели речи ({ $detail })

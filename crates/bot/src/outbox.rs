@@ -48,6 +48,17 @@ pub enum Out {
     /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
     /// one-time token, so it is made when the row is performed and never stored in the log.
     Invite { lang: Lang, ttl_secs: u64 },
+    /// A user's voice note re-sent to an admin by its Telegram file id, captioned with the
+    /// ticket of `post` (the `TicketVoice` command).
+    Voice {
+        lang: Lang,
+        post: CommandRef,
+        file_id: String,
+    },
+    /// The transcript of voice note `message_id` (or why there is none), to an admin.
+    /// Written by the store's apply of `VoiceTranscribed`
+    /// (`crates/store/src/apply/voice.rs`), rendered in the chat's stored language.
+    VoiceTranscript { message_id: i64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -269,6 +280,15 @@ pub enum Notice {
         #[serde(default)]
         traffic_limit_bytes: Option<i64>,
     },
+    /// To an admin: a user's voice note (sent next, by file id) with the sender's context;
+    /// the transcript follows when the leader's worker has it.
+    TicketAdminVoice {
+        post: CommandRef,
+        from: String,
+        telegram_id: i64,
+        seconds: u32,
+        devices: Vec<TicketDevice>,
+    },
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.
@@ -332,6 +352,12 @@ mod tests {
                 lang: Lang::Ru,
                 ttl_secs: 900,
             },
+            Out::Voice {
+                lang: Lang::En,
+                post: CommandRef(0),
+                file_id: "AwACAgIAAxkB".into(),
+            },
+            Out::VoiceTranscript { message_id: 9 },
         ];
         for o in outs {
             let item = o.clone().to(1);
@@ -396,6 +422,14 @@ mod tests {
                     traffic_limit_bytes: None,
                 },
             }
+        )
+    /// The store writes these rows itself (`apply/voice.rs`, `apply/ticket.rs`).
+    #[test]
+    fn rows_written_by_apply_read_back() {
+        let row = serde_json::json!({ "do": "voice_transcript", "message_id": 9 });
+        assert_eq!(
+            serde_json::from_value::<Out>(row).unwrap(),
+            Out::VoiceTranscript { message_id: 9 }
         );
     }
 

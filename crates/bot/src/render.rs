@@ -133,6 +133,23 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             None,
         ),
         Notice::PlanUnavailable => plain("plan-unavailable"),
+        Notice::TicketAdminVoice {
+            post,
+            from,
+            telegram_id,
+            seconds,
+            devices,
+        } => {
+            let text = support::voice_pending(lang, *seconds);
+            let copy = support::AdminCopy {
+                from,
+                telegram_id: *telegram_id,
+                text: &text,
+                devices,
+            };
+            support::admin_copy(lang, outcomes, *post, copy)
+                .unwrap_or_else(|| plain("ticket-failed"))
+        }
         Notice::PlanBadInput { step } => plain(screens::plan_draft::bad_input_key(*step)),
         Notice::PlanNameTaken => plain("plan-name-taken"),
         Notice::PlanUseButtons => plain("plan-use-buttons"),

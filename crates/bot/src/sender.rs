@@ -307,6 +307,43 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             done(row)
         }
         Out::Invite { lang, ttl_secs } => send_invite(ctx, row, lang, ttl_secs, stop).await,
+        Out::Voice {
+            lang,
+            post,
+            file_id,
+        } => {
+            let Some(caption) = crate::screens::support::voice_caption(lang, outcomes, post) else {
+                // The post was refused: the user was told, there is no ticket to show.
+                return done(row);
+            };
+            let chat = row.chat_id;
+            let r = call(stop, None, || ctx.tg.send_voice(chat, &file_id, &caption)).await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "voice note not re-sent to an admin");
+            }
+            done(row)
+        }
+        Out::VoiceTranscript { message_id } => {
+            let chat = row.chat_id;
+            let rendered =
+                match crate::screens::support::transcript_for(ctx, chat, message_id).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return done(row),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a voice note; retrying later");
+                        return None;
+                    }
+                };
+            let (text, keyboard) = rendered;
+            let r = call(stop, None, || {
+                ctx.tg.send_text(chat, &text, true, keyboard.clone())
+            })
+            .await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "voice transcript not sent");
+            }
+            done(row)
+        }
     }
 }
 

@@ -198,6 +198,10 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
             snap.own_devices = read.devices_of_user(user.id, false).await?;
             snap.nodes = read.nodes().await?;
         }
+        // The admins' copies are in each admin's language.
+        for admin in snap.policy.admin_ids.clone() {
+            add_lang(read, &mut snap, admin).await?;
+        }
     }
     if is_plan_draft_text(inc, &snap) {
         let plans = read.plans(true).await?;
@@ -216,6 +220,7 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
 fn is_support_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
     match inc.kind {
         crate::update::Kind::Text(t) => !snap.policy.admin && !t.trim_start().starts_with('/'),
+        crate::update::Kind::Voice { .. } => !snap.policy.admin,
         _ => false,
     }
 }

@@ -21,13 +21,17 @@ pub type Format = u32;
 /// not listed in [`INTRODUCED`]. Such entries are stored exactly as before (a JSON array).
 pub const BASE_FORMAT: Format = 1;
 
+/// The newest format a release build writes and applies: 2 adds the commands of this
+/// session (see [`INTRODUCED`]).
+const RELEASE_FORMAT: Format = 2;
+
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
-pub const FORMAT_VERSION: Format = 2;
+pub const FORMAT_VERSION: Format = RELEASE_FORMAT;
 /// The newest format this build writes and applies (the `upgrade-next` test build, which
-/// adds [`Command::UpgradeProbe`] one format above the release build).
+/// adds [`Command::UpgradeProbe`] one format above the release).
 #[cfg(feature = "upgrade-next")]
-pub const FORMAT_VERSION: Format = 3;
+pub const FORMAT_VERSION: Format = RELEASE_FORMAT + 1;
 
 /// One row of the table: a command (by its [`Command::action`]) and the format it appeared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +42,6 @@ pub struct Introduced {
 
 /// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
 pub const INTRODUCED: &[Introduced] = &[
-    // The rolling-upgrade test's probe: always the newest format.
-    #[cfg(feature = "upgrade-next")]
-    Introduced {
-        action: "cluster.upgrade_probe",
-        format: FORMAT_VERSION,
-    },
     // Reminders and the scheduler's due index (issue #15, remind).
     Introduced {
         action: "user.remind",
@@ -51,6 +49,21 @@ pub const INTRODUCED: &[Introduced] = &[
     },
     Introduced {
         action: "user.recheck_due",
+        format: 2,
+    },
+    // The rolling-upgrade test's probe: newer than anything a release build knows.
+    #[cfg(feature = "upgrade-next")]
+    Introduced {
+        action: "cluster.upgrade_probe",
+        format: RELEASE_FORMAT + 1,
+    },
+    // Voice notes to support (issue #17).
+    Introduced {
+        action: "ticket.voice",
+        format: 2,
+    },
+    Introduced {
+        action: "ticket.voice_transcribed",
         format: 2,
     },
 ];
@@ -172,6 +185,25 @@ mod tests {
             outbox: vec![],
         };
         assert_eq!(update.format(), FORMAT_VERSION);
+    }
+
+    #[test]
+    fn a_voice_note_needs_format_two_inside_an_update() {
+        let voice = Command::TicketVoice {
+            telegram_id: 7,
+            file_id: "F".into(),
+            duration_secs: 3,
+            language: None,
+            notify: vec![],
+        };
+        assert_eq!(voice.format(), 2);
+        let update = Command::TelegramUpdate {
+            update_id: 1,
+            offset: 1,
+            commands: vec![voice],
+            outbox: vec![],
+        };
+        assert_eq!(update.format(), 2);
     }
 
     #[test]

@@ -346,9 +346,10 @@ const REPLICATED_TABLES: &[&str] = &[
     "usage_reports",
     "device_counters",
     "node_usage_daily",
-    // Support tickets (migration 0040).
+    // Support tickets and the voice-note transcription queue (migrations 0040, 0041).
     "tickets",
     "ticket_messages",
+    "voice_notes",
 ];
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own

@@ -23,6 +23,7 @@ mod secret_files;
 mod usage_report;
 mod verbs;
 mod voice_cli;
+mod voice_service;
 mod wg_service;
 mod xray_service;
 

@@ -77,6 +77,8 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         wg.as_ref().map(|s| s.tracker.clone()),
         xray.as_ref().map(|s| s.tracker.clone()),
     ];
+    // Support voice notes: the leader-only transcription worker (issue #17).
+    let voice = crate::voice_service::spawn(&cluster, config, stop_rx.clone());
     let state = api_state(
         &cluster,
         config,
@@ -86,7 +88,8 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     .with_backup(vpnkeeper_api::state::BackupSource {
         secret: secret.clone(),
         scratch_dir: dir.join("snapshots"),
-    });
+    })
+    .with_voice_probe(voice.probe.clone());
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
         _ => None,
@@ -151,6 +154,10 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     }
     let _ = liveness.await;
     let _ = scheduler.await;
+    // A transcription in progress is abandoned: its note stays pending for the next leader.
+    if let Some(handle) = voice.handle {
+        let _ = handle.await;
+    }
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }

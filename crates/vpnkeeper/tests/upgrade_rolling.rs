@@ -1,5 +1,5 @@
 //! A rolling upgrade of a three-node cluster with two real builds: today's binary and the
-//! `upgrade-next` build (one log format newer, with one no-op command, `POST /api/v1/upgrade-probe`).
+//! `upgrade-next` build (the next log format, with one no-op command, `POST /api/v1/upgrade-probe`).
 //! Nodes are upgraded one at a time while writes keep flowing; the new command is refused
 //! (409 `version_gate`, naming the old node) while any node runs the old build, and applied
 //! on every node once the last one is upgraded. The old build then refuses to start on an
@@ -22,10 +22,11 @@ use std::time::Duration;
 use common::fleet::*;
 use common::{wait_healthy, Node, BIN};
 use serde_json::{json, Value};
+use vpnkeeper_domain::version::FORMAT_VERSION;
 
-/// The log format of today's build, and of the `upgrade-next` build (one newer).
-const OLD: u32 = vpnkeeper_domain::version::FORMAT_VERSION;
-const NEW: u32 = OLD + 1;
+/// The format today's build (this test's) runs; the `upgrade-next` build runs the next one.
+const TODAY: u32 = FORMAT_VERSION;
+const NEXT: u32 = FORMAT_VERSION + 1;
 
 fn next_bin() -> PathBuf {
     if let Ok(p) = std::env::var("VPNKEEPER_NEXT_BIN") {
@@ -168,11 +169,9 @@ fn upgrade_all(nodes: &mut [Node; 3], next: &PathBuf, acked: &AtomicUsize) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            assert!(
-                msg.contains(&format!("needs every node at format >= {NEW}"))
-                    && msg.contains(&format!("runs format {OLD}")),
-                "{msg}"
-            );
+            let needs = format!("needs every node at format >= {NEXT}");
+            let runs = format!("runs format {TODAY}");
+            assert!(msg.contains(&needs) && msg.contains(&runs), "{msg}");
             assert!(!msg.contains('\n'), "one line: {msg}");
         }
     }
@@ -184,8 +183,8 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
     let (n1, n2, n3) = tokio::task::spawn_blocking(three_nodes).await.unwrap();
     let mut nodes = [n1, n2, n3];
     // Today's build advertises its format for every member.
-    let old = Some(u64::from(OLD));
-    assert_eq!(formats(&nodes[0]), vec![old, old, old]);
+    let today = Some(TODAY as u64);
+    assert_eq!(formats(&nodes[0]), vec![today, today, today]);
 
     let targets: Arc<Vec<Target>> = Arc::new(
         nodes
@@ -205,11 +204,11 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
         upgrade_all(&mut nodes, &next, &acked);
         // Every member now advertises the next format (the leader's view, once it heard
         // them all).
-        let new = Some(u64::from(NEW));
+        let next = Some(NEXT as u64);
         eventually(
             "all members at the next format",
             Duration::from_secs(20),
-            || formats(&nodes[0]) == vec![new, new, new],
+            || formats(&nodes[0]) == vec![next, next, next],
         );
         let (code, body) = probe(&nodes[1]);
         (nodes, acked, code, body)

@@ -75,6 +75,7 @@ pub(crate) fn decide(inc: &Incoming<'_>, snap: &Snapshot, entropy: &mut dyn Entr
 fn member(turn: &mut Turn<'_>) {
     match turn.inc.kind {
         Kind::Text(text) => main_menu::text(turn, text),
+        Kind::Voice { file_id, seconds } => support::post_voice(turn, file_id, seconds),
         Kind::Other => turn.notice(Notice::FilesNotSupported),
         Kind::Callback { .. } => {
             let Some(cb) = turn.inc.callback() else {

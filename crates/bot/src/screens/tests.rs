@@ -406,3 +406,44 @@ fn plan_draft_screens_offer_the_step_s_valid_choices() {
     let r = render(Lang::En, &saved, &view, Outcomes(&taken));
     assert!(r.0.contains("already taken"), "{}", r.0);
 }
+
+#[test]
+fn voice_transcripts_show_the_text_or_the_reason_with_reply_and_close() {
+    use vpnkeeper_domain::command::voice::{VoiceFailure, VoiceNote, VoiceResult, VoiceStatus};
+    let mut note = VoiceNote {
+        message_id: 3,
+        ticket_id: 2,
+        telegram_id: 2002,
+        file_id: "F".into(),
+        duration_secs: 9,
+        language: Some("ru".into()),
+        status: VoiceStatus::Pending,
+        result: None,
+        created_at_ms: 0,
+    };
+    assert!(
+        support::transcript(Lang::En, &note).is_none(),
+        "nothing yet"
+    );
+    note.result = Some(VoiceResult::Text {
+        text: "<b>интернет</b> не работает".into(),
+        language: "ru".into(),
+    });
+    let r = support::transcript(Lang::En, &note).unwrap();
+    assert!(r.0.contains("Ticket #2 (id 2002)"), "{}", r.0);
+    assert!(
+        r.0.contains("&lt;b&gt;интернет&lt;/b&gt; не работает"),
+        "escaped: {}",
+        r.0
+    );
+    assert_eq!(buttons(&r), ["tr:2", "tx:2"]);
+    note.result = Some(VoiceResult::Failed {
+        reason: VoiceFailure::TooLong {
+            seconds: 130,
+            limit: 120,
+        },
+    });
+    let r = support::transcript(Lang::Ru, &note).unwrap();
+    assert!(r.0.contains("Не удалось расшифровать"), "{}", r.0);
+    assert!(r.0.contains("130"), "{}", r.0);
+}

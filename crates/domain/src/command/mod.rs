@@ -37,6 +37,7 @@ pub mod telegram;
 pub mod ticket;
 pub mod usage;
 pub mod user;
+pub mod voice;
 
 pub use actor::Actor;
 pub use device::WgMaterial;
@@ -258,7 +259,7 @@ pub enum Command {
     CloseTicket {
         ticket_id: i64,
     },
-    /// A no-op that only the `upgrade-next` test build knows (format 2, see
+    /// A no-op that only the `upgrade-next` test build knows (one format above the release, see
     /// `crate::version`): the rolling-upgrade test proposes it to show that a command older
     /// nodes cannot decode is refused until every member runs the new build.
     #[cfg(feature = "upgrade-next")]
@@ -286,6 +287,24 @@ pub enum Command {
     /// recomputes when they next need a look. Housekeeping: not audited.
     RecheckDue {
         user_ids: Vec<crate::entity::UserId>,
+    },
+    /// A user's voice note to support (`voice` family): a message of their open ticket (or a
+    /// new one) that is *pending transcription* until a `VoiceTranscribed` for it commits.
+    /// `notify`: the admin chats that get the transcript.
+    TicketVoice {
+        telegram_id: i64,
+        file_id: String,
+        duration_secs: u32,
+        /// The sender's language code (Telegram's), a hint for Whisper; `None` = detect.
+        language: Option<String>,
+        notify: Vec<i64>,
+    },
+    /// The leader's transcription worker: the text of voice note `message_id`, or why there
+    /// is none. Applies once per note (a second result changes nothing); its apply queues
+    /// the admins' message in the bot's outbox.
+    VoiceTranscribed {
+        message_id: i64,
+        result: voice::VoiceResult,
     },
 }
 
@@ -335,6 +354,8 @@ impl Command {
             Command::RecordCounters { .. } => "usage.counters",
             Command::RemindUsers { .. } => "user.remind",
             Command::RecheckDue { .. } => "user.recheck_due",
+            Command::TicketVoice { .. } => "ticket.voice",
+            Command::VoiceTranscribed { .. } => "ticket.voice_transcribed",
         }
     }
 
@@ -435,6 +456,22 @@ impl Command {
             } => usage::validate_counters(*boot_epoch, *seq, entries),
             Command::RemindUsers { reminders } => reminder::validate_reminders(reminders),
             Command::RecheckDue { user_ids } => reminder::validate_recheck(user_ids),
+            Command::TicketVoice {
+                telegram_id,
+                file_id,
+                duration_secs,
+                language,
+                notify,
+            } => voice::validate_voice(
+                *telegram_id,
+                file_id,
+                *duration_secs,
+                language.as_deref(),
+                notify,
+            ),
+            Command::VoiceTranscribed { message_id, result } => {
+                voice::validate_result(*message_id, result)
+            }
         }
     }
 

@@ -20,6 +20,7 @@ mod telegram;
 mod ticket;
 mod usage;
 mod user;
+mod voice;
 
 use vpnkeeper_domain::{Actor, Applied, ApplyOutcome, Command, CommandError, Envelope};
 
@@ -257,5 +258,24 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         }
         C::RemindUsers { reminders } => reminder::remind(conn, at, reminders),
         C::RecheckDue { user_ids } => reminder::recheck_due(conn, at, user_ids),
+        C::TicketVoice {
+            telegram_id,
+            file_id,
+            duration_secs,
+            language,
+            notify,
+        } => {
+            let post = voice::Post {
+                telegram_id: *telegram_id,
+                file_id,
+                duration_secs: *duration_secs,
+                language: language.as_deref(),
+                notify,
+            };
+            voice::post(conn, at, post)
+        }
+        C::VoiceTranscribed { message_id, result } => {
+            voice::transcribed(conn, at, *message_id, result)
+        }
     }
 }
