@@ -422,7 +422,9 @@ mod tests {
                     traffic_limit_bytes: None,
                 },
             }
-        )
+        );
+    }
+
     /// The store writes these rows itself (`apply/voice.rs`, `apply/ticket.rs`).
     #[test]
     fn rows_written_by_apply_read_back() {
