@@ -74,7 +74,11 @@ pub fn spawn(cluster: &Cluster, config: &Config, stop: watch::Receiver<bool>) ->
     let max_seconds = engine.max_seconds;
     // An operator's `[voice] language` wins over each sender's Telegram language.
     let use_note_language = engine.language.is_none();
-    let transcriber = Arc::new(Transcriber::new(engine));
+    // The encoder window sized to the note, not Whisper's fixed 30 s: a 10 s note took
+    // 6.7 s with the full window (the decoder kept running over the silent padding) and
+    // 0.6 s with it scaled (`cargo bench -p vpnkeeper-voice --bench rtf`); support notes are
+    // short. The ru/en clips of tests/voice_support.rs pass with it.
+    let transcriber = Arc::new(Transcriber::new(engine).with_scaled_audio_ctx(true));
     let settings = config.telegram.settings(
         config.wireguard.client_options(),
         config.api.options(&config.node).public_url,
