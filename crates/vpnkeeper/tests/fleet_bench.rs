@@ -163,6 +163,9 @@ fn failover_20_leader_kills() {
             ms(t)
         );
         took.push(t);
+        if std::env::var_os("FLEET_BENCH_TRACE").is_some() {
+            trace_calls(&fake.calls(), killed);
+        }
         nodes[victim].start_env(&pairs);
         wait_members(&nodes[0], 3, 0);
     }
@@ -188,6 +191,20 @@ fn failover_20_leader_kills() {
         0,
         "overlapping getUpdates across failovers"
     );
+}
+
+/// Where a failover's time goes, as the Bot API saw it: each call after the kill, with the
+/// node it came through and its offset (`FLEET_BENCH_TRACE=1`).
+fn trace_calls(calls: &[fake_telegram::Call], killed: Instant) {
+    for c in calls.iter().filter(|c| c.at >= killed) {
+        println!(
+            "    +{:>5.0} ms  {:<16} via {:<8} status {}",
+            ms(c.at - killed),
+            c.method,
+            c.via.as_deref().unwrap_or("-"),
+            c.status
+        );
+    }
 }
 
 struct Target {
