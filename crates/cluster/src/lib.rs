@@ -91,7 +91,14 @@ pub enum SubmitError {
     Propose(#[from] ProposeError),
 }
 
-/// Timing of the Raft protocol. Failover takes roughly one election timeout.
+/// Timing of the Raft protocol.
+///
+/// Failover takes about `election_timeout_max + election_timeout` (random in [min, max)):
+/// openraft's followers refuse votes for a leader lease of `election_timeout_max` after the
+/// last heartbeat, and a candidate stands only after that lease plus its own timeout. With
+/// 1–2 s the bot answered 3.2–3.9 s after a leader's `kill -9` (median 3.5 s, `fleet_bench`);
+/// 0.8–1.2 s makes it ~2.2 s, and a leader must still miss heartbeats for 2 s before anyone
+/// stands, which a loaded 2-core machine does not do by accident.
 #[derive(Debug, Clone)]
 pub struct RaftTiming {
     pub heartbeat_ms: u64,
@@ -104,9 +111,9 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {
-            heartbeat_ms: 250,
-            election_timeout_min_ms: 1000,
-            election_timeout_max_ms: 2000,
+            heartbeat_ms: 200,
+            election_timeout_min_ms: 800,
+            election_timeout_max_ms: 1200,
             snapshot_every: 20_000,
         }
     }

@@ -164,7 +164,18 @@ fn failover_20_leader_kills() {
         );
         took.push(t);
         if std::env::var_os("FLEET_BENCH_TRACE").is_some() {
+            println!("    killed at {}", chrono_now());
             trace_calls(&fake.calls(), killed);
+            for n in &nodes {
+                for l in n.log().lines().rev().take(400).collect::<Vec<_>>().into_iter().rev() {
+                    if ["leads", "lease", "vote", "elect", "Telegram", "leader"]
+                        .iter()
+                        .any(|k| l.contains(k))
+                    {
+                        println!("    {}", &l[..l.len().min(200)]);
+                    }
+                }
+            }
         }
         nodes[victim].start_env(&pairs);
         wait_members(&nodes[0], 3, 0);
@@ -191,6 +202,13 @@ fn failover_20_leader_kills() {
         0,
         "overlapping getUpdates across failovers"
     );
+}
+
+fn chrono_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:03} (unix)", d.as_secs(), d.subsec_millis())
 }
 
 /// Where a failover's time goes, as the Bot API saw it: each call after the kill, with the
