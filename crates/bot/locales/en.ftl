@@ -194,3 +194,7 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+backup-caption = 🗄 Scheduled backup of cluster { $cluster }, { $time }
+    { $size } · users { $users } · devices { $devices } · nodes { $nodes }
+    Sealed with the cluster key: vpnkeeper restore --from FILE --cluster-key cluster.key
+backup-failed = ⚠️ Scheduled backup FAILED: { $reason }

@@ -47,6 +47,9 @@ pub enum Out {
     /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
     /// one-time token, so it is made when the row is performed and never stored in the log.
     Invite { lang: Lang, ttl_secs: u64 },
+    /// A scheduled backup for an admin, as a document (or an alert when it fails). Written
+    /// by the store's apply of `TelegramBackupDue`; sent in the chat's stored language.
+    Backup { slot_ms: i64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by

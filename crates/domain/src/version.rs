@@ -23,11 +23,11 @@ pub const BASE_FORMAT: Format = 1;
 
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
-pub const FORMAT_VERSION: Format = 1;
-/// The newest format this build writes and applies (the `upgrade-next` test build, which
-/// adds [`Command::UpgradeProbe`]).
-#[cfg(feature = "upgrade-next")]
 pub const FORMAT_VERSION: Format = 2;
+/// The newest format this build writes and applies (the `upgrade-next` test build, one
+/// above the release: it adds [`Command::UpgradeProbe`]).
+#[cfg(feature = "upgrade-next")]
+pub const FORMAT_VERSION: Format = 3;
 
 /// One row of the table: a command (by its [`Command::action`]) and the format it appeared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +37,27 @@ pub struct Introduced {
 }
 
 /// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(not(feature = "upgrade-next"))]
-pub const INTRODUCED: &[Introduced] = &[];
-/// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(feature = "upgrade-next")]
+/// Format 2: commands new in the second release of the log format.
 pub const INTRODUCED: &[Introduced] = &[Introduced {
-    action: "cluster.upgrade_probe",
+    action: "backup.telegram_due",
     format: 2,
 }];
+
+/// The `upgrade-next` test build's no-op command: always one format above the release.
+#[cfg(feature = "upgrade-next")]
+const PROBE: Introduced = Introduced {
+    action: "cluster.upgrade_probe",
+    format: 3,
+};
+
+/// Every row this build knows: [`INTRODUCED`], plus the probe in the `upgrade-next` build.
+pub fn introduced() -> impl Iterator<Item = &'static Introduced> {
+    #[cfg(feature = "upgrade-next")]
+    let probe = std::iter::once(&PROBE);
+    #[cfg(not(feature = "upgrade-next"))]
+    let probe = std::iter::empty();
+    INTRODUCED.iter().chain(probe)
+}
 
 /// The release this build is (the crate version, plus the test build's marker).
 pub fn release() -> String {
@@ -58,8 +71,7 @@ pub fn release() -> String {
 
 /// The format an action appeared in, from [`INTRODUCED`].
 pub fn format_of_action(action: &str) -> Format {
-    INTRODUCED
-        .iter()
+    introduced()
         .find(|row| row.action == action)
         .map_or(BASE_FORMAT, |row| row.format)
 }
@@ -125,7 +137,7 @@ mod tests {
 
     #[test]
     fn this_build_applies_every_format_it_lists() {
-        for row in INTRODUCED {
+        for row in introduced() {
             assert!(
                 row.format > BASE_FORMAT,
                 "{row:?} belongs to the base format"
@@ -153,16 +165,16 @@ mod tests {
 
     #[cfg(feature = "upgrade-next")]
     #[test]
-    fn the_probe_needs_format_two_even_inside_an_update() {
+    fn the_probe_needs_the_next_format_even_inside_an_update() {
         let probe = Command::UpgradeProbe { note: "x".into() };
-        assert_eq!(probe.format(), 2);
+        assert_eq!(probe.format(), FORMAT_VERSION);
         let update = Command::TelegramUpdate {
             update_id: 1,
             offset: 1,
             commands: vec![probe],
             outbox: vec![],
         };
-        assert_eq!(update.format(), 2);
+        assert_eq!(update.format(), FORMAT_VERSION);
     }
 
     #[test]

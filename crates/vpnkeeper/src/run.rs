@@ -102,7 +102,24 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         "vpnkeeper node running"
     );
 
-    let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let backup_maker = crate::backup_telegram::Maker::new(
+        cluster.read().clone(),
+        vpnkeeper_api::state::BackupSource {
+            secret: secret.clone(),
+            scratch_dir: dir.join("snapshots"),
+        },
+    );
+    let bot = crate::bot_service::spawn(
+        &cluster,
+        config,
+        secret.sealer(),
+        backup_maker,
+        stop_rx.clone(),
+    );
+    // Scheduled backups to the admins (ops): only where the bot runs.
+    let backup_schedule = bot
+        .as_ref()
+        .and_then(|_| crate::backup_telegram::spawn_schedule(&cluster, config, stop_rx.clone()));
     let liveness = {
         let c = cluster.clone();
         crate::bot_service::spawn_leader_only(
@@ -150,6 +167,9 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         let _ = handle.await;
     }
     let _ = liveness.await;
+    if let Some(handle) = backup_schedule {
+        let _ = handle.await;
+    }
     let _ = scheduler.await;
     if let Some(wg) = wg {
         let _ = wg.handle.await;

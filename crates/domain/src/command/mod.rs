@@ -25,6 +25,7 @@ use crate::validate::ValidationError;
 
 mod actor;
 pub mod api_key;
+pub mod backup;
 pub mod device;
 pub mod import;
 pub mod node;
@@ -275,6 +276,13 @@ pub enum Command {
         seq: u64,
         entries: Vec<CounterEntry>,
     },
+    /// The leader's backup schedule: a sealed backup is due to the bot's admin `chats` for
+    /// the slot starting at `slot_ms`. Apply queues one outbox row per chat unless a slot as
+    /// late was queued already (see `command::backup`); the file is made when sent.
+    TelegramBackupDue {
+        slot_ms: i64,
+        chats: Vec<i64>,
+    },
 }
 
 impl Command {
@@ -321,6 +329,7 @@ impl Command {
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
             Command::RecordCounters { .. } => "usage.counters",
+            Command::TelegramBackupDue { .. } => "backup.telegram_due",
         }
     }
 
@@ -418,6 +427,7 @@ impl Command {
                 entries,
                 ..
             } => usage::validate_counters(*boot_epoch, *seq, entries),
+            Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
         }
     }
 

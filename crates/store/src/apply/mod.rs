@@ -9,6 +9,7 @@
 
 mod access;
 mod api_key;
+mod backup;
 mod broadcast;
 mod device;
 mod import;
@@ -254,5 +255,6 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             };
             usage::record_counters(conn, at, &report, changes)
         }
+        C::TelegramBackupDue { slot_ms, chats } => backup::telegram_due(conn, at, *slot_ms, chats),
     }
 }

@@ -169,6 +169,9 @@ struct Inner {
     conflicts: u32,
     /// (arrival, path prefix) of every getUpdates, answered or not.
     poll_arrivals: Vec<(Instant, Option<String>)>,
+    /// Methods answered with a permanent error (status, description), as Telegram refuses
+    /// e.g. a document above its size limit (`refuse`).
+    refusals: BTreeMap<String, (u16, String)>,
 }
 
 struct Shared {
@@ -348,6 +351,14 @@ impl FakeTelegram {
         let mut g = self.lock();
         g.flood = sends;
         g.flood_retry_after = retry_after;
+    }
+
+    /// Answers every call of `method` (e.g. `sendDocument`) with `status` and
+    /// `description` from now on, never recording it as a call (Telegram did not take it).
+    pub fn refuse(&self, method: &str, status: u16, description: &str) {
+        self.lock()
+            .refusals
+            .insert(method.to_string(), (status, description.to_string()));
     }
 
     pub fn hold_sends(&self, hold: bool) {
@@ -587,6 +598,14 @@ async fn answer(
                 };
             }
             g.failure = None;
+        }
+    }
+    {
+        let mut g = shared.inner.lock().unwrap();
+        if let Some((status, description)) = g.refusals.get(&method).cloned() {
+            g.rejected.push((method.clone(), status, Instant::now()));
+            drop(g);
+            return err(status, &description);
         }
     }
     let is_send = matches!(
