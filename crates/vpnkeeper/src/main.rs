@@ -4,6 +4,7 @@
 mod backup;
 mod backup_telegram;
 mod bench;
+mod bench_backup;
 mod bench_xray;
 mod bot_service;
 mod client;
@@ -281,6 +282,15 @@ enum Cmd {
     Voice {
         #[command(subcommand)]
         command: voice_cli::VoiceCmd,
+    },
+    /// Measure backup and restore time and file size on a throw-away node seeded with
+    /// USERS users and DEVICES devices (build with --release for meaningful figures).
+    BenchBackup {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// At most twice --users (a WireGuard and a VLESS device each).
+        #[arg(long, default_value_t = 200_000)]
+        devices: usize,
     },
 }
 
@@ -769,6 +779,9 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         }
         // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
         Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
+        Cmd::BenchBackup { users, devices } => {
+            bench_backup::run(bench_backup::BenchBackupArgs { users, devices }).await
+        }
     }
 }
 

@@ -61,7 +61,7 @@ async fn login(http: &reqwest::Client, base: &str, panel: &Panel<'_>) -> Result<
         .form(&form)
         .send()
         .await
-        .map_err(|e| unreachable(base, &e))?;
+        .map_err(|e| cannot_reach(base, &e))?;
     let status = r.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         bail!("Marzban at {base} refused the username or password ({status}); check --username and --password-file");
@@ -79,7 +79,7 @@ async fn login(http: &reqwest::Client, base: &str, panel: &Panel<'_>) -> Result<
         .ok_or_else(|| not_marzban(base, "no access_token in its token answer"))
 }
 
-fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+fn cannot_reach(base: &str, e: &reqwest::Error) -> anyhow::Error {
     // reqwest's message names the URL (no secret in it); the source says why.
     let why = std::error::Error::source(e)
         .map(|s| s.to_string())
@@ -99,7 +99,7 @@ async fn all_users(http: &reqwest::Client, base: &str, token: &str) -> Result<Ve
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| unreachable(base, &e))?;
+            .map_err(|e| cannot_reach(base, &e))?;
         let status = r.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             bail!("Marzban at {base} did not let this admin list users ({status}); log in as a sudo admin");
