@@ -267,3 +267,7 @@ voice-fail-off = transcription is off ({ $detail })
 voice-fail-bad-audio = the file is not a readable voice note ({ $detail })
 voice-fail-download = the file could not be downloaded ({ $detail })
 voice-fail-model = the speech model failed ({ $detail })
+backup-caption = 🗄 Scheduled backup of cluster { $cluster }, { $time }
+    { $size } · users { $users } · devices { $devices } · nodes { $nodes }
+    Sealed with the cluster key: vpnkeeper restore --from FILE --cluster-key cluster.key
+backup-failed = ⚠️ Scheduled backup FAILED: { $reason }

@@ -278,3 +278,7 @@ voice-fail-off = расшифровка выключена ({ $detail })
 voice-fail-bad-audio = файл не читается как голосовое ({ $detail })
 voice-fail-download = файл не скачался ({ $detail })
 voice-fail-model = ошибка модели речи ({ $detail })
+backup-caption = 🗄 Плановая резервная копия кластера { $cluster }, { $time }
+    { $size } · пользователей { $users } · устройств { $devices } · узлов { $nodes }
+    Зашифрована ключом кластера: vpnkeeper restore --from FILE --cluster-key cluster.key
+backup-failed = ⚠️ Плановая резервная копия НЕ создана: { $reason }

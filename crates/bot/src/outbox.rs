@@ -59,6 +59,9 @@ pub enum Out {
     /// Written by the store's apply of `VoiceTranscribed`
     /// (`crates/store/src/apply/voice.rs`), rendered in the chat's stored language.
     VoiceTranscript { message_id: i64 },
+    /// A scheduled backup for an admin, as a document (or an alert when it fails). Written
+    /// by the store's apply of `TelegramBackupDue`; sent in the chat's stored language.
+    Backup { slot_ms: i64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by

@@ -344,6 +344,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             }
             done(row)
         }
+        Out::Backup { slot_ms } => send_backup(ctx, row, slot_ms, stop).await,
     }
 }
 
@@ -587,4 +588,51 @@ fn strip_tags(text: &str) -> String {
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&amp;", "&")
+}
+
+/// Attempts at sending a backup document on transient errors before the admin is alerted.
+const BACKUP_ATTEMPTS: u32 = 5;
+
+/// A scheduled backup to an admin: the document, or an alert saying why not (logged too).
+/// At least once, like other replies; the file is made here, so a repeat after a failover
+/// carries a backup as of then.
+async fn send_backup(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    slot_ms: i64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    use crate::backup_doc::{alert, prepare, Prepared};
+    let chat = row.chat_id;
+    let lang = crate::snapshot::stored_lang(ctx.read(), chat)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(Lang::En);
+    let failure = match prepare(ctx.backups.as_ref(), lang, slot_ms).await {
+        Prepared::Document {
+            file_name,
+            bytes,
+            caption,
+        } => {
+            let r = call(stop, Some(BACKUP_ATTEMPTS), || {
+                ctx.tg
+                    .send_document(chat, &file_name, bytes.to_vec(), &caption)
+            })
+            .await?;
+            match r {
+                Ok(_) => {
+                    tracing::info!(chat, slot_ms, size = bytes.len(), "scheduled backup sent to an admin");
+                    return done(row);
+                }
+                Err(e) => alert(lang, &format!("Telegram did not take the file: {e}")),
+            }
+        }
+        Prepared::Alert(text) => text,
+    };
+    tracing::error!(chat, slot_ms, reason = %failure, "scheduled backup NOT delivered to an admin; alerting them");
+    if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &failure, false, None)).await? {
+        tracing::error!(chat, error = %e, "the backup failure alert was not sent either");
+    }
+    done(row)
 }

@@ -138,9 +138,16 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::RecheckDue {
                 user_ids: vec![1; vpnkeeper_domain::command::reminder::MAX_REMINDERS + 1],
+            },
+        ),
+        (
+            node,
+            Command::TelegramBackupDue {
+                slot_ms: 1,
+                chats: vec![],
             },
         ),
     ]

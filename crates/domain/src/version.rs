@@ -66,7 +66,28 @@ pub const INTRODUCED: &[Introduced] = &[
         action: "ticket.voice_transcribed",
         format: 2,
     },
+    // Scheduled backups to the bot's admins (issue #18).
+    Introduced {
+        action: "backup.telegram_due",
+        format: 2,
+    },
 ];
+
+/// The `upgrade-next` test build's no-op command: always one format above the release.
+#[cfg(feature = "upgrade-next")]
+const PROBE: Introduced = Introduced {
+    action: "cluster.upgrade_probe",
+    format: 3,
+};
+
+/// Every row this build knows: [`INTRODUCED`], plus the probe in the `upgrade-next` build.
+pub fn introduced() -> impl Iterator<Item = &'static Introduced> {
+    #[cfg(feature = "upgrade-next")]
+    let probe = std::iter::once(&PROBE);
+    #[cfg(not(feature = "upgrade-next"))]
+    let probe = std::iter::empty();
+    INTRODUCED.iter().chain(probe)
+}
 
 /// The release this build is (the crate version, plus the test build's marker).
 pub fn release() -> String {
@@ -80,8 +101,7 @@ pub fn release() -> String {
 
 /// The format an action appeared in, from [`INTRODUCED`].
 pub fn format_of_action(action: &str) -> Format {
-    INTRODUCED
-        .iter()
+    introduced()
         .find(|row| row.action == action)
         .map_or(BASE_FORMAT, |row| row.format)
 }
@@ -147,7 +167,7 @@ mod tests {
 
     #[test]
     fn this_build_applies_every_format_it_lists() {
-        for row in INTRODUCED {
+        for row in introduced() {
             assert!(
                 row.format > BASE_FORMAT,
                 "{row:?} belongs to the base format"

@@ -51,6 +51,7 @@ const TABLES: &[&str] = &[
     "tickets",
     "ticket_messages",
     "voice_notes",
+    "backup_telegram",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -895,6 +896,22 @@ fn support_proposals() -> Vec<Vec<Envelope>> {
     ]
 }
 
+/// Scheduled backups to the admins: a slot is queued once; a repeated or older slot is a
+/// duplicate.
+fn backup_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let due = |slot_ms, chats: &[i64]| Command::TelegramBackupDue {
+        slot_ms,
+        chats: chats.to_vec(),
+    };
+    vec![vec![
+        env(50, &sys, due(T0, &[1001, 1002])),
+        env(50, &sys, due(T0, &[1001, 1002])),
+        env(51, &sys, due(T0 - 3_600_000, &[1001])),
+        env(52, &sys, due(T0 + 3_600_000, &[1001])),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -912,6 +929,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(usage_proposals())
         .chain(reminder_proposals())
         .chain(support_proposals())
+        .chain(backup_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -1018,7 +1036,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 42, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 43, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

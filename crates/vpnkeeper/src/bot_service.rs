@@ -22,6 +22,7 @@ pub fn spawn(
     cluster: &Cluster,
     config: &Config,
     sealer: Sealer,
+    backups: Arc<dyn vpnkeeper_bot::backup_doc::BackupMaker>,
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let subscription_base = config.api.options(&config.node).public_url;
@@ -42,7 +43,8 @@ pub fn spawn(
         admins = settings.admin_ids.len(),
         "Telegram bot enabled; it runs while this node is the Raft leader"
     );
-    let bot = vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops);
+    let bot =
+        vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops).with_backups(backups);
     Some(tokio::spawn(bot.run(stop)))
 }
 

@@ -2,7 +2,9 @@
 //! a running node's local API.
 
 mod backup;
+mod backup_telegram;
 mod bench;
+mod bench_backup;
 mod bench_xray;
 mod bot_service;
 mod client;
@@ -282,6 +284,15 @@ enum Cmd {
         #[command(subcommand)]
         command: voice_cli::VoiceCmd,
     },
+    /// Measure backup and restore time and file size on a throw-away node seeded with
+    /// USERS users and DEVICES devices (build with --release for meaningful figures).
+    BenchBackup {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// At most twice --users (a WireGuard and a VLESS device each).
+        #[arg(long, default_value_t = 200_000)]
+        devices: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -376,11 +387,21 @@ pub(crate) enum ImportCmd {
     /// VLESS UUIDs; old `/sub/{token}` URLs keep working.
     Marzban {
         /// Marzban's database (usually /var/lib/marzban/db.sqlite3); opened read-only.
-        #[arg(long)]
-        db: PathBuf,
-        /// The secret Marzban signs subscription tokens with (default: its `jwt` table).
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        db: Option<PathBuf>,
+        /// The secret Marzban signs subscription tokens with (default: its `jwt` table;
+        /// over the REST API, only from here).
         #[arg(long)]
         secret: Option<String>,
+        /// Import over the running panel's REST API instead (e.g. https://panel:8000).
+        #[arg(long, requires_all = ["username", "password_file"])]
+        url: Option<String>,
+        /// A Marzban sudo admin, for --url.
+        #[arg(long, requires = "url")]
+        username: Option<String>,
+        /// A file (mode 0600) holding that admin's password, for --url.
+        #[arg(long, requires = "url")]
+        password_file: Option<PathBuf>,
     },
     /// From an Amnezia self-hosted container's wg0.conf and clientsTable: peers keep their
     /// keys, addresses and names; the node takes over the server key and AmneziaWG params.
@@ -679,7 +700,29 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         } => {
             let (location, config) = load(&place)?;
             let plan = match source {
-                ImportCmd::Marzban { db, secret } => import::marzban::read(&db, secret)?,
+                ImportCmd::Marzban {
+                    db: Some(db),
+                    secret,
+                    ..
+                } => import::marzban::read(&db, secret)?,
+                ImportCmd::Marzban {
+                    url: Some(url),
+                    username: Some(username),
+                    password_file: Some(password_file),
+                    secret,
+                    ..
+                } => {
+                    let password = secret_files::read_secret(&password_file)?;
+                    let panel = import::marzban_api::Panel {
+                        url: &url,
+                        username: &username,
+                        password: password.lines().next().unwrap_or(""),
+                    };
+                    import::marzban_api::read(&panel, secret).await?
+                }
+                ImportCmd::Marzban { .. } => anyhow::bail!(
+                    "give Marzban's database with --db, or its panel with --url, --username and --password-file"
+                ),
                 ImportCmd::Amnezia {
                     wg_conf,
                     clients_table,
@@ -750,6 +793,9 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         }
         // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
         Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
+        Cmd::BenchBackup { users, devices } => {
+            bench_backup::run(bench_backup::BenchBackupArgs { users, devices }).await
+        }
     }
 }
 

@@ -105,7 +105,24 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         "vpnkeeper node running"
     );
 
-    let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let backup_maker = crate::backup_telegram::Maker::new(
+        cluster.read().clone(),
+        vpnkeeper_api::state::BackupSource {
+            secret: secret.clone(),
+            scratch_dir: dir.join("snapshots"),
+        },
+    );
+    let bot = crate::bot_service::spawn(
+        &cluster,
+        config,
+        secret.sealer(),
+        backup_maker,
+        stop_rx.clone(),
+    );
+    // Scheduled backups to the admins (ops): only where the bot runs.
+    let backup_schedule = bot
+        .as_ref()
+        .and_then(|_| crate::backup_telegram::spawn_schedule(&cluster, config, stop_rx.clone()));
     let liveness = {
         let c = cluster.clone();
         crate::bot_service::spawn_leader_only(
@@ -153,6 +170,9 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         let _ = handle.await;
     }
     let _ = liveness.await;
+    if let Some(handle) = backup_schedule {
+        let _ = handle.await;
+    }
     let _ = scheduler.await;
     // A transcription in progress is abandoned: its note stays pending for the next leader.
     if let Some(handle) = voice.handle {

@@ -25,6 +25,7 @@ use crate::validate::ValidationError;
 
 mod actor;
 pub mod api_key;
+pub mod backup;
 pub mod device;
 pub mod import;
 pub mod node;
@@ -306,6 +307,13 @@ pub enum Command {
         message_id: i64,
         result: voice::VoiceResult,
     },
+    /// The leader's backup schedule: a sealed backup is due to the bot's admin `chats` for
+    /// the slot starting at `slot_ms`. Apply queues one outbox row per chat unless a slot as
+    /// late was queued already (see `command::backup`); the file is made when sent.
+    TelegramBackupDue {
+        slot_ms: i64,
+        chats: Vec<i64>,
+    },
 }
 
 impl Command {
@@ -356,6 +364,7 @@ impl Command {
             Command::RecheckDue { .. } => "user.recheck_due",
             Command::TicketVoice { .. } => "ticket.voice",
             Command::VoiceTranscribed { .. } => "ticket.voice_transcribed",
+            Command::TelegramBackupDue { .. } => "backup.telegram_due",
         }
     }
 
@@ -472,6 +481,7 @@ impl Command {
             Command::VoiceTranscribed { message_id, result } => {
                 voice::validate_result(*message_id, result)
             }
+            Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
         }
     }
 

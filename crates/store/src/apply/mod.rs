@@ -9,6 +9,7 @@
 
 mod access;
 mod api_key;
+mod backup;
 mod broadcast;
 mod device;
 mod import;
@@ -277,5 +278,6 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         C::VoiceTranscribed { message_id, result } => {
             voice::transcribed(conn, at, *message_id, result)
         }
+        C::TelegramBackupDue { slot_ms, chats } => backup::telegram_due(conn, at, *slot_ms, chats),
     }
 }

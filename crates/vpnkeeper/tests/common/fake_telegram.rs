@@ -175,6 +175,9 @@ struct Inner {
     get_files: Vec<(String, Instant)>,
     /// File downloads (`/file/bot<TOKEN>/<file_path>`) answered, by file path.
     downloads: Vec<(String, Instant)>,
+    /// Methods answered with a permanent error (status, description), as Telegram refuses
+    /// e.g. a document above its size limit (`refuse`).
+    refusals: BTreeMap<String, (u16, String)>,
 }
 
 struct Shared {
@@ -391,6 +394,14 @@ impl FakeTelegram {
         let mut g = self.lock();
         g.flood = sends;
         g.flood_retry_after = retry_after;
+    }
+
+    /// Answers every call of `method` (e.g. `sendDocument`) with `status` and
+    /// `description` from now on, never recording it as a call (Telegram did not take it).
+    pub fn refuse(&self, method: &str, status: u16, description: &str) {
+        self.lock()
+            .refusals
+            .insert(method.to_string(), (status, description.to_string()));
     }
 
     pub fn hold_sends(&self, hold: bool) {
@@ -632,6 +643,14 @@ async fn answer(
                 };
             }
             g.failure = None;
+        }
+    }
+    {
+        let mut g = shared.inner.lock().unwrap();
+        if let Some((status, description)) = g.refusals.get(&method).cloned() {
+            g.rejected.push((method.clone(), status, Instant::now()));
+            drop(g);
+            return err(status, &description);
         }
     }
     let is_send = matches!(
