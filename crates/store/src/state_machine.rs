@@ -350,6 +350,8 @@ const REPLICATED_TABLES: &[&str] = &[
     "tickets",
     "ticket_messages",
     "voice_notes",
+    // Scheduled backups queued to the admins (issue #18).
+    "backup_telegram",
 ];
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own
