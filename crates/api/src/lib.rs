@@ -40,8 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
-    tickets, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_ops,
+    nodes, plans, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -66,6 +66,8 @@ use routes::{
         plans::list, plans::create, plans::get, plans::replace, plans::archive,
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
+        node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
+        node_ops::drain, node_ops::undrain,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -139,7 +141,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
-        .route("/tickets/{id}/close", post(tickets::close));
+        .route("/tickets/{id}/close", post(tickets::close))
+        .route(
+            "/nodes/{id}/speedtest",
+            get(node_ops::last_speed_test).post(node_ops::speed_test),
+        )
+        .route("/nodes/{id}/reboot", post(node_ops::reboot))
+        .route("/nodes/{id}/drain", post(node_ops::drain))
+        .route("/nodes/{id}/undrain", post(node_ops::undrain));
     #[cfg(feature = "upgrade-next")]
     let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
     let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));

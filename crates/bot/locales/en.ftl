@@ -194,3 +194,16 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+# node operations (issue #14)
+btn-speedtest = 📶 Speed test
+reboot-confirm-expired = This confirmation has expired or was already used; nothing was done. Press Reboot again.
+reboot-confirm-invalid = This confirmation is not valid; nothing was done. Press Reboot on the node's card.
+reboot-back = ✅ Node { $name } is back online.
+reboot-not-back = ⚠️ Node { $name } has not come back within 15 minutes; check its console.
+speedtest-started = Speed test started: about 15 seconds.
+speedtest-result = 📶 Speed test of { $name }:
+speedtest-line = 📶 ↓ { $down } Mbit/s · ↑ { $up } Mbit/s · RTT { $rtt } ms
+speedtest-http = 🌐 { $url }: { $mbps } Mbit/s
+speedtest-http-failed = 🌐 HTTP test failed: { $reason }
+speedtest-running = ⏳ A test of { $name } is running; try again when it ends.
+speedtest-failed = ⚠️ Speed test of { $name } failed: { $reason }

@@ -47,6 +47,8 @@ pub enum Out {
     /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
     /// one-time token, so it is made when the row is performed and never stored in the log.
     Invite { lang: Lang, ttl_secs: u64 },
+    /// Run a speed test between the leader and a node and send the admin the result.
+    SpeedTest { lang: Lang, node_id: u64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -159,6 +161,10 @@ pub enum Screen {
     },
     ConfirmReboot {
         id: u64,
+        /// The one-time nonce its "Yes" button carries (empty in rows from older builds,
+        /// whose button then confirms nothing).
+        #[serde(default)]
+        nonce: String,
     },
     RebootRequested {
         id: u64,
@@ -244,6 +250,12 @@ pub enum Notice {
     },
     /// A plan button named a plan that is archived or gone (a stale button).
     PlanUnavailable,
+    /// A reboot confirmation older than its TTL (or already used): nothing was done.
+    RebootConfirmExpired,
+    /// A reboot confirmation this admin was not shown (forged or hand-made): nothing done.
+    RebootConfirmInvalid,
+    /// The speed test started; the result follows as a message.
+    SpeedTestStarted,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

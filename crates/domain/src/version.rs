@@ -23,11 +23,11 @@ pub const BASE_FORMAT: Format = 1;
 
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
-pub const FORMAT_VERSION: Format = 1;
-/// The newest format this build writes and applies (the `upgrade-next` test build, which
-/// adds [`Command::UpgradeProbe`]).
-#[cfg(feature = "upgrade-next")]
 pub const FORMAT_VERSION: Format = 2;
+/// The newest format this build writes and applies (the `upgrade-next` test build, which
+/// adds [`Command::UpgradeProbe`] one format above the release).
+#[cfg(feature = "upgrade-next")]
+pub const FORMAT_VERSION: Format = 3;
 
 /// One row of the table: a command (by its [`Command::action`]) and the format it appeared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +37,23 @@ pub struct Introduced {
 }
 
 /// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(not(feature = "upgrade-next"))]
-pub const INTRODUCED: &[Introduced] = &[];
-/// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(feature = "upgrade-next")]
-pub const INTRODUCED: &[Introduced] = &[Introduced {
-    action: "cluster.upgrade_probe",
-    format: 2,
-}];
+pub const INTRODUCED: &[Introduced] = &[
+    // issue #14: the operator's draining mark (`SetNodeDraining`).
+    Introduced {
+        action: "node.drain",
+        format: 2,
+    },
+    Introduced {
+        action: "node.undrain",
+        format: 2,
+    },
+    // Keep last: the rolling-upgrade test's probe, one format above the release.
+    #[cfg(feature = "upgrade-next")]
+    Introduced {
+        action: "cluster.upgrade_probe",
+        format: 3,
+    },
+];
 
 /// The release this build is (the crate version, plus the test build's marker).
 pub fn release() -> String {
@@ -153,16 +162,27 @@ mod tests {
 
     #[cfg(feature = "upgrade-next")]
     #[test]
-    fn the_probe_needs_format_two_even_inside_an_update() {
+    fn the_probe_needs_format_three_even_inside_an_update() {
         let probe = Command::UpgradeProbe { note: "x".into() };
-        assert_eq!(probe.format(), 2);
+        assert_eq!(probe.format(), 3);
         let update = Command::TelegramUpdate {
             update_id: 1,
             offset: 1,
             commands: vec![probe],
             outbox: vec![],
         };
-        assert_eq!(update.format(), 2);
+        assert_eq!(update.format(), 3);
+    }
+
+    #[test]
+    fn the_draining_mark_is_format_two() {
+        for draining in [true, false] {
+            let c = Command::SetNodeDraining {
+                node_id: 2,
+                draining,
+            };
+            assert_eq!(c.format(), 2, "{}", c.action());
+        }
     }
 
     #[test]

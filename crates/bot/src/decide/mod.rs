@@ -120,7 +120,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Nodes => nodes::list(turn),
         Cb::Node(id) => nodes::card(turn, id),
         Cb::Reboot(id) => nodes::reboot(turn, id),
-        Cb::RebootYes(id) => nodes::reboot_yes(turn, id),
+        Cb::RebootYes(id, nonce) => nodes::reboot_yes(turn, id, &nonce),
         Cb::RebootNo(id) => nodes::reboot_no(turn, id),
         Cb::Broadcast => broadcast::ask(turn),
         Cb::BroadcastSend => broadcast::send(turn),
@@ -133,6 +133,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanArchive(id) => plans::archive(turn, id),
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
+        Cb::SpeedTest(id) => nodes::speed_test(turn, id),
     }
 }
 

@@ -68,6 +68,8 @@ pub(crate) struct View {
     /// Active plans (lists, choices), and the plan a screen is about.
     pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// The last speed test of the node a card is about, measured from this node.
+    pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
 }
 
 /// Reads what `screen` shows to `chat`.

@@ -275,6 +275,12 @@ pub enum Command {
         seq: u64,
         entries: Vec<CounterEntry>,
     },
+    /// An operator marks a node draining (no new devices are placed on it; its devices
+    /// stay) or takes the mark off (issue #14).
+    SetNodeDraining {
+        node_id: NodeId,
+        draining: bool,
+    },
 }
 
 impl Command {
@@ -321,6 +327,8 @@ impl Command {
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
             Command::RecordCounters { .. } => "usage.counters",
+            Command::SetNodeDraining { draining: true, .. } => "node.drain",
+            Command::SetNodeDraining { draining: false, .. } => "node.undrain",
         }
     }
 
@@ -418,6 +426,7 @@ impl Command {
                 entries,
                 ..
             } => usage::validate_counters(*boot_epoch, *seq, entries),
+            Command::SetNodeDraining { node_id, .. } => node_status::validate(*node_id),
         }
     }
 

@@ -13,6 +13,7 @@ mod broadcast;
 mod device;
 mod import;
 mod node;
+mod node_drain;
 mod node_status;
 mod plan;
 mod telegram;
@@ -253,6 +254,9 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
                 entries,
             };
             usage::record_counters(conn, at, &report, changes)
+        }
+        C::SetNodeDraining { node_id, draining } => {
+            node_drain::set_draining(conn, at, *node_id, *draining, changes)
         }
     }
 }
