@@ -120,10 +120,17 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::SetNodeOnline {
                 node_id: 0,
                 online: false,
+            },
+        ),
+        (
+            node,
+            Command::SetNodeDraining {
+                node_id: 0,
+                draining: true,
             },
         ),
     ]
