@@ -299,7 +299,7 @@ async fn perform(
             send_config(ctx, row, lang, id, qr, stop).await
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
-        Out::SpeedTest { lang, node_id } => speed_test(ctx, row, lang, node_id).await,
+        Out::SpeedTest { lang, node_id } => speed_test(ctx, row, lang, node_id, stop).await,
         Out::TicketAnswer { .. } | Out::TicketClosed { .. } => {
             let Some(text) = crate::screens::support::user_text(ctx, row.chat_id, &out).await
             else {
@@ -445,20 +445,20 @@ async fn reboot(
             &[("name", s(name)), ("reason", s(html(reason)))],
         )
     };
-    let (text, watch) = match node {
+    let (text, back_watch) = match node {
         None => (failed(node_id.to_string(), "not found"), None),
         Some(n) => match ctx.node_ops.reboot(&n).await {
             Ok(before) => (
                 tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
                 before.map(|b| (n, b)),
             ),
-            Err(reason) => (failed(html(&n.name), &reason), None),
+            Err(reason) => (failed(html(&n.name), reason.as_str()), None),
         },
     };
     // The outcome message is best effort: the row is already done.
     let chat = row.chat_id;
     let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
-    if let Some((node, before)) = watch {
+    if let Some((node, before)) = back_watch {
         tokio::spawn(tell_when_back(
             ctx.clone(),
             chat,
@@ -504,12 +504,19 @@ async fn tell_when_back(
 
 /// Runs a speed test (at most once per row) in the background and sends the result: it
 /// takes over ten seconds, and the admin's other replies must not wait for it.
-async fn speed_test(ctx: &Arc<Ctx>, row: &OutboxRow, lang: Lang, node_id: u64) -> Option<Step> {
+async fn speed_test(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    lang: Lang,
+    node_id: u64,
+    stop: &watch::Receiver<bool>,
+) -> Option<Step> {
     if !report_first(ctx, row).await {
         return None;
     }
     let ctx = ctx.clone();
     let chat = row.chat_id;
+    let mut stop = stop.clone();
     tokio::spawn(async move {
         let node = ctx.read().node(node_id).await.ok().flatten();
         let text = match node {
@@ -520,7 +527,6 @@ async fn speed_test(ctx: &Arc<Ctx>, row: &OutboxRow, lang: Lang, node_id: u64) -
             ),
             Some(n) => speed_text(&ctx, lang, &n).await,
         };
-        let mut stop = watch::channel(false).1;
         if ctx.lease.held().await {
             let _ = call(&mut stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
         }

@@ -137,7 +137,41 @@ async fn a_speed_test_between_two_nodes_measures_both_ways_one_at_a_time() {
     assert!(back["up_mbps"].as_f64().unwrap() > 0.0, "{back}");
     // Node 1 has no speedtest_url: nothing else was contacted.
     assert!(back["http"].is_null(), "{back}");
+    drain_steers_new_devices(&n1).await;
     drop((n1, n2));
+}
+
+/// `node drain` (CLI): new devices avoid the draining node; with every node draining the
+/// API says so (409); `node undrain` takes new devices again. Both are audited.
+async fn drain_steers_new_devices(n1: &Node) {
+    let cli = |args: &[&str]| {
+        let out = tokio::task::block_in_place(|| n1.cli(args));
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+    };
+    let (status, body) = post(n1, "/api/v1/users", Some(serde_json::json!({"name": "drainer"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let issue = |name: &str| {
+        let body = serde_json::json!({"user": "drainer", "type": "phone", "name": name});
+        post(n1, "/api/v1/devices", Some(body))
+    };
+    cli(&["node", "drain", "1"]);
+    for name in ["p1", "p2", "p3"] {
+        let (status, body) = issue(name).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["device"]["node_id"], 2, "node 1 is draining: {body}");
+    }
+    cli(&["node", "drain", "2"]);
+    let (status, body) = issue("p4").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "no_capacity", "{body}");
+    cli(&["node", "undrain", "1"]);
+    let (status, body) = issue("p4").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["device"]["node_id"], 1, "{body}");
+    let audit = common::api_get(n1, "/api/v1/audit?limit=1000").to_string();
+    for action in ["node.drain", "node.undrain"] {
+        assert!(audit.contains(action), "{action} not audited: {audit}");
+    }
 }
 
 /// The "reboot": a script that appends a line to the file it is given.
