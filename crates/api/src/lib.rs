@@ -40,8 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
-    stats, tickets, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_ops,
+    nodes, plans, stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -67,6 +67,8 @@ use routes::{
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
         stats::get,
+        node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
+        node_ops::drain, node_ops::undrain,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody)),
@@ -142,7 +144,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/close", post(tickets::close))
-        .route("/stats", get(stats::get));
+        .route("/stats", get(stats::get))
+        .route(
+            "/nodes/{id}/speedtest",
+            get(node_ops::last_speed_test).post(node_ops::speed_test),
+        )
+        .route("/nodes/{id}/reboot", post(node_ops::reboot))
+        .route("/nodes/{id}/drain", post(node_ops::drain))
+        .route("/nodes/{id}/undrain", post(node_ops::undrain));
     #[cfg(feature = "upgrade-next")]
     let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
     let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));

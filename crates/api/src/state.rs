@@ -93,6 +93,8 @@ struct Inner {
 pub struct Fleet {
     pub nodes: Vec<Node>,
     pub online: Vec<vpnkeeper_domain::NodeId>,
+    /// Nodes an operator marked draining: no new devices.
+    pub draining: Vec<vpnkeeper_domain::NodeId>,
 }
 
 /// The cluster secret backups are sealed with, and a private scratch directory.
@@ -277,6 +279,7 @@ impl ApiState {
         let fleet = Arc::new(Fleet {
             nodes: self.read().nodes().await?,
             online: self.read().online_node_ids().await?,
+            draining: self.read().draining_node_ids().await?,
         });
         *self
             .inner

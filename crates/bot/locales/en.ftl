@@ -271,3 +271,16 @@ backup-caption = 🗄 Scheduled backup of cluster { $cluster }, { $time }
     { $size } · users { $users } · devices { $devices } · nodes { $nodes }
     Sealed with the cluster key: vpnkeeper restore --from FILE --cluster-key cluster.key
 backup-failed = ⚠️ Scheduled backup FAILED: { $reason }
+# node operations (issue #14)
+btn-speedtest = 📶 Speed test
+reboot-confirm-expired = This confirmation has expired or was already used; nothing was done. Press Reboot again.
+reboot-confirm-invalid = This confirmation is not valid; nothing was done. Press Reboot on the node's card.
+reboot-back = ✅ Node { $name } is back online.
+reboot-not-back = ⚠️ Node { $name } has not come back within 15 minutes; check its console.
+speedtest-started = Speed test started: about 15 seconds.
+speedtest-result = 📶 Speed test of { $name }:
+speedtest-line = 📶 ↓ { $down } Mbit/s · ↑ { $up } Mbit/s · RTT { $rtt } ms
+speedtest-http = 🌐 { $url }: { $mbps } Mbit/s
+speedtest-http-failed = 🌐 HTTP test failed: { $reason }
+speedtest-running = ⏳ A test of { $name } is running; try again when it ends.
+speedtest-failed = ⚠️ Speed test of { $name } failed: { $reason }

@@ -282,3 +282,16 @@ backup-caption = 🗄 Плановая резервная копия класт�
     { $size } · пользователей { $users } · устройств { $devices } · узлов { $nodes }
     Зашифрована ключом кластера: vpnkeeper restore --from FILE --cluster-key cluster.key
 backup-failed = ⚠️ Плановая резервная копия НЕ создана: { $reason }
+# node operations (issue #14)
+btn-speedtest = 📶 Тест скорости
+reboot-confirm-expired = Подтверждение устарело или уже использовано; ничего не сделано. Нажмите «Перезагрузить» ещё раз.
+reboot-confirm-invalid = Это подтверждение недействительно; ничего не сделано. Нажмите «Перезагрузить» в карточке узла.
+reboot-back = ✅ Узел { $name } снова в сети.
+reboot-not-back = ⚠️ Узел { $name } не вернулся за 15 минут; проверьте его консоль.
+speedtest-started = Тест скорости запущен: около 15 секунд.
+speedtest-result = 📶 Тест скорости узла { $name }:
+speedtest-line = 📶 ↓ { $down } Мбит/с · ↑ { $up } Мбит/с · RTT { $rtt } мс
+speedtest-http = 🌐 { $url }: { $mbps } Мбит/с
+speedtest-http-failed = 🌐 HTTP-тест не удался: { $reason }
+speedtest-running = ⏳ Тест узла { $name } уже идёт; повторите, когда он закончится.
+speedtest-failed = ⚠️ Тест скорости узла { $name } не удался: { $reason }

@@ -37,7 +37,9 @@ pub enum Cb {
     Nodes,
     Node(u64),
     Reboot(u64),
-    RebootYes(u64),
+    /// The confirmation, with the one-time nonce the confirm screen was shown with (empty
+    /// when the data carried none: an old button or a hand-made one, which confirms nothing).
+    RebootYes(u64, String),
     RebootNo(u64),
     Broadcast,
     BroadcastSend,
@@ -69,6 +71,9 @@ pub enum Cb {
     /// The renewal button under a reminder (issue #15). The payments issue makes it a
     /// purchase; for now it opens the user's devices.
     Renew,
+    // node operations (issue #14)
+    /// Run a speed test between the leader and the node.
+    SpeedTest(u64),
 }
 
 impl Cb {
@@ -90,7 +95,7 @@ impl Cb {
                 | Cb::Nodes
                 | Cb::Node(_)
                 | Cb::Reboot(_)
-                | Cb::RebootYes(_)
+                | Cb::RebootYes(..)
                 | Cb::RebootNo(_)
                 | Cb::Broadcast
                 | Cb::BroadcastSend
@@ -112,6 +117,7 @@ impl Cb {
                 | Cb::PlanDevices(_)
                 | Cb::PlanSave
                 | Cb::PlanCancel
+                | Cb::SpeedTest(_)
         )
     }
 
@@ -142,7 +148,8 @@ impl Cb {
             Cb::Nodes => "ao".into(),
             Cb::Node(id) => format!("ok:{id}"),
             Cb::Reboot(id) => format!("rb:{id}"),
-            Cb::RebootYes(id) => format!("rby:{id}"),
+            Cb::RebootYes(id, nonce) if nonce.is_empty() => format!("rby:{id}"),
+            Cb::RebootYes(id, nonce) => format!("rby:{id}:{nonce}"),
             Cb::RebootNo(id) => format!("rbn:{id}"),
             Cb::Broadcast => "bc".into(),
             Cb::BroadcastSend => "bcy".into(),
@@ -166,6 +173,7 @@ impl Cb {
             Cb::PlanSave => "pdy".into(),
             Cb::PlanCancel => "pdn".into(),
             Cb::Renew => "rn".into(),
+            Cb::SpeedTest(id) => format!("st:{id}"),
         }
     }
 
@@ -218,7 +226,7 @@ impl Cb {
             "ao" if none => Cb::Nodes,
             "ok" => Cb::Node(node()?),
             "rb" => Cb::Reboot(node()?),
-            "rby" => Cb::RebootYes(node()?),
+            "rby" => Cb::RebootYes(node()?, nonce(arg2)?),
             "rbn" => Cb::RebootNo(node()?),
             "bc" if none => Cb::Broadcast,
             "bcy" if none => Cb::BroadcastSend,
@@ -242,15 +250,35 @@ impl Cb {
             "pdy" if none => Cb::PlanSave,
             "pdn" if none => Cb::PlanCancel,
             "rn" if none => Cb::Renew,
+            "st" => Cb::SpeedTest(node()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
-        let takes_two = matches!(cb, Cb::DeviceProto(..) | Cb::AssignPlan(..));
+        let takes_two = matches!(
+            cb,
+            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::RebootYes(..)
+        );
         if arg2.is_some() && !takes_two {
             return None;
         }
         Some(cb)
     }
+}
+
+/// Longest reboot nonce accepted (the bot makes 22 characters).
+const NONCE_MAX: usize = 32;
+
+/// A reboot confirmation's nonce: absent (empty), or URL-safe base64 characters.
+fn nonce(a: Option<&str>) -> Option<String> {
+    let Some(a) = a else {
+        return Some(String::new());
+    };
+    let ok = !a.is_empty()
+        && a.len() <= NONCE_MAX
+        && a
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| a.to_string())
 }
 
 /// A non-negative id: digits only (no signs, spaces or a leading `+`).
@@ -312,7 +340,8 @@ mod tests {
             Cb::Nodes,
             Cb::Node(3),
             Cb::Reboot(3),
-            Cb::RebootYes(3),
+            Cb::RebootYes(3, String::new()),
+            Cb::RebootYes(u64::MAX >> 1, "A".repeat(NONCE_MAX)),
             Cb::RebootNo(3),
             Cb::Broadcast,
             Cb::BroadcastSend,
@@ -337,6 +366,7 @@ mod tests {
             Cb::PlanSave,
             Cb::PlanCancel,
             Cb::Renew,
+            Cb::SpeedTest(7),
         ];
         for cb in all {
             let data = cb.encode();
@@ -363,6 +393,12 @@ mod tests {
             "lg:de",
             "a:1",
             "rby:abc",
+            "rby:1:",
+            "rby:1:a b",
+            "rby:1:a+b",
+            "rby:1:x:y",
+            "st:",
+            "st:1:2",
             "pl:1",
             "ua:1",
             "ua:1:",

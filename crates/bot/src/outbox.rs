@@ -62,6 +62,8 @@ pub enum Out {
     /// A scheduled backup for an admin, as a document (or an alert when it fails). Written
     /// by the store's apply of `TelegramBackupDue`; sent in the chat's stored language.
     Backup { slot_ms: i64 },
+    /// Run a speed test between the leader and a node and send the admin the result.
+    SpeedTest { lang: Lang, node_id: u64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -174,6 +176,10 @@ pub enum Screen {
     },
     ConfirmReboot {
         id: u64,
+        /// The one-time nonce its "Yes" button carries (empty in rows from older builds,
+        /// whose button then confirms nothing).
+        #[serde(default)]
+        nonce: String,
     },
     RebootRequested {
         id: u64,
@@ -292,6 +298,12 @@ pub enum Notice {
         seconds: u32,
         devices: Vec<TicketDevice>,
     },
+    /// A reboot confirmation older than its TTL (or already used): nothing was done.
+    RebootConfirmExpired,
+    /// A reboot confirmation this admin was not shown (forged or hand-made): nothing done.
+    RebootConfirmInvalid,
+    /// The speed test started; the result follows as a message.
+    SpeedTestStarted,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

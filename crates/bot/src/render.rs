@@ -133,6 +133,9 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             None,
         ),
         Notice::PlanUnavailable => plain("plan-unavailable"),
+        Notice::RebootConfirmExpired => plain("reboot-confirm-expired"),
+        Notice::RebootConfirmInvalid => plain("reboot-confirm-invalid"),
+        Notice::SpeedTestStarted => plain("speedtest-started"),
         Notice::TicketAdminVoice {
             post,
             from,

@@ -231,7 +231,11 @@ where
     }
 }
 
-async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -> Option<Step> {
+async fn perform(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
     let out: Out = match serde_json::from_value(row.payload.clone()) {
         Ok(o) => o,
         Err(e) => {
@@ -295,6 +299,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             send_config(ctx, row, lang, id, qr, stop).await
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
+        Out::SpeedTest { lang, node_id } => speed_test(ctx, row, lang, node_id, stop).await,
         Out::TicketAnswer { .. } | Out::TicketClosed { .. } => {
             let Some(text) = crate::screens::support::user_text(ctx, row.chat_id, &out).await
             else {
@@ -454,9 +459,10 @@ async fn send_config(
     done(row)
 }
 
-/// Reboots a node, at most once, and tells the admin how it went.
+/// Reboots a node, at most once, and tells the admin how it went; then, in the background,
+/// when it is back online.
 async fn reboot(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     row: &OutboxRow,
     lang: Lang,
     node_id: u64,
@@ -466,33 +472,122 @@ async fn reboot(
         return done(row);
     }
     // At most once: recorded as done before the node goes down (it may be this one).
-    let d = Delivered {
-        outbox_id: row.id,
-        main_message_id: None,
-    };
-    if !report(ctx, d, Instant::now()).await {
+    if !report_first(ctx, row).await {
         return None;
     }
     let node = ctx.read().node(node_id).await.ok().flatten();
-    let text = match node {
-        None => tr(
+    let failed = |name: String, reason: &str| {
+        tr(
             lang,
             "reboot-failed",
-            &[("name", s(node_id.to_string())), ("reason", s("not found"))],
-        ),
+            &[("name", s(name)), ("reason", s(html(reason)))],
+        )
+    };
+    let (text, back_watch) = match node {
+        None => (failed(node_id.to_string(), "not found"), None),
         Some(n) => match ctx.node_ops.reboot(&n).await {
-            Ok(()) => tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
-            Err(reason) => tr(
-                lang,
-                "reboot-failed",
-                &[("name", s(html(&n.name))), ("reason", s(html(&reason)))],
+            Ok(before) => (
+                tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
+                before.map(|b| (n, b)),
             ),
+            Err(reason) => (failed(html(&n.name), reason.as_str()), None),
         },
     };
     // The outcome message is best effort: the row is already done.
     let chat = row.chat_id;
     let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+    if let Some((node, before)) = back_watch {
+        tokio::spawn(tell_when_back(
+            ctx.clone(),
+            chat,
+            lang,
+            node,
+            before,
+            stop.clone(),
+        ));
+    }
     Some(Step::Reported)
+}
+
+/// Records an at-most-once row as done before it is performed. False when this node cannot
+/// commit (the row stays for the next leader).
+async fn report_first(ctx: &Ctx, row: &OutboxRow) -> bool {
+    let d = Delivered {
+        outbox_id: row.id,
+        main_message_id: None,
+    };
+    report(ctx, d, Instant::now()).await
+}
+
+/// Waits until a rebooted node answers with a new boot and tells the admin. Lost when this
+/// node stops leading meanwhile (or is the node that rebooted).
+async fn tell_when_back(
+    ctx: Arc<Ctx>,
+    chat: i64,
+    lang: Lang,
+    node: vpnkeeper_domain::Node,
+    before: vpnkeeper_cluster::node_ops::BootMark,
+    mut stop: watch::Receiver<bool>,
+) {
+    let back = tokio::select! {
+        back = ctx.node_ops.back_online(&node, &before) => back,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    let key = if back { "reboot-back" } else { "reboot-not-back" };
+    let text = tr(lang, key, &[("name", s(html(&node.name)))]);
+    if ctx.lease.held().await {
+        let _ = call(&mut stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+    }
+}
+
+/// Runs a speed test (at most once per row) in the background and sends the result: it
+/// takes over ten seconds, and the admin's other replies must not wait for it.
+async fn speed_test(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    lang: Lang,
+    node_id: u64,
+    stop: &watch::Receiver<bool>,
+) -> Option<Step> {
+    if !report_first(ctx, row).await {
+        return None;
+    }
+    let ctx = ctx.clone();
+    let chat = row.chat_id;
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        let node = ctx.read().node(node_id).await.ok().flatten();
+        let text = match node {
+            None => tr(
+                lang,
+                "speedtest-failed",
+                &[("name", s(node_id.to_string())), ("reason", s("not found"))],
+            ),
+            Some(n) => speed_text(&ctx, lang, &n).await,
+        };
+        if ctx.lease.held().await {
+            let _ = call(&mut stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+        }
+    });
+    Some(Step::Reported)
+}
+
+async fn speed_text(ctx: &Ctx, lang: Lang, n: &vpnkeeper_domain::Node) -> String {
+    use crate::node_ops::SpeedTestError;
+    let name = || s(html(&n.name));
+    match ctx.node_ops.speed_test(n).await {
+        Ok(r) => format!(
+            "{}\n{}",
+            tr(lang, "speedtest-result", &[("name", name())]),
+            crate::screens::nodes::speed_line(lang, &r)
+        ),
+        Err(SpeedTestError::Running) => tr(lang, "speedtest-running", &[("name", name())]),
+        Err(SpeedTestError::Failed(reason)) => tr(
+            lang,
+            "speedtest-failed",
+            &[("name", name()), ("reason", s(html(&reason)))],
+        ),
+    }
 }
 
 /// Creates the invite (`Cluster::create_invite`, as `POST /api/v1/invites` does) and sends

@@ -92,6 +92,10 @@ pub(crate) struct Snapshot {
     /// Every plan's (id, name), archived ones too: an admin's typed plan-draft name must
     /// not be taken.
     pub plan_names: Vec<(i64, String)>,
+    /// The leader's clock when the update was loaded (unix ms): confirmations expire by it.
+    pub now_ms: i64,
+    /// Headroom inputs of placement (device buttons): each node's latest load report.
+    pub headroom: Vec<(vpnkeeper_domain::NodeId, vpnkeeper_domain::placement::NodeLoad)>,
 }
 
 impl Snapshot {
@@ -176,6 +180,7 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
         policy: Policy::of(&ctx.settings, tg),
         chat: read.tg_chat(tg).await?,
         user: read.user(&UserRef::TelegramId(tg)).await?,
+        now_ms: crate::now_ms(),
         ..Snapshot::default()
     };
     match snap.standing() {
@@ -210,6 +215,9 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
     if let Some(cb) = inc.callback() {
         if !cb.is_admin() || snap.policy.admin {
             load_for_button(read, &mut snap, &cb).await?;
+            if matches!(cb, Cb::Device(_) | Cb::DeviceProto(..)) {
+                snap.headroom = headroom(ctx, &snap.load);
+            }
         }
     }
     Ok(snap)
@@ -258,7 +266,11 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
                 add_taken(read, snap, &candidates).await?;
             }
         }
-        Cb::Node(id) | Cb::Reboot(id) | Cb::RebootYes(id) | Cb::RebootNo(id) => {
+        Cb::Node(id)
+        | Cb::Reboot(id)
+        | Cb::RebootYes(id, _)
+        | Cb::RebootNo(id)
+        | Cb::SpeedTest(id) => {
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),
@@ -273,6 +285,26 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
         _ => {}
     }
     Ok(())
+}
+
+/// Each node's latest load report this node holds (fetched every few seconds over the
+/// node RPC; none for a node not heard from lately).
+fn headroom(
+    ctx: &Ctx,
+    loads: &[vpnkeeper_store::NodeLoad],
+) -> Vec<(vpnkeeper_domain::NodeId, vpnkeeper_domain::placement::NodeLoad)> {
+    loads
+        .iter()
+        .filter_map(|l| {
+            let r = ctx.cluster.node_load(l.id)?;
+            let load = vpnkeeper_domain::placement::NodeLoad {
+                cpu_pct: r.cpu_pct,
+                net_mbps: r.net_mbps,
+                bandwidth_mbps: r.bandwidth_mbps,
+            };
+            Some((l.id, load))
+        })
+        .collect()
 }
 
 async fn add_lang(read: &ReadStore, snap: &mut Snapshot, chat: i64) -> Result<(), ReadError> {

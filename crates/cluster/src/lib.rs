@@ -17,6 +17,7 @@ pub mod invite_ttl;
 mod join;
 mod membership;
 mod network;
+pub mod node_ops;
 mod rpc;
 mod server;
 pub mod tls;
@@ -133,6 +134,8 @@ struct Inner {
     pki: Pki,
     /// Proposals on their way into the log (see [`group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
+    /// Speed tests, reboots and load reports (see [`node_ops`]).
+    agent: node_ops::NodeAgent,
 }
 
 /// Most envelopes in one log entry.
@@ -273,6 +276,7 @@ impl Cluster {
                 network,
                 pki,
                 proposals,
+                agent: node_ops::NodeAgent::default(),
             }),
         };
         tokio::spawn(cluster.clone().promote_learners());

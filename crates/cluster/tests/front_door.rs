@@ -144,10 +144,17 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::TelegramBackupDue {
                 slot_ms: 1,
                 chats: vec![],
+            },
+        ),
+        (
+            node,
+            Command::SetNodeDraining {
+                node_id: 0,
+                draining: true,
             },
         ),
     ]

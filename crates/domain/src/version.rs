@@ -71,6 +71,15 @@ pub const INTRODUCED: &[Introduced] = &[
         action: "backup.telegram_due",
         format: 2,
     },
+    // The operator's draining mark (`SetNodeDraining`, issue #14).
+    Introduced {
+        action: "node.drain",
+        format: 2,
+    },
+    Introduced {
+        action: "node.undrain",
+        format: 2,
+    },
 ];
 
 /// The `upgrade-next` test build's no-op command: always one format above the release.

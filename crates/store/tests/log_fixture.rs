@@ -912,6 +912,20 @@ fn backup_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// The operator's draining mark (issue #14): on, off, and an unknown node refused.
+fn drain_proposals() -> Vec<Vec<Envelope>> {
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let drain = |node_id, draining| Command::SetNodeDraining { node_id, draining };
+    vec![vec![
+        env(50, &key, drain(1, true)),
+        env(51, &key, drain(1, false)),
+        env(52, &key, drain(1, true)),
+        env(53, &key, drain(9, true)),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -930,6 +944,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(reminder_proposals())
         .chain(support_proposals())
         .chain(backup_proposals())
+        .chain(drain_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -1036,7 +1051,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 43, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 45, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vpnkeeper_bot::node_ops::{NodeOps, Recorder, Unavailable};
+use vpnkeeper_bot::node_ops::{ClusterOps, NodeOps, Recorder};
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::secrets::Sealer;
 
 use crate::config::Config;
 
-/// Test switch: a file the node-operation test double appends requested operations to.
-/// Rebooting for real belongs to the fleet work; until then, without it, reboots are refused
-/// with a message to the admin.
+/// Test switch: a file the node-operation test double appends requested reboots to, instead
+/// of the target node running its `node.reboot_command` (see `vpnkeeper_bot::node_ops`).
 const NODE_OPS_RECORD_ENV: &str = "VPNKEEPER_TEST_NODE_OPS_LOG";
 
 /// Spawns the bot; `None` (and one log line) when no token is configured. The handle ends
@@ -35,7 +34,7 @@ pub fn spawn(
     };
     let node_ops: Arc<dyn NodeOps> = match std::env::var_os(NODE_OPS_RECORD_ENV) {
         Some(path) => Arc::new(Recorder::new(path.into())),
-        None => Arc::new(Unavailable),
+        None => Arc::new(ClusterOps::new(cluster.clone())),
     };
     tracing::info!(
         bot = settings.token.bot_id(),

@@ -16,6 +16,7 @@ mod import;
 mod init;
 mod join;
 mod node_liveness;
+mod node_ops;
 mod plan_verbs;
 mod register;
 mod restore;
@@ -348,6 +349,10 @@ enum NodeCmd {
     List,
     /// Remove a node from the cluster (it stops serving; the last voter cannot be removed).
     Remove { id: u64 },
+    /// Mark a node draining: it gets no new devices (its devices stay).
+    Drain { id: u64 },
+    /// Take the draining mark off a node.
+    Undrain { id: u64 },
 }
 
 #[derive(Subcommand)]
@@ -772,6 +777,8 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
             match command {
                 NodeCmd::List => fleet_verbs::node_list(&api).await,
                 NodeCmd::Remove { id } => fleet_verbs::node_remove(&api, id).await,
+                NodeCmd::Drain { id } => node_ops::drain_verb(&api, id, true).await,
+                NodeCmd::Undrain { id } => node_ops::drain_verb(&api, id, false).await,
             }
         }
         Cmd::Cert { command, place } => {

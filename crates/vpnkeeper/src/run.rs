@@ -45,6 +45,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         .with_context(|| format!("cannot listen on raft.listen {}", config.raft.listen))?;
 
     let cluster = Cluster::start(config.node.id, dir, pki, config.raft.timing()).await?;
+    cluster.configure_node_ops(config.node.agent_config());
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let raft_server = {
@@ -141,6 +142,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         stop_rx.clone(),
     );
     let scheduler = crate::scheduler::spawn(&cluster, stop_rx.clone());
+    let _load_reports = crate::node_ops::spawn_load_reports(&cluster, stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();

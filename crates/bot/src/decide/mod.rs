@@ -123,7 +123,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Nodes => nodes::list(turn),
         Cb::Node(id) => nodes::card(turn, id),
         Cb::Reboot(id) => nodes::reboot(turn, id),
-        Cb::RebootYes(id) => nodes::reboot_yes(turn, id),
+        Cb::RebootYes(id, nonce) => nodes::reboot_yes(turn, id, &nonce),
         Cb::RebootNo(id) => nodes::reboot_no(turn, id),
         Cb::Broadcast => broadcast::ask(turn),
         Cb::BroadcastSend => broadcast::send(turn),
@@ -148,6 +148,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanCancel => plan_draft::cancel(turn),
         // Until payments exist, renewing starts from the user's devices.
         Cb::Renew => devices::list(turn),
+        Cb::SpeedTest(id) => nodes::speed_test(turn, id),
     }
 }
 

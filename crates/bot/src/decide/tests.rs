@@ -67,6 +67,9 @@ impl Entropy for Counting {
     fn wg_material(&mut self) -> WgMaterial {
         material(self.next())
     }
+    fn nonce(&mut self) -> String {
+        format!("nonce-{}", self.next())
+    }
 }
 
 // ---- people, state ----

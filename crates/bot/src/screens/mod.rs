@@ -73,6 +73,8 @@ pub(crate) struct View {
     pub admin_stats: vpnkeeper_store::stats_queries::AdminStats,
     /// The plan draft of the chat (creating or editing a plan).
     pub plan_draft: Option<plan_draft::Draft>,
+    /// The last speed test of the node a card is about, measured from this node.
+    pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
 }
 
 /// Reads what `screen` shows to `chat`.

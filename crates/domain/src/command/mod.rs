@@ -314,6 +314,12 @@ pub enum Command {
         slot_ms: i64,
         chats: Vec<i64>,
     },
+    /// An operator marks a node draining (no new devices are placed on it; its devices
+    /// stay) or takes the mark off (issue #14).
+    SetNodeDraining {
+        node_id: NodeId,
+        draining: bool,
+    },
 }
 
 impl Command {
@@ -365,6 +371,8 @@ impl Command {
             Command::TicketVoice { .. } => "ticket.voice",
             Command::VoiceTranscribed { .. } => "ticket.voice_transcribed",
             Command::TelegramBackupDue { .. } => "backup.telegram_due",
+            Command::SetNodeDraining { draining: true, .. } => "node.drain",
+            Command::SetNodeDraining { draining: false, .. } => "node.undrain",
         }
     }
 
@@ -482,6 +490,7 @@ impl Command {
                 voice::validate_result(*message_id, result)
             }
             Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
+            Command::SetNodeDraining { node_id, .. } => node_status::validate(*node_id),
         }
     }
 

@@ -14,6 +14,7 @@ mod broadcast;
 mod device;
 mod import;
 mod node;
+mod node_drain;
 mod node_status;
 mod plan;
 pub(crate) mod reminder;
@@ -279,5 +280,8 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             voice::transcribed(conn, at, *message_id, result)
         }
         C::TelegramBackupDue { slot_ms, chats } => backup::telegram_due(conn, at, *slot_ms, chats),
+        C::SetNodeDraining { node_id, draining } => {
+            node_drain::set_draining(conn, at, *node_id, *draining, changes)
+        }
     }
 }
