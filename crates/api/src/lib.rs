@@ -40,8 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_ops,
-    nodes, plans, stats, tickets, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_ops, nodes,
+    plans, stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.

@@ -275,8 +275,7 @@ fn nonce(a: Option<&str>) -> Option<String> {
     };
     let ok = !a.is_empty()
         && a.len() <= NONCE_MAX
-        && a
-            .bytes()
+        && a.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     ok.then(|| a.to_string())
 }

@@ -89,13 +89,10 @@ impl NodeOps for ClusterOps {
     }
 
     async fn speed_test(&self, node: &Node) -> Result<SpeedResult, SpeedTestError> {
-        self.cluster
-            .speed_test(node.id)
-            .await
-            .map_err(|e| match e {
-                SpeedError::Busy(_) => SpeedTestError::Running,
-                other => SpeedTestError::Failed(other.to_string()),
-            })
+        self.cluster.speed_test(node.id).await.map_err(|e| match e {
+            SpeedError::Busy(_) => SpeedTestError::Running,
+            other => SpeedTestError::Failed(other.to_string()),
+        })
     }
 
     fn last_speed_test(&self, id: u64) -> Option<SpeedResult> {

@@ -533,10 +533,17 @@ async fn tell_when_back(
         back = ctx.node_ops.back_online(&node, &before) => back,
         _ = stop.wait_for(|s| *s) => return,
     };
-    let key = if back { "reboot-back" } else { "reboot-not-back" };
+    let key = if back {
+        "reboot-back"
+    } else {
+        "reboot-not-back"
+    };
     let text = tr(lang, key, &[("name", s(html(&node.name)))]);
     if ctx.lease.held().await {
-        let _ = call(&mut stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+        let _ = call(&mut stop, Some(5), || {
+            ctx.tg.send_text(chat, &text, true, None)
+        })
+        .await;
     }
 }
 
@@ -566,7 +573,10 @@ async fn speed_test(
             Some(n) => speed_text(&ctx, lang, &n).await,
         };
         if ctx.lease.held().await {
-            let _ = call(&mut stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+            let _ = call(&mut stop, Some(5), || {
+                ctx.tg.send_text(chat, &text, true, None)
+            })
+            .await;
         }
     });
     Some(Step::Reported)
@@ -717,7 +727,12 @@ async fn send_backup(
             .await?;
             match r {
                 Ok(_) => {
-                    tracing::info!(chat, slot_ms, size = bytes.len(), "scheduled backup sent to an admin");
+                    tracing::info!(
+                        chat,
+                        slot_ms,
+                        size = bytes.len(),
+                        "scheduled backup sent to an admin"
+                    );
                     return done(row);
                 }
                 Err(e) => alert(lang, &format!("Telegram did not take the file: {e}")),

@@ -95,7 +95,10 @@ pub(crate) struct Snapshot {
     /// The leader's clock when the update was loaded (unix ms): confirmations expire by it.
     pub now_ms: i64,
     /// Headroom inputs of placement (device buttons): each node's latest load report.
-    pub headroom: Vec<(vpnkeeper_domain::NodeId, vpnkeeper_domain::placement::NodeLoad)>,
+    pub headroom: Vec<(
+        vpnkeeper_domain::NodeId,
+        vpnkeeper_domain::placement::NodeLoad,
+    )>,
 }
 
 impl Snapshot {
@@ -292,7 +295,10 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
 fn headroom(
     ctx: &Ctx,
     loads: &[vpnkeeper_store::NodeLoad],
-) -> Vec<(vpnkeeper_domain::NodeId, vpnkeeper_domain::placement::NodeLoad)> {
+) -> Vec<(
+    vpnkeeper_domain::NodeId,
+    vpnkeeper_domain::placement::NodeLoad,
+)> {
     loads
         .iter()
         .filter_map(|l| {

@@ -30,13 +30,15 @@ impl ReadStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, active_devices, capacity, online, draining)| NodeLoad {
-                id: id as NodeId,
-                active_devices,
-                capacity: capacity.and_then(|c| u32::try_from(c).ok()),
-                online,
-                draining,
-            })
+            .map(
+                |(id, active_devices, capacity, online, draining)| NodeLoad {
+                    id: id as NodeId,
+                    active_devices,
+                    capacity: capacity.and_then(|c| u32::try_from(c).ok()),
+                    online,
+                    draining,
+                },
+            )
             .collect())
     }
 

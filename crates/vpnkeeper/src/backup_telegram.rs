@@ -44,7 +44,9 @@ pub fn spawn_schedule(
         return None;
     }
     if config.telegram.token.is_none() || admins.is_empty() {
-        tracing::info!("scheduled backups are not sent to Telegram: no bot token or no telegram.admin_ids");
+        tracing::info!(
+            "scheduled backups are not sent to Telegram: no bot token or no telegram.admin_ids"
+        );
         return None;
     }
     let interval_ms = i64::try_from(section.interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -58,7 +60,12 @@ pub fn spawn_schedule(
 }
 
 /// One leadership: propose each slot that falls due, until this node stops leading.
-async fn session(cluster: Cluster, interval_ms: i64, admins: Vec<i64>, mut stop: watch::Receiver<bool>) {
+async fn session(
+    cluster: Cluster,
+    interval_ms: i64,
+    admins: Vec<i64>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -95,7 +102,11 @@ async fn propose(cluster: &Cluster, slot_ms: i64, admins: &[i64]) -> Result<(), 
     };
     match cluster.submit(actor, command).await {
         Ok(Ok(_)) => {
-            tracing::info!(slot_ms, admins = admins.len(), "scheduled backup queued for the admins");
+            tracing::info!(
+                slot_ms,
+                admins = admins.len(),
+                "scheduled backup queued for the admins"
+            );
             Ok(())
         }
         Ok(Err(e)) => Err(e.to_string()),
@@ -128,14 +139,17 @@ impl BackupMaker for Maker {
         let mut last = self.last.lock().await;
         if let Some((slot, weak, doc)) = last.as_ref() {
             if let (true, Some(bytes)) = (*slot == slot_ms, weak.upgrade()) {
-                return Ok(BackupDoc { bytes, ..doc.clone() });
+                return Ok(BackupDoc {
+                    bytes,
+                    ..doc.clone()
+                });
             }
         }
         let file = vpnkeeper_api::make_backup_file(&self.read, &self.source)
             .await
             .map_err(|e| format!("copying the state failed: {e}"))?;
-        let (manifest, _, _) =
-            backup::read_manifest(&file).map_err(|e| format!("the new backup does not read back: {e}"))?;
+        let (manifest, _, _) = backup::read_manifest(&file)
+            .map_err(|e| format!("the new backup does not read back: {e}"))?;
         let count = |k: &str| manifest.counts[k].as_i64().unwrap_or(0);
         let bytes = Arc::new(file);
         let doc = BackupDoc {

@@ -76,7 +76,15 @@ async fn scheduled_backup_reaches_each_admin_once_and_restores_on_a_fresh_node()
         for name in ["alice", "bob", "carol"] {
             assert!(node.cli(&["user", "add", name]).status.success());
         }
-        let out = node.cli(&["device", "add", "alice", "--type", "laptop", "--protocol", "wireguard"]);
+        let out = node.cli(&[
+            "device",
+            "add",
+            "alice",
+            "--type",
+            "laptop",
+            "--protocol",
+            "wireguard",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         node.terminate();
         node
@@ -90,7 +98,10 @@ async fn scheduled_backup_reaches_each_admin_once_and_restores_on_a_fresh_node()
     let mut files = Vec::new();
     for admin in ADMINS {
         let doc = fake.nth_to(admin, &["sendDocument"], 1, WAIT).await;
-        let caption = doc.params["caption"].as_str().unwrap_or_default().to_string();
+        let caption = doc.params["caption"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         for part in ["users 3", "devices 1", "nodes 1", "UTC", " kB"] {
             assert!(caption.contains(part), "`{part}` in the caption: {caption}");
         }
@@ -109,10 +120,17 @@ async fn scheduled_backup_reaches_each_admin_once_and_restores_on_a_fresh_node()
     let node = start(node, env(&fake, &local)).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     for admin in ADMINS {
-        assert_eq!(documents(&fake, admin).len(), 1, "admin {admin} got one backup");
+        assert_eq!(
+            documents(&fake, admin).len(),
+            1,
+            "admin {admin} got one backup"
+        );
     }
     let log = node.log();
-    assert!(!log.contains(TOKEN.split(':').nth(1).unwrap()), "no bot token in the log");
+    assert!(
+        !log.contains(TOKEN.split(':').nth(1).unwrap()),
+        "no bot token in the log"
+    );
 
     // The document restores onto a fresh node (cluster-sealed: with the cluster key).
     let before_users = list(&node, "users");
@@ -159,7 +177,10 @@ async fn scheduled_backup_reaches_each_admin_once_and_restores_on_a_fresh_node()
     .await
     .unwrap();
     let names = |users: &[Value]| -> Vec<(Value, Value)> {
-        users.iter().map(|u| (u["id"].clone(), u["name"].clone())).collect()
+        users
+            .iter()
+            .map(|u| (u["id"].clone(), u["name"].clone()))
+            .collect()
     };
     assert_eq!(names(&list(&restored, "users")), names(&before_users));
     assert_eq!(list(&restored, "devices"), before_devices);
@@ -195,12 +216,20 @@ async fn a_refused_backup_document_alerts_each_admin_and_is_logged() {
         assert!(documents(&fake, admin).is_empty());
     }
     assert!(
-        fake.rejected().iter().any(|(m, s, _)| m == "sendDocument" && *s == 413),
+        fake.rejected()
+            .iter()
+            .any(|(m, s, _)| m == "sendDocument" && *s == 413),
         "the document was tried"
     );
     let log = node.log();
-    assert!(log.contains("scheduled backup NOT delivered"), "logged: {log}");
+    assert!(
+        log.contains("scheduled backup NOT delivered"),
+        "logged: {log}"
+    );
     let secret = std::fs::read_to_string(node.data_dir().join("cluster.key")).unwrap();
     assert!(!log.contains(secret.trim()), "no cluster secret in the log");
-    assert!(!log.contains(TOKEN.split(':').nth(1).unwrap()), "no bot token in the log");
+    assert!(
+        !log.contains(TOKEN.split(':').nth(1).unwrap()),
+        "no bot token in the log"
+    );
 }

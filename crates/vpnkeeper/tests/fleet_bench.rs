@@ -167,7 +167,15 @@ fn failover_20_leader_kills() {
             println!("    killed at {}", chrono_now());
             trace_calls(&fake.calls(), killed);
             for n in &nodes {
-                for l in n.log().lines().rev().take(400).collect::<Vec<_>>().into_iter().rev() {
+                for l in n
+                    .log()
+                    .lines()
+                    .rev()
+                    .take(400)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
                     if ["leads", "lease", "vote", "elect", "Telegram", "leader"]
                         .iter()
                         .any(|k| l.contains(k))

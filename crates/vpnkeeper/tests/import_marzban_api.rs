@@ -137,7 +137,11 @@ async fn marzban_over_its_rest_api_keeps_users_uuids_and_old_urls() {
             "{}",
             stdout(&out)
         );
-        assert!(stderr(&out).contains("imported as `marzban-12345`"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("imported as `marzban-12345`"),
+            "{}",
+            stderr(&out)
+        );
 
         let alice = api_get(&node, "/api/v1/users/alice");
         assert_eq!(alice["enabled"], true);
@@ -145,32 +149,53 @@ async fn marzban_over_its_rest_api_keeps_users_uuids_and_old_urls() {
         assert_eq!(alice["traffic_limit_bytes"], 10i64 << 30);
         let bob = api_get(&node, "/api/v1/users/bob");
         assert_eq!(bob["enabled"], false, "{bob}");
-        assert!(bob["expires_at_ms"].is_null() && bob["traffic_limit_bytes"].is_null(), "{bob}");
-        assert_eq!(api_get(&node, "/api/v1/users/marzban-12345")["traffic_limit_bytes"], 4);
+        assert!(
+            bob["expires_at_ms"].is_null() && bob["traffic_limit_bytes"].is_null(),
+            "{bob}"
+        );
+        assert_eq!(
+            api_get(&node, "/api/v1/users/marzban-12345")["traffic_limit_bytes"],
+            4
+        );
         let users_before = api_get(&node, "/api/v1/users?limit=1000");
         assert_eq!(users_before["total"], total as i64);
 
         let devices = api_get(&node, "/api/v1/devices?limit=1000");
         let list = devices["devices"].as_array().unwrap().clone();
         assert_eq!(list.len(), total);
-        let a = list.iter().find(|d| d["uuid"] == ALICE_UUID).expect("alice's uuid kept");
+        let a = list
+            .iter()
+            .find(|d| d["uuid"] == ALICE_UUID)
+            .expect("alice's uuid kept");
         assert_eq!(a["user_id"], alice["id"]);
         assert_eq!(a["rx_bytes"], 123_456_789, "used traffic carried: {a}");
         let last = format!("00000000-0000-4000-8000-{:012}", FILLER - 1);
-        assert!(list.iter().any(|d| d["uuid"] == last.as_str()), "the last page came too");
+        assert!(
+            list.iter().any(|d| d["uuid"] == last.as_str()),
+            "the last page came too"
+        );
 
         // The old Marzban URL answers what the user's own vpnkeeper URL answers.
         let own_url = alice["subscription_url"].as_str().unwrap().to_string();
         let own = sub(&node, own_url.rsplit('/').next().unwrap());
         assert_eq!(own.0, 200);
-        assert!(own.1.contains(&format!("vless://{ALICE_UUID}@")), "{}", own.1);
-        assert_eq!(sub(&node, &marzban_token("alice", 1_700_000_100, SECRET)), own);
+        assert!(
+            own.1.contains(&format!("vless://{ALICE_UUID}@")),
+            "{}",
+            own.1
+        );
+        assert_eq!(
+            sub(&node, &marzban_token("alice", 1_700_000_100, SECRET)),
+            own
+        );
 
         // Again: nothing changes.
         let out = import(&node, &url, &pass, &["--secret", SECRET]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            stdout(&out).contains(&format!("0 user(s) created, {total} brought in line, 0 device(s) added")),
+            stdout(&out).contains(&format!(
+                "0 user(s) created, {total} brought in line, 0 device(s) added"
+            )),
             "{}",
             stdout(&out)
         );
@@ -179,20 +204,38 @@ async fn marzban_over_its_rest_api_keeps_users_uuids_and_old_urls() {
 
         // Failures: one line each, nothing imported.
         let wrong = password_file(&node, "wrong.pass", "not it");
-        one_line_failure(&import(&node, &url, &wrong, &[]), "refused the username or password");
+        one_line_failure(
+            &import(&node, &url, &wrong, &[]),
+            "refused the username or password",
+        );
         let closed = format!("http://127.0.0.1:{}", free_port());
-        one_line_failure(&import(&node, &closed, &pass, &[]), "cannot reach Marzban at");
+        one_line_failure(
+            &import(&node, &closed, &pass, &[]),
+            "cannot reach Marzban at",
+        );
         // vpnkeeper's own API is not Marzban.
-        one_line_failure(&import(&node, &node.base(), &pass, &[]), "does not look like a Marzban panel");
+        one_line_failure(
+            &import(&node, &node.base(), &pass, &[]),
+            "does not look like a Marzban panel",
+        );
         let out = node.cli(&["import", "marzban", "--url", &url]);
-        assert!(!out.status.success(), "--url needs --username and --password-file");
-        assert_eq!(api_get(&node, "/api/v1/users?limit=1000")["total"], total as i64);
+        assert!(
+            !out.status.success(),
+            "--url needs --username and --password-file"
+        );
+        assert_eq!(
+            api_get(&node, "/api/v1/users?limit=1000")["total"],
+            total as i64
+        );
         node
     })
     .await
     .unwrap();
     // Every page was asked for with the importer's page size.
     let pages = panel.pages();
-    assert!(pages.contains(&(0, 200)) && pages.contains(&(200, 200)), "{pages:?}");
+    assert!(
+        pages.contains(&(0, 200)) && pages.contains(&(200, 200)),
+        "{pages:?}"
+    );
     drop(node);
 }

@@ -60,7 +60,9 @@ async fn serve_download(size: usize) -> String {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let _ = s.read(&mut buf).await;
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n");
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                );
                 let _ = s.write_all(head.as_bytes()).await;
                 let chunk = vec![7u8; 64 * 1024];
                 let mut left = size;
@@ -125,8 +127,14 @@ async fn a_speed_test_between_two_nodes_measures_both_ways_one_at_a_time() {
     assert_eq!(result["node_id"], 2);
     assert_eq!(result["from_node_id"], 1);
     // Node 2's own speedtest_url was downloaded from.
-    assert!(result["http"]["bytes"].as_u64().unwrap_or(0) > 0, "{result}");
-    assert!(result["http"]["mbps"].as_f64().unwrap_or(0.0) > 0.0, "{result}");
+    assert!(
+        result["http"]["bytes"].as_u64().unwrap_or(0) > 0,
+        "{result}"
+    );
+    assert!(
+        result["http"]["mbps"].as_f64().unwrap_or(0.0) > 0.0,
+        "{result}"
+    );
 
     // The result is kept, and the lease is free again: node 2 can test node 1 now.
     let last = common::api_get(&n1, "/api/v1/nodes/2/speedtest");
@@ -148,7 +156,12 @@ async fn drain_steers_new_devices(n1: &Node) {
         let out = tokio::task::block_in_place(|| n1.cli(args));
         assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
     };
-    let (status, body) = post(n1, "/api/v1/users", Some(serde_json::json!({"name": "drainer"}))).await;
+    let (status, body) = post(
+        n1,
+        "/api/v1/users",
+        Some(serde_json::json!({"name": "drainer"})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let issue = |name: &str| {
         let body = serde_json::json!({"user": "drainer", "type": "phone", "name": name});
@@ -199,7 +212,10 @@ fn yes_button(c: &Call, node: u64) -> String {
 async fn alert_text(b: &BotNode, admin: &TgUser, on: &Call, data: &str) -> String {
     let update = b.press(admin, on, data).await;
     let answer = b.answer_of(update).expect("answered");
-    answer.params["text"].as_str().unwrap_or_default().to_string()
+    answer.params["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -221,8 +237,16 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
     let panel = b.say(&admin, "/admin").await;
     b.press_screen(&admin, &panel, "ao").await;
     let card = b.press_screen(&admin, &panel, "ok:2").await;
-    assert!(card.buttons().contains(&"rb:2".to_string()), "{:?}", card.buttons());
-    assert!(card.buttons().contains(&"st:2".to_string()), "{:?}", card.buttons());
+    assert!(
+        card.buttons().contains(&"rb:2".to_string()),
+        "{:?}",
+        card.buttons()
+    );
+    assert!(
+        card.buttons().contains(&"st:2".to_string()),
+        "{:?}",
+        card.buttons()
+    );
 
     // Cancel does nothing, and spends the confirmation it was shown with.
     let confirm = b.press_screen(&admin, &panel, "rb:2").await;
@@ -242,7 +266,11 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
     let confirm = b.press_screen(&admin, &panel, "rb:2").await;
     let yes = yes_button(&confirm, 2);
     let requested = b.press_screen(&admin, &panel, &yes).await;
-    assert!(requested.text().contains("requested"), "{}", requested.text());
+    assert!(
+        requested.text().contains("requested"),
+        "{}",
+        requested.text()
+    );
     b.fake
         .wait("reboot result", WAIT, |calls| {
             calls
@@ -286,7 +314,9 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
     b.fake
         .wait("speed test result", Duration::from_secs(60), |calls| {
             calls.iter().any(|c| {
-                c.chat() == Some(ADMIN) && c.text().contains("Speed test of") && c.text().contains("Mbit/s")
+                c.chat() == Some(ADMIN)
+                    && c.text().contains("Speed test of")
+                    && c.text().contains("Mbit/s")
             })
         })
         .await;

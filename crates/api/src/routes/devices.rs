@@ -166,9 +166,8 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
             bandwidth_mbps: r.bandwidth_mbps,
         })
     };
-    let has_room = |id: &u64| {
-        !fleet.draining.contains(id) && !headroom(*id).is_some_and(|l| l.saturated())
-    };
+    let has_room =
+        |id: &u64| !fleet.draining.contains(id) && !headroom(*id).is_some_and(|l| l.saturated());
     let eligible: Vec<u64> = serving.iter().copied().filter(has_room).collect();
     if eligible.is_empty() && !serving.is_empty() {
         return Err(no_room(&serving));

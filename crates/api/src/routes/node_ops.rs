@@ -80,7 +80,9 @@ fn ops_error(e: OpsError) -> ApiError {
         OpsError::Unreachable { .. } => {
             ApiError::new(StatusCode::BAD_GATEWAY, "node_unreachable", e.to_string())
         }
-        OpsError::Refused(_) => ApiError::new(StatusCode::BAD_GATEWAY, "node_refused", e.to_string()),
+        OpsError::Refused(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "node_refused", e.to_string())
+        }
     }
 }
 

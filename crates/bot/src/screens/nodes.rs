@@ -198,9 +198,7 @@ pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<
         .unwrap_or_else(|| ctx.cluster.node_id());
     let nodes = match screen {
         Screen::Nodes => read.nodes().await?,
-        Screen::Node { id }
-        | Screen::ConfirmReboot { id, .. }
-        | Screen::RebootRequested { id } => {
+        Screen::Node { id } | Screen::ConfirmReboot { id, .. } | Screen::RebootRequested { id } => {
             let node: Vec<Node> = read.node(*id).await?.into_iter().collect();
             if let (Screen::Node { .. }, Some(n)) = (screen, node.first()) {
                 view.node_speed = ctx.node_ops.last_speed_test(n.id);
@@ -273,7 +271,10 @@ pub(super) fn node_screen(
         Screen::ConfirmReboot { nonce, .. } => (
             tr(lang, "reboot-confirm", &[("name", name())]),
             kb(vec![vec![
-                btn(t(lang, "btn-yes-reboot"), Cb::RebootYes(n.id, nonce.clone())),
+                btn(
+                    t(lang, "btn-yes-reboot"),
+                    Cb::RebootYes(n.id, nonce.clone()),
+                ),
                 btn(t(lang, "btn-cancel"), Cb::RebootNo(n.id)),
             ]]),
         ),
@@ -332,7 +333,11 @@ pub(crate) fn speed_line(lang: Lang, r: &vpnkeeper_cluster::node_ops::SpeedResul
     }
     if let Some(e) = &r.http_error {
         line.push('\n');
-        line.push_str(&tr(lang, "speedtest-http-failed", &[("reason", s(html(e)))]));
+        line.push_str(&tr(
+            lang,
+            "speedtest-http-failed",
+            &[("reason", s(html(e)))],
+        ));
     }
     line
 }

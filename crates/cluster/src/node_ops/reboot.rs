@@ -13,7 +13,9 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// one line (and the first line of its stderr) when it cannot start or fails.
 pub(super) async fn run(command: &[String]) -> Result<(), String> {
     let Some((program, args)) = command.split_first() else {
-        return Err("node.reboot_command is empty on that node; set it in its [node] section".into());
+        return Err(
+            "node.reboot_command is empty on that node; set it in its [node] section".into(),
+        );
     };
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -33,7 +35,9 @@ pub(super) async fn run(command: &[String]) -> Result<(), String> {
                 let _ = s.read_to_string(&mut text).await;
             }
             let first = text.lines().next().unwrap_or("").trim();
-            Err(format!("`{program}` (node.reboot_command) failed with {status}: {first}"))
+            Err(format!(
+                "`{program}` (node.reboot_command) failed with {status}: {first}"
+            ))
         }
         Ok(Err(e)) => Err(format!("waiting for `{program}`: {e}")),
         // Still running: the reboot is under way.
@@ -60,7 +64,10 @@ mod tests {
         let e = run(&cmd(&["sh", "-c", "echo no permission >&2; exit 3"]))
             .await
             .unwrap_err();
-        assert!(e.contains("exit status: 3") && e.contains("no permission"), "{e}");
+        assert!(
+            e.contains("exit status: 3") && e.contains("no permission"),
+            "{e}"
+        );
         let e = run(&cmd(&["/nonexistent/reboot"])).await.unwrap_err();
         assert!(e.contains("cannot run `/nonexistent/reboot`"), "{e}");
         let e = run(&[]).await.unwrap_err();

@@ -35,21 +35,30 @@ fn no_test() -> Response {
         .into_response()
 }
 
-async fn ping(State(c): State<Cluster>, Extension(PeerNode(peer)): Extension<PeerNode>) -> Response {
+async fn ping(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+) -> Response {
     if let Err(r) = admit(&c, peer, None) {
         return r;
     }
     Json(()).into_response()
 }
 
-async fn boot(State(c): State<Cluster>, Extension(PeerNode(peer)): Extension<PeerNode>) -> Response {
+async fn boot(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+) -> Response {
     if let Err(r) = admit(&c, peer, None) {
         return r;
     }
     Json(c.agent().boot_mark()).into_response()
 }
 
-async fn load(State(c): State<Cluster>, Extension(PeerNode(peer)): Extension<PeerNode>) -> Response {
+async fn load(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+) -> Response {
     if let Err(r) = admit(&c, peer, None) {
         return r;
     }
@@ -116,9 +125,7 @@ async fn send(
     let chunk = Bytes::from(vec![0u8; CHUNK]);
     let stream = futures::stream::unfold((), move |()| {
         let chunk = chunk.clone();
-        async move {
-            (Instant::now() < deadline).then_some((Ok::<_, std::io::Error>(chunk), ()))
-        }
+        async move { (Instant::now() < deadline).then_some((Ok::<_, std::io::Error>(chunk), ())) }
     });
     Body::from_stream(stream).into_response()
 }
@@ -135,8 +142,7 @@ async fn http(
     if !c.agent().serving.holds(&token) {
         return no_test();
     }
-    let result: Result<Option<speed::HttpSpeed>, String> = match c.agent().config().speedtest_url
-    {
+    let result: Result<Option<speed::HttpSpeed>, String> = match c.agent().config().speedtest_url {
         None => Ok(None),
         Some(url) => speed::http_download(&url).await.map(Some),
     };

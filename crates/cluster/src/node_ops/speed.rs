@@ -276,7 +276,10 @@ pub(crate) async fn http_download(url: &str) -> Result<HttpSpeed, String> {
         .await
         .map_err(|e| format!("node.speedtest_url {url}: {e}"))?;
     if !resp.status().is_success() {
-        return Err(format!("node.speedtest_url {url} answered {}", resp.status()));
+        return Err(format!(
+            "node.speedtest_url {url} answered {}",
+            resp.status()
+        ));
     }
     let mut bytes = 0u64;
     while start.elapsed() < STREAM_FOR {

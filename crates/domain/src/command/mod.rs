@@ -372,7 +372,9 @@ impl Command {
             Command::VoiceTranscribed { .. } => "ticket.voice_transcribed",
             Command::TelegramBackupDue { .. } => "backup.telegram_due",
             Command::SetNodeDraining { draining: true, .. } => "node.drain",
-            Command::SetNodeDraining { draining: false, .. } => "node.undrain",
+            Command::SetNodeDraining {
+                draining: false, ..
+            } => "node.undrain",
         }
     }
 

@@ -15,12 +15,11 @@ pub(super) fn set_draining(
     changes: &mut Vec<Change>,
 ) -> Applying {
     let target = Some(format!("node:{node_id}"));
-    let updated =
-        sql::query("UPDATE nodes SET draining = ?, draining_changed_at = ? WHERE id = ?")
-            .bind(draining)
-            .bind(at)
-            .bind(node_id as i64)
-            .execute(conn)?;
+    let updated = sql::query("UPDATE nodes SET draining = ?, draining_changed_at = ? WHERE id = ?")
+        .bind(draining)
+        .bind(at)
+        .bind(node_id as i64)
+        .execute(conn)?;
     if updated.rows_affected() == 0 {
         return Err(refuse_at(
             &target,

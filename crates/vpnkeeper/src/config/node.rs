@@ -86,7 +86,11 @@ impl NodeSection {
 
     /// The node-operation keys (issue #14).
     fn check_ops(&self) -> Result<(), ConfigError> {
-        if self.reboot_command.first().is_none_or(|p| p.trim().is_empty()) {
+        if self
+            .reboot_command
+            .first()
+            .is_none_or(|p| p.trim().is_empty())
+        {
             return Err(invalid(
                 "node.reboot_command",
                 "needs a program, e.g. [\"systemctl\", \"reboot\"]",

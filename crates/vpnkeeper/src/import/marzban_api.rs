@@ -67,7 +67,10 @@ async fn login(http: &reqwest::Client, base: &str, panel: &Panel<'_>) -> Result<
         bail!("Marzban at {base} refused the username or password ({status}); check --username and --password-file");
     }
     if !status.is_success() {
-        return Err(not_marzban(base, &format!("POST /api/admin/token answered {status}")));
+        return Err(not_marzban(
+            base,
+            &format!("POST /api/admin/token answered {status}"),
+        ));
     }
     let body: Value = r
         .json()
@@ -105,7 +108,10 @@ async fn all_users(http: &reqwest::Client, base: &str, token: &str) -> Result<Ve
             bail!("Marzban at {base} did not let this admin list users ({status}); log in as a sudo admin");
         }
         if !status.is_success() {
-            return Err(not_marzban(base, &format!("GET /api/users answered {status}")));
+            return Err(not_marzban(
+                base,
+                &format!("GET /api/users answered {status}"),
+            ));
         }
         let body: Value = r
             .json()
@@ -133,7 +139,10 @@ async fn all_users(http: &reqwest::Client, base: &str, token: &str) -> Result<Ve
 
 /// A `UserResponse` as the mapping's input, with its VLESS client UUID.
 fn user_of(u: &Value) -> Option<(MarzbanUser, Option<String>)> {
-    let username = u["username"].as_str().filter(|n| !n.is_empty())?.to_string();
+    let username = u["username"]
+        .as_str()
+        .filter(|n| !n.is_empty())?
+        .to_string();
     let int = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64));
     // `expire` is unix seconds; some versions answer an ISO datetime instead.
     let expire = int(&u["expire"]).or_else(|| {
@@ -171,11 +180,20 @@ mod tests {
         let (m, uuid) = user_of(&u).unwrap();
         assert_eq!(m.username, "alice");
         assert_eq!(m.status, "disabled");
-        assert_eq!((m.used_traffic, m.data_limit, m.expire), (123, Some(1024), Some(1_893_456_000)));
-        assert_eq!(uuid.as_deref(), Some("6f0d1c2b-3a49-4e58-8b6a-1c2d3e4f5a6b"));
+        assert_eq!(
+            (m.used_traffic, m.data_limit, m.expire),
+            (123, Some(1024), Some(1_893_456_000))
+        );
+        assert_eq!(
+            uuid.as_deref(),
+            Some("6f0d1c2b-3a49-4e58-8b6a-1c2d3e4f5a6b")
+        );
         let iso = json!({"username": "bob", "expire": "2030-01-01T00:00:00", "data_limit": null, "proxies": {}});
         let (m, uuid) = user_of(&iso).unwrap();
-        assert_eq!((m.expire, m.data_limit, uuid), (Some(1_893_456_000), None, None));
+        assert_eq!(
+            (m.expire, m.data_limit, uuid),
+            (Some(1_893_456_000), None, None)
+        );
         assert!(user_of(&json!({"status": "active"})).is_none());
     }
 }

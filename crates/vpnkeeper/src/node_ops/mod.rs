@@ -19,16 +19,26 @@ pub fn spawn_load_reports(cluster: &Cluster, mut stop: watch::Receiver<bool>) ->
         let mut tick = tokio::time::interval(LOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = tick.tick() => cluster.refresh_loads().await,
-                _ = stop.wait_for(|s| *s) => return,
+            // The refresh runs after the select: awaiting it inside a branch would hold the
+            // watch guard of the other branch across the await (not `Send`).
+            let stopped = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            if stopped {
+                return;
             }
+            cluster.refresh_loads().await;
         }
     })
 }
 
 /// `vpnkeeper node drain|undrain ID` (a client of `POST /api/v1/nodes/{id}/drain|undrain`).
-pub async fn drain_verb(api: &crate::client::ApiClient, id: u64, drain: bool) -> anyhow::Result<()> {
+pub async fn drain_verb(
+    api: &crate::client::ApiClient,
+    id: u64,
+    drain: bool,
+) -> anyhow::Result<()> {
     let verb = if drain { "drain" } else { "undrain" };
     let _: (_, serde_json::Value) = api
         .call(

@@ -148,7 +148,8 @@ async fn token(headers: HeaderMap, body: Bytes) -> Response {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| form_decode(v))
     };
-    if field("username").as_deref() != Some(ADMIN) || field("password").as_deref() != Some(PASSWORD) {
+    if field("username").as_deref() != Some(ADMIN) || field("password").as_deref() != Some(PASSWORD)
+    {
         return detail(StatusCode::UNAUTHORIZED, "Incorrect username or password");
     }
     Json(json!({ "access_token": TOKEN, "token_type": "bearer" })).into_response()
@@ -171,6 +172,12 @@ async fn users_page(
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(total);
     g.pages.push((offset, limit));
-    let users: Vec<Value> = g.users.iter().skip(offset).take(limit).map(MzUser::json).collect();
+    let users: Vec<Value> = g
+        .users
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(MzUser::json)
+        .collect();
     Json(json!({ "users": users, "total": total })).into_response()
 }

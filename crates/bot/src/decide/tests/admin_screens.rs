@@ -328,7 +328,10 @@ fn node_card_and_reboot_buttons() {
     );
     // The shown "Yes" within the TTL: spent, audited command, the reboot row.
     assert_eq!(
-        admin_press(&shown_confirmation(59_000), Cb::RebootYes(2, "nonce-1".into())),
+        admin_press(
+            &shown_confirmation(59_000),
+            Cb::RebootYes(2, "nonce-1".into())
+        ),
         plan(
             vec![spent(), Command::RequestNodeReboot { node_id: 2 }],
             vec![
@@ -387,11 +390,7 @@ fn a_forged_or_expired_reboot_confirmation_does_nothing_and_says_so() {
         refused(Notice::RebootConfirmInvalid)
     );
     let mut other_admin = shown_confirmation(1_000);
-    other_admin.chat = Some(chat(
-        ADMIN,
-        None,
-        Some(confirming(2, OTHER_ADMIN, NOW + 1)),
-    ));
+    other_admin.chat = Some(chat(ADMIN, None, Some(confirming(2, OTHER_ADMIN, NOW + 1))));
     assert_eq!(
         admin_press(&other_admin, yes("nonce-1")),
         refused(Notice::RebootConfirmInvalid)

@@ -155,7 +155,12 @@ fn forged_or_stale_button_data_is_outdated() {
 
 #[test]
 fn admin_buttons_are_refused_to_users() {
-    for cb in [Cb::Admin, Cb::Users(0), Cb::RebootYes(1, String::new()), Cb::BroadcastSend] {
+    for cb in [
+        Cb::Admin,
+        Cb::Users(0),
+        Cb::RebootYes(1, String::new()),
+        Cb::BroadcastSend,
+    ] {
         assert_eq!(
             press(&member(), cb),
             plan(vec![], vec![alert(ME, Notice::AdminsOnly)])
