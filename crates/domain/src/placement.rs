@@ -1,9 +1,9 @@
 //! Where a new device goes when nobody says: the least-loaded online node that serves its
 //! protocol, load being active devices per unit of the node's `capacity` (`[node] capacity`,
 //! carried in its registration). A node with twice the capacity takes twice the devices
-//! before it counts as equally loaded. A node an operator marked `draining`, and a node
-//! with no headroom left ([`NodeLoad::saturated`]: CPU or its link nearly full), get no new
-//! devices. Pure: callers read the candidates from the state and the load reports.
+//! before it counts as equally loaded. A node an operator marked `draining` gets no new
+//! devices; a node with no headroom left ([`NodeLoad::saturated`]: CPU or its link nearly
+//! full) gets them only when every other available node is saturated too. Pure: callers read the candidates from the state and the load reports.
 
 use crate::entity::{Node, NodeId};
 use crate::model::Protocol;
@@ -63,9 +63,14 @@ impl Candidate {
         u64::from(self.capacity.unwrap_or(DEFAULT_CAPACITY).max(1))
     }
 
-    /// It may take a new device of the protocol asked for.
+    /// Online, serving the protocol asked for, and not draining.
+    fn available(&self) -> bool {
+        self.online && self.serves && !self.draining
+    }
+
+    /// Available and not saturated: preferred for a new device.
     pub fn eligible(&self) -> bool {
-        self.online && self.serves && !self.draining && !self.load.is_some_and(|l| l.saturated())
+        self.available() && !self.load.is_some_and(|l| l.saturated())
     }
 }
 
@@ -80,11 +85,17 @@ pub fn serves(node: &Node, protocol: Protocol) -> bool {
 }
 
 /// The least-loaded eligible node ([`Candidate::eligible`]: online, serving the protocol,
-/// not draining, not saturated; lowest id on a tie); `None` when there is none.
+/// not draining, not saturated; lowest id on a tie). When every available node is saturated,
+/// the least loaded of those: a busy node is better than refusing a customer, and a CPU
+/// spike on a small fleet (or every node of a test on one machine) would refuse them all.
+/// `None` only when no node is online, serving the protocol and not draining.
 pub fn choose(candidates: &[Candidate]) -> Option<NodeId> {
+    least_loaded(candidates.iter().filter(|c| c.eligible()))
+        .or_else(|| least_loaded(candidates.iter().filter(|c| c.available())))
+}
+
+fn least_loaded<'a>(candidates: impl Iterator<Item = &'a Candidate>) -> Option<NodeId> {
     candidates
-        .iter()
-        .filter(|c| c.eligible())
         .min_by(|a, b| {
             // a.devices / a.capacity < b.devices / b.capacity, without floating point.
             let la = u128::from(a.active_devices.max(0) as u64) * u128::from(b.capacity());
@@ -201,8 +212,8 @@ mod tests {
         assert_eq!(choose(&[unknown_link, calm]), Some(1));
         // An unknown load (no recent report) does not exclude a node.
         assert_eq!(choose(&[node(1, 0, None), calm]), Some(1));
-        // When every node is saturated, none is chosen.
-        assert_eq!(choose(&[busy, full_link]), None);
+        // When every node is saturated, the least loaded of them still takes it.
+        assert_eq!(choose(&[busy, full_link]), Some(1));
     }
 
     #[test]

@@ -83,7 +83,7 @@ async fn scheduled_backup_reaches_each_admin_once_and_restores_on_a_fresh_node()
             "--type",
             "laptop",
             "--protocol",
-            "wireguard",
+            "awg",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         node.terminate();

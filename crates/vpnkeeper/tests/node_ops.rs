@@ -171,7 +171,7 @@ async fn drain_steers_new_devices(n1: &Node) {
     for name in ["p1", "p2", "p3"] {
         let (status, body) = issue(name).await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!(body["device"]["node_id"], 2, "node 1 is draining: {body}");
+        assert_eq!(body["node_id"], 2, "node 1 is draining: {body}");
     }
     cli(&["node", "drain", "2"]);
     let (status, body) = issue("p4").await;
@@ -180,7 +180,7 @@ async fn drain_steers_new_devices(n1: &Node) {
     cli(&["node", "undrain", "1"]);
     let (status, body) = issue("p4").await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(body["device"]["node_id"], 1, "{body}");
+    assert_eq!(body["node_id"], 1, "{body}");
     let audit = common::api_get(n1, "/api/v1/audit?limit=1000").to_string();
     for action in ["node.drain", "node.undrain"] {
         assert!(audit.contains(action), "{action} not audited: {audit}");
@@ -255,10 +255,15 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
     let text = alert_text(&b, &admin, &panel, &cancelled_yes).await;
     assert!(text.contains("expired or was already used"), "{text}");
     // Hand-made or guessed confirmations do nothing and say so.
-    for forged in ["rby:2", "rby:2:AAAAAAAAAAAAAAAAAAAAAA"] {
-        let text = alert_text(&b, &admin, &panel, forged).await;
-        assert!(text.contains("not valid"), "{forged}: {text}");
-    }
+    // A malformed one is "not valid"; a well-formed nonce never issued is indistinguishable
+    // from one that expired and was forgotten: either way nothing runs and the admin is told.
+    let text = alert_text(&b, &admin, &panel, "rby:2").await;
+    assert!(text.contains("not valid"), "rby:2: {text}");
+    let text = alert_text(&b, &admin, &panel, "rby:2:AAAAAAAAAAAAAAAAAAAAAA").await;
+    assert!(
+        text.contains("not valid") || text.contains("nothing was done"),
+        "guessed nonce: {text}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!((lines(&marker1), lines(&marker2)), (0, 0), "nothing ran");
 

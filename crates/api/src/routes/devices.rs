@@ -81,7 +81,7 @@ pub struct Issued {
         InvalidField,
         NotJson,
         (status = 404, description = "No such user or node", body = ErrorBody),
-        (status = 409, description = "User disabled, address pool exhausted, or every node draining or saturated", body = ErrorBody),
+        (status = 409, description = "User disabled, address pool exhausted, or every node draining", body = ErrorBody),
     ))]
 pub async fn issue(
     State(state): State<ApiState>,
@@ -149,7 +149,7 @@ pub async fn issue(
 /// asked for), load weighted by each node's capacity, skipping draining nodes and nodes
 /// without headroom (`placement::NodeLoad`). With no node serving it at all, the node
 /// answering the request, whose apply then says what is wrong (unknown node, no such
-/// protocol); when every such node is draining or saturated, a 409 saying so.
+/// protocol); when every such node is draining, a 409 saying so.
 async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
     let fleet = state.fleet().await?;
     let serving: Vec<u64> = fleet
@@ -166,12 +166,25 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
             bandwidth_mbps: r.bandwidth_mbps,
         })
     };
-    let has_room =
-        |id: &u64| !fleet.draining.contains(id) && !headroom(*id).is_some_and(|l| l.saturated());
-    let eligible: Vec<u64> = serving.iter().copied().filter(has_room).collect();
-    if eligible.is_empty() && !serving.is_empty() {
+    // As `placement::choose`: saturated nodes only when every available one is saturated.
+    let available: Vec<u64> = serving
+        .iter()
+        .copied()
+        .filter(|id| !fleet.draining.contains(id))
+        .collect();
+    if available.is_empty() && !serving.is_empty() {
         return Err(no_room(&serving));
     }
+    let with_room: Vec<u64> = available
+        .iter()
+        .copied()
+        .filter(|id| !headroom(*id).is_some_and(|l| l.saturated()))
+        .collect();
+    let eligible = if with_room.is_empty() {
+        available
+    } else {
+        with_room
+    };
     // With at most one candidate there is nothing to weigh: skip counting every node's
     // devices, a scan of all active devices on each issue (the same choice as below).
     if eligible.len() <= 1 {
@@ -200,14 +213,14 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
     Ok(placement::choose(&candidates).unwrap_or_else(|| state.cluster().node_id()))
 }
 
-/// Every node that could serve the device is draining or saturated.
+/// Every node that could serve the device is draining.
 fn no_room(serving: &[u64]) -> ApiError {
     let ids: Vec<String> = serving.iter().map(u64::to_string).collect();
     ApiError::new(
         axum::http::StatusCode::CONFLICT,
         "no_capacity",
         format!(
-            "no node can take a new device: node(s) {} are draining or saturated; undrain one \
+            "no node can take a new device: node(s) {} are draining; undrain one \
              (`vpnkeeper node undrain ID`), add a node, or name a node_id",
             ids.join(", ")
         ),
