@@ -273,8 +273,16 @@ fn device_button_skips_draining_and_saturated_nodes() {
         press(&snap, Cb::Device(DeviceType::Phone)),
         issued(DeviceType::Phone, Protocol::Awg, 3, true)
     );
-    // No node with room: nothing is issued, the member is told.
+    // Every node that is not draining is saturated: the least loaded of them (node 2)
+    // still takes it rather than the member being refused.
     snap.headroom = vec![(2, busy), (3, busy)];
+    assert_eq!(
+        press(&snap, Cb::Device(DeviceType::Phone)),
+        issued(DeviceType::Phone, Protocol::Awg, 2, true)
+    );
+    // Only draining nodes: nothing is issued, the member is told.
+    snap.load[1].draining = true;
+    snap.load[2].draining = true;
     assert_eq!(
         press(&snap, Cb::Device(DeviceType::Phone)),
         plan(vec![], vec![alert(ME, Notice::NoNodes)])
