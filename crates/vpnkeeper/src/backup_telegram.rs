@@ -114,12 +114,15 @@ async fn propose(cluster: &Cluster, slot_ms: i64, admins: &[i64]) -> Result<(), 
     }
 }
 
+/// A slot's file while some admin's send still holds it: (slot, bytes, its document).
+type HeldFile = (i64, Weak<Vec<u8>>, BackupDoc);
+
 /// Makes the sealed backup files the bot sends (cluster-sealed, like `GET /api/v1/backup`).
 pub struct Maker {
     read: ReadStore,
     source: BackupSource,
     /// The file of the slot being sent, while some admin's send still holds it.
-    last: Mutex<Option<(i64, Weak<Vec<u8>>, BackupDoc)>>,
+    last: Mutex<Option<HeldFile>>,
 }
 
 impl Maker {
