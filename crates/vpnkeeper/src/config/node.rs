@@ -42,10 +42,14 @@ fn command_line<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
     enum Line {
         List(Vec<String>),
         Text(String),
+        // An environment variable is parsed as TOML-ish: `…REBOOT_COMMAND=true` (a program
+        // named `true`) arrives as a boolean.
+        Bool(bool),
     }
     Ok(match Line::deserialize(d)? {
         Line::List(v) => v,
         Line::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+        Line::Bool(b) => vec![b.to_string()],
     })
 }
 
