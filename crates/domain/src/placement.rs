@@ -90,8 +90,26 @@ pub fn serves(node: &Node, protocol: Protocol) -> bool {
 /// spike on a small fleet (or every node of a test on one machine) would refuse them all.
 /// `None` only when no node is online, serving the protocol and not draining.
 pub fn choose(candidates: &[Candidate]) -> Option<NodeId> {
-    least_loaded(candidates.iter().filter(|c| c.eligible()))
-        .or_else(|| least_loaded(candidates.iter().filter(|c| c.available())))
+    let ids = shortlist(candidates);
+    least_loaded(candidates.iter().filter(|c| ids.contains(&c.id)))
+}
+
+/// The nodes [`choose`] weighs: the eligible ones, or when every available node is
+/// saturated, the available ones. Empty when none is online, serving and not draining.
+pub fn shortlist(candidates: &[Candidate]) -> Vec<NodeId> {
+    let ids = |keep: fn(&Candidate) -> bool| -> Vec<NodeId> {
+        candidates
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.id)
+            .collect()
+    };
+    let eligible = ids(Candidate::eligible);
+    if eligible.is_empty() {
+        ids(Candidate::available)
+    } else {
+        eligible
+    }
 }
 
 fn least_loaded<'a>(candidates: impl Iterator<Item = &'a Candidate>) -> Option<NodeId> {

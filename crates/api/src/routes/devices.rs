@@ -152,13 +152,6 @@ pub async fn issue(
 /// protocol); when every such node is draining, a 409 saying so.
 async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
     let fleet = state.fleet().await?;
-    let serving: Vec<u64> = fleet
-        .nodes
-        .iter()
-        .filter(|n| fleet.online.contains(&n.id))
-        .filter(|n| protocol.is_none_or(|p| placement::serves(n, p)))
-        .map(|n| n.id)
-        .collect();
     let headroom = |id: u64| {
         state.cluster().node_load(id).map(|r| placement::NodeLoad {
             cpu_pct: r.cpu_pct,
@@ -166,25 +159,26 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
             bandwidth_mbps: r.bandwidth_mbps,
         })
     };
-    // As `placement::choose`: saturated nodes only when every available one is saturated.
-    let available: Vec<u64> = serving
+    // Devices are not counted yet (a scan): the shortlist does not need them.
+    let online: Vec<Candidate> = fleet
+        .nodes
         .iter()
-        .copied()
-        .filter(|id| !fleet.draining.contains(id))
+        .filter(|n| fleet.online.contains(&n.id))
+        .map(|n| Candidate {
+            id: n.id,
+            active_devices: 0,
+            capacity: None,
+            online: true,
+            serves: protocol.is_none_or(|p| placement::serves(n, p)),
+            draining: fleet.draining.contains(&n.id),
+            load: headroom(n.id),
+        })
         .collect();
-    if available.is_empty() && !serving.is_empty() {
+    let serving: Vec<u64> = online.iter().filter(|c| c.serves).map(|c| c.id).collect();
+    let eligible = placement::shortlist(&online);
+    if eligible.is_empty() && !serving.is_empty() {
         return Err(no_room(&serving));
     }
-    let with_room: Vec<u64> = available
-        .iter()
-        .copied()
-        .filter(|id| !headroom(*id).is_some_and(|l| l.saturated()))
-        .collect();
-    let eligible = if with_room.is_empty() {
-        available
-    } else {
-        with_room
-    };
     // With at most one candidate there is nothing to weigh: skip counting every node's
     // devices, a scan of all active devices on each issue (the same choice as below).
     if eligible.len() <= 1 {

@@ -271,25 +271,7 @@ fn whole(t: &str) -> Option<i64> {
 /// Bytes, or a size like `500M`, `50G`, `1.5T` (binary units, as `vpnkeeper plan add
 /// --quota`); `0` and `unlimited` mean no quota.
 pub(crate) fn parse_size(t: &str) -> Option<i64> {
-    let t = t.trim();
-    if t.eq_ignore_ascii_case("unlimited") {
-        return Some(0);
-    }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        _ => return None,
-    };
-    let value: f64 = digits.parse().ok()?;
-    let bytes = value * (1u64 << shift) as f64;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < i64::MAX as f64).then(|| bytes.round() as i64)
+    vpnkeeper_domain::size::parse_size(t).ok()
 }
 
 // ---- decide ----

@@ -4,11 +4,12 @@
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 
 use super::speed::{self, CHUNK, STREAM_FOR, TOKEN_HEADER};
 use crate::rpc::{admit, PeerNode};
@@ -27,6 +28,23 @@ pub(crate) fn router() -> Router<Cluster> {
         .route("/ops/speed/end", post(end))
 }
 
+/// A caller in the membership, by its certificate's node id: every `/ops/*` route's guard
+/// (refused as any other RPC from outside the membership, see `crate::rpc::admit`).
+struct Member(u64);
+
+impl FromRequestParts<Cluster> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Cluster) -> Result<Self, Response> {
+        let Some(PeerNode(peer)) = parts.extensions.get::<PeerNode>().copied() else {
+            // The mutual-TLS acceptor names every connection's peer; without it, refuse.
+            return Err((StatusCode::FORBIDDEN, "no client certificate").into_response());
+        };
+        admit(c, peer, None)?;
+        Ok(Member(peer))
+    }
+}
+
 fn no_test() -> Response {
     (
         StatusCode::CONFLICT,
@@ -35,70 +53,36 @@ fn no_test() -> Response {
         .into_response()
 }
 
-async fn ping(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn ping(_member: Member) -> Response {
     Json(()).into_response()
 }
 
-async fn boot(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn boot(State(c): State<Cluster>, _member: Member) -> Response {
     Json(c.agent().boot_mark()).into_response()
 }
 
-async fn load(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn load(State(c): State<Cluster>, _member: Member) -> Response {
     Json(c.local_load()).into_response()
 }
 
 /// Runs this node's own reboot command; a peer cannot choose what runs.
-async fn reboot(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn reboot(State(c): State<Cluster>, Member(peer): Member) -> Response {
     tracing::warn!(asked_by = peer, "reboot asked by a peer");
     let command = c.agent().config().reboot_command;
     Json(super::reboot::run(&command).await).into_response()
 }
 
-async fn begin(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-    Json(token): Json<String>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn begin(State(c): State<Cluster>, _member: Member, Json(token): Json<String>) -> Response {
     Json(c.agent().serving.begin(&token)).into_response()
 }
 
 /// Down: counts what the measuring node uploads.
 async fn recv(
     State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
+    _member: Member,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
     let token = headers
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -110,14 +94,7 @@ async fn recv(
 }
 
 /// Up: streams zeros to the measuring node for [`STREAM_FOR`].
-async fn send(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-    Json(token): Json<String>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn send(State(c): State<Cluster>, _member: Member, Json(token): Json<String>) -> Response {
     if !c.agent().serving.holds(&token) {
         return no_test();
     }
@@ -131,14 +108,7 @@ async fn send(
 }
 
 /// The HTTP download from this node's own `node.speedtest_url`, when it has one.
-async fn http(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-    Json(token): Json<String>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn http(State(c): State<Cluster>, _member: Member, Json(token): Json<String>) -> Response {
     if !c.agent().serving.holds(&token) {
         return no_test();
     }
@@ -149,14 +119,7 @@ async fn http(
     Json(result).into_response()
 }
 
-async fn end(
-    State(c): State<Cluster>,
-    Extension(PeerNode(peer)): Extension<PeerNode>,
-    Json(token): Json<String>,
-) -> Response {
-    if let Err(r) = admit(&c, peer, None) {
-        return r;
-    }
+async fn end(State(c): State<Cluster>, _member: Member, Json(token): Json<String>) -> Response {
     c.agent().serving.end(&token);
     Json(()).into_response()
 }
