@@ -154,6 +154,7 @@ fn failover_20_leader_kills() {
         // the update below.
         std::thread::sleep(Duration::from_millis(500));
         let killed = Instant::now();
+        let killed_wall = std::time::SystemTime::now();
         nodes[victim].kill9();
         fake.text(&user, "/help");
         let t = reply_after(killed).at - killed;
@@ -164,7 +165,10 @@ fn failover_20_leader_kills() {
         );
         took.push(t);
         if std::env::var_os("FLEET_BENCH_TRACE").is_some() {
-            println!("    killed at {}", chrono_now());
+            println!(
+                "    killed at {} (compare with the node logs)",
+                unix_ms(killed_wall)
+            );
             trace_calls(&fake.calls(), killed);
             for n in &nodes {
                 for l in n
@@ -212,10 +216,8 @@ fn failover_20_leader_kills() {
     );
 }
 
-fn chrono_now() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
+fn unix_ms(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
     format!("{}.{:03} (unix)", d.as_secs(), d.subsec_millis())
 }
 
