@@ -21,9 +21,11 @@ pub type Format = u32;
 /// not listed in [`INTRODUCED`]. Such entries are stored exactly as before (a JSON array).
 pub const BASE_FORMAT: Format = 1;
 
-/// The newest format a release build writes and applies: 2 adds the commands of this
-/// session (see [`INTRODUCED`]).
-const RELEASE_FORMAT: Format = 2;
+/// The newest format a release build writes and applies (see [`INTRODUCED`]): 2 added the
+/// commands of the plans/voice/operations stop, 3 those of the payments stop. A format that has
+/// landed on main is frozen: commands new since then go into the next one, so a node of the
+/// previous release refuses them instead of misreading them during a rolling upgrade.
+const RELEASE_FORMAT: Format = 3;
 
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
