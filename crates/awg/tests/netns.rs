@@ -542,7 +542,12 @@ fn cookie_mac2_over_h_valued_bytes_like_amneziawg_go() {
     };
     let recv = |sock: &std::net::UdpSocket| -> Vec<u8> {
         let mut d = vec![0u8; 2048];
-        let (n, _) = sock.recv_from(&mut d).expect("no answer from the node");
+        let (n, _) = loop {
+            match sock.recv_from(&mut d) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r.expect("no answer from the node"),
+            }
+        };
         d.truncate(n);
         d
     };
@@ -613,7 +618,10 @@ fn initiator_takes_cookie_and_macs_the_h_valued_retry() {
     let next_init = || -> (Vec<u8>, std::net::SocketAddr) {
         let mut d = vec![0u8; 2048];
         loop {
-            let (n, from) = responder.recv_from(&mut d).expect("no initiation from A");
+            let (n, from) = match responder.recv_from(&mut d) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.expect("no initiation from A"),
+            };
             if seen(&p, &d[..n]) == Seen::Init {
                 return (d[21..n].to_vec(), from);
             }

@@ -376,6 +376,25 @@ impl Cluster {
         Ok(m.current_leader.expect("checked by the wait condition"))
     }
 
+    /// Waits until this node has applied every entry in its log (at least one): after
+    /// `initialize_single` and an election, the membership and the leader's blank entry.
+    /// A restore reads the applied position to place the backup's snapshot after it.
+    pub async fn wait_caught_up(&self, timeout: Duration) -> Result<(), ClusterError> {
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| {
+                    m.last_applied
+                        .is_some_and(|a| Some(a.index) >= m.last_log_index)
+                },
+                "every log entry applied",
+            )
+            .await
+            .map_err(|e| ClusterError::Raft(format!("log not applied after {timeout:?}: {e}")))?;
+        Ok(())
+    }
+
     /// The front door for writes: validates `command`, stamps it with the clock and the
     /// actor, appends it to the Raft log and waits until it is applied, on the leader.
     ///

@@ -13,7 +13,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use openraft::storage::RaftStateMachine;
 use rand::rngs::OsRng;
 use vpnkeeper_cluster::Cluster;
@@ -130,6 +130,9 @@ async fn restore_inner(
             })
             .await?;
         cluster.wait_for_leader(Duration::from_secs(10)).await?;
+        // The leader's election entries must be applied before the shutdown: the snapshot
+        // is placed at the applied position, which is empty until then (a race under load).
+        cluster.wait_caught_up(Duration::from_secs(10)).await?;
         anyhow::Ok(())
     }
     .await;
@@ -182,6 +185,9 @@ async fn install(dir: &Path, state_db: Vec<u8>) -> Result<()> {
             .applied_state()
             .await
             .map_err(|e| anyhow!("reading the new cluster's state: {e}"))?;
+        if last_log_id.is_none() {
+            bail!("the new cluster applied no log entry before the install; run the restore again");
+        }
         let meta = vpnkeeper_store::raft_types::SnapshotMeta {
             last_log_id,
             last_membership,
