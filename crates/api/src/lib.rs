@@ -40,8 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, nodes, plans,
-    tickets, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_metrics,
+    nodes, plans, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -66,9 +66,10 @@ use routes::{
         plans::list, plans::create, plans::get, plans::replace, plans::archive,
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
+        node_metrics::metrics, node_metrics::chart,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
-    components(schemas(sub::FormatParam, error::ErrorBody)),
+    components(schemas(sub::FormatParam, error::ErrorBody, node_metrics::MetricsRange, node_metrics::ChartMetricParam)),
     modifiers(&BearerAuth),
     tags(
         (name = "users"), (name = "devices"), (name = "nodes"), (name = "audit"),
@@ -139,7 +140,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
-        .route("/tickets/{id}/close", post(tickets::close));
+        .route("/tickets/{id}/close", post(tickets::close))
+        .route("/nodes/{id}/metrics", get(node_metrics::metrics))
+        .route("/nodes/{id}/chart.png", get(node_metrics::chart));
     #[cfg(feature = "upgrade-next")]
     let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
     let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));

@@ -17,6 +17,7 @@ pub mod invite_ttl;
 mod join;
 mod membership;
 mod network;
+mod node_metrics;
 mod rpc;
 mod server;
 pub mod tls;
@@ -44,6 +45,7 @@ pub use join::{
 };
 pub use membership::{Member, MembershipError, MAX_VOTERS};
 pub use network::HttpNetwork;
+pub use node_metrics::{NodeMetricsError, TelemetrySource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -126,6 +128,8 @@ struct Inner {
     pki: Pki,
     /// Proposals on their way into the log (see [`group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
+    /// Where this node's telemetry comes from (see [`node_metrics`]).
+    telemetry: node_metrics::TelemetrySlot,
 }
 
 /// Most envelopes in one log entry.
@@ -266,6 +270,7 @@ impl Cluster {
                 network,
                 pki,
                 proposals,
+                telemetry: Default::default(),
             }),
         };
         tokio::spawn(cluster.clone().promote_learners());

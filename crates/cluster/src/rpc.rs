@@ -31,6 +31,7 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/propose", post(propose))
         .route("/raft/members", post(members))
         .route("/raft/remove-node", post(remove_node))
+        .route(crate::node_metrics::PATH, post(crate::node_metrics::serve))
         // Append batches and snapshot chunks are bigger than axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         // Outermost, so every answer advertises this build (see crate::version).
@@ -63,7 +64,7 @@ async fn exchange_versions(
 /// Admits `peer` when it is in the membership (or this node has none yet: a fresh learner
 /// hears first from the leader that added it) and, for Raft messages, when the node it
 /// speaks as (`claimed`) is the one its certificate names.
-fn admit(c: &Cluster, peer: u64, claimed: Option<u64>) -> Result<(), Response> {
+pub(crate) fn admit(c: &Cluster, peer: u64, claimed: Option<u64>) -> Result<(), Response> {
     if let Some(claimed) = claimed {
         if claimed != peer {
             return Err((

@@ -16,6 +16,7 @@ pub mod reset;
 pub mod schedule;
 pub mod secrets;
 pub mod telegram;
+pub mod telemetry;
 pub mod ticket;
 pub mod validate;
 pub mod version;

@@ -13,6 +13,7 @@ mod http_trace;
 mod import;
 mod init;
 mod join;
+mod metrics;
 mod node_liveness;
 mod plan_verbs;
 mod register;
