@@ -194,3 +194,31 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+# ---- node telemetry (issue #14) ----
+node-now =
+    CPU: { $cpu } % · load { $load }
+    RAM: { $ram_used } of { $ram_total }
+    Disk: { $disk_used } of { $disk_total }
+    Network: ↓ { $rx } ↑ { $tx } Mbit/s
+    Uptime: { $uptime } · vpnkeeper uses { $rss }
+node-plane-peers = Peers { $plane }: { $active } active of { $configured }
+node-seen-at = Last seen: { $time } UTC ({ $ago } ago)
+node-never-seen = Last seen: never
+chart-caption = 📈 <b>{ $name }</b>: CPU and network, { $range }
+chart-offline = 🔴 <b>{ $name }</b> does not answer, so there is no chart. { $seen }
+chart-range-1h = 1h
+chart-range-6h = 6h
+chart-range-24h = 24h
+chart-time-axis = Time (UTC)
+chart-cpu = CPU
+chart-cpu-axis = CPU, %
+chart-net = Network
+chart-net-axis = Network, Mbit/s
+chart-net-rx = received
+chart-net-tx = sent
+chart-ram = Memory
+chart-ram-axis = Memory, GiB
+chart-no-data = no data yet
+unit-days = { $n } d
+unit-hours = { $n } h
+unit-minutes = { $n } min

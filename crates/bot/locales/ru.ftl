@@ -204,3 +204,31 @@ plan-archived = 🗄 В архиве: больше не предлагается
 user-plans-title = Какой тариф назначить пользователю <b>{ $name }</b>? Тот же тариф ещё раз продлевает его.
 plan-unavailable = Извините, этот тариф больше недоступен. Вот актуальные.
 err-device-limit = достигнут лимит тарифа: { $limit } устройств(а). Отзовите старое в разделе «Мои устройства», чтобы получить новое.
+# ---- node telemetry (issue #14) ----
+node-now =
+    ЦП: { $cpu } % · нагрузка { $load }
+    Память: { $ram_used } из { $ram_total }
+    Диск: { $disk_used } из { $disk_total }
+    Сеть: ↓ { $rx } ↑ { $tx } Мбит/с
+    Работает: { $uptime } · vpnkeeper занимает { $rss }
+node-plane-peers = Пиры { $plane }: активны { $active } из { $configured }
+node-seen-at = Последний раз на связи: { $time } UTC ({ $ago } назад)
+node-never-seen = Последний раз на связи: никогда
+chart-caption = 📈 <b>{ $name }</b>: процессор и сеть, { $range }
+chart-offline = 🔴 <b>{ $name }</b> не отвечает, графика нет. { $seen }
+chart-range-1h = 1 ч
+chart-range-6h = 6 ч
+chart-range-24h = 24 ч
+chart-time-axis = Время (UTC)
+chart-cpu = Процессор
+chart-cpu-axis = ЦП, %
+chart-net = Сеть
+chart-net-axis = Сеть, Мбит/с
+chart-net-rx = принято
+chart-net-tx = отправлено
+chart-ram = Память
+chart-ram-axis = Память, ГиБ
+chart-no-data = данных пока нет
+unit-days = { $n } д
+unit-hours = { $n } ч
+unit-minutes = { $n } мин

@@ -52,6 +52,8 @@ pub enum Cb {
     UserPlans(i64),
     /// Assign (or extend) plan `.1` for user `.0`.
     AssignPlan(i64, i64),
+    /// Node `.0`'s chart over range `.1` (issue #14), pressed on the chart photo.
+    NodeChart(u64, vpnkeeper_domain::telemetry::Range),
 }
 
 impl Cb {
@@ -85,6 +87,7 @@ impl Cb {
                 | Cb::PlanArchive(_)
                 | Cb::UserPlans(_)
                 | Cb::AssignPlan(..)
+                | Cb::NodeChart(..)
         )
     }
 
@@ -128,6 +131,7 @@ impl Cb {
             Cb::PlanArchive(id) => format!("px:{id}"),
             Cb::UserPlans(id) => format!("up:{id}"),
             Cb::AssignPlan(user, plan) => format!("ua:{user}:{plan}"),
+            Cb::NodeChart(id, range) => format!("nc:{id}:{}", range.hours()),
         }
     }
 
@@ -193,10 +197,17 @@ impl Cb {
             "px" => Cb::PlanArchive(id()?),
             "up" => Cb::UserPlans(id()?),
             "ua" => Cb::AssignPlan(id()?, id2()?),
+            "nc" => Cb::NodeChart(
+                node()?,
+                vpnkeeper_domain::telemetry::Range::from_hours(id2()?)?,
+            ),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
-        let takes_two = matches!(cb, Cb::DeviceProto(..) | Cb::AssignPlan(..));
+        let takes_two = matches!(
+            cb,
+            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::NodeChart(..)
+        );
         if arg2.is_some() && !takes_two {
             return None;
         }
@@ -276,6 +287,8 @@ mod tests {
             Cb::PlanArchive(4),
             Cb::UserPlans(5),
             Cb::AssignPlan(i64::MAX, i64::MAX),
+            Cb::NodeChart(3, vpnkeeper_domain::telemetry::Range::Hour),
+            Cb::NodeChart(u64::MAX >> 1, vpnkeeper_domain::telemetry::Range::Day),
         ];
         for cb in all {
             let data = cb.encode();
@@ -308,6 +321,10 @@ mod tests {
             "ua:1:-2",
             "ua:1:2:3",
             "pc:1:2",
+            "nc:1",
+            "nc:1:2",
+            "nc:1:6:7",
+            "nc:x:6",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

@@ -47,6 +47,17 @@ pub enum Out {
     /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
     /// one-time token, so it is made when the row is performed and never stored in the log.
     Invite { lang: Lang, ttl_secs: u64 },
+    /// Node `node_id`'s chart over `range` as a photo (issue #14): edited into message
+    /// `edit` (the chart whose range button was pressed) when given, else sent. Drawn when
+    /// performed, from the node's series at that moment; an offline node gets its last-seen
+    /// time instead.
+    NodeChart {
+        lang: Lang,
+        node_id: u64,
+        range: vpnkeeper_domain::telemetry::Range,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edit: Option<i64>,
+    },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -306,6 +317,12 @@ mod tests {
             Out::Invite {
                 lang: Lang::Ru,
                 ttl_secs: 900,
+            },
+            Out::NodeChart {
+                lang: Lang::Ru,
+                node_id: 2,
+                range: vpnkeeper_domain::telemetry::Range::SixHours,
+                edit: Some(9),
             },
         ];
         for o in outs {

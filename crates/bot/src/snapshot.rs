@@ -236,7 +236,11 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
                 add_taken(read, snap, &candidates).await?;
             }
         }
-        Cb::Node(id) | Cb::Reboot(id) | Cb::RebootYes(id) | Cb::RebootNo(id) => {
+        Cb::Node(id)
+        | Cb::Reboot(id)
+        | Cb::RebootYes(id)
+        | Cb::RebootNo(id)
+        | Cb::NodeChart(id, _) => {
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),

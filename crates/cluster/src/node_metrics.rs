@@ -27,7 +27,7 @@ pub trait TelemetrySource: Send + Sync {
 }
 
 /// The registered source, set once at start.
-pub(crate) type TelemetrySlot = Arc<OnceLock<Arc<dyn TelemetrySource>>>;
+pub(crate) type TelemetrySlot = OnceLock<Arc<dyn TelemetrySource>>;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct MetricsRequest {

@@ -13,7 +13,8 @@ use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plans, support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, node_card, nodes, plans,
+    support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -133,6 +134,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanArchive(id) => plans::archive(turn, id),
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
+        Cb::NodeChart(id, range) => node_card::chart(turn, id, range),
     }
 }
 

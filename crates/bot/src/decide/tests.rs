@@ -326,6 +326,7 @@ fn plan(commands: Vec<Command>, outbox: Vec<OutboxItem>) -> Plan {
 
 mod admin_screens;
 mod member_screens;
+mod node_charts;
 mod plan_screens;
 mod standing;
 mod support;

@@ -23,6 +23,7 @@ pub(crate) mod devices;
 pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
+pub(crate) mod node_card;
 pub(crate) mod nodes;
 pub(crate) mod plans;
 pub(crate) mod support;
@@ -68,6 +69,10 @@ pub(crate) struct View {
     /// Active plans (lists, choices), and the plan a screen is about.
     pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// The node card's current values (issue #14), or when the node was last seen when it
+    /// does not answer.
+    pub node_now: Option<vpnkeeper_domain::telemetry::Sample>,
+    pub node_last_seen_ms: Option<i64>,
 }
 
 /// Reads what `screen` shows to `chat`.

@@ -19,6 +19,7 @@ pub(crate) fn list(turn: &mut Turn<'_>) {
 pub(crate) fn card(turn: &mut Turn<'_>, id: NodeId) {
     if exists(turn, id) {
         turn.ok(Screen::Node { id });
+        super::node_card::first_chart(turn, id);
     }
 }
 
@@ -131,6 +132,7 @@ pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<
                     .find(|(nid, _)| *nid == n.id)
                     .map(|(_, c)| c)
                     .unwrap_or(0);
+                super::node_card::load(ctx, n.id, view).await;
             }
             node
         }
@@ -213,7 +215,7 @@ pub(super) fn node_screen(
                     ("status", s(t(lang, status.key()))),
                     ("devices", num(view.node_devices)),
                 ],
-            ),
+            ) + &super::node_card::current_text(lang, view, crate::now_ms()),
             kb(vec![
                 vec![btn(t(lang, "btn-reboot"), Cb::Reboot(n.id))],
                 back_nodes,

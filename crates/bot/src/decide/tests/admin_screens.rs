@@ -240,7 +240,18 @@ fn node_card_and_reboot_buttons() {
         admin_press(&snap, Cb::Node(2)),
         plan(
             vec![],
-            vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })]
+            vec![
+                ack_admin(),
+                edit(ADMIN, Screen::Node { id: 2 }),
+                // The card's chart photo (issue #14), the last hour, sent new.
+                Out::NodeChart {
+                    lang: Lang::En,
+                    node_id: 2,
+                    range: vpnkeeper_domain::telemetry::Range::Hour,
+                    edit: None
+                }
+                .to(ADMIN),
+            ]
         )
     );
     assert_eq!(
