@@ -199,14 +199,13 @@ fn draw_panel(
         .y_label_area_size(84)
         .build_cartesian_2d(from_ms..to_ms, 0f64..top * 1.05)
         .map_err(e)?;
-    let span = to_ms - from_ms;
     chart
         .configure_mesh()
         .x_desc(&words.time_axis)
         .y_desc(&p.y_label)
         .x_labels(7)
         .y_labels(6)
-        .x_label_formatter(&|ms| clock(*ms, span))
+        .x_label_formatter(&|ms| clock(*ms))
         .y_label_formatter(&|v| short(*v))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 17))
@@ -267,7 +266,7 @@ fn runs(points: &[Point]) -> Vec<&[Point]> {
 }
 
 /// `HH:MM` (UTC) of a unix-ms tick.
-fn clock(ms: i64, _span: i64) -> String {
+fn clock(ms: i64) -> String {
     let secs = ms.div_euclid(1000).rem_euclid(86_400);
     format!("{:02}:{:02}", secs / 3600, secs % 3600 / 60)
 }
@@ -363,6 +362,6 @@ mod tests {
         let pts = vec![(0, 1.0), (10_000, 1.0), (400_000, 1.0), (410_000, 2.0)];
         assert_eq!(runs(&pts).len(), 2);
         assert_eq!(runs(&[]).len(), 0);
-        assert_eq!(clock(T0, 0), "22:13");
+        assert_eq!(clock(T0), "22:13");
     }
 }

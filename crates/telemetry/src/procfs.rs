@@ -151,6 +151,8 @@ pub fn rss_bytes() -> Option<u64> {
 }
 
 /// Used and total bytes of the filesystem holding `path`.
+// statvfs field widths differ between targets; the casts are no-ops on some.
+#[allow(clippy::unnecessary_cast)]
 pub fn disk_usage(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;

@@ -80,43 +80,13 @@ impl SeriesStore {
     /// Stores `s`: into the last hour whole, into its minute's mean, and forgets what has
     /// aged out of either.
     pub fn record(&mut self, s: &Sample) -> Result<(), SeriesError> {
-        let json = serde_json::to_string(s).unwrap_or_default();
-        let v = values(s);
-        let minute = s.at_ms - s.at_ms.rem_euclid(MINUTE_MS);
         let path = &self.path;
         let err = |source| SeriesError {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        let result: rusqlite::Result<()> = (|| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO fine (at_ms, sample, cpu, load1, mem_used, disk_used, rx, tx, rss)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![s.at_ms, json, v[0], v[1], v[2], v[3], v[4], v[5], v[6]])?;
-            // The minute's running mean: mean' = (mean * n + x) / (n + 1).
-            tx.prepare_cached(
-                "INSERT INTO minute (at_ms, n, cpu, load1, mem_used, disk_used, rx, tx, rss)
-                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(at_ms) DO UPDATE SET
-                   cpu = (cpu * n + excluded.cpu) / (n + 1),
-                   load1 = (load1 * n + excluded.load1) / (n + 1),
-                   mem_used = (mem_used * n + excluded.mem_used) / (n + 1),
-                   disk_used = (disk_used * n + excluded.disk_used) / (n + 1),
-                   rx = (rx * n + excluded.rx) / (n + 1),
-                   tx = (tx * n + excluded.tx) / (n + 1),
-                   rss = (rss * n + excluded.rss) / (n + 1),
-                   n = n + 1",
-            )?
-            .execute(params![minute, v[0], v[1], v[2], v[3], v[4], v[5], v[6]])?;
-            tx.prepare_cached("DELETE FROM fine WHERE at_ms < ?1")?
-                .execute([s.at_ms - FINE_KEEP_MS])?;
-            tx.prepare_cached("DELETE FROM minute WHERE at_ms < ?1")?
-                .execute([minute - MINUTE_KEEP_MS])?;
-            Ok(())
-        })();
-        result.and_then(|()| tx.commit()).map_err(err)
+        write(&tx, s).and_then(|()| tx.commit()).map_err(err)
     }
 
     /// The newest stored sample (the current values after a restart, until the next one).
@@ -162,6 +132,38 @@ impl SeriesStore {
         }
         Ok(out)
     }
+}
+
+/// One sample's statements, inside the caller's transaction.
+fn write(tx: &rusqlite::Transaction<'_>, s: &Sample) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    let v = values(s);
+    let minute = s.at_ms - s.at_ms.rem_euclid(MINUTE_MS);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO fine (at_ms, sample, cpu, load1, mem_used, disk_used, rx, tx, rss)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![s.at_ms, json, v[0], v[1], v[2], v[3], v[4], v[5], v[6]])?;
+    // The minute's running mean: mean' = (mean * n + x) / (n + 1).
+    tx.prepare_cached(
+        "INSERT INTO minute (at_ms, n, cpu, load1, mem_used, disk_used, rx, tx, rss)
+         VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(at_ms) DO UPDATE SET
+           cpu = (cpu * n + excluded.cpu) / (n + 1),
+           load1 = (load1 * n + excluded.load1) / (n + 1),
+           mem_used = (mem_used * n + excluded.mem_used) / (n + 1),
+           disk_used = (disk_used * n + excluded.disk_used) / (n + 1),
+           rx = (rx * n + excluded.rx) / (n + 1),
+           tx = (tx * n + excluded.tx) / (n + 1),
+           rss = (rss * n + excluded.rss) / (n + 1),
+           n = n + 1",
+    )?
+    .execute(params![minute, v[0], v[1], v[2], v[3], v[4], v[5], v[6]])?;
+    tx.prepare_cached("DELETE FROM fine WHERE at_ms < ?1")?
+        .execute([s.at_ms - FINE_KEEP_MS])?;
+    tx.prepare_cached("DELETE FROM minute WHERE at_ms < ?1")?
+        .execute([minute - MINUTE_KEEP_MS])?;
+    Ok(())
 }
 
 fn values(s: &Sample) -> [f64; 7] {
