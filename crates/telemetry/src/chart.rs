@@ -333,20 +333,16 @@ mod tests {
 
     #[test]
     fn cyrillic_labels_draw_glyphs() {
-        // The same chart with English and Russian words: the text areas differ, so glyphs
-        // for Cyrillic were drawn (a missing glyph would draw nothing or fail).
+        // Two titles of the same length in different Cyrillic letters: with glyphs they draw
+        // differently; a font without them draws the same placeholder boxes (or nothing).
         let s = series(|i| (i % 7) as f64);
-        let en = Words::english();
         let mut ru = Words::english();
         ru.time_axis = "Время (UTC)".into();
         ru.cpu_title = "Процессор".into();
-        ru.cpu_axis = "ЦП, %".into();
-        let a = image::load_from_memory(&draw(&s, &en, "узел")).unwrap().to_rgb8();
-        let b = image::load_from_memory(&draw(&s, &ru, "узел")).unwrap().to_rgb8();
+        let a = image::load_from_memory(&draw(&s, &ru, "ЖЖЖЖ")).unwrap().to_rgb8();
+        let b = image::load_from_memory(&draw(&s, &ru, "ОООО")).unwrap().to_rgb8();
         let differing = a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count();
-        assert!(differing > 200, "{differing}");
-        let dark = b.pixels().filter(|p| p.0.iter().all(|c| *c < 100)).count();
-        assert!(dark > 1000, "text drawn: {dark} dark pixels");
+        assert!(differing > 50, "Ж and О drew alike: {differing} pixels differ");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use vpnkeeper_domain::telemetry::{ChartMetric, NodeMetrics, Point, Range, Sample
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
-use crate::responses::{BadNodeId, NoSuchNode, ReadErrors};
+use crate::responses::{NoSuchNode, ReadErrors};
 use crate::state::ApiState;
 
 /// How long an API request waits for another node's answer.
