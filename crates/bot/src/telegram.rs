@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use teloxide::payloads::{
-    AnswerCallbackQuerySetters, EditMessageMediaSetters, EditMessageTextSetters,
-    GetUpdatesSetters, SendDocumentSetters, SendMessageSetters, SendPhotoSetters,
+    AnswerCallbackQuerySetters, EditMessageMediaSetters, EditMessageTextSetters, GetUpdatesSetters,
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{

@@ -77,7 +77,13 @@ impl Cluster {
         let answer: Result<NodeMetrics, String> = self
             .inner
             .network
-            .post(node, &addr.raft_addr, PATH, &MetricsRequest { range }, timeout)
+            .post(
+                node,
+                &addr.raft_addr,
+                PATH,
+                &MetricsRequest { range },
+                timeout,
+            )
             .await
             .map_err(|e| NodeMetricsError::Unreachable {
                 node,

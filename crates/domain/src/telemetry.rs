@@ -181,6 +181,9 @@ mod tests {
             ..Default::default()
         };
         let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(v["cpu_pct"], serde_json::json!([[1_700_000_000_000i64, 12.5]]));
+        assert_eq!(
+            v["cpu_pct"],
+            serde_json::json!([[1_700_000_000_000i64, 12.5]])
+        );
     }
 }

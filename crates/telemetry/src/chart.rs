@@ -87,7 +87,8 @@ impl Words {
 
 /// The panel of `metric` over `series`, values converted to the axis unit.
 pub fn panel(metric: ChartMetric, series: &Series, words: &Words, title_prefix: &str) -> Panel {
-    let scaled = |pts: &[Point], k: f64| -> Vec<Point> { pts.iter().map(|&(t, v)| (t, v * k)).collect() };
+    let scaled =
+        |pts: &[Point], k: f64| -> Vec<Point> { pts.iter().map(|&(t, v)| (t, v * k)).collect() };
     let title = |t: &str| {
         if title_prefix.is_empty() {
             t.to_string()
@@ -291,7 +292,11 @@ mod tests {
     const T0: i64 = 1_700_000_000_000;
 
     fn series(f: impl Fn(i64) -> f64) -> Series {
-        let pts = |k: f64| (0..360).map(|i| (T0 + i * 10_000, f(i) * k)).collect::<Vec<_>>();
+        let pts = |k: f64| {
+            (0..360)
+                .map(|i| (T0 + i * 10_000, f(i) * k))
+                .collect::<Vec<_>>()
+        };
         Series {
             cpu_pct: pts(1.0),
             net_rx_bps: pts(200_000.0),
@@ -328,7 +333,10 @@ mod tests {
             image::load_from_memory(&b).unwrap().to_rgb8(),
         );
         let differing = ia.pixels().zip(ib.pixels()).filter(|(x, y)| x != y).count();
-        assert!(differing > 1000, "two different series drew {differing} different pixels");
+        assert!(
+            differing > 1000,
+            "two different series drew {differing} different pixels"
+        );
     }
 
     #[test]
@@ -339,10 +347,17 @@ mod tests {
         let mut ru = Words::english();
         ru.time_axis = "Время (UTC)".into();
         ru.cpu_title = "Процессор".into();
-        let a = image::load_from_memory(&draw(&s, &ru, "ЖЖЖЖ")).unwrap().to_rgb8();
-        let b = image::load_from_memory(&draw(&s, &ru, "ОООО")).unwrap().to_rgb8();
+        let a = image::load_from_memory(&draw(&s, &ru, "ЖЖЖЖ"))
+            .unwrap()
+            .to_rgb8();
+        let b = image::load_from_memory(&draw(&s, &ru, "ОООО"))
+            .unwrap()
+            .to_rgb8();
         let differing = a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count();
-        assert!(differing > 50, "Ж and О drew alike: {differing} pixels differ");
+        assert!(
+            differing > 50,
+            "Ж and О drew alike: {differing} pixels differ"
+        );
     }
 
     #[test]

@@ -205,7 +205,10 @@ mod tests {
         );
         assert_eq!(parse_loadavg("x"), None);
         assert_eq!(parse_uptime("12345.67 2000.1\n"), Some(12345));
-        assert_eq!(parse_statm_resident_pages("1000 250 30 1 0 100 0\n"), Some(250));
+        assert_eq!(
+            parse_statm_resident_pages("1000 250 30 1 0 100 0\n"),
+            Some(250)
+        );
     }
 
     #[test]

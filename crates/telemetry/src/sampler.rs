@@ -131,12 +131,7 @@ mod tests {
     fn meminfo_total_bytes() -> u64 {
         let text = std::fs::read_to_string("/proc/meminfo").unwrap();
         let line = text.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
-        let kb: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         kb * 1024
     }
 

@@ -143,7 +143,9 @@ fn write(tx: &rusqlite::Transaction<'_>, s: &Sample) -> rusqlite::Result<()> {
         "INSERT OR REPLACE INTO fine (at_ms, sample, cpu, load1, mem_used, disk_used, rx, tx, rss)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![s.at_ms, json, v[0], v[1], v[2], v[3], v[4], v[5], v[6]])?;
+    .execute(params![
+        s.at_ms, json, v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+    ])?;
     // The minute's running mean: mean' = (mean * n + x) / (n + 1).
     tx.prepare_cached(
         "INSERT INTO minute (at_ms, n, cpu, load1, mem_used, disk_used, rx, tx, rss)
@@ -254,7 +256,11 @@ mod tests {
         }
         let now = T0 + (n - 1) * 60_000;
         let day = store.series(Range::Day, now).unwrap();
-        assert!((1440..=1441).contains(&day.cpu_pct.len()), "{}", day.cpu_pct.len());
+        assert!(
+            (1440..=1441).contains(&day.cpu_pct.len()),
+            "{}",
+            day.cpu_pct.len()
+        );
         let six = store.series(Range::SixHours, now).unwrap();
         assert_eq!(six.cpu_pct.len(), 361);
         let hour = store.series(Range::Hour, now).unwrap();

@@ -24,7 +24,12 @@ fn start(node: &mut Node) {
 fn meminfo_total_bytes() -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap();
     let line = text.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
 
 /// Waits until the node's 1h series has at least `n` points; returns the answer.
@@ -57,7 +62,10 @@ async fn metrics_series_chart_and_gauges_survive_a_restart() {
     let now = &v["current"];
     let cpu = now["cpu_pct"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&cpu), "{now}");
-    assert_eq!(now["mem_total_bytes"].as_u64().unwrap(), meminfo_total_bytes());
+    assert_eq!(
+        now["mem_total_bytes"].as_u64().unwrap(),
+        meminfo_total_bytes()
+    );
     assert!(now["disk_total_bytes"].as_u64().unwrap() > 0);
     assert!(now["rss_bytes"].as_u64().unwrap() > 1 << 20);
     assert_eq!(v["range"], "1h");
@@ -126,6 +134,9 @@ async fn metrics_series_chart_and_gauges_survive_a_restart() {
     // Both routes are in the OpenAPI document.
     let (_, doc) = api.get("/api/v1/openapi.json").await;
     for path in ["/api/v1/nodes/{id}/metrics", "/api/v1/nodes/{id}/chart.png"] {
-        assert!(doc["paths"][path]["get"].is_object(), "{path} not documented");
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} not documented"
+        );
     }
 }

@@ -30,7 +30,10 @@ async fn wait_samples(b: &BotNode) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let v = b.api("/api/v1/nodes/1/metrics?range=1h").await;
-        if v["series"]["cpu_pct"].as_array().is_some_and(|a| a.len() >= 3) {
+        if v["series"]["cpu_pct"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 3)
+        {
             return;
         }
         assert!(Instant::now() < deadline, "no samples: {v}");

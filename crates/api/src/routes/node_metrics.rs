@@ -210,7 +210,11 @@ async fn ask(state: &ApiState, id: u64, range: Range) -> Result<(String, NodeMet
                 "not_found",
                 format!("node {id} is not a member of the cluster: it has no metrics to read"),
             ),
-            e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+            e => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
         })?;
     Ok((node.name, m))
 }
@@ -304,24 +308,68 @@ pub(crate) async fn prometheus(state: &ApiState) -> String {
 type Gauge = (&'static str, &'static str, fn(&Sample) -> f64);
 
 const GAUGES: [Gauge; 11] = [
-    ("vpnkeeper_node_cpu_percent", "CPU busy share over the last sample interval", |s| s.cpu_pct),
-    ("vpnkeeper_node_load1", "1-minute load average", |s| s.load[0]),
-    ("vpnkeeper_node_memory_used_bytes", "Memory in use", |s| s.mem_used_bytes as f64),
-    ("vpnkeeper_node_memory_total_bytes", "Memory installed", |s| s.mem_total_bytes as f64),
-    ("vpnkeeper_node_disk_used_bytes", "Used space of the data directory's filesystem", |s| s.disk_used_bytes as f64),
-    ("vpnkeeper_node_disk_total_bytes", "Size of the data directory's filesystem", |s| s.disk_total_bytes as f64),
-    ("vpnkeeper_node_network_receive_bytes_per_second", "Received over the public and VPN interfaces", |s| s.net_rx_bps),
-    ("vpnkeeper_node_network_transmit_bytes_per_second", "Sent over the public and VPN interfaces", |s| s.net_tx_bps),
-    ("vpnkeeper_node_uptime_seconds", "Time since the machine booted", |s| s.uptime_secs as f64),
-    ("vpnkeeper_node_process_resident_bytes", "Resident memory of the vpnkeeper process", |s| s.rss_bytes as f64),
-    ("vpnkeeper_node_sample_timestamp_seconds", "When the latest sample was taken", |s| s.at_ms as f64 / 1000.0),
+    (
+        "vpnkeeper_node_cpu_percent",
+        "CPU busy share over the last sample interval",
+        |s| s.cpu_pct,
+    ),
+    ("vpnkeeper_node_load1", "1-minute load average", |s| {
+        s.load[0]
+    }),
+    ("vpnkeeper_node_memory_used_bytes", "Memory in use", |s| {
+        s.mem_used_bytes as f64
+    }),
+    (
+        "vpnkeeper_node_memory_total_bytes",
+        "Memory installed",
+        |s| s.mem_total_bytes as f64,
+    ),
+    (
+        "vpnkeeper_node_disk_used_bytes",
+        "Used space of the data directory's filesystem",
+        |s| s.disk_used_bytes as f64,
+    ),
+    (
+        "vpnkeeper_node_disk_total_bytes",
+        "Size of the data directory's filesystem",
+        |s| s.disk_total_bytes as f64,
+    ),
+    (
+        "vpnkeeper_node_network_receive_bytes_per_second",
+        "Received over the public and VPN interfaces",
+        |s| s.net_rx_bps,
+    ),
+    (
+        "vpnkeeper_node_network_transmit_bytes_per_second",
+        "Sent over the public and VPN interfaces",
+        |s| s.net_tx_bps,
+    ),
+    (
+        "vpnkeeper_node_uptime_seconds",
+        "Time since the machine booted",
+        |s| s.uptime_secs as f64,
+    ),
+    (
+        "vpnkeeper_node_process_resident_bytes",
+        "Resident memory of the vpnkeeper process",
+        |s| s.rss_bytes as f64,
+    ),
+    (
+        "vpnkeeper_node_sample_timestamp_seconds",
+        "When the latest sample was taken",
+        |s| s.at_ms as f64 / 1000.0,
+    ),
 ];
 
 fn render_gauges(samples: &[(u64, Option<Sample>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# HELP vpnkeeper_node_metrics_up Whether the node answered with a sample\n# TYPE vpnkeeper_node_metrics_up gauge");
     for (id, s) in samples {
-        let _ = writeln!(out, "vpnkeeper_node_metrics_up{{node=\"{id}\"}} {}", u8::from(s.is_some()));
+        let _ = writeln!(
+            out,
+            "vpnkeeper_node_metrics_up{{node=\"{id}\"}} {}",
+            u8::from(s.is_some())
+        );
     }
     for (name, help, value) in GAUGES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -335,8 +383,16 @@ fn render_gauges(samples: &[(u64, Option<Sample>)]) -> String {
     for (id, s) in samples {
         for p in s.iter().flat_map(|s| &s.planes) {
             let plane = &p.plane;
-            let _ = writeln!(out, "vpnkeeper_node_peers{{node=\"{id}\",plane=\"{plane}\",state=\"configured\"}} {}", p.configured);
-            let _ = writeln!(out, "vpnkeeper_node_peers{{node=\"{id}\",plane=\"{plane}\",state=\"active\"}} {}", p.active);
+            let _ = writeln!(
+                out,
+                "vpnkeeper_node_peers{{node=\"{id}\",plane=\"{plane}\",state=\"configured\"}} {}",
+                p.configured
+            );
+            let _ = writeln!(
+                out,
+                "vpnkeeper_node_peers{{node=\"{id}\",plane=\"{plane}\",state=\"active\"}} {}",
+                p.active
+            );
         }
     }
     out

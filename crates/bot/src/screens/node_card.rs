@@ -41,7 +41,7 @@ pub(crate) fn first_chart(turn: &mut Turn<'_>, id: NodeId) {
 
 /// A range button on a chart: the chart redrawn over `range`, in place.
 pub(crate) fn chart(turn: &mut Turn<'_>, id: NodeId, range: Range) {
-    if !turn.snap.node.as_ref().is_some_and(|n| n.id == id) {
+    if turn.snap.node.as_ref().is_none_or(|n| n.id != id) {
         turn.outdated();
         return;
     }
@@ -99,7 +99,11 @@ pub(crate) async fn chart_reply(
     range: Range,
 ) -> Option<ChartReply> {
     let node = ctx.read().node(id).await.ok().flatten()?;
-    let metrics = match ctx.cluster.node_metrics(id, Some(range), SERIES_TIMEOUT).await {
+    let metrics = match ctx
+        .cluster
+        .node_metrics(id, Some(range), SERIES_TIMEOUT)
+        .await
+    {
         Ok(m) => m,
         Err(e) => {
             tracing::debug!(node = id, error = %e, "no chart: the node did not answer");
@@ -128,7 +132,10 @@ pub(crate) async fn chart_reply(
             caption: tr(
                 lang,
                 "chart-caption",
-                &[("name", s(html(&node.name))), ("range", s(range_label(lang, range)))],
+                &[
+                    ("name", s(html(&node.name))),
+                    ("range", s(range_label(lang, range))),
+                ],
             ),
             keyboard: range_buttons(lang, id, range),
         }),

@@ -56,7 +56,10 @@ impl NodeSection {
                 "must be at least 1 (it weighs this node's share of new devices; default 100)",
             ));
         }
-        if self.sample_interval_secs.is_some_and(|s| !(1..=3600).contains(&s)) {
+        if self
+            .sample_interval_secs
+            .is_some_and(|s| !(1..=3600).contains(&s))
+        {
             return Err(invalid(
                 "node.sample_interval_secs",
                 "must be between 1 and 3600 seconds (how often the node samples its CPU, memory, disk and network; default 10)",

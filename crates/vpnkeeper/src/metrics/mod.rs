@@ -118,7 +118,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The devices this node serves per data plane, and how many were seen lately.
 async fn plane_peers(cluster: &Cluster, node_id: u64) -> Vec<PlanePeers> {
-    let devices = match cluster.read().desired_devices(node_id, &Protocol::ALL).await {
+    let devices = match cluster
+        .read()
+        .desired_devices(node_id, &Protocol::ALL)
+        .await
+    {
         Ok(d) => d,
         Err(e) => {
             tracing::debug!(error = %e, "peer counts not read for this sample");
