@@ -49,11 +49,14 @@ TOKEN="$("$BIN" init --data-dir "$WORK/data" --api-listen "127.0.0.1:$API_PORT" 
 
 # Rate limits off: the fuzzer sends hundreds of requests a minute with one key, and 429s
 # would hide what it is looking for. The limits have their own integration test.
+# `POST /api/v1/nodes/{id}/reboot` with {"confirm": true} is valid input for the fuzzer:
+# the node's reboot command is `true` here, never the machine's `systemctl reboot`.
 VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN=0 \
 VPNKEEPER_API__RATE_LIMIT_WRITES_PER_MIN=0 \
 VPNKEEPER_API__RATE_LIMIT_KEY_CREATE_PER_MIN=0 \
 VPNKEEPER_API__RATE_LIMIT_ANONYMOUS_PER_IP_PER_MIN=0 \
 VPNKEEPER_LOG__LEVEL=warn \
+VPNKEEPER_NODE__REBOOT_COMMAND=true \
     "$BIN" run --data-dir "$WORK/data" 2>"$WORK/node.log" &
 NODE_PID=$!
 

@@ -69,3 +69,22 @@ where
         (self.f)()
     }
 }
+
+/// Voice transcription as `/health` reports it (issue #17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoiceState {
+    /// Off by configuration (`[voice] enabled = false`, or no Telegram bot to take notes).
+    Disabled { reason: String },
+    /// On, but no usable model: notes reach the admins without text; `reason` says how to fix.
+    ModelMissing { reason: String },
+    /// A model is configured; it loads at the next voice note.
+    Ready,
+    /// The model is in memory (a note is being transcribed, or one was recently).
+    Loaded,
+}
+
+/// What the node's voice worker knows of its transcriber. Cheap and non-blocking: `/health`
+/// calls it on every request.
+pub trait VoiceProbe: Send + Sync + 'static {
+    fn state(&self) -> VoiceState;
+}

@@ -41,7 +41,7 @@ pub use sub::settings::SubscriptionSettings;
 
 use routes::{
     audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_metrics,
-    nodes, plans, tickets, users,
+    node_ops, nodes, plans, stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -67,6 +67,9 @@ use routes::{
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
         node_metrics::metrics, node_metrics::chart,
+        stats::get,
+        node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
+        node_ops::drain, node_ops::undrain,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody, node_metrics::MetricsRange, node_metrics::ChartMetricParam)),
@@ -79,6 +82,7 @@ use routes::{
         (name = "imports", description = "Users, devices and keys carried over from another panel"),
         (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
         (name = "tickets", description = "Support tickets opened from the Telegram bot"),
+        (name = "stats", description = "Admin stats: users by status, traffic, nodes, revenue"),
     )
 )]
 struct ApiDoc;
@@ -142,7 +146,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/close", post(tickets::close))
         .route("/nodes/{id}/metrics", get(node_metrics::metrics))
-        .route("/nodes/{id}/chart.png", get(node_metrics::chart));
+        .route("/nodes/{id}/chart.png", get(node_metrics::chart))
+        .route("/stats", get(stats::get))
+        .route(
+            "/nodes/{id}/speedtest",
+            get(node_ops::last_speed_test).post(node_ops::speed_test),
+        )
+        .route("/nodes/{id}/reboot", post(node_ops::reboot))
+        .route("/nodes/{id}/drain", post(node_ops::drain))
+        .route("/nodes/{id}/undrain", post(node_ops::undrain));
     #[cfg(feature = "upgrade-next")]
     let v1 = v1.route("/upgrade-probe", post(routes::upgrade_probe::propose));
     let v1 = v1.route_layer(axum::middleware::from_fn(metrics::track));

@@ -83,6 +83,8 @@ struct Inner {
     /// What `GET /api/v1/backup` seals with and where it builds its copy (none: the route
     /// answers 503).
     backup: Option<BackupSource>,
+    /// What `/health` says of voice transcription (none: `disabled`).
+    voice: Option<Arc<dyn crate::health::VoiceProbe>>,
 }
 
 /// Every registered node and which of them the leader counts online: what placement needs
@@ -91,6 +93,8 @@ struct Inner {
 pub struct Fleet {
     pub nodes: Vec<Node>,
     pub online: Vec<vpnkeeper_domain::NodeId>,
+    /// Nodes an operator marked draining: no new devices.
+    pub draining: Vec<vpnkeeper_domain::NodeId>,
 }
 
 /// The cluster secret backups are sealed with, and a private scratch directory.
@@ -144,6 +148,7 @@ impl ApiState {
                 node_cache: Mutex::default(),
                 fleet_cache: Mutex::default(),
                 backup: None,
+                voice: None,
             }),
         }
     }
@@ -177,6 +182,16 @@ impl ApiState {
     pub fn with_backup(mut self, source: BackupSource) -> Self {
         self.configure().backup = Some(source);
         self
+    }
+
+    /// Reports voice transcription in `/health` (issue #17).
+    pub fn with_voice_probe(mut self, probe: Arc<dyn crate::health::VoiceProbe>) -> Self {
+        self.configure().voice = Some(probe);
+        self
+    }
+
+    pub fn voice_probe(&self) -> Option<&Arc<dyn crate::health::VoiceProbe>> {
+        self.inner.voice.as_ref()
     }
 
     pub fn backup_source(&self) -> Option<&BackupSource> {
@@ -264,6 +279,7 @@ impl ApiState {
         let fleet = Arc::new(Fleet {
             nodes: self.read().nodes().await?,
             online: self.read().online_node_ids().await?,
+            draining: self.read().draining_node_ids().await?,
         });
         *self
             .inner

@@ -78,10 +78,17 @@ not-found = This device is gone. /start opens a fresh menu.
 admin-title = 🛠 <b>Admin panel</b>
 stats =
     📊 <b>Statistics</b>
-    Users: { $users } ({ $enabled } enabled)
-    Active devices: { $devices }
-    Active in the last 24 h: { $seen }
-    Traffic: ↓ { $rx } · ↑ { $tx }
+
+    👥 Users: { $users }
+    ✅ active { $active } · ⏸ on hold { $on_hold } · 📉 limited { $limited } · ⌛ expired { $expired } · 🚫 disabled { $disabled }
+    🆕 New: { $new24 } in 24 h, { $new7 } in 7 days
+    🟢 Active in the last 24 h: { $active24 }
+
+    📶 Traffic today: { $today } · this month: { $month }
+    💰 Revenue this month: { $revenue } ⭐
+stats-node = { $status } <b>{ $name }</b>: { $devices } devices · today { $today } · month { $month }
+stats-no-nodes = No nodes yet.
+stats-more-nodes = …and { $count } more nodes.
 users-title = 👥 <b>Users</b> ({ $total }), page { $page } of { $pages }:
 users-empty = 👥 No users yet.
 user-card =
@@ -178,7 +185,7 @@ btn-plan-choice = { $name } · { $days ->
        *[other] { $days } days
     }
 plans-title = 📦 <b>Plans</b> ({ $count } active):
-plans-empty = 📦 No active plans. Create one with <code>vpnkeeper plan add</code> or the API.
+plans-empty = 📦 No active plans. Create one with ➕ New plan (Admin → Plans), <code>vpnkeeper plan add</code> or the API.
 plan-card =
     📦 <b>{ $name }</b> (#{ $id })
     Duration: { $days ->
@@ -194,6 +201,89 @@ plan-archived = 🗄 Archived: no longer offered.
 user-plans-title = Put <b>{ $name }</b> on which plan? The same plan again extends it.
 plan-unavailable = Sorry, that plan is no longer available. Here are the current ones.
 err-device-limit = you have reached your plan's limit of { $limit } devices. Revoke an old one under “My devices” to issue a new one.
+## Creating and editing plans in the bot (issue #15)
+btn-plan-new = ➕ New plan
+btn-plan-edit = ✏️ Edit
+btn-plan-save = ✅ Save
+btn-unlimited = ♾ Unlimited
+btn-days = { $days ->
+        [one] 1 day
+       *[other] { $days } days
+    }
+btn-edit-name = ✏️ Name
+btn-edit-days = ✏️ Duration
+btn-edit-quota = ✏️ Traffic
+btn-edit-reset = ✏️ Reset
+btn-edit-reset-day = ✏️ Reset day
+btn-edit-devices = ✏️ Devices
+plan-new-title = 📦 <b>New plan</b>
+plan-edit-title = ✏️ <b>Editing plan #{ $id }</b>
+plan-draft =
+    Name: { $name }
+    Duration: { $days }
+    Traffic: { $quota }
+    Reset: { $reset }
+    Devices: { $devices }
+plan-ask-name = Type the plan's name (1–64 characters). /cancel stops.
+plan-ask-days = How long does it last? Choose, or type a number of days from 1 to 36500.
+plan-ask-quota = Traffic per period? Choose, or type a size like 500M, 50G or 1T (0 = unlimited).
+plan-ask-reset = When does the traffic used go back to zero?
+plan-ask-reset-day = On which day of the month? (31 means the last day in shorter months.)
+plan-ask-devices = How many devices may a user have? Choose, or type 0–10000 (0 = unlimited).
+plan-confirm = Check the plan: change any field, or save it. Users already on it keep their terms until they renew.
+plan-saved = ✅ Plan saved.
+plan-bad-name = ⚠️ Name: 1–64 characters, not just digits, no control characters. Nothing changed; type another.
+plan-name-taken = ⚠️ A plan with this name exists already. Nothing changed; type another name.
+plan-bad-days = ⚠️ Duration: a whole number of days from 1 to 36500. Nothing changed.
+plan-bad-quota = ⚠️ Traffic: a size like 500M, 50G or 1T, or 0 for unlimited (at most 1 EiB). Nothing changed.
+plan-bad-reset-day = ⚠️ Reset day: a day of the month from 1 to 31. Nothing changed.
+plan-bad-devices = ⚠️ Devices: a whole number from 0 (unlimited) to 10000. Nothing changed.
+plan-use-buttons = ⚠️ Please choose with the buttons.
+reset-no-reset = never
+reset-day = daily
+reset-week = weekly, on Monday
+reset-month = monthly, on the 1st
+reset-year = yearly, on January 1st
+reset-month-rolling = monthly, on the day the plan started
+reset-day-of-month = monthly, on a day of my choice
+reset-on-day = monthly, on day { $day }
+## Reminders (issue #15, remind)
+btn-renew = 🔄 Renew
+reminder-expires-3d = ⏳ Your VPN access ends in 3 days, on { $date }. Renew it to stay connected.
+reminder-expires-1d = ⏳ Your VPN access ends tomorrow, on { $date }. Renew it to stay connected.
+reminder-expired = ⛔ Your VPN access ended on { $date }. Renew it to connect again.
+reminder-quota-80 = 📶 You have used 80% of this period's traffic ({ $quota }).
+reminder-quota-100 = 📶 You have used all of this period's traffic ({ $quota }). The VPN is paused until the next reset or a renewal.
+# Voice notes to support (issue #17)
+voice-pending = 🎤 Voice note ({ $seconds } s), transcribing…
+voice-caption = 🎤 Ticket #{ $id }
+voice-transcript-head = 🎤 Ticket #{ $id } (id { $tg }): transcript of the voice note ({ $seconds } s)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Could not transcribe it: { $reason }. Listen to the voice note above.
+voice-fail-too-long = too long ({ $seconds } s, the limit is { $limit } s)
+voice-fail-silent = it is silent
+voice-fail-no-speech = no speech recognised
+voice-fail-off = transcription is off ({ $detail })
+voice-fail-bad-audio = the file is not a readable voice note ({ $detail })
+voice-fail-download = the file could not be downloaded ({ $detail })
+voice-fail-model = the speech model failed ({ $detail })
+backup-caption = 🗄 Scheduled backup of cluster { $cluster }, { $time }
+    { $size } · users { $users } · devices { $devices } · nodes { $nodes }
+    Sealed with the cluster key: vpnkeeper restore --from FILE --cluster-key cluster.key
+backup-failed = ⚠️ Scheduled backup FAILED: { $reason }
+# node operations (issue #14)
+btn-speedtest = 📶 Speed test
+reboot-confirm-expired = This confirmation has expired or was already used; nothing was done. Press Reboot again.
+reboot-confirm-invalid = This confirmation is not valid; nothing was done. Press Reboot on the node's card.
+reboot-back = ✅ Node { $name } is back online.
+reboot-not-back = ⚠️ Node { $name } has not come back within 15 minutes; check its console.
+speedtest-started = Speed test started: about 15 seconds.
+speedtest-result = 📶 Speed test of { $name }:
+speedtest-line = 📶 ↓ { $down } Mbit/s · ↑ { $up } Mbit/s · RTT { $rtt } ms
+speedtest-http = 🌐 { $url }: { $mbps } Mbit/s
+speedtest-http-failed = 🌐 HTTP test failed: { $reason }
+speedtest-running = ⏳ A test of { $name } is running; try again when it ends.
+speedtest-failed = ⚠️ Speed test of { $name } failed: { $reason }
 # ---- node telemetry (issue #14) ----
 node-now =
     CPU: { $cpu } % · load { $load }

@@ -80,10 +80,17 @@ not-found = Этого устройства больше нет. /start откр
 admin-title = 🛠 <b>Админка</b>
 stats =
     📊 <b>Статистика</b>
-    Пользователи: { $users } (включено: { $enabled })
-    Активные устройства: { $devices }
-    Активны за 24 ч: { $seen }
-    Трафик: ↓ { $rx } · ↑ { $tx }
+
+    👥 Пользователи: { $users }
+    ✅ активны { $active } · ⏸ в ожидании { $on_hold } · 📉 лимит { $limited } · ⌛ истекли { $expired } · 🚫 отключены { $disabled }
+    🆕 Новые: { $new24 } за 24 ч, { $new7 } за 7 дней
+    🟢 Активны за 24 ч: { $active24 }
+
+    📶 Трафик сегодня: { $today } · за месяц: { $month }
+    💰 Выручка за месяц: { $revenue } ⭐
+stats-node = { $status } <b>{ $name }</b>: устройств { $devices } · сегодня { $today } · за месяц { $month }
+stats-no-nodes = Узлов пока нет.
+stats-more-nodes = …и ещё узлов: { $count }.
 users-title = 👥 <b>Пользователи</b> ({ $total }), страница { $page } из { $pages }:
 users-empty = 👥 Пользователей пока нет.
 user-card =
@@ -187,7 +194,7 @@ btn-plan-choice = { $name } · { $days ->
        *[other] { $days } дней
     }
 plans-title = 📦 <b>Тарифы</b> (активных: { $count }):
-plans-empty = 📦 Активных тарифов нет. Создайте тариф командой <code>vpnkeeper plan add</code> или через API.
+plans-empty = 📦 Активных тарифов нет. Создайте тариф кнопкой ➕ Новый тариф (Админка → Тарифы), командой <code>vpnkeeper plan add</code> или через API.
 plan-card =
     📦 <b>{ $name }</b> (#{ $id })
     Срок: { $days ->
@@ -204,6 +211,90 @@ plan-archived = 🗄 В архиве: больше не предлагается
 user-plans-title = Какой тариф назначить пользователю <b>{ $name }</b>? Тот же тариф ещё раз продлевает его.
 plan-unavailable = Извините, этот тариф больше недоступен. Вот актуальные.
 err-device-limit = достигнут лимит тарифа: { $limit } устройств(а). Отзовите старое в разделе «Мои устройства», чтобы получить новое.
+## Создание и правка тарифов в боте (issue #15)
+btn-plan-new = ➕ Новый тариф
+btn-plan-edit = ✏️ Изменить
+btn-plan-save = ✅ Сохранить
+btn-unlimited = ♾ Без ограничений
+btn-days = { $days ->
+        [one] { $days } день
+        [few] { $days } дня
+       *[other] { $days } дней
+    }
+btn-edit-name = ✏️ Название
+btn-edit-days = ✏️ Срок
+btn-edit-quota = ✏️ Трафик
+btn-edit-reset = ✏️ Сброс
+btn-edit-reset-day = ✏️ День сброса
+btn-edit-devices = ✏️ Устройства
+plan-new-title = 📦 <b>Новый тариф</b>
+plan-edit-title = ✏️ <b>Правка тарифа #{ $id }</b>
+plan-draft =
+    Название: { $name }
+    Срок: { $days }
+    Трафик: { $quota }
+    Сброс: { $reset }
+    Устройства: { $devices }
+plan-ask-name = Введите название тарифа (1–64 символа). /cancel — отмена.
+plan-ask-days = Сколько он длится? Выберите или введите число дней от 1 до 36500.
+plan-ask-quota = Трафик за период? Выберите или введите размер, например 500M, 50G или 1T (0 — без ограничений).
+plan-ask-reset = Когда обнулять израсходованный трафик?
+plan-ask-reset-day = В какой день месяца? (31 — последний день в коротких месяцах.)
+plan-ask-devices = Сколько устройств у пользователя? Выберите или введите 0–10000 (0 — без ограничений).
+plan-confirm = Проверьте тариф: измените любое поле или сохраните. У пользователей на этом тарифе условия сохранятся до продления.
+plan-saved = ✅ Тариф сохранён.
+plan-bad-name = ⚠️ Название: 1–64 символа, не только цифры, без управляющих символов. Ничего не изменено; введите другое.
+plan-name-taken = ⚠️ Тариф с таким названием уже есть. Ничего не изменено; введите другое название.
+plan-bad-days = ⚠️ Срок: целое число дней от 1 до 36500. Ничего не изменено.
+plan-bad-quota = ⚠️ Трафик: размер вроде 500M, 50G или 1T, либо 0 — без ограничений (не больше 1 EiB). Ничего не изменено.
+plan-bad-reset-day = ⚠️ День сброса: число месяца от 1 до 31. Ничего не изменено.
+plan-bad-devices = ⚠️ Устройства: целое число от 0 (без ограничений) до 10000. Ничего не изменено.
+plan-use-buttons = ⚠️ Пожалуйста, выберите кнопкой.
+reset-no-reset = никогда
+reset-day = ежедневно
+reset-week = еженедельно, в понедельник
+reset-month = ежемесячно, 1-го числа
+reset-year = ежегодно, 1 января
+reset-month-rolling = ежемесячно, в день начала тарифа
+reset-day-of-month = ежемесячно, в выбранный день
+reset-on-day = ежемесячно, { $day }-го числа
+## Напоминания (issue #15, remind)
+btn-renew = 🔄 Продлить
+reminder-expires-3d = ⏳ Доступ к VPN закончится через 3 дня, { $date }. Продлите его, чтобы остаться на связи.
+reminder-expires-1d = ⏳ Доступ к VPN закончится завтра, { $date }. Продлите его, чтобы остаться на связи.
+reminder-expired = ⛔ Доступ к VPN закончился { $date }. Продлите его, чтобы снова подключиться.
+reminder-quota-80 = 📶 Использовано 80% трафика этого периода ({ $quota }).
+reminder-quota-100 = 📶 Трафик этого периода израсходован полностью ({ $quota }). VPN приостановлен до следующего сброса или продления.
+# Голосовые сообщения в поддержку (issue #17)
+voice-pending = 🎤 Голосовое сообщение ({ $seconds } с), расшифровывается…
+voice-caption = 🎤 Обращение №{ $id }
+voice-transcript-head = 🎤 Обращение №{ $id } (id { $tg }): расшифровка голосового ({ $seconds } с)
+voice-transcript = «{ $text }»
+voice-not-transcribed = Не удалось расшифровать: { $reason }. Прослушайте голосовое выше.
+voice-fail-too-long = слишком длинное ({ $seconds } с, предел { $limit } с)
+voice-fail-silent = тишина
+voice-fail-no-speech = речь не распознана
+voice-fail-off = расшифровка выключена ({ $detail })
+voice-fail-bad-audio = файл не читается как голосовое ({ $detail })
+voice-fail-download = файл не скачался ({ $detail })
+voice-fail-model = ошибка модели речи ({ $detail })
+backup-caption = 🗄 Плановая резервная копия кластера { $cluster }, { $time }
+    { $size } · пользователей { $users } · устройств { $devices } · узлов { $nodes }
+    Зашифрована ключом кластера: vpnkeeper restore --from FILE --cluster-key cluster.key
+backup-failed = ⚠️ Плановая резервная копия НЕ создана: { $reason }
+# node operations (issue #14)
+btn-speedtest = 📶 Тест скорости
+reboot-confirm-expired = Подтверждение устарело или уже использовано; ничего не сделано. Нажмите «Перезагрузить» ещё раз.
+reboot-confirm-invalid = Это подтверждение недействительно; ничего не сделано. Нажмите «Перезагрузить» в карточке узла.
+reboot-back = ✅ Узел { $name } снова в сети.
+reboot-not-back = ⚠️ Узел { $name } не вернулся за 15 минут; проверьте его консоль.
+speedtest-started = Тест скорости запущен: около 15 секунд.
+speedtest-result = 📶 Тест скорости узла { $name }:
+speedtest-line = 📶 ↓ { $down } Мбит/с · ↑ { $up } Мбит/с · RTT { $rtt } мс
+speedtest-http = 🌐 { $url }: { $mbps } Мбит/с
+speedtest-http-failed = 🌐 HTTP-тест не удался: { $reason }
+speedtest-running = ⏳ Тест узла { $name } уже идёт; повторите, когда он закончится.
+speedtest-failed = ⚠️ Тест скорости узла { $name } не удался: { $reason }
 # ---- node telemetry (issue #14) ----
 node-now =
     ЦП: { $cpu } % · нагрузка { $load }

@@ -4,6 +4,7 @@
 //! data of a button is untrusted input: anything that does not parse exactly is "outdated",
 //! and every id in it is checked against the presser's rights before use.
 
+use vpnkeeper_domain::reset::ResetStrategy;
 use vpnkeeper_domain::{DeviceType, Protocol};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,9 @@ pub enum Cb {
     Nodes,
     Node(u64),
     Reboot(u64),
-    RebootYes(u64),
+    /// The confirmation, with the one-time nonce the confirm screen was shown with (empty
+    /// when the data carried none: an old button or a hand-made one, which confirms nothing).
+    RebootYes(u64, String),
     RebootNo(u64),
     Broadcast,
     BroadcastSend,
@@ -52,6 +55,25 @@ pub enum Cb {
     UserPlans(i64),
     /// Assign (or extend) plan `.1` for user `.0`.
     AssignPlan(i64, i64),
+    // creating and editing a plan (screens/plan_draft.rs)
+    PlanNew,
+    PlanEdit(i64),
+    /// Ask a field of the draft again, from its check screen.
+    PlanStep(crate::screens::plan_draft::Step),
+    PlanDays(i64),
+    /// A quota in GiB; 0 = unlimited.
+    PlanQuota(i64),
+    PlanReset(ResetStrategy),
+    PlanResetDay(i64),
+    PlanDevices(i64),
+    PlanSave,
+    PlanCancel,
+    /// The renewal button under a reminder (issue #15). The payments issue makes it a
+    /// purchase; for now it opens the user's devices.
+    Renew,
+    // node operations (issue #14)
+    /// Run a speed test between the leader and the node.
+    SpeedTest(u64),
     /// Node `.0`'s chart over range `.1` (issue #14), pressed on the chart photo.
     NodeChart(u64, vpnkeeper_domain::telemetry::Range),
 }
@@ -75,7 +97,7 @@ impl Cb {
                 | Cb::Nodes
                 | Cb::Node(_)
                 | Cb::Reboot(_)
-                | Cb::RebootYes(_)
+                | Cb::RebootYes(..)
                 | Cb::RebootNo(_)
                 | Cb::Broadcast
                 | Cb::BroadcastSend
@@ -87,6 +109,17 @@ impl Cb {
                 | Cb::PlanArchive(_)
                 | Cb::UserPlans(_)
                 | Cb::AssignPlan(..)
+                | Cb::PlanNew
+                | Cb::PlanEdit(_)
+                | Cb::PlanStep(_)
+                | Cb::PlanDays(_)
+                | Cb::PlanQuota(_)
+                | Cb::PlanReset(_)
+                | Cb::PlanResetDay(_)
+                | Cb::PlanDevices(_)
+                | Cb::PlanSave
+                | Cb::PlanCancel
+                | Cb::SpeedTest(_)
                 | Cb::NodeChart(..)
         )
     }
@@ -118,7 +151,8 @@ impl Cb {
             Cb::Nodes => "ao".into(),
             Cb::Node(id) => format!("ok:{id}"),
             Cb::Reboot(id) => format!("rb:{id}"),
-            Cb::RebootYes(id) => format!("rby:{id}"),
+            Cb::RebootYes(id, nonce) if nonce.is_empty() => format!("rby:{id}"),
+            Cb::RebootYes(id, nonce) => format!("rby:{id}:{nonce}"),
             Cb::RebootNo(id) => format!("rbn:{id}"),
             Cb::Broadcast => "bc".into(),
             Cb::BroadcastSend => "bcy".into(),
@@ -131,6 +165,18 @@ impl Cb {
             Cb::PlanArchive(id) => format!("px:{id}"),
             Cb::UserPlans(id) => format!("up:{id}"),
             Cb::AssignPlan(user, plan) => format!("ua:{user}:{plan}"),
+            Cb::PlanNew => "pn".into(),
+            Cb::PlanEdit(id) => format!("pe:{id}"),
+            Cb::PlanStep(step) => format!("pds:{}", step.as_str()),
+            Cb::PlanDays(d) => format!("pdd:{d}"),
+            Cb::PlanQuota(g) => format!("pdq:{g}"),
+            Cb::PlanReset(r) => format!("pdr:{}", r.as_str()),
+            Cb::PlanResetDay(d) => format!("pdrd:{d}"),
+            Cb::PlanDevices(n) => format!("pdv:{n}"),
+            Cb::PlanSave => "pdy".into(),
+            Cb::PlanCancel => "pdn".into(),
+            Cb::Renew => "rn".into(),
+            Cb::SpeedTest(id) => format!("st:{id}"),
             Cb::NodeChart(id, range) => format!("nc:{id}:{}", range.hours()),
         }
     }
@@ -184,7 +230,7 @@ impl Cb {
             "ao" if none => Cb::Nodes,
             "ok" => Cb::Node(node()?),
             "rb" => Cb::Reboot(node()?),
-            "rby" => Cb::RebootYes(node()?),
+            "rby" => Cb::RebootYes(node()?, nonce(arg2)?),
             "rbn" => Cb::RebootNo(node()?),
             "bc" if none => Cb::Broadcast,
             "bcy" if none => Cb::BroadcastSend,
@@ -197,6 +243,18 @@ impl Cb {
             "px" => Cb::PlanArchive(id()?),
             "up" => Cb::UserPlans(id()?),
             "ua" => Cb::AssignPlan(id()?, id2()?),
+            "pn" if none => Cb::PlanNew,
+            "pe" => Cb::PlanEdit(id()?),
+            "pds" => Cb::PlanStep(crate::screens::plan_draft::Step::parse(arg?)?),
+            "pdd" => Cb::PlanDays(id()?),
+            "pdq" => Cb::PlanQuota(id()?),
+            "pdr" => Cb::PlanReset(ResetStrategy::parse(arg?)?),
+            "pdrd" => Cb::PlanResetDay(id()?),
+            "pdv" => Cb::PlanDevices(id()?),
+            "pdy" if none => Cb::PlanSave,
+            "pdn" if none => Cb::PlanCancel,
+            "rn" if none => Cb::Renew,
+            "st" => Cb::SpeedTest(node()?),
             "nc" => Cb::NodeChart(
                 node()?,
                 vpnkeeper_domain::telemetry::Range::from_hours(id2()?)?,
@@ -206,13 +264,28 @@ impl Cb {
         // Arguments a variant does not take make the data foreign.
         let takes_two = matches!(
             cb,
-            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::NodeChart(..)
+            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::RebootYes(..) | Cb::NodeChart(..)
         );
         if arg2.is_some() && !takes_two {
             return None;
         }
         Some(cb)
     }
+}
+
+/// Longest reboot nonce accepted (the bot makes 22 characters).
+const NONCE_MAX: usize = 32;
+
+/// A reboot confirmation's nonce: absent (empty), or URL-safe base64 characters.
+fn nonce(a: Option<&str>) -> Option<String> {
+    let Some(a) = a else {
+        return Some(String::new());
+    };
+    let ok = !a.is_empty()
+        && a.len() <= NONCE_MAX
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| a.to_string())
 }
 
 /// A non-negative id: digits only (no signs, spaces or a leading `+`).
@@ -274,7 +347,8 @@ mod tests {
             Cb::Nodes,
             Cb::Node(3),
             Cb::Reboot(3),
-            Cb::RebootYes(3),
+            Cb::RebootYes(3, String::new()),
+            Cb::RebootYes(u64::MAX >> 1, "A".repeat(NONCE_MAX)),
             Cb::RebootNo(3),
             Cb::Broadcast,
             Cb::BroadcastSend,
@@ -287,6 +361,19 @@ mod tests {
             Cb::PlanArchive(4),
             Cb::UserPlans(5),
             Cb::AssignPlan(i64::MAX, i64::MAX),
+            Cb::PlanNew,
+            Cb::PlanEdit(4),
+            Cb::PlanStep(crate::screens::plan_draft::Step::ResetDay),
+            Cb::PlanDays(36_500),
+            Cb::PlanQuota(500),
+            Cb::PlanReset(ResetStrategy::MonthRolling),
+            Cb::PlanReset(ResetStrategy::DayOfMonth),
+            Cb::PlanResetDay(31),
+            Cb::PlanDevices(0),
+            Cb::PlanSave,
+            Cb::PlanCancel,
+            Cb::Renew,
+            Cb::SpeedTest(7),
             Cb::NodeChart(3, vpnkeeper_domain::telemetry::Range::Hour),
             Cb::NodeChart(u64::MAX >> 1, vpnkeeper_domain::telemetry::Range::Day),
         ];
@@ -315,12 +402,24 @@ mod tests {
             "lg:de",
             "a:1",
             "rby:abc",
+            "rby:1:",
+            "rby:1:a b",
+            "rby:1:a+b",
+            "rby:1:x:y",
+            "st:",
+            "st:1:2",
             "pl:1",
             "ua:1",
             "ua:1:",
             "ua:1:-2",
             "ua:1:2:3",
             "pc:1:2",
+            "pn:1",
+            "pdr:fortnight",
+            "pds:price",
+            "pdd:-1",
+            "pdy:1",
+            "rn:1",
             "nc:1",
             "nc:1:2",
             "nc:1:6:7",

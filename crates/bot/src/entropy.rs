@@ -20,6 +20,8 @@ pub(crate) trait Entropy {
     fn sub_token(&mut self) -> String;
     /// A new WireGuard-family device's key pair and PSK, sealed with the cluster secret.
     fn wg_material(&mut self) -> WgMaterial;
+    /// A one-time nonce for a confirmation button (a node reboot), URL-safe, 22 characters.
+    fn nonce(&mut self) -> String;
 }
 
 /// The operating system's generator, sealing keys with the cluster's sealer.
@@ -38,5 +40,9 @@ impl Entropy for OsEntropy<'_> {
 
     fn wg_material(&mut self) -> WgMaterial {
         wg_material(&mut OsRng, self.sealer)
+    }
+
+    fn nonce(&mut self) -> String {
+        random_url_token(&mut OsRng, 16)
     }
 }

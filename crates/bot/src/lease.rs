@@ -20,7 +20,7 @@
 //! case the lease must catch. It is still reported by `/health` and `/metrics`.
 //!
 //! A sole voter needs no lease: nobody else can be elected, so it long-polls as configured.
-//! With the default timing (election timeout ≥ 1 s) a fleet's lease leaves less than a
+//! With the default timing (election timeout 0.8–1.2 s) a fleet's lease leaves less than a
 //! second, so its polls are short (timeout 0) with a short pause when nothing came: a
 //! larger `raft.election_timeout_min_ms` allows real long polls.
 

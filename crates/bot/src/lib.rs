@@ -19,6 +19,7 @@
 //! quote request URLs are scrubbed in `telegram.rs`.
 
 pub mod backoff;
+pub mod backup_doc;
 mod broadcast;
 pub mod callback;
 mod decide;
@@ -131,6 +132,7 @@ pub struct Bot {
     cluster: Cluster,
     sealer: Sealer,
     node_ops: Arc<dyn NodeOps>,
+    backups: Option<Arc<dyn backup_doc::BackupMaker>>,
 }
 
 /// What the loops of one leadership session share.
@@ -139,6 +141,8 @@ pub(crate) struct Ctx {
     pub cluster: Cluster,
     pub sealer: Sealer,
     pub node_ops: Arc<dyn NodeOps>,
+    /// Makes the scheduled backups sent to admins (`Out::Backup`).
+    pub backups: Option<Arc<dyn backup_doc::BackupMaker>>,
     pub tg: telegram::Tg,
     /// Kicked after an entry added outbox rows, so replies go out at once.
     pub outbox_kick: Notify,
@@ -193,7 +197,14 @@ impl Bot {
             cluster,
             sealer,
             node_ops,
+            backups: None,
         }
+    }
+
+    /// Lets the bot send scheduled backups to the admins (`Out::Backup` rows).
+    pub fn with_backups(mut self, maker: Arc<dyn backup_doc::BackupMaker>) -> Bot {
+        self.backups = Some(maker);
+        self
     }
 
     /// Runs until `stop` turns true: a session while this node is leader, idle otherwise.
@@ -226,6 +237,7 @@ impl Bot {
                     cluster: bot.cluster.clone(),
                     sealer: bot.sealer.clone(),
                     node_ops: bot.node_ops.clone(),
+                    backups: bot.backups.clone(),
                     tg: tg.clone(),
                     outbox_kick: Notify::new(),
                     broadcast_kick: Notify::new(),

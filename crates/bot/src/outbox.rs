@@ -6,6 +6,7 @@
 //! a row this version cannot read is dropped with a log line, never retried forever.
 
 use serde::{Deserialize, Serialize};
+use vpnkeeper_domain::command::reminder::ReminderKind;
 use vpnkeeper_domain::telegram::OutboxItem;
 use vpnkeeper_domain::{Applied, ApplyOutcome, CommandError, DeviceType};
 
@@ -47,6 +48,22 @@ pub enum Out {
     /// Create a join invite valid `ttl_secs` and send the admin its link. The link holds a
     /// one-time token, so it is made when the row is performed and never stored in the log.
     Invite { lang: Lang, ttl_secs: u64 },
+    /// A user's voice note re-sent to an admin by its Telegram file id, captioned with the
+    /// ticket of `post` (the `TicketVoice` command).
+    Voice {
+        lang: Lang,
+        post: CommandRef,
+        file_id: String,
+    },
+    /// The transcript of voice note `message_id` (or why there is none), to an admin.
+    /// Written by the store's apply of `VoiceTranscribed`
+    /// (`crates/store/src/apply/voice.rs`), rendered in the chat's stored language.
+    VoiceTranscript { message_id: i64 },
+    /// A scheduled backup for an admin, as a document (or an alert when it fails). Written
+    /// by the store's apply of `TelegramBackupDue`; sent in the chat's stored language.
+    Backup { slot_ms: i64 },
+    /// Run a speed test between the leader and a node and send the admin the result.
+    SpeedTest { lang: Lang, node_id: u64 },
     /// Node `node_id`'s chart over `range` as a photo (issue #14): edited into message
     /// `edit` (the chart whose range button was pressed) when given, else sent. Drawn when
     /// performed, from the node's series at that moment; an offline node gets its last-seen
@@ -170,6 +187,10 @@ pub enum Screen {
     },
     ConfirmReboot {
         id: u64,
+        /// The one-time nonce its "Yes" button carries (empty in rows from older builds,
+        /// whose button then confirms nothing).
+        #[serde(default)]
+        nonce: String,
     },
     RebootRequested {
         id: u64,
@@ -187,6 +208,12 @@ pub enum Screen {
     /// The active plans to put user `id` on.
     UserPlans {
         id: i64,
+    },
+    /// The step of the plan draft in the chat's pending input (create or edit a plan).
+    PlanDraft,
+    /// After saving a draft: its `CreatePlan`/`UpdatePlan` outcome and the active plans.
+    PlanSaved {
+        outcome: CommandRef,
     },
 }
 
@@ -255,6 +282,39 @@ pub enum Notice {
     },
     /// A plan button named a plan that is archived or gone (a stale button).
     PlanUnavailable,
+    /// A plan draft's value for `step` was refused (one line saying what is valid).
+    PlanBadInput {
+        step: crate::screens::plan_draft::Step,
+    },
+    /// A plan draft's name belongs to another plan.
+    PlanNameTaken,
+    /// Typed text where a plan draft's step takes buttons only.
+    PlanUseButtons,
+    /// To a user: their access ends soon or ended, or the period's quota is 80%/100% used,
+    /// with a renewal button. Written by the store's apply of `RemindUsers`
+    /// (`crates/store/src/apply/reminder.rs`), in the chat's stored language.
+    Reminder {
+        kind: ReminderKind,
+        #[serde(default)]
+        expires_at_ms: Option<i64>,
+        #[serde(default)]
+        traffic_limit_bytes: Option<i64>,
+    },
+    /// To an admin: a user's voice note (sent next, by file id) with the sender's context;
+    /// the transcript follows when the leader's worker has it.
+    TicketAdminVoice {
+        post: CommandRef,
+        from: String,
+        telegram_id: i64,
+        seconds: u32,
+        devices: Vec<TicketDevice>,
+    },
+    /// A reboot confirmation older than its TTL (or already used): nothing was done.
+    RebootConfirmExpired,
+    /// A reboot confirmation this admin was not shown (forged or hand-made): nothing done.
+    RebootConfirmInvalid,
+    /// The speed test started; the result follows as a message.
+    SpeedTestStarted,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.
@@ -318,6 +378,12 @@ mod tests {
                 lang: Lang::Ru,
                 ttl_secs: 900,
             },
+            Out::Voice {
+                lang: Lang::En,
+                post: CommandRef(0),
+                file_id: "AwACAgIAAxkB".into(),
+            },
+            Out::VoiceTranscript { message_id: 9 },
             Out::NodeChart {
                 lang: Lang::Ru,
                 node_id: 2,
@@ -367,6 +433,37 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&failed).unwrap(),
             serde_json::json!({"do": "notice", "lang": "en", "notice": {"notice": "failed", "outcome": 1}})
+        );
+    }
+
+    /// The store writes reminder rows by hand (`apply/reminder.rs::payload`): that shape
+    /// must read as this notice.
+    #[test]
+    fn the_stores_reminder_payload_reads() {
+        let stored = serde_json::json!({"do": "notice", "lang": "ru", "notice": {
+            "notice": "reminder", "kind": "expires_3d", "expires_at_ms": 5,
+            "traffic_limit_bytes": null}});
+        let out: Out = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            out,
+            Out::Notice {
+                lang: Lang::Ru,
+                notice: Notice::Reminder {
+                    kind: ReminderKind::Expires3d,
+                    expires_at_ms: Some(5),
+                    traffic_limit_bytes: None,
+                },
+            }
+        );
+    }
+
+    /// The store writes these rows itself (`apply/voice.rs`, `apply/ticket.rs`).
+    #[test]
+    fn rows_written_by_apply_read_back() {
+        let row = serde_json::json!({ "do": "voice_transcript", "message_id": 9 });
+        assert_eq!(
+            serde_json::from_value::<Out>(row).unwrap(),
+            Out::VoiceTranscript { message_id: 9 }
         );
     }
 

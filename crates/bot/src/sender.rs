@@ -231,7 +231,11 @@ where
     }
 }
 
-async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -> Option<Step> {
+async fn perform(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
     let out: Out = match serde_json::from_value(row.payload.clone()) {
         Ok(o) => o,
         Err(e) => {
@@ -295,6 +299,7 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             send_config(ctx, row, lang, id, qr, stop).await
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
+        Out::SpeedTest { lang, node_id } => speed_test(ctx, row, lang, node_id, stop).await,
         Out::TicketAnswer { .. } | Out::TicketClosed { .. } => {
             let Some(text) = crate::screens::support::user_text(ctx, row.chat_id, &out).await
             else {
@@ -307,6 +312,44 @@ async fn perform(ctx: &Ctx, row: &OutboxRow, stop: &mut watch::Receiver<bool>) -
             done(row)
         }
         Out::Invite { lang, ttl_secs } => send_invite(ctx, row, lang, ttl_secs, stop).await,
+        Out::Voice {
+            lang,
+            post,
+            file_id,
+        } => {
+            let Some(caption) = crate::screens::support::voice_caption(lang, outcomes, post) else {
+                // The post was refused: the user was told, there is no ticket to show.
+                return done(row);
+            };
+            let chat = row.chat_id;
+            let r = call(stop, None, || ctx.tg.send_voice(chat, &file_id, &caption)).await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "voice note not re-sent to an admin");
+            }
+            done(row)
+        }
+        Out::VoiceTranscript { message_id } => {
+            let chat = row.chat_id;
+            let rendered =
+                match crate::screens::support::transcript_for(ctx, chat, message_id).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return done(row),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a voice note; retrying later");
+                        return None;
+                    }
+                };
+            let (text, keyboard) = rendered;
+            let r = call(stop, None, || {
+                ctx.tg.send_text(chat, &text, true, keyboard.clone())
+            })
+            .await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "voice transcript not sent");
+            }
+            done(row)
+        }
+        Out::Backup { slot_ms } => send_backup(ctx, row, slot_ms, stop).await,
         Out::NodeChart {
             lang,
             node_id,
@@ -422,9 +465,10 @@ async fn send_config(
     done(row)
 }
 
-/// Reboots a node, at most once, and tells the admin how it went.
+/// Reboots a node, at most once, and tells the admin how it went; then, in the background,
+/// when it is back online.
 async fn reboot(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     row: &OutboxRow,
     lang: Lang,
     node_id: u64,
@@ -434,33 +478,132 @@ async fn reboot(
         return done(row);
     }
     // At most once: recorded as done before the node goes down (it may be this one).
-    let d = Delivered {
-        outbox_id: row.id,
-        main_message_id: None,
-    };
-    if !report(ctx, d, Instant::now()).await {
+    if !report_first(ctx, row).await {
         return None;
     }
     let node = ctx.read().node(node_id).await.ok().flatten();
-    let text = match node {
-        None => tr(
+    let failed = |name: String, reason: &str| {
+        tr(
             lang,
             "reboot-failed",
-            &[("name", s(node_id.to_string())), ("reason", s("not found"))],
-        ),
+            &[("name", s(name)), ("reason", s(html(reason)))],
+        )
+    };
+    let (text, back_watch) = match node {
+        None => (failed(node_id.to_string(), "not found"), None),
         Some(n) => match ctx.node_ops.reboot(&n).await {
-            Ok(()) => tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
-            Err(reason) => tr(
-                lang,
-                "reboot-failed",
-                &[("name", s(html(&n.name))), ("reason", s(html(&reason)))],
+            Ok(before) => (
+                tr(lang, "reboot-done", &[("name", s(html(&n.name)))]),
+                before.map(|b| (n, b)),
             ),
+            Err(reason) => (failed(html(&n.name), reason.as_str()), None),
         },
     };
     // The outcome message is best effort: the row is already done.
     let chat = row.chat_id;
     let _ = call(stop, Some(5), || ctx.tg.send_text(chat, &text, true, None)).await;
+    if let Some((node, before)) = back_watch {
+        tokio::spawn(tell_when_back(
+            ctx.clone(),
+            chat,
+            lang,
+            node,
+            before,
+            stop.clone(),
+        ));
+    }
     Some(Step::Reported)
+}
+
+/// Records an at-most-once row as done before it is performed. False when this node cannot
+/// commit (the row stays for the next leader).
+async fn report_first(ctx: &Ctx, row: &OutboxRow) -> bool {
+    let d = Delivered {
+        outbox_id: row.id,
+        main_message_id: None,
+    };
+    report(ctx, d, Instant::now()).await
+}
+
+/// Waits until a rebooted node answers with a new boot and tells the admin. Lost when this
+/// node stops leading meanwhile (or is the node that rebooted).
+async fn tell_when_back(
+    ctx: Arc<Ctx>,
+    chat: i64,
+    lang: Lang,
+    node: vpnkeeper_domain::Node,
+    before: vpnkeeper_cluster::node_ops::BootMark,
+    mut stop: watch::Receiver<bool>,
+) {
+    let back = tokio::select! {
+        back = ctx.node_ops.back_online(&node, &before) => back,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    let key = if back {
+        "reboot-back"
+    } else {
+        "reboot-not-back"
+    };
+    let text = tr(lang, key, &[("name", s(html(&node.name)))]);
+    if ctx.lease.held().await {
+        let _ = call(&mut stop, Some(5), || {
+            ctx.tg.send_text(chat, &text, true, None)
+        })
+        .await;
+    }
+}
+
+/// Runs a speed test (at most once per row) in the background and sends the result: it
+/// takes over ten seconds, and the admin's other replies must not wait for it.
+async fn speed_test(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    lang: Lang,
+    node_id: u64,
+    stop: &watch::Receiver<bool>,
+) -> Option<Step> {
+    if !report_first(ctx, row).await {
+        return None;
+    }
+    let ctx = ctx.clone();
+    let chat = row.chat_id;
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        let node = ctx.read().node(node_id).await.ok().flatten();
+        let text = match node {
+            None => tr(
+                lang,
+                "speedtest-failed",
+                &[("name", s(node_id.to_string())), ("reason", s("not found"))],
+            ),
+            Some(n) => speed_text(&ctx, lang, &n).await,
+        };
+        if ctx.lease.held().await {
+            let _ = call(&mut stop, Some(5), || {
+                ctx.tg.send_text(chat, &text, true, None)
+            })
+            .await;
+        }
+    });
+    Some(Step::Reported)
+}
+
+async fn speed_text(ctx: &Ctx, lang: Lang, n: &vpnkeeper_domain::Node) -> String {
+    use crate::node_ops::SpeedTestError;
+    let name = || s(html(&n.name));
+    match ctx.node_ops.speed_test(n).await {
+        Ok(r) => format!(
+            "{}\n{}",
+            tr(lang, "speedtest-result", &[("name", name())]),
+            crate::screens::nodes::speed_line(lang, &r)
+        ),
+        Err(SpeedTestError::Running) => tr(lang, "speedtest-running", &[("name", name())]),
+        Err(SpeedTestError::Failed(reason)) => tr(
+            lang,
+            "speedtest-failed",
+            &[("name", name()), ("reason", s(html(&reason)))],
+        ),
+    }
 }
 
 /// Creates the invite (`Cluster::create_invite`, as `POST /api/v1/invites` does) and sends
@@ -612,6 +755,58 @@ async fn send_chart(
     };
     if let Err(e) = r {
         tracing::warn!(error = %e, "node chart not sent");
+    }
+    done(row)
+}
+
+/// Attempts at sending a backup document on transient errors before the admin is alerted.
+const BACKUP_ATTEMPTS: u32 = 5;
+
+/// A scheduled backup to an admin: the document, or an alert saying why not (logged too).
+/// At least once, like other replies; the file is made here, so a repeat after a failover
+/// carries a backup as of then.
+async fn send_backup(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    slot_ms: i64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    use crate::backup_doc::{alert, prepare, Prepared};
+    let chat = row.chat_id;
+    let lang = crate::snapshot::stored_lang(ctx.read(), chat)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(Lang::En);
+    let failure = match prepare(ctx.backups.as_ref(), lang, slot_ms).await {
+        Prepared::Document {
+            file_name,
+            bytes,
+            caption,
+        } => {
+            let r = call(stop, Some(BACKUP_ATTEMPTS), || {
+                ctx.tg
+                    .send_document(chat, &file_name, bytes.to_vec(), &caption)
+            })
+            .await?;
+            match r {
+                Ok(_) => {
+                    tracing::info!(
+                        chat,
+                        slot_ms,
+                        size = bytes.len(),
+                        "scheduled backup sent to an admin"
+                    );
+                    return done(row);
+                }
+                Err(e) => alert(lang, &format!("Telegram did not take the file: {e}")),
+            }
+        }
+        Prepared::Alert(text) => text,
+    };
+    tracing::error!(chat, slot_ms, reason = %failure, "scheduled backup NOT delivered to an admin; alerting them");
+    if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &failure, false, None)).await? {
+        tracing::error!(chat, error = %e, "the backup failure alert was not sent either");
     }
     done(row)
 }

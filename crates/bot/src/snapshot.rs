@@ -89,6 +89,16 @@ pub(crate) struct Snapshot {
     pub own_devices: Vec<Device>,
     /// The plan a button names.
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// Every plan's (id, name), archived ones too: an admin's typed plan-draft name must
+    /// not be taken.
+    pub plan_names: Vec<(i64, String)>,
+    /// The leader's clock when the update was loaded (unix ms): confirmations expire by it.
+    pub now_ms: i64,
+    /// Headroom inputs of placement (device buttons): each node's latest load report.
+    pub headroom: Vec<(
+        vpnkeeper_domain::NodeId,
+        vpnkeeper_domain::placement::NodeLoad,
+    )>,
 }
 
 impl Snapshot {
@@ -173,6 +183,7 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
         policy: Policy::of(&ctx.settings, tg),
         chat: read.tg_chat(tg).await?,
         user: read.user(&UserRef::TelegramId(tg)).await?,
+        now_ms: crate::now_ms(),
         ..Snapshot::default()
     };
     match snap.standing() {
@@ -195,10 +206,21 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
             snap.own_devices = read.devices_of_user(user.id, false).await?;
             snap.nodes = read.nodes().await?;
         }
+        // The admins' copies are in each admin's language.
+        for admin in snap.policy.admin_ids.clone() {
+            add_lang(read, &mut snap, admin).await?;
+        }
+    }
+    if is_plan_draft_text(inc, &snap) {
+        let plans = read.plans(true).await?;
+        snap.plan_names = plans.into_iter().map(|p| (p.id, p.spec.name)).collect();
     }
     if let Some(cb) = inc.callback() {
         if !cb.is_admin() || snap.policy.admin {
             load_for_button(read, &mut snap, &cb).await?;
+            if matches!(cb, Cb::Device(_) | Cb::DeviceProto(..)) {
+                snap.headroom = headroom(ctx, &snap.load);
+            }
         }
     }
     Ok(snap)
@@ -209,8 +231,19 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
 fn is_support_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
     match inc.kind {
         crate::update::Kind::Text(t) => !snap.policy.admin && !t.trim_start().starts_with('/'),
+        crate::update::Kind::Voice { .. } => !snap.policy.admin,
         _ => false,
     }
+}
+
+/// An admin's typed text while a plan draft waits for a value.
+fn is_plan_draft_text(inc: &Incoming<'_>, snap: &Snapshot) -> bool {
+    let draft = snap
+        .pending()
+        .and_then(|p| p.get("kind"))
+        .and_then(|k| k.as_str())
+        == Some(crate::screens::plan_draft::KIND);
+    snap.policy.admin && draft && matches!(inc.kind, crate::update::Kind::Text(_))
 }
 
 /// What a button points at.
@@ -238,13 +271,16 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
         }
         Cb::Node(id)
         | Cb::Reboot(id)
-        | Cb::RebootYes(id)
+        | Cb::RebootYes(id, _)
         | Cb::RebootNo(id)
+        | Cb::SpeedTest(id)
         | Cb::NodeChart(id, _) => {
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),
-        Cb::PlanCard(id) | Cb::PlanArchive(id) => snap.plan = read.plan(id).await?,
+        Cb::PlanCard(id) | Cb::PlanArchive(id) | Cb::PlanEdit(id) => {
+            snap.plan = read.plan(id).await?
+        }
         Cb::UserPlans(user) => snap.target_user = read.user(&UserRef::Id(user)).await?,
         Cb::AssignPlan(user, plan) => {
             snap.target_user = read.user(&UserRef::Id(user)).await?;
@@ -253,6 +289,29 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
         _ => {}
     }
     Ok(())
+}
+
+/// Each node's latest load report this node holds (fetched every few seconds over the
+/// node RPC; none for a node not heard from lately).
+fn headroom(
+    ctx: &Ctx,
+    loads: &[vpnkeeper_store::NodeLoad],
+) -> Vec<(
+    vpnkeeper_domain::NodeId,
+    vpnkeeper_domain::placement::NodeLoad,
+)> {
+    loads
+        .iter()
+        .filter_map(|l| {
+            let r = ctx.cluster.node_load(l.id)?;
+            let load = vpnkeeper_domain::placement::NodeLoad {
+                cpu_pct: r.cpu_pct,
+                net_mbps: r.net_mbps,
+                bandwidth_mbps: r.bandwidth_mbps,
+            };
+            Some((l.id, load))
+        })
+        .collect()
 }
 
 async fn add_lang(read: &ReadStore, snap: &mut Snapshot, chat: i64) -> Result<(), ReadError> {

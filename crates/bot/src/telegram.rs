@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use teloxide::payloads::{
     AnswerCallbackQuerySetters, EditMessageMediaSetters, EditMessageTextSetters, GetUpdatesSetters,
-    SendDocumentSetters, SendMessageSetters, SendPhotoSetters,
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
-    AllowedUpdate, CallbackQueryId, ChatId, InlineKeyboardMarkup, InputFile, InputMedia,
+    AllowedUpdate, CallbackQueryId, ChatId, FileId, InlineKeyboardMarkup, InputFile, InputMedia,
     InputMediaPhoto, MessageId, ParseMode, Update,
 };
 use teloxide::{ApiError, Bot, RequestError};
@@ -255,6 +255,80 @@ impl Tg {
             .await
             .map(|m| m.id.0 as i64)
             .map_err(|e| self.classify(e))
+    }
+}
+
+/// Files: voice notes sent to support are re-sent to the admins by id and downloaded by the
+/// leader's transcription worker.
+impl Tg {
+    /// Re-sends a file Telegram already has (a user's voice note) by its id: no upload.
+    pub async fn send_voice(
+        &self,
+        chat: i64,
+        file_id: &str,
+        caption: &str,
+    ) -> Result<i64, TgError> {
+        self.bot
+            .send_voice(
+                ChatId(chat),
+                InputFile::file_id(FileId(file_id.to_string())),
+            )
+            .caption(caption)
+            .await
+            .map(|m| m.id.0 as i64)
+            .map_err(|e| self.classify(e))
+    }
+
+    /// getFile: where to download a file from (its `file_path`), and its size.
+    pub async fn get_file(&self, file_id: &str) -> Result<(String, u32), TgError> {
+        let file = self
+            .bot
+            .get_file(FileId(file_id.to_string()))
+            .await
+            .map_err(|e| self.classify(e))?;
+        Ok((file.path, file.meta.size))
+    }
+
+    /// Downloads `<api_url>/file/bot<TOKEN>/<file_path>` (the Bot API's file URL), refusing
+    /// more than `max_bytes`. Server trouble is transient; a 4xx (the file is gone) is not.
+    pub async fn download(&self, file_path: &str, max_bytes: usize) -> Result<Vec<u8>, TgError> {
+        let mut url = self.bot.api_url();
+        match url.path_segments_mut() {
+            Ok(mut segments) => {
+                segments
+                    .pop_if_empty()
+                    .push("file")
+                    .push(&format!("bot{}", self.token.expose()));
+                for part in file_path.split('/').filter(|p| !p.is_empty()) {
+                    segments.push(part);
+                }
+            }
+            Err(()) => {
+                let msg = "the Bot API URL cannot take a path".to_string();
+                return Err(TgError::Permanent(PermanentKind::Other, msg));
+            }
+        }
+        let transient = |e: reqwest::Error| TgError::Transient(self.scrub(&e.to_string()));
+        let mut resp = self.bot.client().get(url).send().await.map_err(transient)?;
+        let status = resp.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(TgError::Transient(format!(
+                "file download answered {status}"
+            )));
+        }
+        if !status.is_success() {
+            let msg = format!("file download answered {status}");
+            return Err(TgError::Permanent(PermanentKind::Other, msg));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transient)? {
+            if body.len() + chunk.len() > max_bytes {
+                let msg = format!("the file is larger than {max_bytes} bytes");
+                return Err(TgError::Permanent(PermanentKind::Other, msg));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

@@ -12,7 +12,12 @@ pub(crate) struct Incoming<'a> {
 
 pub(crate) enum Kind<'a> {
     Text(&'a str),
-    /// Files, photos, stickers, voice, locations…
+    /// A voice note: Telegram's file id and its length in seconds.
+    Voice {
+        file_id: &'a str,
+        seconds: u32,
+    },
+    /// Files, photos, stickers, locations…
     Other,
     Callback {
         id: &'a str,
@@ -48,9 +53,13 @@ pub(crate) fn incoming(update: &Update) -> Option<Incoming<'_>> {
             if from.is_bot {
                 return None;
             }
-            let kind = match m.text() {
-                Some(t) => Kind::Text(t),
-                None => Kind::Other,
+            let kind = match (m.text(), m.voice()) {
+                (Some(t), _) => Kind::Text(t),
+                (None, Some(v)) => Kind::Voice {
+                    file_id: &v.file.id.0,
+                    seconds: v.duration.seconds(),
+                },
+                (None, None) => Kind::Other,
             };
             Some(Incoming {
                 from,

@@ -120,10 +120,41 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::SetNodeOnline {
                 node_id: 0,
                 online: false,
+            },
+        ),
+        // Reminders (issue #15, remind): a user id of 0, and a batch too large.
+        (
+            node.clone(),
+            Command::RemindUsers {
+                reminders: vec![vpnkeeper_domain::command::reminder::Reminder {
+                    user_id: 0,
+                    kind: vpnkeeper_domain::command::reminder::ReminderKind::Expired,
+                    period_ms: 1,
+                }],
+            },
+        ),
+        (
+            node.clone(),
+            Command::RecheckDue {
+                user_ids: vec![1; vpnkeeper_domain::command::reminder::MAX_REMINDERS + 1],
+            },
+        ),
+        (
+            node.clone(),
+            Command::TelegramBackupDue {
+                slot_ms: 1,
+                chats: vec![],
+            },
+        ),
+        (
+            node,
+            Command::SetNodeDraining {
+                node_id: 0,
+                draining: true,
             },
         ),
     ]

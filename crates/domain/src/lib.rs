@@ -15,6 +15,7 @@ pub mod placement;
 pub mod reset;
 pub mod schedule;
 pub mod secrets;
+pub mod size;
 pub mod telegram;
 pub mod telemetry;
 pub mod ticket;

@@ -21,13 +21,19 @@ pub type Format = u32;
 /// not listed in [`INTRODUCED`]. Such entries are stored exactly as before (a JSON array).
 pub const BASE_FORMAT: Format = 1;
 
+/// The newest format a release build writes and applies (see [`INTRODUCED`]): 2 added the
+/// commands of the plans/voice/operations stop, 3 those of the payments stop. A format that has
+/// landed on main is frozen: commands new since then go into the next one, so a node of the
+/// previous release refuses them instead of misreading them during a rolling upgrade.
+const RELEASE_FORMAT: Format = 3;
+
 /// The newest format this build writes and applies.
 #[cfg(not(feature = "upgrade-next"))]
-pub const FORMAT_VERSION: Format = 1;
+pub const FORMAT_VERSION: Format = RELEASE_FORMAT;
 /// The newest format this build writes and applies (the `upgrade-next` test build, which
-/// adds [`Command::UpgradeProbe`]).
+/// adds [`Command::UpgradeProbe`] one format above the release).
 #[cfg(feature = "upgrade-next")]
-pub const FORMAT_VERSION: Format = 2;
+pub const FORMAT_VERSION: Format = RELEASE_FORMAT + 1;
 
 /// One row of the table: a command (by its [`Command::action`]) and the format it appeared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +43,62 @@ pub struct Introduced {
 }
 
 /// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
-#[cfg(not(feature = "upgrade-next"))]
-pub const INTRODUCED: &[Introduced] = &[];
-/// Commands that appeared after [`BASE_FORMAT`]. Append a row when you add such a command.
+pub const INTRODUCED: &[Introduced] = &[
+    // Reminders and the scheduler's due index (issue #15, remind).
+    Introduced {
+        action: "user.remind",
+        format: 2,
+    },
+    Introduced {
+        action: "user.recheck_due",
+        format: 2,
+    },
+    // The rolling-upgrade test's probe: newer than anything a release build knows.
+    #[cfg(feature = "upgrade-next")]
+    Introduced {
+        action: "cluster.upgrade_probe",
+        format: RELEASE_FORMAT + 1,
+    },
+    // Voice notes to support (issue #17).
+    Introduced {
+        action: "ticket.voice",
+        format: 2,
+    },
+    Introduced {
+        action: "ticket.voice_transcribed",
+        format: 2,
+    },
+    // Scheduled backups to the bot's admins (issue #18).
+    Introduced {
+        action: "backup.telegram_due",
+        format: 2,
+    },
+    // The operator's draining mark (`SetNodeDraining`, issue #14).
+    Introduced {
+        action: "node.drain",
+        format: 2,
+    },
+    Introduced {
+        action: "node.undrain",
+        format: 2,
+    },
+];
+
+/// The `upgrade-next` test build's no-op command: always one format above the release.
 #[cfg(feature = "upgrade-next")]
-pub const INTRODUCED: &[Introduced] = &[Introduced {
+const PROBE: Introduced = Introduced {
     action: "cluster.upgrade_probe",
-    format: 2,
-}];
+    format: 3,
+};
+
+/// Every row this build knows: [`INTRODUCED`], plus the probe in the `upgrade-next` build.
+pub fn introduced() -> impl Iterator<Item = &'static Introduced> {
+    #[cfg(feature = "upgrade-next")]
+    let probe = std::iter::once(&PROBE);
+    #[cfg(not(feature = "upgrade-next"))]
+    let probe = std::iter::empty();
+    INTRODUCED.iter().chain(probe)
+}
 
 /// The release this build is (the crate version, plus the test build's marker).
 pub fn release() -> String {
@@ -58,8 +112,7 @@ pub fn release() -> String {
 
 /// The format an action appeared in, from [`INTRODUCED`].
 pub fn format_of_action(action: &str) -> Format {
-    INTRODUCED
-        .iter()
+    introduced()
         .find(|row| row.action == action)
         .map_or(BASE_FORMAT, |row| row.format)
 }
@@ -125,7 +178,7 @@ mod tests {
 
     #[test]
     fn this_build_applies_every_format_it_lists() {
-        for row in INTRODUCED {
+        for row in introduced() {
             assert!(
                 row.format > BASE_FORMAT,
                 "{row:?} belongs to the base format"
@@ -153,13 +206,32 @@ mod tests {
 
     #[cfg(feature = "upgrade-next")]
     #[test]
-    fn the_probe_needs_format_two_even_inside_an_update() {
+    fn the_probe_needs_the_newest_format_even_inside_an_update() {
         let probe = Command::UpgradeProbe { note: "x".into() };
-        assert_eq!(probe.format(), 2);
+        assert_eq!(probe.format(), FORMAT_VERSION);
         let update = Command::TelegramUpdate {
             update_id: 1,
             offset: 1,
             commands: vec![probe],
+            outbox: vec![],
+        };
+        assert_eq!(update.format(), FORMAT_VERSION);
+    }
+
+    #[test]
+    fn a_voice_note_needs_format_two_inside_an_update() {
+        let voice = Command::TicketVoice {
+            telegram_id: 7,
+            file_id: "F".into(),
+            duration_secs: 3,
+            language: None,
+            notify: vec![],
+        };
+        assert_eq!(voice.format(), 2);
+        let update = Command::TelegramUpdate {
+            update_id: 1,
+            offset: 1,
+            commands: vec![voice],
             outbox: vec![],
         };
         assert_eq!(update.format(), 2);

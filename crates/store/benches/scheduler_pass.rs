@@ -1,21 +1,26 @@
 //! The lifecycle scheduler's pass over 100,000 users (issue #15; goal < 50 ms): what
 //! `vpnkeeper`'s `scheduler::pass` does before it proposes anything — read the users whose
-//! status can change by time (`ReadStore::lifecycle_rows`), then `domain::schedule::
-//! due_events` at "now". Proposing the few due events is one Raft write per batch and is
-//! measured by the write-path benchmarks, not here.
+//! next due time has come (`ReadStore::due_rows`, a range on the partial index of
+//! `users.next_due_ms`), then `domain::schedule::plan_pass` at "now". Proposing the few due
+//! events is one Raft write per batch and is measured by the write-path benchmarks, not here.
 //!
 //! `cargo bench -p vpnkeeper-store --bench scheduler_pass`. Prints figures; never fails on
 //! timing. `VPNKEEPER_BENCH_USERS=N` changes the user count.
 //!
 //! The users are a realistic mix written straight into a fresh state database: everyone on
 //! a plan with an expiry within 30 days; resets by month, day of month, month_rolling,
-//! week and none; 1% expired and not yet marked; 2% on hold; 1% whose period is due.
+//! week and none; 1% expired and not yet marked; 2% on hold; 1% whose period is due; every
+//! user has a Telegram chat and a 10 GiB quota. `next_due_ms` is what apply would store
+//! (`domain::schedule::next_due_ms`).
 
 use std::time::{Duration, Instant};
 
-use vpnkeeper_domain::schedule::due_events;
+use vpnkeeper_domain::command::reminder::{due_reminders, Reminded};
+use vpnkeeper_domain::reset::ResetStrategy;
+use vpnkeeper_domain::schedule::{next_due_ms, plan_pass, LifecycleRow};
 
 const DAY_MS: i64 = 86_400_000;
+const QUOTA: i64 = 10 << 30;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -34,8 +39,13 @@ fn populate(db: &std::path::Path, users: i64, now: i64) {
             .prepare(
                 "INSERT INTO users (id, name, sub_token, created_at, updated_at, status, expires_at,
                     plan_id, plan_started_at, reset_strategy, reset_day, period_start,
-                    on_hold_days, on_hold_timeout, traffic_limit_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, 10737418240)",
+                    on_hold_days, on_hold_timeout, traffic_limit_bytes, telegram_id, next_due_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )
+            .unwrap();
+        let mut sent = tx
+            .prepare(
+                "INSERT INTO user_reminders (user_id, kind, period, sent_at) VALUES (?1, ?2, ?3, ?4)",
             )
             .unwrap();
         for id in 1..=users {
@@ -60,6 +70,26 @@ fn populate(db: &std::path::Path, users: i64, now: i64) {
                 1 | 2 => ("on_hold", None, Some(30), Some(now + (id % 7) * DAY_MS)),
                 _ => ("active", Some(started + 30 * DAY_MS), None, None),
             };
+            let mut row = LifecycleRow {
+                user_id: id,
+                status: status.into(),
+                expires_at_ms: expires,
+                on_hold_timeout_ms: hold_timeout,
+                reset_strategy: ResetStrategy::parse(strategy).unwrap(),
+                reset_day: day.map(|d| d as u8),
+                plan_started_at_ms: Some(started),
+                period_start_ms: period,
+                telegram: true,
+                traffic_limit_bytes: Some(QUOTA),
+                used_bytes: 0,
+                reminded: Reminded::default(),
+            };
+            // Steady state: the reminders whose window is open went out already (recorded
+            // after the user row, which they reference).
+            let sent_now = due_reminders(id, &row.reminder_inputs(), now);
+            for r in &sent_now {
+                row.reminded.set(r.kind, r.period_ms);
+            }
             stmt.execute(rusqlite::params![
                 id,
                 format!("user{id}"),
@@ -73,8 +103,15 @@ fn populate(db: &std::path::Path, users: i64, now: i64) {
                 period,
                 hold_days,
                 hold_timeout,
+                QUOTA,
+                1_000_000_000 + id,
+                next_due_ms(&row, now),
             ])
             .unwrap();
+            for r in sent_now {
+                sent.execute(rusqlite::params![id, r.kind.as_str(), r.period_ms, now])
+                    .unwrap();
+            }
         }
     }
     tx.commit().unwrap();
@@ -102,12 +139,13 @@ fn main() {
         let mut due = 0;
         for _ in 0..21 {
             let t = Instant::now();
-            let rows = read.lifecycle_rows().await.unwrap();
+            let now = now_ms();
+            let rows = read.due_rows(now).await.unwrap();
             reads.push(t.elapsed());
-            let events = due_events(&rows, now_ms());
+            let pass = plan_pass(&rows, now);
             times.push(t.elapsed());
             rows_seen = rows.len();
-            due = events.len();
+            due = pass.events.len() + pass.reminders.len();
         }
         reads.sort();
         // The first pass warms SQLite's page cache; the scheduler's steady state is warm.
@@ -123,7 +161,7 @@ fn main() {
             times.len()
         );
         println!(
-            "  of which reading the rows: p50 {:.1} ms; due_events: the rest",
+            "  of which reading the rows: p50 {:.1} ms; plan_pass: the rest",
             ms(reads[reads.len() / 2])
         );
         read.close().await;

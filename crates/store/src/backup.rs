@@ -85,3 +85,12 @@ fn read_copy(path: &Path) -> Result<(u64, BackupCounts), rusqlite::Error> {
     };
     Ok((index, counts))
 }
+
+impl ReadStore {
+    /// The latest backup schedule slot queued to the bot's admins (`TelegramBackupDue`).
+    pub async fn backup_telegram_last_slot(&self) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT last_slot_ms FROM backup_telegram WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await
+    }
+}

@@ -86,7 +86,8 @@ fn touches(command: &Command) -> (bool, bool) {
         Command::CreateApiKey { .. } | Command::RevokeApiKey { .. } => (true, false),
         Command::UpsertNode { .. }
         | Command::SetNodeOnline { .. }
-        | Command::ImportServerKey { .. } => (false, true),
+        | Command::ImportServerKey { .. }
+        | Command::SetNodeDraining { .. } => (false, true),
         Command::TelegramUpdate { commands, .. } => commands
             .iter()
             .map(touches)

@@ -145,7 +145,8 @@ mod tests {
     fn an_entry_with_a_newer_command_carries_its_format() {
         let p = Proposal(vec![env(Command::UpgradeProbe { note: "n".into() })]);
         let json = serde_json::to_string(&p).unwrap();
-        assert!(json.starts_with(r#"{"format":2,"envelopes":["#), "{json}");
+        let head = format!(r#"{{"format":{FORMAT_VERSION},"envelopes":["#);
+        assert!(json.starts_with(&head), "{json}");
         assert_eq!(serde_json::from_str::<Proposal>(&json).unwrap(), p);
     }
 }

@@ -13,28 +13,42 @@ pub struct NodeLoad {
     /// From its registration; `None`: placement's default.
     pub capacity: Option<u32>,
     pub online: bool,
+    /// An operator marked it draining (migration 0025): no new devices.
+    pub draining: bool,
 }
 
 impl ReadStore {
     /// Every node with its active devices, capacity and liveness, by id.
     pub async fn node_loads(&self) -> Result<Vec<NodeLoad>, sqlx::Error> {
-        let rows: Vec<(i64, i64, Option<i64>, bool)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, Option<i64>, bool, bool)> = sqlx::query_as(
             "SELECT n.id,
                     (SELECT COUNT(*) FROM devices d WHERE d.node_id = n.id AND d.revoked_at IS NULL),
-                    n.capacity, n.online
+                    n.capacity, n.online, n.draining
              FROM nodes n ORDER BY n.id",
         )
         .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, active_devices, capacity, online)| NodeLoad {
-                id: id as NodeId,
-                active_devices,
-                capacity: capacity.and_then(|c| u32::try_from(c).ok()),
-                online,
-            })
+            .map(
+                |(id, active_devices, capacity, online, draining)| NodeLoad {
+                    id: id as NodeId,
+                    active_devices,
+                    capacity: capacity.and_then(|c| u32::try_from(c).ok()),
+                    online,
+                    draining,
+                },
+            )
             .collect())
+    }
+
+    /// Ids of the nodes an operator marked draining (`SetNodeDraining`).
+    pub async fn draining_node_ids(&self) -> Result<Vec<NodeId>, sqlx::Error> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM nodes WHERE draining = 1 ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(ids.into_iter().map(|i| i as NodeId).collect())
     }
 
     /// The capacity a node registered with (`None`: none, or no such node).

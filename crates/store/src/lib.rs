@@ -17,6 +17,7 @@
 mod apply;
 pub mod backup;
 mod change;
+mod checkpoint;
 mod db;
 pub mod entry_format;
 mod fleet_queries;
@@ -27,6 +28,7 @@ pub mod queries;
 pub mod raft_types;
 mod sql;
 pub mod state_machine;
+pub mod stats_queries;
 mod telegram_queries;
 mod ticket_queries;
 pub mod usage_queries;

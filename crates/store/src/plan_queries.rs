@@ -1,10 +1,12 @@
-//! Read queries of plans and the user lifecycle (tables of migration 0030).
+//! Read queries of plans and the user lifecycle (tables of migrations 0030 and 0032).
 
 use sqlx::Row;
 use vpnkeeper_domain::command::plan::PlanSpec;
+use vpnkeeper_domain::command::reminder::ReminderKind;
 use vpnkeeper_domain::reset::ResetStrategy;
 use vpnkeeper_domain::schedule::LifecycleRow;
 
+use crate::apply::reminder::{row_from, LIFECYCLE_COLS};
 use crate::queries::ReadStore;
 
 /// A plan as stored.
@@ -58,34 +60,57 @@ impl ReadStore {
         Ok(row.as_ref().map(plan_from_row))
     }
 
-    /// Users whose status can change by time alone: an expiry, an on-hold timeout or a
-    /// reset strategy. One scan on indexed columns.
-    pub async fn lifecycle_rows(&self) -> Result<Vec<LifecycleRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT id, status, expires_at, on_hold_timeout, reset_strategy, reset_day, plan_started_at, period_start
-             FROM users
-             WHERE status != 'disabled'
-               AND (expires_at IS NOT NULL OR on_hold_timeout IS NOT NULL OR reset_strategy != 'no_reset')",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
+    /// The users the scheduler must look at `now`: those whose next due time (kept by apply,
+    /// migration 0032) has come. One range scan on a partial index, so a pass costs what is
+    /// due, not the user count.
+    pub async fn due_rows(&self, now_ms: i64) -> Result<Vec<LifecycleRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {LIFECYCLE_COLS} FROM users WHERE next_due_ms IS NOT NULL AND next_due_ms <= ? ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now_ms)
+            .fetch_all(self.pool())
+            .await?;
+        let mut out: Vec<LifecycleRow> = rows
             .iter()
             .map(|r| {
-                let reset: String = r.get(4);
-                let day: Option<i64> = r.get(5);
-                LifecycleRow {
-                    user_id: r.get(0),
-                    status: r.get(1),
-                    expires_at_ms: r.get(2),
-                    on_hold_timeout_ms: r.get(3),
-                    reset_strategy: ResetStrategy::parse(&reset).unwrap_or_default(),
-                    reset_day: day.map(|d| d as u8),
-                    plan_started_at_ms: r.get(6),
-                    period_start_ms: r.get(7),
-                }
+                row_from((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                    r.get(10),
+                ))
             })
-            .collect())
+            .collect();
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let sent = sqlx::query(
+            "SELECT r.user_id, r.kind, r.period FROM user_reminders r JOIN users u ON u.id = r.user_id
+             WHERE u.next_due_ms IS NOT NULL AND u.next_due_ms <= ? ORDER BY r.user_id",
+        )
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        for s in sent {
+            let user: i64 = s.get(0);
+            let kind: String = s.get(1);
+            // Both lists are in user order (and come from one snapshot of the pool's reader).
+            if let (Ok(i), Some(kind)) = (
+                out.binary_search_by_key(&user, |r| r.user_id),
+                ReminderKind::parse(&kind),
+            ) {
+                out[i].reminded.set(kind, s.get(2));
+            }
+        }
+        Ok(out)
     }
 
     /// A user's lifecycle status and period usage (for the user view).

@@ -29,6 +29,19 @@ pub struct DeviceDesire {
     pub wanted: bool,
 }
 
+/// Columns: id, name, wg_public_key, wg_psk, address_v4, wanted (0/1).
+fn desire_from_row(r: &sqlx::sqlite::SqliteRow) -> DeviceDesire {
+    let address: Option<i64> = r.get(4);
+    DeviceDesire {
+        id: r.get(0),
+        name: r.get(1),
+        wg_public_key: r.get(2),
+        wg_psk: r.get::<Option<String>, _>(3).map(Sealed::from_stored),
+        address_v4: address.map(|a| format!("{}/32", std::net::Ipv4Addr::from(a as u32))),
+        wanted: r.get::<i64, _>(5) != 0,
+    }
+}
+
 /// One device as a change pass of a data plane that serves it on every node needs it (see
 /// [`ReadStore::device_wants_everywhere`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,17 +405,34 @@ impl ReadStore {
                 q = q.bind(id);
             }
             for r in q.fetch_all(&self.pool).await? {
-                let address: Option<i64> = r.get(4);
-                out.push(DeviceDesire {
-                    id: r.get(0),
-                    name: r.get(1),
-                    wg_public_key: r.get(2),
-                    wg_psk: r.get::<Option<String>, _>(3).map(Sealed::from_stored),
-                    address_v4: address
-                        .map(|a| format!("{}/32", std::net::Ipv4Addr::from(a as u32))),
-                    wanted: r.get::<i64, _>(5) != 0,
-                });
+                out.push(desire_from_row(&r));
             }
+        }
+        Ok(out)
+    }
+
+    /// What [`ReadStore::desired_devices`] selects, as [`DeviceDesire`]s: only the columns
+    /// a WireGuard peer needs, streamed row by row. A full pass of a node with 20,000
+    /// devices read whole `Device` rows at once (16 columns each) and left the node's
+    /// idle RSS ~60 MB higher: the rows' allocations interleaved with the peers' and the
+    /// freed memory stayed fragmented.
+    pub async fn desired_peers(
+        &self,
+        node_id: NodeId,
+        protocols: &[Protocol],
+    ) -> Result<Vec<DeviceDesire>, sqlx::Error> {
+        use futures::TryStreamExt;
+        let list = protocol_list(protocols);
+        let sql = format!(
+            "SELECT d.id, d.name, d.wg_public_key, d.wg_psk, d.address_v4, 1
+             FROM devices d JOIN users u ON u.id = d.user_id
+             WHERE d.node_id = ? AND {SERVED} AND d.protocol IN ({list})
+             ORDER BY d.id"
+        );
+        let mut out = Vec::new();
+        let mut rows = sqlx::query(&sql).bind(node_id as i64).fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
+            out.push(desire_from_row(&r));
         }
         Ok(out)
     }

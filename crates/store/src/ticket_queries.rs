@@ -1,13 +1,33 @@
-//! Read queries of support tickets (tables of migration 0040).
+//! Read queries of support tickets and their voice notes (tables of migrations 0040, 0041).
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use vpnkeeper_domain::command::voice::{VoiceNote, VoiceStatus};
 use vpnkeeper_domain::ticket::{Ticket, TicketMessage, TicketStatus};
 
 use crate::queries::{Page, ReadStore};
 
 const TICKET_COLS: &str = "id, telegram_id, user_id, status, created_at, updated_at, closed_at";
 const MESSAGE_COLS: &str = "id, ticket_id, author, text, at";
+const VOICE_COLS: &str =
+    "message_id, ticket_id, telegram_id, file_id, duration_secs, language, status, result, created_at";
+
+fn voice_from_row(r: &SqliteRow) -> VoiceNote {
+    let status: String = r.get(6);
+    let result: Option<String> = r.get(7);
+    VoiceNote {
+        message_id: r.get(0),
+        ticket_id: r.get(1),
+        telegram_id: r.get(2),
+        file_id: r.get(3),
+        duration_secs: r.get::<i64, _>(4).clamp(0, u32::MAX as i64) as u32,
+        language: r.get(5),
+        // An unknown state (a newer version) reads as failed: nobody works on it.
+        status: VoiceStatus::parse(&status).unwrap_or(VoiceStatus::Failed),
+        result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        created_at_ms: r.get(8),
+    }
+}
 
 fn ticket_from_row(r: &SqliteRow) -> Ticket {
     let status: String = r.get(3);
@@ -79,5 +99,35 @@ impl ReadStore {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.as_ref().map(message_from_row))
+    }
+
+    /// A ticket message's voice note, if it is one.
+    pub async fn voice_note(&self, message_id: i64) -> Result<Option<VoiceNote>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {VOICE_COLS} FROM voice_notes WHERE message_id = ?"
+        ))
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(voice_from_row))
+    }
+
+    /// Voice notes waiting for their transcript, oldest first: the worker's queue.
+    pub async fn pending_voice_notes(&self, limit: i64) -> Result<Vec<VoiceNote>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VOICE_COLS} FROM voice_notes WHERE status = 'pending'
+             ORDER BY message_id LIMIT ?"
+        ))
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(voice_from_row).collect())
+    }
+
+    /// How many voice notes wait for their transcript (`/health`).
+    pub async fn voice_queue_len(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM voice_notes WHERE status = 'pending'")
+            .fetch_one(self.pool())
+            .await
     }
 }

@@ -47,6 +47,11 @@ const TABLES: &[&str] = &[
     "usage_reports",
     "device_counters",
     "node_usage_daily",
+    "user_reminders",
+    "tickets",
+    "ticket_messages",
+    "voice_notes",
+    "backup_telegram",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -765,6 +770,162 @@ fn usage_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// Reminders (issue #15, remind; format 2): carol (Russian chat) is enabled with her expiry
+/// 2 days ahead, so her 3-day reminder is due; alice's period usage is past 80% of her quota.
+/// Proposed twice, each is sent once; an unknown user is skipped. Then the scheduler's
+/// recheck of next-due times.
+fn reminder_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::reminder::{Reminder, ReminderKind};
+    let sys = Actor::System { node_id: 1 };
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let expires = T0 + 50 + 2 * 86_400_000;
+    let carol_3d = Reminder {
+        user_id: 3,
+        kind: ReminderKind::Expires3d,
+        period_ms: expires,
+    };
+    let alice_80 = Reminder {
+        user_id: 1,
+        kind: ReminderKind::Quota80,
+        period_ms: T0,
+    };
+    let unknown = Reminder {
+        user_id: 99,
+        kind: ReminderKind::Expired,
+        period_ms: T0,
+    };
+    vec![vec![
+        env(
+            50,
+            &key,
+            Command::SetUserEnabled {
+                user: UserRef::TelegramId(2001),
+                enabled: true,
+            },
+        ),
+        env(
+            50,
+            &key,
+            Command::UpdateUser {
+                user: UserRef::TelegramId(2001),
+                name: None,
+                telegram_id: None,
+                expires_at_ms: Some(Update::Set(expires)),
+                traffic_limit_bytes: None,
+            },
+        ),
+        env(
+            51,
+            &sys,
+            Command::RemindUsers {
+                reminders: vec![carol_3d, alice_80, carol_3d, unknown],
+            },
+        ),
+        env(
+            52,
+            &sys,
+            Command::RecheckDue {
+                user_ids: vec![1, 3, 99],
+            },
+        ),
+    ]]
+}
+
+/// Support tickets and voice notes (issue #17): a post, a reply, a close, a reply refused
+/// on the closed ticket; a voice note (a new ticket) pending until its result, and a second
+/// result for it that changes nothing.
+fn support_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::voice::{VoiceFailure, VoiceResult};
+    let user = Actor::Telegram { telegram_id: 1002 };
+    let admin = Actor::Telegram { telegram_id: 1001 };
+    let sys = Actor::System { node_id: 1 };
+    let reply = |text: &str| Command::TicketReply {
+        ticket_id: 1,
+        text: text.into(),
+    };
+    vec![
+        vec![
+            env(
+                50,
+                &user,
+                Command::TicketPost {
+                    telegram_id: 1002,
+                    text: "nothing connects".into(),
+                },
+            ),
+            env(50, &admin, reply("try the other protocol")),
+            env(51, &admin, Command::CloseTicket { ticket_id: 1 }),
+            env(51, &admin, reply("late")),
+        ],
+        vec![
+            env(
+                52,
+                &user,
+                Command::TicketVoice {
+                    telegram_id: 1002,
+                    file_id: "AwACAgIAAxkBAAIB".into(),
+                    duration_secs: 9,
+                    language: Some("ru".into()),
+                    notify: vec![1001],
+                },
+            ),
+            env(
+                53,
+                &sys,
+                Command::VoiceTranscribed {
+                    message_id: 3,
+                    result: VoiceResult::Text {
+                        text: "интернет не работает".into(),
+                        language: "ru".into(),
+                    },
+                },
+            ),
+            env(
+                54,
+                &sys,
+                Command::VoiceTranscribed {
+                    message_id: 3,
+                    result: VoiceResult::Failed {
+                        reason: VoiceFailure::NoSpeech,
+                    },
+                },
+            ),
+        ],
+    ]
+}
+
+/// Scheduled backups to the admins: a slot is queued once; a repeated or older slot is a
+/// duplicate.
+fn backup_proposals() -> Vec<Vec<Envelope>> {
+    let sys = Actor::System { node_id: 1 };
+    let due = |slot_ms, chats: &[i64]| Command::TelegramBackupDue {
+        slot_ms,
+        chats: chats.to_vec(),
+    };
+    vec![vec![
+        env(50, &sys, due(T0, &[1001, 1002])),
+        env(50, &sys, due(T0, &[1001, 1002])),
+        env(51, &sys, due(T0 - 3_600_000, &[1001])),
+        env(52, &sys, due(T0 + 3_600_000, &[1001])),
+    ]]
+}
+
+/// The operator's draining mark (issue #14): on, off, and an unknown node refused.
+fn drain_proposals() -> Vec<Vec<Envelope>> {
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let drain = |node_id, draining| Command::SetNodeDraining { node_id, draining };
+    vec![vec![
+        env(50, &key, drain(1, true)),
+        env(51, &key, drain(1, false)),
+        env(52, &key, drain(1, true)),
+        env(53, &key, drain(9, true)),
+    ]]
+}
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -780,6 +941,10 @@ fn build_entries() -> Vec<Entry> {
         .chain(invite_proposals())
         .chain(plan_proposals())
         .chain(usage_proposals())
+        .chain(reminder_proposals())
+        .chain(support_proposals())
+        .chain(backup_proposals())
+        .chain(drain_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -886,7 +1051,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
         .collect();
     actions.sort_unstable();
     actions.dedup();
-    assert_eq!(actions.len(), 35, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 45, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

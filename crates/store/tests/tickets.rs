@@ -155,3 +155,116 @@ async fn ticket_life_cycle() {
     let dump = format!("{audit:?}");
     assert!(!dump.contains("nothing connects") && !dump.contains("late"));
 }
+
+/// Voice notes (issue #17): a note is a pending ticket message until its result; the first
+/// result is stored, written into the message and queued to the note's admins; a second
+/// result (a former leader's, or a retry after a crash) changes nothing.
+#[tokio::test]
+async fn voice_queue_applies_each_result_once() {
+    use vpnkeeper_domain::command::voice::{VoiceFailure, VoiceResult, VoiceStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut sm, read) = vpnkeeper_store::open(dir.path()).await.unwrap();
+    let create = Command::CreateUser {
+        name: "ann".into(),
+        telegram_id: Some(USER_TG),
+        sub_token: "t".repeat(32),
+    };
+    let voice = |file: &str, secs| Command::TicketVoice {
+        telegram_id: USER_TG,
+        file_id: file.into(),
+        duration_secs: secs,
+        language: Some("ru".into()),
+        notify: vec![9001, 9002],
+    };
+    let out = sm
+        .apply(vec![entry(
+            1,
+            vec![
+                env(1, user(), create),
+                env(2, user(), voice("F1", 9)),
+                env(3, user(), post("and text")),
+                env(4, user(), voice("F2", 300)),
+            ],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(ticket_of(&out[0][1]), (1, 1, true));
+    assert_eq!(ticket_of(&out[0][3]), (1, 3, false));
+    let pending = read.pending_voice_notes(10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|n| n.message_id).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert_eq!(pending[0].file_id, "F1");
+    assert_eq!(pending[0].language.as_deref(), Some("ru"));
+    assert_eq!(read.voice_queue_len().await.unwrap(), 2);
+    let messages = read.ticket_messages(1).await.unwrap();
+    assert_eq!(messages[0].text, "🎤 voice note (9 s), transcribing…");
+    assert!(read.tg_outbox(100).await.unwrap().is_empty());
+
+    let text = VoiceResult::Text {
+        text: "интернет не работает".into(),
+        language: "ru".into(),
+    };
+    let other = VoiceResult::Text {
+        text: "a second worker's text".into(),
+        language: "en".into(),
+    };
+    let transcribed = |message_id, result: &VoiceResult| Command::VoiceTranscribed {
+        message_id,
+        result: result.clone(),
+    };
+    let sys = Actor::System { node_id: 1 };
+    let too_long = VoiceResult::Failed {
+        reason: VoiceFailure::TooLong {
+            seconds: 300,
+            limit: 120,
+        },
+    };
+    let out = sm
+        .apply(vec![
+            entry(2, vec![env(5, sys.clone(), transcribed(1, &text))]),
+            entry(
+                3,
+                vec![
+                    env(6, sys.clone(), transcribed(1, &other)),
+                    env(7, sys.clone(), transcribed(3, &too_long)),
+                    env(8, sys.clone(), transcribed(99, &text)),
+                ],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0][0], Ok(Applied::Done));
+    assert_eq!(out[1][0], Ok(Applied::Done), "a second result is a no-op");
+    assert_eq!(out[1][1], Ok(Applied::Done));
+    assert!(matches!(out[1][2], Err(CommandError::NotFound { .. })));
+
+    let note = read.voice_note(1).await.unwrap().unwrap();
+    assert_eq!(note.status, VoiceStatus::Done);
+    assert_eq!(note.result, Some(text));
+    assert_eq!(
+        read.voice_note(3).await.unwrap().unwrap().status,
+        VoiceStatus::Failed
+    );
+    assert!(read.pending_voice_notes(10).await.unwrap().is_empty());
+    assert_eq!(read.voice_queue_len().await.unwrap(), 0);
+    let messages = read.ticket_messages(1).await.unwrap();
+    assert_eq!(messages[0].text, "🎤 (9 s) интернет не работает");
+    assert!(messages[2].text.contains("not transcribed: too long"));
+    // Each result queued one row per admin; the ignored second result queued nothing.
+    let outbox = read.tg_outbox(100).await.unwrap();
+    let rows: Vec<(i64, i64)> = outbox
+        .iter()
+        .map(|r| {
+            assert_eq!(r.payload["do"], "voice_transcript");
+            (r.chat_id, r.payload["message_id"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(rows, [(9001, 1), (9002, 1), (9001, 3), (9002, 3)]);
+    let audit = format!("{:?}", read.audit(Page::default()).await.unwrap());
+    assert!(
+        !audit.contains("интернет"),
+        "texts stay out of the audit log"
+    );
+}

@@ -51,7 +51,7 @@ pub async fn create(
 }
 
 /// `vpnkeeper-<cluster>-<unix ms>.vkbackup` in the current directory.
-fn default_name(m: &Manifest) -> PathBuf {
+pub(crate) fn default_name(m: &Manifest) -> PathBuf {
     PathBuf::from(format!(
         "vpnkeeper-{}-{}.vkbackup",
         m.cluster_id, m.created_at_ms

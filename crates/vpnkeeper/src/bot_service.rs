@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vpnkeeper_bot::node_ops::{NodeOps, Recorder, Unavailable};
+use vpnkeeper_bot::node_ops::{ClusterOps, NodeOps, Recorder};
 use vpnkeeper_cluster::Cluster;
 use vpnkeeper_domain::secrets::Sealer;
 
 use crate::config::Config;
 
-/// Test switch: a file the node-operation test double appends requested operations to.
-/// Rebooting for real belongs to the fleet work; until then, without it, reboots are refused
-/// with a message to the admin.
+/// Test switch: a file the node-operation test double appends requested reboots to, instead
+/// of the target node running its `node.reboot_command` (see `vpnkeeper_bot::node_ops`).
 const NODE_OPS_RECORD_ENV: &str = "VPNKEEPER_TEST_NODE_OPS_LOG";
 
 /// Spawns the bot; `None` (and one log line) when no token is configured. The handle ends
@@ -22,6 +21,7 @@ pub fn spawn(
     cluster: &Cluster,
     config: &Config,
     sealer: Sealer,
+    backups: Arc<dyn vpnkeeper_bot::backup_doc::BackupMaker>,
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let subscription_base = config.api.options(&config.node).public_url;
@@ -34,7 +34,7 @@ pub fn spawn(
     };
     let node_ops: Arc<dyn NodeOps> = match std::env::var_os(NODE_OPS_RECORD_ENV) {
         Some(path) => Arc::new(Recorder::new(path.into())),
-        None => Arc::new(Unavailable),
+        None => Arc::new(ClusterOps::new(cluster.clone())),
     };
     tracing::info!(
         bot = settings.token.bot_id(),
@@ -42,7 +42,8 @@ pub fn spawn(
         admins = settings.admin_ids.len(),
         "Telegram bot enabled; it runs while this node is the Raft leader"
     );
-    let bot = vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops);
+    let bot =
+        vpnkeeper_bot::Bot::new(settings, cluster.clone(), sealer, node_ops).with_backups(backups);
     Some(tokio::spawn(bot.run(stop)))
 }
 

@@ -85,34 +85,11 @@ async fn resolve(api: &ApiClient, plan: &str) -> Result<i64> {
 /// `0` / `unlimited`, plain bytes, or a number with K, M, G or T (powers of 1024, an
 /// optional `B`/`iB`): `50G`, `1.5GiB`, `500MB`.
 pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if t.eq_ignore_ascii_case("unlimited") {
-        return Ok(0);
-    }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a size; write bytes or e.g. 500M, 50G, 1T"
-            ))
-        }
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size; write bytes or e.g. 500M, 50G, 1T"))?;
-    let bytes = value * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
-        return Err(format!("{s:?} is too large"));
-    }
-    Ok(bytes.round() as i64)
+    use vpnkeeper_domain::size::{parse_size, SizeError};
+    parse_size(s).map_err(|e| match e {
+        SizeError::NotASize => format!("{s:?} is not a size; write bytes or e.g. 500M, 50G, 1T"),
+        SizeError::TooLarge => format!("{s:?} is too large"),
+    })
 }
 
 fn human_bytes(b: i64) -> String {

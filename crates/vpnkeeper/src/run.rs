@@ -45,6 +45,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         .with_context(|| format!("cannot listen on raft.listen {}", config.raft.listen))?;
 
     let cluster = Cluster::start(config.node.id, dir, pki, config.raft.timing()).await?;
+    cluster.configure_node_ops(config.node.agent_config());
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let raft_server = {
@@ -92,6 +93,8 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         wg.as_ref().map(|s| s.tracker.clone()),
         xray.as_ref().map(|s| s.tracker.clone()),
     ];
+    // Support voice notes: the leader-only transcription worker (issue #17).
+    let voice = crate::voice_service::spawn(&cluster, config, stop_rx.clone());
     let state = api_state(
         &cluster,
         config,
@@ -101,7 +104,8 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
     .with_backup(vpnkeeper_api::state::BackupSource {
         secret: secret.clone(),
         scratch_dir: dir.join("snapshots"),
-    });
+    })
+    .with_voice_probe(voice.probe.clone());
     let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(vpnkeeper_api::tls::load_server_config(cert, key)?),
         _ => None,
@@ -117,7 +121,24 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         "vpnkeeper node running"
     );
 
-    let bot = crate::bot_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone());
+    let backup_maker = crate::backup_telegram::Maker::new(
+        cluster.read().clone(),
+        vpnkeeper_api::state::BackupSource {
+            secret: secret.clone(),
+            scratch_dir: dir.join("snapshots"),
+        },
+    );
+    let bot = crate::bot_service::spawn(
+        &cluster,
+        config,
+        secret.sealer(),
+        backup_maker,
+        stop_rx.clone(),
+    );
+    // Scheduled backups to the admins (ops): only where the bot runs.
+    let backup_schedule = bot
+        .as_ref()
+        .and_then(|_| crate::backup_telegram::spawn_schedule(&cluster, config, stop_rx.clone()));
     let liveness = {
         let c = cluster.clone();
         crate::bot_service::spawn_leader_only(
@@ -136,6 +157,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         stop_rx.clone(),
     );
     let scheduler = crate::scheduler::spawn(&cluster, stop_rx.clone());
+    let _load_reports = crate::node_ops::spawn_load_reports(&cluster, stop_rx.clone());
 
     let api_server = {
         let stop = stop_rx.clone();
@@ -165,8 +187,15 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         let _ = handle.await;
     }
     let _ = liveness.await;
+    if let Some(handle) = backup_schedule {
+        let _ = handle.await;
+    }
     let _ = scheduler.await;
     let _ = sampler.await;
+    // A transcription in progress is abandoned: its note stays pending for the next leader.
+    if let Some(handle) = voice.handle {
+        let _ = handle.await;
+    }
     if let Some(wg) = wg {
         let _ = wg.handle.await;
     }

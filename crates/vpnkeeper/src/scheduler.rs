@@ -1,6 +1,6 @@
 //! The lifecycle scheduler (issue #15): on the Raft leader only, every tick, it reads the
-//! users whose status can change by time, asks `domain::schedule::due_events` what is due and
-//! proposes it as `Lifecycle` commands. It checks `is_leader()` each tick, so it stops the
+//! users whose next due time has come, asks `domain::schedule::plan_pass` what is due and
+//! proposes it as `Lifecycle`, `RemindUsers` and `RecheckDue` commands. It checks `is_leader()` each tick, so it stops the
 //! moment this node stops leading and starts on whichever node leads next; apply re-checks
 //! every event, so a pass repeated across a failover is harmless.
 
@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vpnkeeper_cluster::{now_ms, Cluster};
+use vpnkeeper_cluster::{now_ms, Cluster, ProposeError, SubmitError};
 use vpnkeeper_domain::command::plan::MAX_LIFECYCLE_EVENTS;
-use vpnkeeper_domain::schedule::due_events;
+use vpnkeeper_domain::command::reminder::MAX_REMINDERS;
+use vpnkeeper_domain::schedule::plan_pass;
 use vpnkeeper_domain::{Actor, Command};
 
 /// How often the leader looks. Expiry is enforced within one tick plus one reconcile pass.
@@ -39,20 +40,46 @@ pub fn spawn(cluster: &Cluster, mut stop: watch::Receiver<bool>) -> JoinHandle<(
     })
 }
 
-/// One pass: what is due now, proposed in batches.
+/// One pass: the users whose next due time has come (an index range, not every user), what
+/// is due for them now, proposed in batches: lifecycle events first (an expiry marks the
+/// user `expired` before the "expired" reminder is checked), then reminders, then the users
+/// found with nothing due, whose next due time apply recomputes.
 pub async fn pass(cluster: &Cluster) -> anyhow::Result<usize> {
-    let rows = cluster.read().lifecycle_rows().await?;
-    let events = due_events(&rows, now_ms());
+    let now = now_ms();
+    let rows = cluster.read().due_rows(now).await?;
+    let pass = plan_pass(&rows, now);
+    let mut commands = Vec::new();
+    for batch in pass.events.chunks(MAX_LIFECYCLE_EVENTS) {
+        commands.push(Command::Lifecycle {
+            events: batch.to_vec(),
+        });
+    }
+    for batch in pass.reminders.chunks(MAX_REMINDERS) {
+        commands.push(Command::RemindUsers {
+            reminders: batch.to_vec(),
+        });
+    }
+    for batch in pass.idle.chunks(MAX_REMINDERS) {
+        commands.push(Command::RecheckDue {
+            user_ids: batch.to_vec(),
+        });
+    }
     let actor = Actor::System {
         node_id: cluster.node_id(),
     };
-    for batch in events.chunks(MAX_LIFECYCLE_EVENTS) {
-        let command = Command::Lifecycle {
-            events: batch.to_vec(),
-        };
-        if let Err(e) = cluster.submit(actor.clone(), command).await? {
-            tracing::warn!(error = %e, "scheduler events refused");
+    for command in commands {
+        let action = command.action();
+        match cluster.submit(actor.clone(), command).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, action, "scheduler command refused"),
+            // During a rolling upgrade reminders wait until every node can apply them;
+            // lifecycle events (proposed first) go on meanwhile.
+            Err(SubmitError::Propose(ProposeError::VersionGate { .. })) => {
+                tracing::debug!(action, "scheduler command waits for the upgrade to finish");
+                break;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(events.len())
+    Ok(pass.events.len() + pass.reminders.len())
 }

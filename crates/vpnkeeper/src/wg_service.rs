@@ -232,7 +232,7 @@ impl DesiredSource for StoreSource {
             None
         };
         let devices = read
-            .desired_devices(self.node_id, &WG_PROTOCOLS)
+            .desired_peers(self.node_id, &WG_PROTOCOLS)
             .await
             .map_err(|e| e.to_string())?;
         let mut peers = Vec::with_capacity(devices.len());

@@ -258,18 +258,32 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     assert!(has(&nodes, "ok:1"));
     b.press_screen(&admin, &panel, "ok:1").await;
     let confirm = b.press_screen(&admin, &panel, "rb:1").await;
-    assert!(
-        has(&confirm, "rby:1") && has(&confirm, "rbn:1"),
-        "{:?}",
-        confirm.buttons()
-    );
+    let yes = |c: &Call| {
+        c.buttons()
+            .into_iter()
+            .find(|d| d.starts_with("rby:1:"))
+            .unwrap_or_else(|| panic!("no confirm button with a nonce: {:?}", c.buttons()))
+    };
+    yes(&confirm);
+    assert!(has(&confirm, "rbn:1"), "{:?}", confirm.buttons());
     assert!(confirm.text().contains("Reboot node"), "{}", confirm.text());
     let cancelled = b.press_screen(&admin, &panel, "rbn:1").await;
     assert!(has(&cancelled, "rb:1"), "back on the node card");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(b.ops().is_empty(), "cancel must not reboot");
-    b.press_screen(&admin, &panel, "rb:1").await;
-    let requested = b.press_screen(&admin, &panel, "rby:1").await;
+    // A hand-made confirmation (no nonce) reboots nothing and says so.
+    let forged = b.press(&admin, &panel, "rby:1").await;
+    let answer = b.answer_of(forged).unwrap();
+    assert!(
+        answer.params["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not valid"),
+        "{:?}",
+        answer.params
+    );
+    let confirm = b.press_screen(&admin, &panel, "rb:1").await;
+    let requested = b.press_screen(&admin, &panel, &yes(&confirm)).await;
     assert!(
         requested.text().contains("requested"),
         "{}",

@@ -154,6 +154,7 @@ fn failover_20_leader_kills() {
         // the update below.
         std::thread::sleep(Duration::from_millis(500));
         let killed = Instant::now();
+        let killed_wall = std::time::SystemTime::now();
         nodes[victim].kill9();
         fake.text(&user, "/help");
         let t = reply_after(killed).at - killed;
@@ -163,6 +164,31 @@ fn failover_20_leader_kills() {
             ms(t)
         );
         took.push(t);
+        if std::env::var_os("FLEET_BENCH_TRACE").is_some() {
+            println!(
+                "    killed at {} (compare with the node logs)",
+                unix_ms(killed_wall)
+            );
+            trace_calls(&fake.calls(), killed);
+            for n in &nodes {
+                for l in n
+                    .log()
+                    .lines()
+                    .rev()
+                    .take(400)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
+                    if ["leads", "lease", "vote", "elect", "Telegram", "leader"]
+                        .iter()
+                        .any(|k| l.contains(k))
+                    {
+                        println!("    {}", &l[..l.len().min(200)]);
+                    }
+                }
+            }
+        }
         nodes[victim].start_env(&pairs);
         wait_members(&nodes[0], 3, 0);
     }
@@ -188,6 +214,25 @@ fn failover_20_leader_kills() {
         0,
         "overlapping getUpdates across failovers"
     );
+}
+
+fn unix_ms(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}.{:03} (unix)", d.as_secs(), d.subsec_millis())
+}
+
+/// Where a failover's time goes, as the Bot API saw it: each call after the kill, with the
+/// node it came through and its offset (`FLEET_BENCH_TRACE=1`).
+fn trace_calls(calls: &[fake_telegram::Call], killed: Instant) {
+    for c in calls.iter().filter(|c| c.at >= killed) {
+        println!(
+            "    +{:>5.0} ms  {:<16} via {:<8} status {}",
+            ms(c.at - killed),
+            c.method,
+            c.via.as_deref().unwrap_or("-"),
+            c.status
+        );
+    }
 }
 
 struct Target {

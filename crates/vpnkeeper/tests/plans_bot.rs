@@ -120,3 +120,88 @@ async fn admin_lists_archives_assigns_and_extends_plans() {
     );
     assert!(has(&refused, "ls"), "{:?}", refused.buttons());
 }
+
+async fn plan_named(b: &BotNode, name: &str) -> Option<Value> {
+    let list = b.api("/api/v1/plans?archived=true").await;
+    list["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_creates_and_edits_a_plan_step_by_step() {
+    let b = BotNode::start(&[
+        ("VPNKEEPER_TELEGRAM__ACCESS", "allowlist"),
+        ("VPNKEEPER_TELEGRAM__ADMIN_IDS", "1001"),
+    ])
+    .await;
+    let admin = TgUser::new(ADMIN, "Root", Some("root_admin"), "en");
+    let panel = b.say(&admin, "/admin").await;
+    let list = b.press_screen(&admin, &panel, "pl").await;
+    assert!(has(&list, "pn"), "{:?}", list.buttons());
+    let ask = b.press_screen(&admin, &panel, "pn").await;
+    assert!(ask.text().contains("name"), "{}", ask.text());
+
+    // Name typed; a bad duration is refused in one line and nothing is created.
+    let days = b.say(&admin, "weekly").await;
+    assert!(
+        has(&days, "pdd:7") && has(&days, "pdd:30"),
+        "{:?}",
+        days.buttons()
+    );
+    let refusal = b.say(&admin, "0").await;
+    assert!(
+        refusal.text().contains("Duration") && !refusal.text().contains('\n'),
+        "{}",
+        refusal.text()
+    );
+    assert!(plan_named(&b, "weekly").await.is_none());
+
+    // Duration by button, quota typed, reset strategy and day by buttons, devices.
+    let quota = b.press_screen(&admin, &days, "pdd:7").await;
+    assert!(has(&quota, "pdq:0"), "{:?}", quota.buttons());
+    let reset = b.say(&admin, "50G").await;
+    assert!(has(&reset, "pdr:day_of_month"), "{:?}", reset.buttons());
+    let day = b.press_screen(&admin, &reset, "pdr:day_of_month").await;
+    assert!(has(&day, "pdrd:31") && !has(&day, "pdrd:32"));
+    let devices = b.press_screen(&admin, &day, "pdrd:31").await;
+    let check = b.press_screen(&admin, &devices, "pdv:3").await;
+    assert!(
+        check.text().contains("weekly") && check.text().contains("7 days"),
+        "{}",
+        check.text()
+    );
+    let saved = b.press_screen(&admin, &check, "pdy").await;
+    assert!(saved.text().contains("Plan saved"), "{}", saved.text());
+    let p = plan_named(&b, "weekly")
+        .await
+        .expect("the plan was created");
+    assert_eq!(p["duration_days"], 7);
+    assert_eq!(p["traffic_limit_bytes"], 50_i64 << 30);
+    assert_eq!(p["reset_strategy"], "day_of_month");
+    assert_eq!(p["reset_day"], 31);
+    assert_eq!(p["device_limit"], 3);
+    assert_eq!(p["archived"], false);
+
+    // A second plan with the same name is refused at the name step.
+    let again = b.press_screen(&admin, &saved, "pn").await;
+    let taken = b.say(&admin, "weekly").await;
+    assert!(taken.text().contains("exists already"), "{}", taken.text());
+    b.press_screen(&admin, &again, "pdn").await;
+
+    // Edit: card → Edit → Duration → 30 days → Save.
+    let id = p["id"].as_i64().unwrap();
+    let card = b.press_screen(&admin, &panel, &format!("pc:{id}")).await;
+    assert!(has(&card, &format!("pe:{id}")), "{:?}", card.buttons());
+    let edit = b.press_screen(&admin, &card, &format!("pe:{id}")).await;
+    let duration = b.press_screen(&admin, &edit, "pds:days").await;
+    let back = b.press_screen(&admin, &duration, "pdd:30").await;
+    b.press_screen(&admin, &back, "pdy").await;
+    let p = plan_named(&b, "weekly").await.unwrap();
+    assert_eq!(p["id"], id);
+    assert_eq!(p["duration_days"], 30);
+    assert_eq!(p["reset_day"], 31);
+}

@@ -135,8 +135,10 @@ async fn ticket_flow_user_admin_reply_answer_back_close() {
     );
 
     // The admin answers with Reply: the next text goes to Alice, once.
+    // The button's answer comes first, the prompt right after it: wait for the prompt.
+    let before = messages(&b, ADMIN).len();
     b.press(&admin, &to_admin, "tr:1").await;
-    let ask = b.last_message(ADMIN);
+    let ask = nth_message(&b, ADMIN, before + 1).await;
     assert!(ask.text().contains("answer to ticket #1"), "{}", ask.text());
     let sent = b.say(&admin, "Please update the app and retry").await;
     assert!(sent.text().contains("Answer sent"), "{}", sent.text());

@@ -1,5 +1,5 @@
 //! A rolling upgrade of a three-node cluster with two real builds: today's binary and the
-//! `upgrade-next` build (log format 2, with one no-op command, `POST /api/v1/upgrade-probe`).
+//! `upgrade-next` build (the next log format, with one no-op command, `POST /api/v1/upgrade-probe`).
 //! Nodes are upgraded one at a time while writes keep flowing; the new command is refused
 //! (409 `version_gate`, naming the old node) while any node runs the old build, and applied
 //! on every node once the last one is upgraded. The old build then refuses to start on an
@@ -22,6 +22,11 @@ use std::time::Duration;
 use common::fleet::*;
 use common::{wait_healthy, Node, BIN};
 use serde_json::{json, Value};
+use vpnkeeper_domain::version::FORMAT_VERSION;
+
+/// The format today's build (this test's) runs; the `upgrade-next` build runs the next one.
+const TODAY: u32 = FORMAT_VERSION;
+const NEXT: u32 = FORMAT_VERSION + 1;
 
 fn next_bin() -> PathBuf {
     if let Ok(p) = std::env::var("VPNKEEPER_NEXT_BIN") {
@@ -164,10 +169,9 @@ fn upgrade_all(nodes: &mut [Node; 3], next: &PathBuf, acked: &AtomicUsize) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            assert!(
-                msg.contains("needs every node at format >= 2") && msg.contains("runs format 1"),
-                "{msg}"
-            );
+            let needs = format!("needs every node at format >= {NEXT}");
+            let runs = format!("runs format {TODAY}");
+            assert!(msg.contains(&needs) && msg.contains(&runs), "{msg}");
             assert!(!msg.contains('\n'), "one line: {msg}");
         }
     }
@@ -178,8 +182,9 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
     let next = next_bin();
     let (n1, n2, n3) = tokio::task::spawn_blocking(three_nodes).await.unwrap();
     let mut nodes = [n1, n2, n3];
-    // Today's build advertises format 1 for every member.
-    assert_eq!(formats(&nodes[0]), vec![Some(1), Some(1), Some(1)]);
+    // Today's build advertises its format for every member.
+    let today = Some(TODAY as u64);
+    assert_eq!(formats(&nodes[0]), vec![today, today, today]);
 
     let targets: Arc<Vec<Target>> = Arc::new(
         nodes
@@ -197,10 +202,14 @@ async fn a_rolling_upgrade_keeps_serving_and_gates_the_new_command() {
     let (nodes, acked, code, body) = tokio::task::spawn_blocking(move || {
         writes_continue(&acked, 20, "before the upgrade");
         upgrade_all(&mut nodes, &next, &acked);
-        // Every member now advertises format 2 (the leader's view, once it heard them all).
-        eventually("all members at format 2", Duration::from_secs(20), || {
-            formats(&nodes[0]) == vec![Some(2), Some(2), Some(2)]
-        });
+        // Every member now advertises the next format (the leader's view, once it heard
+        // them all).
+        let next = Some(NEXT as u64);
+        eventually(
+            "all members at the next format",
+            Duration::from_secs(20),
+            || formats(&nodes[0]) == vec![next, next, next],
+        );
         let (code, body) = probe(&nodes[1]);
         (nodes, acked, code, body)
     })

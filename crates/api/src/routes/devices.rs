@@ -81,7 +81,7 @@ pub struct Issued {
         InvalidField,
         NotJson,
         (status = 404, description = "No such user or node", body = ErrorBody),
-        (status = 409, description = "User disabled, or address pool exhausted", body = ErrorBody),
+        (status = 409, description = "User disabled, address pool exhausted, or every node draining", body = ErrorBody),
     ))]
 pub async fn issue(
     State(state): State<ApiState>,
@@ -146,17 +146,39 @@ pub async fn issue(
 }
 
 /// Placement: the least-loaded online node serving `protocol` (any protocol when none is
-/// asked for), load weighted by each node's capacity. With no such node, the node answering
-/// the request, whose apply then says what is wrong (unknown node, no such protocol).
+/// asked for), load weighted by each node's capacity, skipping draining nodes and nodes
+/// without headroom (`placement::NodeLoad`). With no node serving it at all, the node
+/// answering the request, whose apply then says what is wrong (unknown node, no such
+/// protocol); when every such node is draining, a 409 saying so.
 async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
     let fleet = state.fleet().await?;
-    let eligible: Vec<u64> = fleet
+    let headroom = |id: u64| {
+        state.cluster().node_load(id).map(|r| placement::NodeLoad {
+            cpu_pct: r.cpu_pct,
+            net_mbps: r.net_mbps,
+            bandwidth_mbps: r.bandwidth_mbps,
+        })
+    };
+    // Devices are not counted yet (a scan): the shortlist does not need them.
+    let online: Vec<Candidate> = fleet
         .nodes
         .iter()
         .filter(|n| fleet.online.contains(&n.id))
-        .filter(|n| protocol.is_none_or(|p| placement::serves(n, p)))
-        .map(|n| n.id)
+        .map(|n| Candidate {
+            id: n.id,
+            active_devices: 0,
+            capacity: None,
+            online: true,
+            serves: protocol.is_none_or(|p| placement::serves(n, p)),
+            draining: fleet.draining.contains(&n.id),
+            load: headroom(n.id),
+        })
         .collect();
+    let serving: Vec<u64> = online.iter().filter(|c| c.serves).map(|c| c.id).collect();
+    let eligible = placement::shortlist(&online);
+    if eligible.is_empty() && !serving.is_empty() {
+        return Err(no_room(&serving));
+    }
     // With at most one candidate there is nothing to weigh: skip counting every node's
     // devices, a scan of all active devices on each issue (the same choice as below).
     if eligible.len() <= 1 {
@@ -177,10 +199,26 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
                 capacity: l.capacity,
                 online: l.online,
                 serves: protocol.is_none_or(|p| placement::serves(node, p)),
+                draining: l.draining,
+                load: headroom(l.id),
             })
         })
         .collect();
     Ok(placement::choose(&candidates).unwrap_or_else(|| state.cluster().node_id()))
+}
+
+/// Every node that could serve the device is draining.
+fn no_room(serving: &[u64]) -> ApiError {
+    let ids: Vec<String> = serving.iter().map(u64::to_string).collect();
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "no_capacity",
+        format!(
+            "no node can take a new device: node(s) {} are draining; undrain one \
+             (`vpnkeeper node undrain ID`), add a node, or name a node_id",
+            ids.join(", ")
+        ),
+    )
 }
 
 /// What a node serves by default: its WireGuard flavour (AmneziaWG when it has obfuscation

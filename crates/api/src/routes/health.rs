@@ -92,6 +92,42 @@ pub struct Health {
     pub raft: RaftView,
     /// Data-plane backends and other probes registered by the node.
     pub backends: Vec<ProbeView>,
+    /// Transcription of support voice notes. Informational: it never makes the node
+    /// `degraded` (without a model, notes still reach the admins).
+    pub voice: VoiceView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VoiceView {
+    /// `disabled`, `model_missing`, `ready` (loads at the next note) or `loaded`.
+    pub status: &'static str,
+    /// Why transcription is off, and how to turn it on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Voice notes waiting for their transcript (replicated state; null when unreadable).
+    pub queue: Option<i64>,
+}
+
+/// The voice part of `/health`: the worker's view of its model and the replicated queue.
+async fn voice_view(state: &ApiState) -> VoiceView {
+    use crate::health::VoiceState;
+    let engine = match state.voice_probe() {
+        Some(p) => p.state(),
+        None => VoiceState::Disabled {
+            reason: "this node runs no voice worker".into(),
+        },
+    };
+    let (status, detail) = match engine {
+        VoiceState::Disabled { reason } => ("disabled", Some(reason)),
+        VoiceState::ModelMissing { reason } => ("model_missing", Some(reason)),
+        VoiceState::Ready => ("ready", None),
+        VoiceState::Loaded => ("loaded", None),
+    };
+    VoiceView {
+        status,
+        detail,
+        queue: state.read().voice_queue_len().await.ok(),
+    }
 }
 
 pub async fn run_probes(state: &ApiState) -> Vec<ProbeView> {
@@ -130,6 +166,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
     };
     let raft = raft_view_live(&state).await;
     let backends = run_probes(&state).await;
+    let voice = voice_view(&state).await;
     let healthy = store.ok && raft.leader.is_some() && backends.iter().all(|b| b.ok);
     let status = if healthy { "ok" } else { "degraded" };
     // Degraded still answers 200: the process is alive and can say what is wrong. A monitor
@@ -141,6 +178,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
             store,
             raft,
             backends,
+            voice,
         }),
     )
 }

@@ -9,8 +9,10 @@ pub mod imports;
 pub mod invites;
 pub mod keys;
 pub mod node_metrics;
+pub mod node_ops;
 pub mod nodes;
 pub mod plans;
+pub mod stats;
 pub mod tickets;
 #[cfg(feature = "upgrade-next")]
 pub mod upgrade_probe;

@@ -1,5 +1,5 @@
 //! `POST /api/v1/upgrade-probe`: only in the `upgrade-next` test build. It proposes
-//! `Command::UpgradeProbe`, the no-op of format 2, so the rolling-upgrade test can show the
+//! `Command::UpgradeProbe`, the no-op one format above the release, so the rolling-upgrade test can show the
 //! version gate refusing it (409 `version_gate`) while an older node remains, and accepting
 //! it once every node runs this build. Not part of the OpenAPI document: no release has it.
 

@@ -12,9 +12,10 @@ use vpnkeeper_domain::Command;
 use crate::callback::Cb;
 use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
+use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, node_card, nodes, plans,
-    support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, node_card, nodes, plan_draft,
+    plans, stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -74,6 +75,7 @@ pub(crate) fn decide(inc: &Incoming<'_>, snap: &Snapshot, entropy: &mut dyn Entr
 fn member(turn: &mut Turn<'_>) {
     match turn.inc.kind {
         Kind::Text(text) => main_menu::text(turn, text),
+        Kind::Voice { file_id, seconds } => support::post_voice(turn, file_id, seconds),
         Kind::Other => turn.notice(Notice::FilesNotSupported),
         Kind::Callback { .. } => {
             let Some(cb) = turn.inc.callback() else {
@@ -108,7 +110,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::RevokeYes(id) => devices::revoke_yes(turn, id),
         // ---- admin (checked by the caller) ----
         Cb::Admin => admin::menu(turn),
-        Cb::Stats => admin::stats(turn),
+        Cb::Stats => stats::show(turn),
         Cb::Users(page) => admin_users::list(turn, page),
         Cb::User(id) => admin_users::card(turn, id),
         Cb::UserRevoke(id) => admin_users::revoke_all(turn, id),
@@ -121,7 +123,7 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Nodes => nodes::list(turn),
         Cb::Node(id) => nodes::card(turn, id),
         Cb::Reboot(id) => nodes::reboot(turn, id),
-        Cb::RebootYes(id) => nodes::reboot_yes(turn, id),
+        Cb::RebootYes(id, nonce) => nodes::reboot_yes(turn, id, &nonce),
         Cb::RebootNo(id) => nodes::reboot_no(turn, id),
         Cb::Broadcast => broadcast::ask(turn),
         Cb::BroadcastSend => broadcast::send(turn),
@@ -135,6 +137,19 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
         Cb::NodeChart(id, range) => node_card::chart(turn, id, range),
+        Cb::PlanNew => plan_draft::start(turn),
+        Cb::PlanEdit(id) => plan_draft::edit(turn, id),
+        Cb::PlanStep(step) => plan_draft::goto(turn, step),
+        Cb::PlanDays(d) => plan_draft::input(turn, Step::Days, Input::Days(d)),
+        Cb::PlanQuota(g) => plan_draft::input(turn, Step::Quota, Input::QuotaGib(g)),
+        Cb::PlanReset(r) => plan_draft::input(turn, Step::Reset, Input::Reset(r)),
+        Cb::PlanResetDay(d) => plan_draft::input(turn, Step::ResetDay, Input::ResetDay(d)),
+        Cb::PlanDevices(n) => plan_draft::input(turn, Step::Devices, Input::Devices(n)),
+        Cb::PlanSave => plan_draft::save(turn),
+        Cb::PlanCancel => plan_draft::cancel(turn),
+        // Until payments exist, renewing starts from the user's devices.
+        Cb::Renew => devices::list(turn),
+        Cb::SpeedTest(id) => nodes::speed_test(turn, id),
     }
 }
 

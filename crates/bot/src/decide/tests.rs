@@ -67,6 +67,9 @@ impl Entropy for Counting {
     fn wg_material(&mut self) -> WgMaterial {
         material(self.next())
     }
+    fn nonce(&mut self) -> String {
+        format!("nonce-{}", self.next())
+    }
 }
 
 // ---- people, state ----
@@ -327,6 +330,7 @@ fn plan(commands: Vec<Command>, outbox: Vec<OutboxItem>) -> Plan {
 mod admin_screens;
 mod member_screens;
 mod node_charts;
+mod plan_draft;
 mod plan_screens;
 mod standing;
 mod support;

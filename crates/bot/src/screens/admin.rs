@@ -1,12 +1,12 @@
-//! The admin menu and the stats screen.
+//! The admin menu (its stats screen is `stats.rs`).
 
 use vpnkeeper_store::{Page, ReadError};
 
-use super::{back_admin, back_menu, btn, kb, Rendered, View};
+use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::Screen;
-use crate::texts::{bytes, num, s, t, tr, Lang};
+use crate::texts::{num, t, tr, Lang};
 use crate::{Access, Ctx};
 
 // ---- decide ----
@@ -17,21 +17,11 @@ pub(crate) fn menu(turn: &mut Turn<'_>) {
     turn.show(Screen::Admin);
 }
 
-pub(crate) fn stats(turn: &mut Turn<'_>) {
-    turn.ok(Screen::Stats);
-}
-
 // ---- load ----
 
 pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<(), ReadError> {
-    let read = ctx.read();
-    match screen {
-        Screen::Admin => view.pending_total = pending_count(ctx).await?,
-        Screen::Stats => {
-            let since = crate::now_ms() - 24 * 3600 * 1000;
-            view.stats = read.bot_stats(since).await?;
-        }
-        _ => {}
+    if let Screen::Admin = screen {
+        view.pending_total = pending_count(ctx).await?;
     }
     Ok(())
 }
@@ -70,23 +60,4 @@ pub(super) fn menu_screen(lang: Lang, view: &View) -> Rendered {
     }
     rows.push(back_menu(lang));
     (t(lang, "admin-title"), kb(rows))
-}
-
-pub(super) fn stats_screen(lang: Lang, view: &View) -> Rendered {
-    let st = &view.stats;
-    (
-        tr(
-            lang,
-            "stats",
-            &[
-                ("users", num(st.users)),
-                ("enabled", num(st.users_enabled)),
-                ("devices", num(st.devices_active)),
-                ("seen", num(st.devices_seen)),
-                ("rx", s(bytes(st.rx_bytes))),
-                ("tx", s(bytes(st.tx_bytes))),
-            ],
-        ),
-        kb(vec![back_admin(lang)]),
-    )
 }

@@ -202,7 +202,7 @@ fn date(ms: i64) -> String {
 }
 
 /// "2026-12-04 13:05 UTC".
-pub(super) fn date_time(ms: i64) -> String {
+pub(crate) fn date_time(ms: i64) -> String {
     let minute = ms.div_euclid(60_000).rem_euclid(1440);
     format!("{} {:02}:{:02} UTC", date(ms), minute / 60, minute % 60)
 }

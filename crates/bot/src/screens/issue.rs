@@ -38,7 +38,8 @@ pub(crate) fn device_proto(turn: &mut Turn<'_>, device_type: DeviceType, protoco
 }
 
 fn issue(turn: &mut Turn<'_>, device_type: DeviceType, protocol: Protocol) {
-    let Some(node_id) = pick_node(&turn.snap.nodes, &turn.snap.load, protocol) else {
+    let snap = turn.snap;
+    let Some(node_id) = pick_node(&snap.nodes, &snap.load, &snap.headroom, protocol) else {
         turn.answer(Some(Notice::NoNodes), true);
         return;
     };
@@ -102,9 +103,14 @@ fn node_protocols(node: &Node) -> Vec<Protocol> {
     v
 }
 
-/// Placement: the least-loaded online node serving `protocol`, load weighted by capacity
-/// (`vpnkeeper_domain::placement`, the API's rule too).
-fn pick_node(nodes: &[Node], load: &[NodeLoad], protocol: Protocol) -> Option<NodeId> {
+/// Placement: the least-loaded online node serving `protocol`, load weighted by capacity,
+/// skipping draining and saturated nodes (`vpnkeeper_domain::placement`, the API's rule too).
+fn pick_node(
+    nodes: &[Node],
+    load: &[NodeLoad],
+    headroom: &[(NodeId, placement::NodeLoad)],
+    protocol: Protocol,
+) -> Option<NodeId> {
     let candidates: Vec<Candidate> = nodes
         .iter()
         .map(|node| {
@@ -116,6 +122,11 @@ fn pick_node(nodes: &[Node], load: &[NodeLoad], protocol: Protocol) -> Option<No
                 // A node not in the load list registered after it was read: count it online.
                 online: l.is_none_or(|l| l.online),
                 serves: node_protocols(node).contains(&protocol),
+                draining: l.is_some_and(|l| l.draining),
+                load: headroom
+                    .iter()
+                    .find(|(id, _)| *id == node.id)
+                    .map(|(_, h)| *h),
             }
         })
         .collect();

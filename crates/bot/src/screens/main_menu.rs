@@ -8,7 +8,7 @@ use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::{Notice, Screen};
-use crate::screens::{broadcast, invite, support};
+use crate::screens::{broadcast, invite, plan_draft, support};
 use crate::texts::{html, num, s, t, tr, Lang};
 use crate::Ctx;
 
@@ -41,6 +41,10 @@ pub(crate) fn text(turn: &mut Turn<'_>, text: &str) {
     }
     if turn.is_admin() && turn.pending_kind() == Some("await_broadcast") {
         broadcast::draft(turn, text);
+        return;
+    }
+    if turn.is_admin() && turn.pending_kind() == Some(plan_draft::KIND) {
+        plan_draft::text(turn, text);
         return;
     }
     if let Some(ticket_id) = support::awaited_ticket(turn) {

@@ -8,7 +8,7 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use vpnkeeper_domain::telegram::AccessRequest;
 use vpnkeeper_domain::{CommandError, Device, DeviceType, Node, NodeId, Protocol, User};
-use vpnkeeper_store::{BotStats, ReadError};
+use vpnkeeper_store::ReadError;
 
 use crate::callback::Cb;
 use crate::outbox::{Outcomes, Screen};
@@ -25,7 +25,9 @@ pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod node_card;
 pub(crate) mod nodes;
+pub(crate) mod plan_draft;
 pub(crate) mod plans;
+pub(crate) mod stats;
 pub(crate) mod support;
 
 /// A Telegram message: HTML text and an optional inline keyboard.
@@ -57,7 +59,6 @@ pub(crate) struct View {
     pub requests: Vec<AccessRequest>,
     /// The access request a screen is about.
     pub request: Option<AccessRequest>,
-    pub stats: BotStats,
     /// Nodes with their status as the leader sees it, the leader's id, and the active
     /// devices of the node a screen is about.
     pub nodes: Vec<(Node, nodes::NodeStatus)>,
@@ -73,6 +74,12 @@ pub(crate) struct View {
     /// does not answer.
     pub node_now: Option<vpnkeeper_domain::telemetry::Sample>,
     pub node_last_seen_ms: Option<i64>,
+    /// The admin stats (issue #15 item 8).
+    pub admin_stats: vpnkeeper_store::stats_queries::AdminStats,
+    /// The plan draft of the chat (creating or editing a plan).
+    pub plan_draft: Option<plan_draft::Draft>,
+    /// The last speed test of the node a card is about, measured from this node.
+    pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -92,7 +99,8 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         | Screen::Device { .. }
         | Screen::ConfirmRevoke { .. }
         | Screen::Revoked { .. } => devices::load(ctx, chat, screen, &mut view).await?,
-        Screen::Admin | Screen::Stats => admin::load(ctx, screen, &mut view).await?,
+        Screen::Admin => admin::load(ctx, screen, &mut view).await?,
+        Screen::Stats => stats::load(ctx, &mut view).await?,
         Screen::Users { .. } | Screen::User { .. } | Screen::ConfirmUserRevoke { .. } => {
             admin_users::load(ctx, screen, &mut view).await?
         }
@@ -109,6 +117,9 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::Support => {}
         Screen::Plans | Screen::PlanCard { .. } | Screen::UserPlans { .. } => {
             plans::load(ctx, screen, &mut view).await?
+        }
+        Screen::PlanDraft | Screen::PlanSaved { .. } => {
+            plan_draft::load(ctx, chat, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -130,7 +141,7 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::ConfirmRevoke { .. } => devices::card_screen(lang, view, true),
         Screen::Revoked { .. } => devices::revoked_screen(lang, view, outcomes),
         Screen::Admin => admin::menu_screen(lang, view),
-        Screen::Stats => admin::stats_screen(lang, view),
+        Screen::Stats => stats::stats_screen(lang, view),
         Screen::Users { page } => admin_users::list_screen(lang, *page, view),
         Screen::User { .. } => admin_users::card_screen(lang, view, false, outcomes),
         Screen::ConfirmUserRevoke { .. } => admin_users::card_screen(lang, view, true, outcomes),
@@ -150,6 +161,8 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::Plans => plans::list_screen(lang, view),
         Screen::PlanCard { .. } => plans::card_screen(lang, view, outcomes),
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
+        Screen::PlanDraft => plan_draft::draft_screen(lang, view),
+        Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
     }
 }
 

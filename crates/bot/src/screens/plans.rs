@@ -1,4 +1,5 @@
-//! The admin's plans (issue #15): the active plans, a plan's card and archiving it, and
+//! The admin's plans (issue #15): the active plans, a plan's card and archiving it (creating
+//! and editing one is `plan_draft.rs`), and
 //! putting a user on a plan (assign, or extend when it is their current one). Only active
 //! plans are offered; a button naming a plan archived since it was shown gets a polite
 //! refusal and the fresh list of valid choices.
@@ -129,6 +130,7 @@ pub(super) fn list_screen(lang: Lang, view: &View) -> Rendered {
         .take(MAX_PLAN_BUTTONS)
         .map(|p| vec![btn(format!("📦 {}", p.spec.name), Cb::PlanCard(p.id))])
         .collect();
+    rows.push(vec![btn(t(lang, "btn-plan-new"), Cb::PlanNew)]);
     rows.push(back_admin(lang));
     (text, kb(rows))
 }
@@ -152,7 +154,14 @@ fn terms(lang: Lang, p: &Plan) -> String {
             ("days", num(p.spec.duration_days)),
             ("quota", s(quota)),
             ("devices", s(devices)),
-            ("reset", s(p.spec.reset_strategy.as_str())),
+            (
+                "reset",
+                s(super::plan_draft::reset_label(
+                    lang,
+                    p.spec.reset_strategy,
+                    p.spec.reset_day,
+                )),
+            ),
             ("stars", num(p.spec.price_stars)),
         ],
     )
@@ -172,10 +181,10 @@ pub(super) fn card_screen(lang: Lang, view: &View, outcomes: Outcomes<'_>) -> Re
     }
     let mut rows = Vec::new();
     if !p.archived {
-        rows.push(vec![btn(
-            t(lang, "btn-plan-archive"),
-            Cb::PlanArchive(p.id),
-        )]);
+        rows.push(vec![
+            btn(t(lang, "btn-plan-edit"), Cb::PlanEdit(p.id)),
+            btn(t(lang, "btn-plan-archive"), Cb::PlanArchive(p.id)),
+        ]);
     }
     rows.push(back);
     (text, kb(rows))

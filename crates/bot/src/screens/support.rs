@@ -1,8 +1,12 @@
 //! Support tickets in the bot: a user's text outside any flow goes to the admins; an admin
-//! answers with the Reply button (the next text is the answer) or closes the ticket.
+//! answers with the Reply button (the next text is the answer) or closes the ticket. A voice
+//! note goes to the admins at once (context + the voice by file id) and enters the durable
+//! transcription queue; its transcript comes later from the leader's worker
+//! (`crates/vpnkeeper/src/voice_service.rs`) as an `Out::VoiceTranscript` row.
 //!
 //! Ticket texts are personal: they travel only in commands and outbox rows, never in logs.
 
+use vpnkeeper_domain::command::voice::{self, VoiceFailure, VoiceResult};
 use vpnkeeper_domain::ticket::MAX_TICKET_TEXT_CHARS;
 use vpnkeeper_domain::Command;
 
@@ -48,6 +52,59 @@ pub(crate) fn post(turn: &mut Turn<'_>, text: &str) {
             devices: devices.clone(),
         };
         turn.plan.out(admin, Out::Notice { lang, notice });
+    }
+}
+
+/// A user's voice note outside any flow: into their ticket as pending transcription; every
+/// admin gets the context and the voice itself at once, the transcript when the leader's
+/// worker has it (`VoiceTranscribed` queues it). An admin's voice note gets the hint.
+pub(crate) fn post_voice(turn: &mut Turn<'_>, file_id: &str, seconds: u32) {
+    if turn.is_admin() {
+        turn.notice(Notice::UseButtons);
+        return;
+    }
+    if voice::validate_file_id(file_id).is_err() {
+        turn.notice(Notice::FilesNotSupported);
+        return;
+    }
+    let telegram_id = turn.tg();
+    let admins = turn.snap.policy.admin_ids.clone();
+    // A hint for Whisper; a tag of another shape is dropped (it would void the update).
+    let language = turn
+        .inc
+        .from
+        .language_code
+        .clone()
+        .filter(|l| voice::validate_voice(telegram_id, file_id, 0, Some(l), &[]).is_ok());
+    let post = turn.plan.command(Command::TicketVoice {
+        telegram_id,
+        file_id: file_id.to_string(),
+        duration_secs: seconds.min(voice::MAX_VOICE_SECONDS),
+        language,
+        notify: admins.clone(),
+    });
+    turn.notice(Notice::TicketReceived { post });
+    let from = display(turn);
+    let devices = sender_devices(turn.snap);
+    for admin in admins {
+        let lang = turn.snap.lang_of(admin);
+        let notice = Notice::TicketAdminVoice {
+            post,
+            from: from.clone(),
+            telegram_id,
+            seconds,
+            devices: devices.clone(),
+        };
+        turn.plan.out(admin, Out::Notice { lang, notice });
+        let file_id = file_id.to_string();
+        turn.plan.out(
+            admin,
+            Out::Voice {
+                lang,
+                post,
+                file_id,
+            },
+        );
     }
 }
 
@@ -127,7 +184,7 @@ pub(super) fn support_screen(lang: Lang) -> Rendered {
 }
 
 /// The ticket a post went to, from its outcome.
-fn ticket_of(outcomes: Outcomes<'_>, post: crate::outbox::CommandRef) -> Option<i64> {
+pub(crate) fn ticket_of(outcomes: Outcomes<'_>, post: crate::outbox::CommandRef) -> Option<i64> {
     match outcomes.of(post) {
         Some(Ok(vpnkeeper_domain::Applied::Ticket { ticket_id, .. })) => Some(*ticket_id),
         _ => None,
@@ -191,6 +248,91 @@ pub(crate) fn admin_copy(
             btn(t(lang, "btn-ticket-close"), Cb::TicketClose(id)),
         ]]),
     ))
+}
+
+/// The text an admin's copy of a voice note shows in place of the message.
+pub(crate) fn voice_pending(lang: Lang, seconds: u32) -> String {
+    tr(
+        lang,
+        "voice-pending",
+        &[("seconds", s(seconds.to_string()))],
+    )
+}
+
+/// The caption of a voice note re-sent to an admin; `None` when the post was refused.
+pub(crate) fn voice_caption(
+    lang: Lang,
+    outcomes: Outcomes<'_>,
+    post: crate::outbox::CommandRef,
+) -> Option<String> {
+    let id = ticket_of(outcomes, post)?;
+    Some(tr(lang, "voice-caption", &[("id", s(id.to_string()))]))
+}
+
+/// Why a note has no transcript, in the admin's words.
+fn failure_text(lang: Lang, reason: &VoiceFailure) -> String {
+    let detail = |key: &str, d: &str| tr(lang, key, &[("detail", s(html(d)))]);
+    match reason {
+        VoiceFailure::TooLong { seconds, limit } => tr(
+            lang,
+            "voice-fail-too-long",
+            &[
+                ("seconds", s(seconds.to_string())),
+                ("limit", s(limit.to_string())),
+            ],
+        ),
+        VoiceFailure::Silent => t(lang, "voice-fail-silent"),
+        VoiceFailure::NoSpeech => t(lang, "voice-fail-no-speech"),
+        VoiceFailure::ModelMissing { detail: d } => detail("voice-fail-off", d),
+        VoiceFailure::BadAudio { detail: d } => detail("voice-fail-bad-audio", d),
+        VoiceFailure::Download { detail: d } => detail("voice-fail-download", d),
+        VoiceFailure::Model { detail: d } => detail("voice-fail-model", d),
+    }
+}
+
+/// The transcript of a voice note (or why there is none) for an admin, with Reply and Close.
+pub(crate) fn transcript(lang: Lang, note: &voice::VoiceNote) -> Option<Rendered> {
+    let result = note.result.as_ref()?;
+    let head = tr(
+        lang,
+        "voice-transcript-head",
+        &[
+            ("id", s(note.ticket_id.to_string())),
+            ("tg", s(note.telegram_id.to_string())),
+            ("seconds", s(note.duration_secs.to_string())),
+        ],
+    );
+    let body = match result {
+        VoiceResult::Text { text, .. } => tr(lang, "voice-transcript", &[("text", s(html(text)))]),
+        VoiceResult::Failed { reason } => tr(
+            lang,
+            "voice-not-transcribed",
+            &[("reason", s(failure_text(lang, reason)))],
+        ),
+    };
+    let id = note.ticket_id;
+    Some((
+        format!("{head}\n\n{body}"),
+        kb(vec![vec![
+            btn(t(lang, "btn-ticket-reply"), Cb::TicketReply(id)),
+            btn(t(lang, "btn-ticket-close"), Cb::TicketClose(id)),
+        ]]),
+    ))
+}
+
+/// The admin's transcript row, rendered when sent: in the chat's stored language, from the
+/// note as stored; `Ok(None)` when there is nothing to send.
+pub(crate) async fn transcript_for(
+    ctx: &crate::Ctx,
+    chat: i64,
+    message_id: i64,
+) -> Result<Option<Rendered>, vpnkeeper_store::ReadError> {
+    let read = ctx.read();
+    let lang = crate::snapshot::stored_lang(read, chat)
+        .await?
+        .unwrap_or(Lang::En);
+    let note = read.voice_note(message_id).await?;
+    Ok(note.as_ref().and_then(|n| transcript(lang, n)))
 }
 
 /// "Devices:" and one line per device: node, protocol, last handshake.

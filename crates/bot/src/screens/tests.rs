@@ -221,7 +221,8 @@ fn plan_screens_offer_only_valid_choices() {
         "{}",
         r.0
     );
-    assert_eq!(buttons(&r), vec!["px:7", "pl"]);
+    assert_eq!(buttons(&r), vec!["pe:7", "px:7", "pl"]);
+    assert!(r.0.contains("Reset: monthly, on the 1st"), "{}", r.0);
     // An archived plan offers no archive button and says it is archived.
     let r = render(
         Lang::Ru,
@@ -251,4 +252,198 @@ fn the_device_limit_refusal_names_the_limit_and_points_at_my_devices() {
         "offers revoking: {:?}",
         buttons(&r)
     );
+}
+
+#[test]
+fn the_stats_screen_shows_every_figure() {
+    use vpnkeeper_domain::command::plan::UserStatus;
+    use vpnkeeper_store::stats_queries::{AdminStats, NodeStats, Traffic};
+    let mib = |n: i64| Traffic {
+        rx_bytes: n * 512 * 1024,
+        tx_bytes: n * 512 * 1024,
+    };
+    let view = View {
+        admin_stats: AdminStats {
+            users_by_status: vec![
+                (UserStatus::Active, 11),
+                (UserStatus::OnHold, 2),
+                (UserStatus::Limited, 3),
+                (UserStatus::Expired, 4),
+                (UserStatus::Disabled, 5),
+            ],
+            users_total: 25,
+            new_users_24h: 6,
+            new_users_7d: 7,
+            active_users_24h: 8,
+            traffic_today: mib(3),
+            traffic_month: mib(40),
+            nodes: vec![
+                NodeStats {
+                    node_id: 1,
+                    name: "<fra>".into(),
+                    online: true,
+                    devices: 9,
+                    today: mib(1),
+                    month: mib(10),
+                },
+                NodeStats {
+                    node_id: 2,
+                    name: "ams".into(),
+                    online: false,
+                    devices: 0,
+                    today: Traffic::default(),
+                    month: mib(30),
+                },
+            ],
+        },
+        ..View::default()
+    };
+    let none: &[ApplyOutcome] = &[];
+    let r = render(Lang::En, &Screen::Stats, &view, Outcomes(none));
+    for expected in [
+        "Users: 25",
+        "active 11 · ⏸ on hold 2 · 📉 limited 3 · ⌛ expired 4 · 🚫 disabled 5",
+        "New: 6 in 24 h, 7 in 7 days",
+        "Active in the last 24 h: 8",
+        "Traffic today: 3.0 MiB · this month: 40.0 MiB",
+        "Revenue this month: 0 ⭐",
+        "🟢 online <b>&lt;fra&gt;</b>: 9 devices · today 1.0 MiB · month 10.0 MiB",
+        "🔴 unreachable <b>ams</b>: 0 devices · today 0 B · month 30.0 MiB",
+    ] {
+        assert!(r.0.contains(expected), "{expected:?} not in {}", r.0);
+    }
+    assert_eq!(buttons(&r), vec!["a".to_string()]);
+    let ru = render(Lang::Ru, &Screen::Stats, &view, Outcomes(none));
+    assert!(ru.0.contains("Пользователи: 25"), "{}", ru.0);
+
+    let empty = render(Lang::En, &Screen::Stats, &View::default(), Outcomes(none));
+    assert!(empty.0.contains("Users: 0"), "{}", empty.0);
+    assert!(empty.0.contains("No nodes yet."), "{}", empty.0);
+}
+
+#[test]
+fn plan_draft_screens_offer_the_step_s_valid_choices() {
+    use crate::screens::plan_draft::{Draft, Step};
+    use vpnkeeper_domain::reset::ResetStrategy;
+    let none: &[ApplyOutcome] = &[];
+    let at = |step, reset| View {
+        plan_draft: Some(Draft {
+            step,
+            name: Some("<m>".into()),
+            days: Some(30),
+            quota: Some(0),
+            reset,
+            reset_day: reset
+                .and(Some(31))
+                .filter(|_| reset == Some(ResetStrategy::DayOfMonth)),
+            devices: Some(2),
+            ..Draft::default()
+        }),
+        ..View::default()
+    };
+    let draw = |v: &View| render(Lang::En, &Screen::PlanDraft, v, Outcomes(none));
+    let r = draw(&at(Step::Days, None));
+    assert_eq!(
+        buttons(&r),
+        vec!["pdd:7", "pdd:30", "pdd:90", "pdd:365", "pdn"]
+    );
+    assert!(
+        r.0.contains("Name: &lt;m&gt;") && r.0.contains("Reset: —"),
+        "{}",
+        r.0
+    );
+    let r = draw(&at(Step::Reset, None));
+    let b = buttons(&r);
+    assert_eq!(b.len(), 8, "{b:?}");
+    assert!(b.contains(&"pdr:day_of_month".to_string()) && b.contains(&"pdr:no_reset".to_string()));
+    let r = draw(&at(Step::ResetDay, Some(ResetStrategy::DayOfMonth)));
+    let b = buttons(&r);
+    assert_eq!(b.first().map(String::as_str), Some("pdrd:1"));
+    assert_eq!(b.len(), 32, "31 days and cancel: {b:?}");
+    assert!(!b.contains(&"pdrd:32".to_string()) && !b.contains(&"pdrd:0".to_string()));
+    // The check screen: every field can be asked again; the reset day only with day_of_month.
+    let r = draw(&at(Step::Confirm, Some(ResetStrategy::DayOfMonth)));
+    assert!(
+        r.0.contains("monthly, on day 31") && r.0.contains("Traffic: unlimited"),
+        "{}",
+        r.0
+    );
+    assert_eq!(
+        buttons(&r),
+        vec![
+            "pds:name",
+            "pds:days",
+            "pds:quota",
+            "pds:reset",
+            "pds:reset_day",
+            "pds:devices",
+            "pdy",
+            "pdn"
+        ]
+    );
+    let r = draw(&at(Step::Confirm, Some(ResetStrategy::Week)));
+    assert!(!buttons(&r).contains(&"pds:reset_day".to_string()));
+    // No draft any more (cancelled meanwhile): outdated, back to the plans.
+    let r = draw(&View::default());
+    assert_eq!(buttons(&r), vec!["pl"]);
+
+    // After saving: the outcome of the saving command in one line, then the plans.
+    let saved = Screen::PlanSaved {
+        outcome: CommandRef(0),
+    };
+    let view = View {
+        plans: vec![plan_row(1, false)],
+        ..View::default()
+    };
+    let ok: Vec<ApplyOutcome> = vec![Ok(Applied::Plan { id: 1 })];
+    let r = render(Lang::En, &saved, &view, Outcomes(&ok));
+    assert!(r.0.starts_with("✅ Plan saved."), "{}", r.0);
+    assert_eq!(buttons(&r), vec!["pc:1", "pn", "a"]);
+    let taken: Vec<ApplyOutcome> = vec![Err(CommandError::conflict(
+        Some("name"),
+        "plan name `p1` is already taken by plan 1",
+    ))];
+    let r = render(Lang::En, &saved, &view, Outcomes(&taken));
+    assert!(r.0.contains("already taken"), "{}", r.0);
+}
+
+#[test]
+fn voice_transcripts_show_the_text_or_the_reason_with_reply_and_close() {
+    use vpnkeeper_domain::command::voice::{VoiceFailure, VoiceNote, VoiceResult, VoiceStatus};
+    let mut note = VoiceNote {
+        message_id: 3,
+        ticket_id: 2,
+        telegram_id: 2002,
+        file_id: "F".into(),
+        duration_secs: 9,
+        language: Some("ru".into()),
+        status: VoiceStatus::Pending,
+        result: None,
+        created_at_ms: 0,
+    };
+    assert!(
+        support::transcript(Lang::En, &note).is_none(),
+        "nothing yet"
+    );
+    note.result = Some(VoiceResult::Text {
+        text: "<b>интернет</b> не работает".into(),
+        language: "ru".into(),
+    });
+    let r = support::transcript(Lang::En, &note).unwrap();
+    assert!(r.0.contains("Ticket #2 (id 2002)"), "{}", r.0);
+    assert!(
+        r.0.contains("&lt;b&gt;интернет&lt;/b&gt; не работает"),
+        "escaped: {}",
+        r.0
+    );
+    assert_eq!(buttons(&r), ["tr:2", "tx:2"]);
+    note.result = Some(VoiceResult::Failed {
+        reason: VoiceFailure::TooLong {
+            seconds: 130,
+            limit: 120,
+        },
+    });
+    let r = support::transcript(Lang::Ru, &note).unwrap();
+    assert!(r.0.contains("Не удалось расшифровать"), "{}", r.0);
+    assert!(r.0.contains("130"), "{}", r.0);
 }

@@ -25,6 +25,7 @@ use crate::validate::ValidationError;
 
 mod actor;
 pub mod api_key;
+pub mod backup;
 pub mod device;
 pub mod import;
 pub mod node;
@@ -32,10 +33,12 @@ pub mod node_status;
 mod outcome;
 pub mod plan;
 mod refs;
+pub mod reminder;
 pub mod telegram;
 pub mod ticket;
 pub mod usage;
 pub mod user;
+pub mod voice;
 
 pub use actor::Actor;
 pub use device::WgMaterial;
@@ -257,7 +260,7 @@ pub enum Command {
     CloseTicket {
         ticket_id: i64,
     },
-    /// A no-op that only the `upgrade-next` test build knows (format 2, see
+    /// A no-op that only the `upgrade-next` test build knows (one format above the release, see
     /// `crate::version`): the rolling-upgrade test proposes it to show that a command older
     /// nodes cannot decode is refused until every member runs the new build.
     #[cfg(feature = "upgrade-next")]
@@ -274,6 +277,48 @@ pub enum Command {
         /// 1, 2, 3… within one `boot_epoch`.
         seq: u64,
         entries: Vec<CounterEntry>,
+    },
+    /// The leader's scheduler: reminders to end users that are due (issue #15). Apply
+    /// re-checks each at the envelope's clock, records it per (user, kind, period) and queues
+    /// the message in the bot's outbox, so each is sent once across failovers.
+    RemindUsers {
+        reminders: Vec<reminder::Reminder>,
+    },
+    /// The leader's scheduler: users it read as due but found nothing due for; apply
+    /// recomputes when they next need a look. Housekeeping: not audited.
+    RecheckDue {
+        user_ids: Vec<crate::entity::UserId>,
+    },
+    /// A user's voice note to support (`voice` family): a message of their open ticket (or a
+    /// new one) that is *pending transcription* until a `VoiceTranscribed` for it commits.
+    /// `notify`: the admin chats that get the transcript.
+    TicketVoice {
+        telegram_id: i64,
+        file_id: String,
+        duration_secs: u32,
+        /// The sender's language code (Telegram's), a hint for Whisper; `None` = detect.
+        language: Option<String>,
+        notify: Vec<i64>,
+    },
+    /// The leader's transcription worker: the text of voice note `message_id`, or why there
+    /// is none. Applies once per note (a second result changes nothing); its apply queues
+    /// the admins' message in the bot's outbox.
+    VoiceTranscribed {
+        message_id: i64,
+        result: voice::VoiceResult,
+    },
+    /// The leader's backup schedule: a sealed backup is due to the bot's admin `chats` for
+    /// the slot starting at `slot_ms`. Apply queues one outbox row per chat unless a slot as
+    /// late was queued already (see `command::backup`); the file is made when sent.
+    TelegramBackupDue {
+        slot_ms: i64,
+        chats: Vec<i64>,
+    },
+    /// An operator marks a node draining (no new devices are placed on it; its devices
+    /// stay) or takes the mark off (issue #14).
+    SetNodeDraining {
+        node_id: NodeId,
+        draining: bool,
     },
 }
 
@@ -321,6 +366,15 @@ impl Command {
             #[cfg(feature = "upgrade-next")]
             Command::UpgradeProbe { .. } => "cluster.upgrade_probe",
             Command::RecordCounters { .. } => "usage.counters",
+            Command::RemindUsers { .. } => "user.remind",
+            Command::RecheckDue { .. } => "user.recheck_due",
+            Command::TicketVoice { .. } => "ticket.voice",
+            Command::VoiceTranscribed { .. } => "ticket.voice_transcribed",
+            Command::TelegramBackupDue { .. } => "backup.telegram_due",
+            Command::SetNodeDraining { draining: true, .. } => "node.drain",
+            Command::SetNodeDraining {
+                draining: false, ..
+            } => "node.undrain",
         }
     }
 
@@ -336,6 +390,7 @@ impl Command {
                 | Command::TelegramDelivered { .. }
                 | Command::TelegramChat { .. }
                 | Command::BroadcastProgress { .. }
+                | Command::RecheckDue { .. }
         )
     }
 
@@ -418,6 +473,26 @@ impl Command {
                 entries,
                 ..
             } => usage::validate_counters(*boot_epoch, *seq, entries),
+            Command::RemindUsers { reminders } => reminder::validate_reminders(reminders),
+            Command::RecheckDue { user_ids } => reminder::validate_recheck(user_ids),
+            Command::TicketVoice {
+                telegram_id,
+                file_id,
+                duration_secs,
+                language,
+                notify,
+            } => voice::validate_voice(
+                *telegram_id,
+                file_id,
+                *duration_secs,
+                language.as_deref(),
+                notify,
+            ),
+            Command::VoiceTranscribed { message_id, result } => {
+                voice::validate_result(*message_id, result)
+            }
+            Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
+            Command::SetNodeDraining { node_id, .. } => node_status::validate(*node_id),
         }
     }
 

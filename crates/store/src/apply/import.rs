@@ -93,6 +93,8 @@ fn upsert_user(conn: &Conn, at: i64, u: &ImportedUser) -> Result<i64, Failure> {
     .bind(u.expires_at_ms)
     .bind(u.traffic_limit_bytes)
     .execute(conn)?;
+    // The expiry and quota feed the scheduler's due index (remind, migration 0032).
+    super::reminder::refresh_next_due(conn, at, id)?;
     Ok(id)
 }
 

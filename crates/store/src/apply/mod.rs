@@ -9,16 +9,20 @@
 
 mod access;
 mod api_key;
+mod backup;
 mod broadcast;
 mod device;
 mod import;
 mod node;
+mod node_drain;
 mod node_status;
 mod plan;
+pub(crate) mod reminder;
 mod telegram;
 mod ticket;
 mod usage;
 mod user;
+mod voice;
 
 use vpnkeeper_domain::{Actor, Applied, ApplyOutcome, Command, CommandError, Envelope};
 
@@ -253,6 +257,31 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
                 entries,
             };
             usage::record_counters(conn, at, &report, changes)
+        }
+        C::RemindUsers { reminders } => reminder::remind(conn, at, reminders),
+        C::RecheckDue { user_ids } => reminder::recheck_due(conn, at, user_ids),
+        C::TicketVoice {
+            telegram_id,
+            file_id,
+            duration_secs,
+            language,
+            notify,
+        } => {
+            let post = voice::Post {
+                telegram_id: *telegram_id,
+                file_id,
+                duration_secs: *duration_secs,
+                language: language.as_deref(),
+                notify,
+            };
+            voice::post(conn, at, post)
+        }
+        C::VoiceTranscribed { message_id, result } => {
+            voice::transcribed(conn, at, *message_id, result)
+        }
+        C::TelegramBackupDue { slot_ms, chats } => backup::telegram_due(conn, at, *slot_ms, chats),
+        C::SetNodeDraining { node_id, draining } => {
+            node_drain::set_draining(conn, at, *node_id, *draining, changes)
         }
     }
 }

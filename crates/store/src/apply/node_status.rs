@@ -15,9 +15,35 @@ pub(super) fn set_online(
     online: bool,
     changes: &mut Vec<Change>,
 ) -> Applying {
+    set_flag(conn, at, node_id, NodeFlag::Online, online, changes)
+}
+
+/// A yes/no mark on a node with the time it last changed.
+#[derive(Clone, Copy)]
+pub(super) enum NodeFlag {
+    /// `online`, `online_changed_at`: liveness.
+    Online,
+    /// `draining`, `draining_changed_at`: the operator's mark (`node_drain.rs`).
+    Draining,
+}
+
+/// Sets `flag` on node `node_id` (refused when there is no such node) and tells the node's
+/// reconcilers and caches ([`Change::Node`]).
+pub(super) fn set_flag(
+    conn: &Conn,
+    at: i64,
+    node_id: NodeId,
+    flag: NodeFlag,
+    value: bool,
+    changes: &mut Vec<Change>,
+) -> Applying {
+    let sql = match flag {
+        NodeFlag::Online => "UPDATE nodes SET online = ?, online_changed_at = ? WHERE id = ?",
+        NodeFlag::Draining => "UPDATE nodes SET draining = ?, draining_changed_at = ? WHERE id = ?",
+    };
     let target = Some(format!("node:{node_id}"));
-    let updated = sql::query("UPDATE nodes SET online = ?, online_changed_at = ? WHERE id = ?")
-        .bind(online)
+    let updated = sql::query(sql)
+        .bind(value)
         .bind(at)
         .bind(node_id as i64)
         .execute(conn)?;

@@ -23,6 +23,25 @@ fn closed_payload(ticket_id: i64) -> serde_json::Value {
 
 /// A user's message: appended to their open ticket, or to a new one.
 pub(super) fn post(conn: &Conn, at: i64, telegram_id: i64, text: &str) -> Applying {
+    let (ticket_id, opened) = open_or_new(conn, at, telegram_id)?;
+    let message_id = add_message(conn, at, ticket_id, "user", text)?;
+    Ok(Effect::new(
+        Applied::Ticket {
+            ticket_id,
+            message_id,
+            opened,
+        },
+        format!("ticket:{ticket_id}"),
+    ))
+}
+
+/// The user's open ticket, or a new one (`true` when opened now). Refused when the chat
+/// has no user.
+pub(super) fn open_or_new(
+    conn: &Conn,
+    at: i64,
+    telegram_id: i64,
+) -> Result<(i64, bool), super::Failure> {
     let (user_id, _) = user::existing(conn, &UserRef::TelegramId(telegram_id))?;
     let open: Option<i64> = sql::query_scalar(
         "SELECT id FROM tickets WHERE telegram_id = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
@@ -44,15 +63,7 @@ pub(super) fn post(conn: &Conn, at: i64, telegram_id: i64, text: &str) -> Applyi
             (id, true)
         }
     };
-    let message_id = add_message(conn, at, ticket_id, "user", text)?;
-    Ok(Effect::new(
-        Applied::Ticket {
-            ticket_id,
-            message_id,
-            opened,
-        },
-        format!("ticket:{ticket_id}"),
-    ))
+    Ok((ticket_id, opened))
 }
 
 /// An answer in an open ticket, queued to the ticket's chat.
@@ -130,7 +141,7 @@ fn open_ticket_chat(
     Ok(row.get(0))
 }
 
-fn add_message(
+pub(super) fn add_message(
     conn: &Conn,
     at: i64,
     ticket_id: i64,

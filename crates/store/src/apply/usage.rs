@@ -54,9 +54,12 @@ fn account(
     handshake_ms: Option<i64>,
     changes: &mut Vec<Change>,
 ) -> Result<(), sql::Error> {
+    // Watch: an on-hold user's first handshake, the quota reached, or the usage crossing
+    // 80% of the quota (a reminder may be due: `reminder::refresh_next_due`).
     let watch: Option<i64> = sql::query_scalar(
         "UPDATE users SET used_bytes = used_bytes + ?1 WHERE id = ?2 \
-         RETURNING (on_hold_days IS NOT NULL) OR (traffic_limit_bytes IS NOT NULL AND status = 'active' AND used_bytes >= traffic_limit_bytes)",
+         RETURNING (on_hold_days IS NOT NULL) OR (traffic_limit_bytes IS NOT NULL AND status = 'active' AND used_bytes >= traffic_limit_bytes) \
+            OR (traffic_limit_bytes IS NOT NULL AND traffic_limit_bytes > 0 AND used_bytes * 5 >= traffic_limit_bytes * 4 AND (used_bytes - ?1) * 5 < traffic_limit_bytes * 4)",
     )
     .bind(bytes)
     .bind(user_id)

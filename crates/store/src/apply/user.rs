@@ -144,6 +144,9 @@ pub(super) fn update(
     if patch.expires_at_ms.is_some() || patch.traffic_limit_bytes.is_some() {
         push_user_nodes(conn, id, changes)?;
         super::plan::refresh_status(conn, at, id, changes)?;
+    } else if patch.telegram_id.is_some() {
+        // Reminders go to the Telegram chat: a user who gains or loses one may have some due.
+        super::reminder::refresh_next_due(conn, at, id)?;
     }
     Ok(Effect::new(Applied::User { id }, target))
 }

@@ -1,4 +1,5 @@
-//! `[backup]`: scheduled backups to a local directory (`interval_secs = 0` turns them off).
+//! `[backup]`: scheduled backups to a local directory (`interval_secs = 0` turns them off)
+//! and, when the Telegram bot runs, to its admins as a document.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,9 @@ pub struct BackupSection {
     pub keep: u32,
     /// Where they go; unset = DATA_DIR/backups.
     pub dir: Option<PathBuf>,
+    /// Also send each slot's backup (cluster-sealed) to `telegram.admin_ids` through the
+    /// bot, on the leader, at every multiple of `interval_secs` since the epoch (UTC).
+    pub send_to_admins: bool,
 }
 
 impl Default for BackupSection {
@@ -23,6 +27,7 @@ impl Default for BackupSection {
             interval_secs: 0,
             keep: 7,
             dir: None,
+            send_to_admins: true,
         }
     }
 }
@@ -53,12 +58,14 @@ mod tests {
             interval_secs: 60,
             keep: 0,
             dir: None,
+            send_to_admins: true,
         };
         assert!(s.check().unwrap_err().0.contains("backup.keep"));
         let s = BackupSection {
             interval_secs: 60,
             keep: 2,
             dir: Some("rel".into()),
+            send_to_admins: false,
         };
         assert!(s.check().unwrap_err().0.contains("backup.dir"));
     }

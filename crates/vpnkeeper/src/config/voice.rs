@@ -68,9 +68,8 @@ impl VoiceSection {
         Ok(())
     }
 
-    /// The engine's settings; no model when transcription is disabled. (Used by the support
-    /// worker, voice_service.rs, which lands with the tickets branch.)
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The engine's settings; no model when transcription is disabled (used by the support
+    /// worker, voice_service.rs).
     pub fn engine_config(&self) -> VoiceConfig {
         VoiceConfig {
             model: self.model.clone().filter(|_| self.enabled),

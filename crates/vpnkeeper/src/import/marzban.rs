@@ -15,14 +15,18 @@ use serde_json::{json, Value};
 
 use super::{usable_name, ImportPlan};
 
-/// One Marzban user with what carries over.
-struct MarzbanUser {
-    username: String,
-    status: String,
-    used_traffic: i64,
-    data_limit: Option<i64>,
-    expire: Option<i64>,
-    sub_revoked_at: Option<String>,
+/// One Marzban user with what carries over (from its database or its REST API).
+pub(super) struct MarzbanUser {
+    pub username: String,
+    /// The status enum's name: active, disabled, limited, expired, on_hold.
+    pub status: String,
+    pub used_traffic: i64,
+    /// Bytes; 0 or absent = unlimited.
+    pub data_limit: Option<i64>,
+    /// Unix seconds; 0 or absent = never.
+    pub expire: Option<i64>,
+    /// When the user's subscription URLs were last revoked (SQLAlchemy DateTime text).
+    pub sub_revoked_at: Option<String>,
 }
 
 pub fn read(db: &Path, secret: Option<String>) -> Result<ImportPlan> {
@@ -48,19 +52,36 @@ pub fn read(db: &Path, secret: Option<String>) -> Result<ImportPlan> {
             }
         },
     };
-    let uuids = vless_uuids(&conn).map_err(not_marzban)?;
+    let mut uuids = vless_uuids(&conn).map_err(not_marzban)?;
     let users = users(&conn).map_err(not_marzban)?;
+    let users = users
+        .into_iter()
+        .map(|u| {
+            let uuid = uuids.remove(&u.username);
+            (u, uuid)
+        })
+        .collect();
+    Ok(plan(users, legacy_secret, notes))
+}
+
+/// The import of Marzban users (each with its VLESS client UUID, if any): the one mapping
+/// both the database and the REST API readers use.
+pub(super) fn plan(
+    users: Vec<(MarzbanUser, Option<String>)>,
+    legacy_secret: Option<String>,
+    mut notes: Vec<String>,
+) -> ImportPlan {
     let mut out = Vec::with_capacity(users.len());
-    for u in users {
-        out.push(user_json(&u, uuids.get(&u.username), &mut notes));
+    for (u, uuid) in &users {
+        out.push(user_json(u, uuid.as_ref(), &mut notes));
     }
-    Ok(ImportPlan {
+    ImportPlan {
         source: "marzban",
         legacy_secret,
         server: None,
         users: out,
         notes,
-    })
+    }
 }
 
 fn users(conn: &Connection) -> rusqlite::Result<Vec<MarzbanUser>> {

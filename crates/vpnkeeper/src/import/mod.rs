@@ -1,10 +1,11 @@
-//! `vpnkeeper import marzban|amnezia`: reads another panel's files on this machine, turns
-//! them into an import request and posts it to the node's `POST /api/v1/imports` (the
+//! `vpnkeeper import marzban|amnezia`: reads another panel's files on this machine (or a
+//! Marzban panel over its REST API, `marzban_api`), turns them into an import request and posts it to the node's `POST /api/v1/imports` (the
 //! route proposes the Commands, so imports take the one write path). `--dry-run` posts the
 //! same request with `dry_run` and prints the plan the node answers.
 
 pub mod amnezia;
 pub mod marzban;
+pub mod marzban_api;
 
 use anyhow::Result;
 use reqwest::Method;

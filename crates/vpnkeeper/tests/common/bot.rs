@@ -21,15 +21,28 @@ pub struct BotNode {
 
 impl BotNode {
     /// Initialises a node and starts it with the bot pointed at a fresh fake Bot API.
+    /// Reboots are only recorded (the node-operation test double, see [`BotNode::ops`]).
     pub async fn start(extra: &[(&str, &str)]) -> BotNode {
+        Self::start_ops(extra, true).await
+    }
+
+    /// Like [`BotNode::start`], with the real node operations: a reboot runs the target's
+    /// `node.reboot_command` (set it in `extra`).
+    pub async fn start_with_real_ops(extra: &[(&str, &str)]) -> BotNode {
+        Self::start_ops(extra, false).await
+    }
+
+    async fn start_ops(extra: &[(&str, &str)], record_ops: bool) -> BotNode {
         let fake = FakeTelegram::start().await;
         let node = tokio::task::spawn_blocking(Node::init).await.unwrap();
         let ops_log = node.dir.path().join("node-ops.jsonl");
         let mut env = fake.env();
-        env.push((
-            "VPNKEEPER_TEST_NODE_OPS_LOG".into(),
-            ops_log.display().to_string(),
-        ));
+        if record_ops {
+            env.push((
+                "VPNKEEPER_TEST_NODE_OPS_LOG".into(),
+                ops_log.display().to_string(),
+            ));
+        }
         for (k, v) in extra {
             env.push((k.to_string(), v.to_string()));
         }

@@ -18,7 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -135,7 +135,7 @@ impl Call {
     pub fn is_send(&self) -> bool {
         matches!(
             self.method.as_str(),
-            "sendMessage" | "sendDocument" | "sendPhoto"
+            "sendMessage" | "sendDocument" | "sendPhoto" | "sendVoice"
         )
     }
 }
@@ -189,6 +189,15 @@ struct Inner {
     conflicts: u32,
     /// (arrival, path prefix) of every getUpdates, answered or not.
     poll_arrivals: Vec<(Instant, Option<String>)>,
+    /// Files users sent (voice notes), by file id: (file_path, bytes).
+    files: BTreeMap<String, (String, Vec<u8>)>,
+    /// getFile calls answered, by file id.
+    get_files: Vec<(String, Instant)>,
+    /// File downloads (`/file/bot<TOKEN>/<file_path>`) answered, by file path.
+    downloads: Vec<(String, Instant)>,
+    /// Methods answered with a permanent error (status, description), as Telegram refuses
+    /// e.g. a document above its size limit (`refuse`).
+    refusals: BTreeMap<String, (u16, String)>,
 }
 
 struct Shared {
@@ -223,6 +232,8 @@ impl FakeTelegram {
         let app = Router::new()
             .route("/{bot}/{method}", any(handle))
             .route("/{via}/{bot}/{method}", any(handle_via))
+            .route("/file/{bot}/{*path}", get(file_download))
+            .route("/{via}/file/{bot}/{*path}", get(file_download_via))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -316,6 +327,41 @@ impl FakeTelegram {
         })
     }
 
+    /// Stores a file as if a user had sent it (a voice note); returns its file id. The bot
+    /// finds it with getFile and downloads it from `/file/bot<TOKEN>/<file_path>`.
+    pub fn register_file(&self, bytes: Vec<u8>) -> String {
+        let mut g = self.lock();
+        let n = g.files.len() + 1;
+        let file_id = format!("AwACAgIAAxkBVOICE{n:04}");
+        g.files
+            .insert(file_id.clone(), (format!("voice/file_{n}.oga"), bytes));
+        file_id
+    }
+
+    /// A voice note from `user`: a file registered with [`register_file`](Self::register_file).
+    pub fn voice(&self, user: &TgUser, file_id: &str, duration: u32) -> i64 {
+        let user = user.clone();
+        let file_id = file_id.to_string();
+        let size = self.lock().files.get(&file_id).map_or(0, |f| f.1.len());
+        self.push(move |id, mid| {
+            json!({ "update_id": id, "message": {
+                "message_id": mid, "date": now_unix(), "chat": user.chat(), "from": user.json(),
+                "voice": { "file_id": file_id, "file_unique_id": format!("U{file_id}"),
+                           "duration": duration, "mime_type": "audio/ogg", "file_size": size }
+            }})
+        })
+    }
+
+    /// getFile calls answered so far (file ids).
+    pub fn get_files(&self) -> Vec<String> {
+        self.lock().get_files.iter().map(|g| g.0.clone()).collect()
+    }
+
+    /// File downloads answered so far (file paths).
+    pub fn downloads(&self) -> Vec<String> {
+        self.lock().downloads.iter().map(|d| d.0.clone()).collect()
+    }
+
     /// A press of the button with `data` on message `message_id` of `user`'s chat.
     pub fn press(&self, user: &TgUser, message_id: i64, data: &str) -> i64 {
         let user = user.clone();
@@ -368,6 +414,14 @@ impl FakeTelegram {
         let mut g = self.lock();
         g.flood = sends;
         g.flood_retry_after = retry_after;
+    }
+
+    /// Answers every call of `method` (e.g. `sendDocument`) with `status` and
+    /// `description` from now on, never recording it as a call (Telegram did not take it).
+    pub fn refuse(&self, method: &str, status: u16, description: &str) {
+        self.lock()
+            .refusals
+            .insert(method.to_string(), (status, description.to_string()));
     }
 
     pub fn hold_sends(&self, hold: bool) {
@@ -481,6 +535,8 @@ fn normalize(method: &str) -> String {
         "sendMessage",
         "sendDocument",
         "sendPhoto",
+        "sendVoice",
+        "getFile",
         "editMessageText",
         "editMessageReplyMarkup",
         "answerCallbackQuery",
@@ -610,11 +666,20 @@ async fn answer(
             g.failure = None;
         }
     }
+    {
+        let mut g = shared.inner.lock().unwrap();
+        if let Some((status, description)) = g.refusals.get(&method).cloned() {
+            g.rejected.push((method.clone(), status, Instant::now()));
+            drop(g);
+            return err(status, &description);
+        }
+    }
     let is_send = matches!(
         method.as_str(),
         "sendMessage"
             | "sendDocument"
             | "sendPhoto"
+            | "sendVoice"
             | "editMessageText"
             | "editMessageReplyMarkup"
             | "answerCallbackQuery"
@@ -661,9 +726,11 @@ async fn answer(
         }
         "deleteWebhook" => ok(json!(true)),
         "getUpdates" => get_updates(shared, params).await,
+        "getFile" => get_file(&shared, &params),
         "sendMessage"
         | "sendDocument"
         | "sendPhoto"
+        | "sendVoice"
         | "editMessageText"
         | "editMessageReplyMarkup"
         | "editMessageMedia" => {
@@ -690,6 +757,11 @@ async fn answer(
                 }
                 "sendPhoto" | "editMessageMedia" => {
                     msg["photo"] = json!([{ "file_id": format!("P{mid}"), "file_unique_id": format!("UP{mid}"), "width": 480, "height": 480 }]);
+                }
+                "sendVoice" => {
+                    let id = params["voice"].as_str().unwrap_or("").to_string();
+                    msg["voice"] =
+                        json!({ "file_id": id, "file_unique_id": format!("U{id}"), "duration": 1 });
                 }
                 _ => {
                     msg["text"] = params["text"].clone();
@@ -720,6 +792,58 @@ async fn answer(
         }
         _ => err(400, &format!("Bad Request: method {method} not found")),
     }
+}
+
+/// getFile: the path of a registered file; an unknown id is a 400, as at Telegram.
+fn get_file(shared: &Shared, params: &Value) -> Response {
+    let file_id = params["file_id"].as_str().unwrap_or("").to_string();
+    let mut g = shared.inner.lock().unwrap();
+    let Some((path, bytes)) = g.files.get(&file_id).cloned() else {
+        return err(400, "Bad Request: invalid file_id");
+    };
+    g.get_files.push((file_id.clone(), Instant::now()));
+    ok(json!({
+        "file_id": file_id, "file_unique_id": format!("U{file_id}"),
+        "file_size": bytes.len(), "file_path": path
+    }))
+}
+
+async fn file_download(
+    State(shared): State<Arc<Shared>>,
+    Path((bot, path)): Path<(String, String)>,
+) -> Response {
+    serve_file(&shared, &bot, &path)
+}
+
+async fn file_download_via(
+    State(shared): State<Arc<Shared>>,
+    Path((_via, bot, path)): Path<(String, String, String)>,
+) -> Response {
+    serve_file(&shared, &bot, &path)
+}
+
+/// `/file/bot<TOKEN>/<file_path>`: the bytes of a registered file (outages apply here too).
+fn serve_file(shared: &Shared, bot: &str, path: &str) -> Response {
+    if bot != format!("bot{TOKEN}") {
+        return err(401, "Unauthorized");
+    }
+    let mut g = shared.inner.lock().unwrap();
+    if let Some((_, until)) = g.failure {
+        if Instant::now() < until {
+            g.rejected.push(("file".into(), 502, Instant::now()));
+            return err(502, "Bad Gateway");
+        }
+    }
+    let found = g
+        .files
+        .values()
+        .find(|(p, _)| p == path)
+        .map(|f| f.1.clone());
+    let Some(bytes) = found else {
+        return err(404, "Not Found");
+    };
+    g.downloads.push((path.to_string(), Instant::now()));
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
 /// Marks a getUpdates as held while it lives; a dropped connection (the poller died or gave

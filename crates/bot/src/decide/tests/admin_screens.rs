@@ -233,9 +233,54 @@ fn nodes_button() {
     shows(Cb::Nodes, Screen::Nodes);
 }
 
+const NOW: i64 = 1_800_000_000_000;
+
+fn pending_set(tg: i64, pending: serde_json::Value) -> Command {
+    Command::TelegramChat {
+        telegram_id: tg,
+        change: ChatChange {
+            lang: None,
+            pending: Some(Some(pending)),
+        },
+    }
+}
+
+/// The pending input a reboot confirmation of node `id` leaves (nonce-1 from `Counting`).
+fn confirming(id: u64, admin: i64, expires_ms: i64) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "confirm_reboot",
+        "node": id,
+        "nonce": "nonce-1",
+        "admin": admin,
+        "expires_ms": expires_ms,
+    })
+}
+
+/// Node 2 exists and the admin was shown its confirmation at `NOW - age_ms`.
+fn shown_confirmation(age_ms: i64) -> Snapshot {
+    let mut snap = with_node(2);
+    snap.now_ms = NOW;
+    let expires = NOW - age_ms + crate::screens::nodes::CONFIRM_TTL_MS;
+    snap.chat = Some(chat(ADMIN, None, Some(confirming(2, ADMIN, expires))));
+    snap
+}
+
+fn spent() -> Command {
+    pending_set(ADMIN, serde_json::json!({ "kind": "confirm_spent" }))
+}
+
+/// A refused confirmation: an alert saying why, the card again, nothing else.
+fn refused(notice: Notice) -> Plan {
+    plan(
+        vec![],
+        vec![alert(ADMIN, notice), edit(ADMIN, Screen::Node { id: 2 })],
+    )
+}
+
 #[test]
 fn node_card_and_reboot_buttons() {
-    let snap = with_node(2);
+    let mut snap = with_node(2);
+    snap.now_ms = NOW;
     assert_eq!(
         admin_press(&snap, Cb::Node(2)),
         plan(
@@ -254,11 +299,21 @@ fn node_card_and_reboot_buttons() {
             ]
         )
     );
+    // The question carries a fresh nonce, kept with its node, admin and expiry.
     assert_eq!(
         admin_press(&snap, Cb::Reboot(2)),
         plan(
-            vec![],
-            vec![ack_admin(), edit(ADMIN, Screen::ConfirmReboot { id: 2 })]
+            vec![pending_set(ADMIN, confirming(2, ADMIN, NOW + 60_000))],
+            vec![
+                ack_admin(),
+                edit(
+                    ADMIN,
+                    Screen::ConfirmReboot {
+                        id: 2,
+                        nonce: "nonce-1".into()
+                    }
+                )
+            ]
         )
     );
     assert_eq!(
@@ -271,10 +326,25 @@ fn node_card_and_reboot_buttons() {
             ]
         )
     );
+    // Cancel spends a shown confirmation.
     assert_eq!(
-        admin_press(&snap, Cb::RebootYes(2)),
+        admin_press(&shown_confirmation(1_000), Cb::RebootNo(2)),
         plan(
-            vec![Command::RequestNodeReboot { node_id: 2 }],
+            vec![spent()],
+            vec![
+                toast(ADMIN, Notice::Cancelled),
+                edit(ADMIN, Screen::Node { id: 2 })
+            ]
+        )
+    );
+    // The shown "Yes" within the TTL: spent, audited command, the reboot row.
+    assert_eq!(
+        admin_press(
+            &shown_confirmation(59_000),
+            Cb::RebootYes(2, "nonce-1".into())
+        ),
+        plan(
+            vec![spent(), Command::RequestNodeReboot { node_id: 2 }],
             vec![
                 ack_admin(),
                 edit(ADMIN, Screen::RebootRequested { id: 2 }),
@@ -289,12 +359,81 @@ fn node_card_and_reboot_buttons() {
 }
 
 #[test]
+fn a_forged_or_expired_reboot_confirmation_does_nothing_and_says_so() {
+    let yes = |nonce: &str| Cb::RebootYes(2, nonce.into());
+    // Hand-made data without a nonce (the old `rby:N`), or a guessed one.
+    for cb in [yes(""), yes("nonce-2"), yes("nonce-11")] {
+        assert_eq!(
+            admin_press(&shown_confirmation(1_000), cb.clone()),
+            refused(Notice::RebootConfirmInvalid),
+            "{cb:?}"
+        );
+    }
+    // No confirmation was shown at all.
+    let mut none = with_node(2);
+    none.now_ms = NOW;
+    assert_eq!(
+        admin_press(&none, yes("nonce-1")),
+        refused(Notice::RebootConfirmInvalid)
+    );
+    // Older than 60 s.
+    assert_eq!(
+        admin_press(&shown_confirmation(60_001), yes("nonce-1")),
+        refused(Notice::RebootConfirmExpired)
+    );
+    // Already used (or cancelled): the same nonce again.
+    let mut used = with_node(2);
+    used.now_ms = NOW;
+    used.chat = Some(chat(
+        ADMIN,
+        None,
+        Some(serde_json::json!({ "kind": "confirm_spent" })),
+    ));
+    assert_eq!(
+        admin_press(&used, yes("nonce-1")),
+        refused(Notice::RebootConfirmExpired)
+    );
+    // Shown for another node, or bound to another admin.
+    let mut other_node = shown_confirmation(1_000);
+    other_node.chat = Some(chat(ADMIN, None, Some(confirming(3, ADMIN, NOW + 1))));
+    assert_eq!(
+        admin_press(&other_node, yes("nonce-1")),
+        refused(Notice::RebootConfirmInvalid)
+    );
+    let mut other_admin = shown_confirmation(1_000);
+    other_admin.chat = Some(chat(ADMIN, None, Some(confirming(2, OTHER_ADMIN, NOW + 1))));
+    assert_eq!(
+        admin_press(&other_admin, yes("nonce-1")),
+        refused(Notice::RebootConfirmInvalid)
+    );
+}
+
+#[test]
+fn speed_test_button_starts_a_test() {
+    assert_eq!(
+        admin_press(&with_node(2), Cb::SpeedTest(2)),
+        plan(
+            vec![],
+            vec![
+                toast(ADMIN, Notice::SpeedTestStarted),
+                Out::SpeedTest {
+                    lang: Lang::En,
+                    node_id: 2
+                }
+                .to(ADMIN),
+            ]
+        )
+    );
+}
+
+#[test]
 fn a_node_gone_since_is_outdated() {
     for cb in [
         Cb::Node(3),
         Cb::Reboot(3),
-        Cb::RebootYes(3),
+        Cb::RebootYes(3, "nonce-1".into()),
         Cb::RebootNo(3),
+        Cb::SpeedTest(3),
     ] {
         assert_eq!(
             admin_press(&with_node(2), cb),

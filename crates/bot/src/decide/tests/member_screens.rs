@@ -155,7 +155,12 @@ fn forged_or_stale_button_data_is_outdated() {
 
 #[test]
 fn admin_buttons_are_refused_to_users() {
-    for cb in [Cb::Admin, Cb::Users(0), Cb::RebootYes(1), Cb::BroadcastSend] {
+    for cb in [
+        Cb::Admin,
+        Cb::Users(0),
+        Cb::RebootYes(1, String::new()),
+        Cb::BroadcastSend,
+    ] {
         assert_eq!(
             press(&member(), cb),
             plan(vec![], vec![alert(ME, Notice::AdminsOnly)])
@@ -221,6 +226,7 @@ fn load(id: u64, active_devices: i64, capacity: Option<u32>, online: bool) -> No
         active_devices,
         capacity,
         online,
+        draining: false,
     }
 }
 
@@ -242,6 +248,44 @@ fn device_button_places_by_capacity_and_skips_offline_nodes() {
     assert_eq!(
         press(&snap, Cb::Device(DeviceType::Phone)),
         issued(DeviceType::Phone, Protocol::Awg, 2, true)
+    );
+}
+
+#[test]
+fn device_button_skips_draining_and_saturated_nodes() {
+    let mut snap = member();
+    snap.nodes = vec![
+        node(1, Some(true), false),
+        node(2, Some(true), false),
+        node(3, Some(true), false),
+    ];
+    // Node 1 is the emptiest but draining; node 2 next but its CPU is at 97 %.
+    let mut draining = load(1, 0, None, true);
+    draining.draining = true;
+    snap.load = vec![draining, load(2, 1, None, true), load(3, 50, None, true)];
+    let busy = vpnkeeper_domain::placement::NodeLoad {
+        cpu_pct: 97.0,
+        net_mbps: 1.0,
+        bandwidth_mbps: None,
+    };
+    snap.headroom = vec![(2, busy)];
+    assert_eq!(
+        press(&snap, Cb::Device(DeviceType::Phone)),
+        issued(DeviceType::Phone, Protocol::Awg, 3, true)
+    );
+    // Every node that is not draining is saturated: the least loaded of them (node 2)
+    // still takes it rather than the member being refused.
+    snap.headroom = vec![(2, busy), (3, busy)];
+    assert_eq!(
+        press(&snap, Cb::Device(DeviceType::Phone)),
+        issued(DeviceType::Phone, Protocol::Awg, 2, true)
+    );
+    // Only draining nodes: nothing is issued, the member is told.
+    snap.load[1].draining = true;
+    snap.load[2].draining = true;
+    assert_eq!(
+        press(&snap, Cb::Device(DeviceType::Phone)),
+        plan(vec![], vec![alert(ME, Notice::NoNodes)])
     );
 }
 

@@ -163,3 +163,75 @@ fn a_users_forged_reply_or_close_does_nothing() {
     snap.chat = Some(chat(ME, None, Some(forged)));
     assert_eq!(say_as(&alice(), &snap, "hi").commands, vec![posted("hi")]);
 }
+
+/// A voice note: one `TicketVoice` (pending transcription, the admins to tell), the user's
+/// receipt, and per admin the context and the voice re-sent by file id, in that order.
+#[test]
+fn a_voice_note_goes_to_every_admin_with_the_voice_itself() {
+    let mut snap = member();
+    snap.chat_langs.insert(OTHER_ADMIN, Lang::Ru);
+    let kind = Kind::Voice {
+        file_id: "AwACAgIAAxkBVOICE",
+        seconds: 9,
+    };
+    let context = Notice::TicketAdminVoice {
+        post: CommandRef(0),
+        from: "Alice @alice".into(),
+        telegram_id: ME,
+        seconds: 9,
+        devices: vec![],
+    };
+    let voice = |lang| Out::Voice {
+        lang,
+        post: CommandRef(0),
+        file_id: "AwACAgIAAxkBVOICE".into(),
+    };
+    assert_eq!(
+        run(&alice(), kind, &snap),
+        plan(
+            vec![Command::TicketVoice {
+                telegram_id: ME,
+                file_id: "AwACAgIAAxkBVOICE".into(),
+                duration_secs: 9,
+                language: Some("en".into()),
+                notify: vec![ADMIN, OTHER_ADMIN],
+            }],
+            vec![
+                notice_to(
+                    ME,
+                    Lang::En,
+                    Notice::TicketReceived {
+                        post: CommandRef(0)
+                    }
+                ),
+                notice_to(ADMIN, Lang::En, context.clone()),
+                voice(Lang::En).to(ADMIN),
+                notice_to(OTHER_ADMIN, Lang::Ru, context),
+                voice(Lang::Ru).to(OTHER_ADMIN),
+            ]
+        )
+    );
+}
+
+#[test]
+fn an_admins_voice_or_a_bad_file_id_gets_a_notice_only() {
+    let voice = Kind::Voice {
+        file_id: "F",
+        seconds: 3,
+    };
+    assert_eq!(
+        run(&root(), voice, &admin()),
+        plan(vec![], vec![notice_to(ADMIN, Lang::En, Notice::UseButtons)])
+    );
+    let bad = Kind::Voice {
+        file_id: "not a file id",
+        seconds: 3,
+    };
+    assert_eq!(
+        run(&alice(), bad, &member()),
+        plan(
+            vec![],
+            vec![notice_to(ME, Lang::En, Notice::FilesNotSupported)]
+        )
+    );
+}
