@@ -304,12 +304,7 @@ fn headroom(
         .iter()
         .filter_map(|l| {
             let r = ctx.cluster.node_load(l.id)?;
-            let load = vpnkeeper_domain::placement::NodeLoad {
-                cpu_pct: r.cpu_pct,
-                net_mbps: r.net_mbps,
-                bandwidth_mbps: r.bandwidth_mbps,
-            };
-            Some((l.id, load))
+            Some((l.id, r.placement_load()))
         })
         .collect()
 }

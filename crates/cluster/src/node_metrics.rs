@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use vpnkeeper_domain::telemetry::{NodeMetrics, Range};
+use vpnkeeper_domain::telemetry::{NodeMetrics, Range, Sample};
 
 use crate::rpc::PeerNode;
 use crate::Cluster;
@@ -24,6 +24,11 @@ pub trait TelemetrySource: Send + Sync {
     /// The latest sample and, for `Some(range)`, the series over it. May block (it reads
     /// a file): the cluster calls it off the async threads.
     fn node_metrics(&self, range: Option<Range>) -> Result<NodeMetrics, String>;
+
+    /// The latest sample when it is recent enough to describe the node now (placement's
+    /// headroom: `Cluster::local_load`); `None` before the first sample or when the sampler
+    /// has fallen behind. Must not block: it is called on the async threads.
+    fn fresh_sample(&self) -> Option<Sample>;
 }
 
 /// The registered source, set once at start.
@@ -90,6 +95,11 @@ impl Cluster {
                 reason: e.to_string(),
             })?;
         answer.map_err(|reason| NodeMetricsError::Unavailable { node, reason })
+    }
+
+    /// This node's fresh telemetry sample, when a source is registered and has one.
+    pub(crate) fn fresh_sample(&self) -> Option<Sample> {
+        self.inner.telemetry.get()?.fresh_sample()
     }
 
     async fn local_metrics(&self, range: Option<Range>) -> Result<NodeMetrics, String> {

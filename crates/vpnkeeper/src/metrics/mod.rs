@@ -7,6 +7,7 @@
 //! `/api/v1/nodes/{id}/metrics` and the bot's charts ask through it).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ pub const FILE: &str = "metrics.db";
 /// A device counts as active when seen this recently.
 const ACTIVE_WITHIN_MS: i64 = 180_000;
 
+/// The shortest age up to which the latest sample still describes the node for placement
+/// (three sample intervals, but never less than this: a sample is late on a busy machine).
+const FRESH_AT_LEAST_MS: i64 = 30_000;
+
 /// This node's telemetry: the series file and the latest sample.
 #[derive(Clone)]
 pub struct Metrics {
@@ -32,6 +37,8 @@ struct Shared {
     node_id: u64,
     store: Mutex<SeriesStore>,
     latest: Mutex<Option<Sample>>,
+    /// The running sampler's interval in ms; 0 until [`Metrics::spawn`].
+    interval_ms: AtomicI64,
 }
 
 impl Metrics {
@@ -45,6 +52,7 @@ impl Metrics {
                 node_id,
                 store: Mutex::new(store),
                 latest: Mutex::new(latest),
+                interval_ms: AtomicI64::new(0),
             }),
         })
     }
@@ -63,6 +71,8 @@ impl Metrics {
         interfaces: Interfaces,
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
+        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        self.inner.interval_ms.store(interval_ms, Ordering::Relaxed);
         let metrics = self.clone();
         let sampler = Arc::new(Mutex::new(Sampler::new(data_dir.to_path_buf(), interfaces)));
         tokio::spawn(async move {
@@ -84,6 +94,19 @@ impl Metrics {
                 }
             }
         })
+    }
+
+    /// The latest sample when at most three intervals old at `now_ms` (at least
+    /// [`FRESH_AT_LEAST_MS`]) and a sampler is running: a sample stored before a restart, or
+    /// one from a stalled sampler, does not stand for the node's load now.
+    fn fresh_at(&self, now_ms: i64) -> Option<Sample> {
+        let interval = self.inner.interval_ms.load(Ordering::Relaxed);
+        if interval == 0 {
+            return None;
+        }
+        let window = interval.saturating_mul(3).max(FRESH_AT_LEAST_MS);
+        self.latest()
+            .filter(|s| now_ms.saturating_sub(s.at_ms) <= window)
     }
 
     /// Takes one sample and stores it.
@@ -109,6 +132,10 @@ impl TelemetrySource for Metrics {
             range,
             series,
         })
+    }
+
+    fn fresh_sample(&self) -> Option<Sample> {
+        self.fresh_at(vpnkeeper_cluster::now_ms())
     }
 }
 
@@ -145,4 +172,54 @@ async fn plane_peers(cluster: &Cluster, node_id: u64) -> Vec<PlanePeers> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_at(at_ms: i64, cpu_pct: f64) -> Sample {
+        Sample {
+            at_ms,
+            cpu_pct,
+            load: [0.0; 3],
+            mem_used_bytes: 1,
+            mem_total_bytes: 2,
+            disk_used_bytes: 1,
+            disk_total_bytes: 2,
+            net_rx_bps: 0.0,
+            net_tx_bps: 0.0,
+            uptime_secs: 1,
+            rss_bytes: 1,
+            planes: Vec::new(),
+        }
+    }
+
+    /// Placement's sample (`TelemetrySource::fresh_sample`): only a recent one from a
+    /// running sampler; a sample kept from before a restart does not count.
+    #[test]
+    fn only_a_recent_sample_of_a_running_sampler_is_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000_000;
+        {
+            let m = Metrics::open(dir.path(), 1).unwrap();
+            m.inner
+                .store
+                .lock()
+                .unwrap()
+                .record(&sample_at(now, 55.0))
+                .unwrap();
+        }
+        // Reopened (a restart): the stored sample is the latest, but no sampler runs yet.
+        let m = Metrics::open(dir.path(), 1).unwrap();
+        assert_eq!(m.latest().map(|s| s.cpu_pct), Some(55.0));
+        assert_eq!(m.fresh_at(now), None);
+        m.inner.interval_ms.store(10_000, Ordering::Relaxed);
+        assert_eq!(m.fresh_at(now + 29_000).map(|s| s.cpu_pct), Some(55.0));
+        assert_eq!(m.fresh_at(now + 31_000), None);
+        // A long interval widens the window to three intervals.
+        m.inner.interval_ms.store(60_000, Ordering::Relaxed);
+        assert!(m.fresh_at(now + 179_000).is_some());
+        assert!(m.fresh_at(now + 181_000).is_none());
+    }
 }
