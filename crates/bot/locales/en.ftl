@@ -312,3 +312,7 @@ chart-no-data = no data yet
 unit-days = { $n } d
 unit-hours = { $n } h
 unit-minutes = { $n } min
+# node draining (issue #14 item 6)
+btn-drain = 🚧 Drain (no new devices)
+btn-undrain = ✅ Take new devices again
+node-draining = 🚧 Draining: no new devices are placed here; its devices stay.

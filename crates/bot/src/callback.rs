@@ -76,6 +76,10 @@ pub enum Cb {
     SpeedTest(u64),
     /// Node `.0`'s chart over range `.1` (issue #14), pressed on the chart photo.
     NodeChart(u64, vpnkeeper_domain::telemetry::Range),
+    /// Mark node `.0` draining: it gets no new devices, its devices stay (issue #14 item 6).
+    NodeDrain(u64),
+    /// Node `.0` takes new devices again.
+    NodeUndrain(u64),
 }
 
 impl Cb {
@@ -121,6 +125,8 @@ impl Cb {
                 | Cb::PlanCancel
                 | Cb::SpeedTest(_)
                 | Cb::NodeChart(..)
+                | Cb::NodeDrain(_)
+                | Cb::NodeUndrain(_)
         )
     }
 
@@ -178,6 +184,8 @@ impl Cb {
             Cb::Renew => "rn".into(),
             Cb::SpeedTest(id) => format!("st:{id}"),
             Cb::NodeChart(id, range) => format!("nc:{id}:{}", range.hours()),
+            Cb::NodeDrain(id) => format!("ndr:{id}"),
+            Cb::NodeUndrain(id) => format!("nud:{id}"),
         }
     }
 
@@ -259,6 +267,8 @@ impl Cb {
                 node()?,
                 vpnkeeper_domain::telemetry::Range::from_hours(id2()?)?,
             ),
+            "ndr" => Cb::NodeDrain(node()?),
+            "nud" => Cb::NodeUndrain(node()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -376,6 +386,8 @@ mod tests {
             Cb::SpeedTest(7),
             Cb::NodeChart(3, vpnkeeper_domain::telemetry::Range::Hour),
             Cb::NodeChart(u64::MAX >> 1, vpnkeeper_domain::telemetry::Range::Day),
+            Cb::NodeDrain(2),
+            Cb::NodeUndrain(u64::MAX >> 1),
         ];
         for cb in all {
             let data = cb.encode();
@@ -424,6 +436,9 @@ mod tests {
             "nc:1:2",
             "nc:1:6:7",
             "nc:x:6",
+            "ndr",
+            "ndr:1:2",
+            "nud:-1",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

@@ -274,7 +274,9 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
         | Cb::RebootYes(id, _)
         | Cb::RebootNo(id)
         | Cb::SpeedTest(id)
-        | Cb::NodeChart(id, _) => {
+        | Cb::NodeChart(id, _)
+        | Cb::NodeDrain(id)
+        | Cb::NodeUndrain(id) => {
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),

@@ -1,6 +1,7 @@
 //! The node card's telemetry in the bot (issue #14), with the real binary long-polling the
 //! fake Bot API: Nodes → node card (current values as text) → chart photo sent (sendPhoto,
-//! multipart) → the 6h button → the same photo edited (editMessageMedia).
+//! multipart) → the 6h button → the same photo edited (editMessageMedia). The card keeps
+//! the speed test, reboot and drain buttons (items 4–6).
 
 #[path = "common/bot.rs"]
 mod bot;
@@ -61,6 +62,11 @@ async fn node_card_shows_values_and_a_chart_whose_range_buttons_edit_it() {
     for part in ["ЦП:", "Память:", "Диск:", "Сеть:", "Мбит/с"] {
         assert!(text.contains(part), "{part} missing from the card: {text}");
     }
+    // The node operations stay on the card next to the values: speed test and reboot.
+    let ops = card.buttons();
+    for data in ["st:1", "rb:1"] {
+        assert!(ops.contains(&data.to_string()), "{data} missing: {ops:?}");
+    }
 
     // The chart comes as a photo with the range buttons, the shown one marked.
     let photo = b.fake.nth_to(ADMIN, &["sendPhoto"], 1, WAIT).await;
@@ -106,5 +112,19 @@ async fn node_card_shows_values_and_a_chart_whose_range_buttons_edit_it() {
     let forged = b.press(&admin, &photo, "nc:1:2").await;
     let answer = b.answer_of(forged).unwrap();
     assert_eq!(answer.params["show_alert"], true, "{:?}", answer.params);
+
+    // Drain from the card (item 6): the card says so and offers the way back; placement's
+    // input (the nodes' draining mark) is what the API's drain sets too.
+    assert!(ops.contains(&"ndr:1".to_string()), "{ops:?}");
+    let drained = b.press_screen(&admin, &panel, "ndr:1").await;
+    assert!(drained.text().contains("Выводится"), "{}", drained.text());
+    assert!(drained.buttons().contains(&"nud:1".to_string()));
+    let undrained = b.press_screen(&admin, &panel, "nud:1").await;
+    assert!(
+        !undrained.text().contains("Выводится"),
+        "{}",
+        undrained.text()
+    );
+    assert!(undrained.buttons().contains(&"ndr:1".to_string()));
     b.assert_one_poller();
 }

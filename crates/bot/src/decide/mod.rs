@@ -137,6 +137,8 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
         Cb::NodeChart(id, range) => node_card::chart(turn, id, range),
+        Cb::NodeDrain(id) => nodes::set_draining(turn, id, true),
+        Cb::NodeUndrain(id) => nodes::set_draining(turn, id, false),
         Cb::PlanNew => plan_draft::start(turn),
         Cb::PlanEdit(id) => plan_draft::edit(turn, id),
         Cb::PlanStep(step) => plan_draft::goto(turn, step),

@@ -80,6 +80,8 @@ pub(crate) struct View {
     pub plan_draft: Option<plan_draft::Draft>,
     /// The last speed test of the node a card is about, measured from this node.
     pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
+    /// An operator marked the node a card is about draining (no new devices).
+    pub node_draining: bool,
 }
 
 /// Reads what `screen` shows to `chat`.
