@@ -40,8 +40,8 @@ pub use state::{ApiOptions, ApiState, SubOptions};
 pub use sub::settings::SubscriptionSettings;
 
 use routes::{
-    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_ops, nodes,
-    plans, stats, tickets, users,
+    audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_metrics,
+    node_ops, nodes, plans, stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -66,12 +66,13 @@ use routes::{
         plans::list, plans::create, plans::get, plans::replace, plans::archive,
         plans::assign, plans::reset_usage,
         tickets::list, tickets::get, tickets::reply, tickets::close,
+        node_metrics::metrics, node_metrics::chart,
         stats::get,
         node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
         node_ops::drain, node_ops::undrain,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
-    components(schemas(sub::FormatParam, error::ErrorBody)),
+    components(schemas(sub::FormatParam, error::ErrorBody, node_metrics::MetricsRange, node_metrics::ChartMetricParam)),
     modifiers(&BearerAuth),
     tags(
         (name = "users"), (name = "devices"), (name = "nodes"), (name = "audit"),
@@ -144,6 +145,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets/{id}", get(tickets::get))
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/close", post(tickets::close))
+        .route("/nodes/{id}/metrics", get(node_metrics::metrics))
+        .route("/nodes/{id}/chart.png", get(node_metrics::chart))
         .route("/stats", get(stats::get))
         .route(
             "/nodes/{id}/speedtest",

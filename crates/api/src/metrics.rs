@@ -136,6 +136,7 @@ pub(crate) async fn handler(
         &state.cluster().metrics(),
         heartbeat,
     ));
+    text.push_str(&crate::routes::node_metrics::prometheus(&state).await);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -284,3 +284,35 @@ speedtest-http = 🌐 { $url }: { $mbps } Mbit/s
 speedtest-http-failed = 🌐 HTTP test failed: { $reason }
 speedtest-running = ⏳ A test of { $name } is running; try again when it ends.
 speedtest-failed = ⚠️ Speed test of { $name } failed: { $reason }
+# ---- node telemetry (issue #14) ----
+node-now =
+    CPU: { $cpu } % · load { $load }
+    RAM: { $ram_used } of { $ram_total }
+    Disk: { $disk_used } of { $disk_total }
+    Network: ↓ { $rx } ↑ { $tx } Mbit/s
+    Uptime: { $uptime } · vpnkeeper uses { $rss }
+node-plane-peers = Peers { $plane }: { $active } active of { $configured }
+node-seen-at = Last seen: { $time } UTC ({ $ago } ago)
+node-never-seen = Last seen: never
+chart-caption = 📈 <b>{ $name }</b>: CPU and network, { $range }
+chart-offline = 🔴 <b>{ $name }</b> does not answer, so there is no chart. { $seen }
+chart-range-1h = 1h
+chart-range-6h = 6h
+chart-range-24h = 24h
+chart-time-axis = Time (UTC)
+chart-cpu = CPU
+chart-cpu-axis = CPU, %
+chart-net = Network
+chart-net-axis = Network, Mbit/s
+chart-net-rx = received
+chart-net-tx = sent
+chart-ram = Memory
+chart-ram-axis = Memory, GiB
+chart-no-data = no data yet
+unit-days = { $n } d
+unit-hours = { $n } h
+unit-minutes = { $n } min
+# node draining (issue #14 item 6)
+btn-drain = 🚧 Drain (no new devices)
+btn-undrain = ✅ Take new devices again
+node-draining = 🚧 Draining: no new devices are placed here; its devices stay.

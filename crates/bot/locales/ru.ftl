@@ -295,3 +295,35 @@ speedtest-http = 🌐 { $url }: { $mbps } Мбит/с
 speedtest-http-failed = 🌐 HTTP-тест не удался: { $reason }
 speedtest-running = ⏳ Тест узла { $name } уже идёт; повторите, когда он закончится.
 speedtest-failed = ⚠️ Тест скорости узла { $name } не удался: { $reason }
+# ---- node telemetry (issue #14) ----
+node-now =
+    ЦП: { $cpu } % · нагрузка { $load }
+    Память: { $ram_used } из { $ram_total }
+    Диск: { $disk_used } из { $disk_total }
+    Сеть: ↓ { $rx } ↑ { $tx } Мбит/с
+    Работает: { $uptime } · vpnkeeper занимает { $rss }
+node-plane-peers = Пиры { $plane }: активны { $active } из { $configured }
+node-seen-at = Последний раз на связи: { $time } UTC ({ $ago } назад)
+node-never-seen = Последний раз на связи: никогда
+chart-caption = 📈 <b>{ $name }</b>: процессор и сеть, { $range }
+chart-offline = 🔴 <b>{ $name }</b> не отвечает, графика нет. { $seen }
+chart-range-1h = 1 ч
+chart-range-6h = 6 ч
+chart-range-24h = 24 ч
+chart-time-axis = Время (UTC)
+chart-cpu = Процессор
+chart-cpu-axis = ЦП, %
+chart-net = Сеть
+chart-net-axis = Сеть, Мбит/с
+chart-net-rx = принято
+chart-net-tx = отправлено
+chart-ram = Память
+chart-ram-axis = Память, ГиБ
+chart-no-data = данных пока нет
+unit-days = { $n } д
+unit-hours = { $n } ч
+unit-minutes = { $n } мин
+# вывод узла (issue #14 item 6)
+btn-drain = 🚧 Вывести (без новых устройств)
+btn-undrain = ✅ Снова принимать устройства
+node-draining = 🚧 Выводится: новые устройства сюда не размещаются, текущие остаются.

@@ -74,6 +74,12 @@ pub enum Cb {
     // node operations (issue #14)
     /// Run a speed test between the leader and the node.
     SpeedTest(u64),
+    /// Node `.0`'s chart over range `.1` (issue #14), pressed on the chart photo.
+    NodeChart(u64, vpnkeeper_domain::telemetry::Range),
+    /// Mark node `.0` draining: it gets no new devices, its devices stay (issue #14 item 6).
+    NodeDrain(u64),
+    /// Node `.0` takes new devices again.
+    NodeUndrain(u64),
 }
 
 impl Cb {
@@ -118,6 +124,9 @@ impl Cb {
                 | Cb::PlanSave
                 | Cb::PlanCancel
                 | Cb::SpeedTest(_)
+                | Cb::NodeChart(..)
+                | Cb::NodeDrain(_)
+                | Cb::NodeUndrain(_)
         )
     }
 
@@ -174,6 +183,9 @@ impl Cb {
             Cb::PlanCancel => "pdn".into(),
             Cb::Renew => "rn".into(),
             Cb::SpeedTest(id) => format!("st:{id}"),
+            Cb::NodeChart(id, range) => format!("nc:{id}:{}", range.hours()),
+            Cb::NodeDrain(id) => format!("ndr:{id}"),
+            Cb::NodeUndrain(id) => format!("nud:{id}"),
         }
     }
 
@@ -251,12 +263,18 @@ impl Cb {
             "pdn" if none => Cb::PlanCancel,
             "rn" if none => Cb::Renew,
             "st" => Cb::SpeedTest(node()?),
+            "nc" => Cb::NodeChart(
+                node()?,
+                vpnkeeper_domain::telemetry::Range::from_hours(id2()?)?,
+            ),
+            "ndr" => Cb::NodeDrain(node()?),
+            "nud" => Cb::NodeUndrain(node()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
         let takes_two = matches!(
             cb,
-            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::RebootYes(..)
+            Cb::DeviceProto(..) | Cb::AssignPlan(..) | Cb::RebootYes(..) | Cb::NodeChart(..)
         );
         if arg2.is_some() && !takes_two {
             return None;
@@ -366,6 +384,10 @@ mod tests {
             Cb::PlanCancel,
             Cb::Renew,
             Cb::SpeedTest(7),
+            Cb::NodeChart(3, vpnkeeper_domain::telemetry::Range::Hour),
+            Cb::NodeChart(u64::MAX >> 1, vpnkeeper_domain::telemetry::Range::Day),
+            Cb::NodeDrain(2),
+            Cb::NodeUndrain(u64::MAX >> 1),
         ];
         for cb in all {
             let data = cb.encode();
@@ -410,6 +432,13 @@ mod tests {
             "pdd:-1",
             "pdy:1",
             "rn:1",
+            "nc:1",
+            "nc:1:2",
+            "nc:1:6:7",
+            "nc:x:6",
+            "ndr",
+            "ndr:1:2",
+            "nud:-1",
             &"m".repeat(65),
         ] {
             assert_eq!(Cb::parse(bad), None, "{bad:?}");

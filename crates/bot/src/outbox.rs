@@ -64,6 +64,17 @@ pub enum Out {
     Backup { slot_ms: i64 },
     /// Run a speed test between the leader and a node and send the admin the result.
     SpeedTest { lang: Lang, node_id: u64 },
+    /// Node `node_id`'s chart over `range` as a photo (issue #14): edited into message
+    /// `edit` (the chart whose range button was pressed) when given, else sent. Drawn when
+    /// performed, from the node's series at that moment; an offline node gets its last-seen
+    /// time instead.
+    NodeChart {
+        lang: Lang,
+        node_id: u64,
+        range: vpnkeeper_domain::telemetry::Range,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edit: Option<i64>,
+    },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -373,6 +384,12 @@ mod tests {
                 file_id: "AwACAgIAAxkB".into(),
             },
             Out::VoiceTranscript { message_id: 9 },
+            Out::NodeChart {
+                lang: Lang::Ru,
+                node_id: 2,
+                range: vpnkeeper_domain::telemetry::Range::SixHours,
+                edit: Some(9),
+            },
         ];
         for o in outs {
             let item = o.clone().to(1);

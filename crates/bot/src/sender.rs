@@ -350,6 +350,12 @@ async fn perform(
             done(row)
         }
         Out::Backup { slot_ms } => send_backup(ctx, row, slot_ms, stop).await,
+        Out::NodeChart {
+            lang,
+            node_id,
+            range,
+            edit,
+        } => send_chart(ctx, row, lang, node_id, range, edit, stop).await,
     }
 }
 
@@ -693,6 +699,64 @@ fn strip_tags(text: &str) -> String {
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&amp;", "&")
+}
+
+/// A node's chart photo (issue #14): edited into the chart whose range button was pressed,
+/// else sent; an offline node's last-seen text instead. At least once, like other replies
+/// (a repeated edit changes nothing; a repeated send is one more chart).
+async fn send_chart(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    node_id: u64,
+    range: vpnkeeper_domain::telemetry::Range,
+    edit: Option<i64>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    use crate::screens::node_card::{chart_reply, ChartReply};
+    let chat = row.chat_id;
+    let tg = &ctx.tg;
+    let Some(reply) = chart_reply(ctx, lang, node_id, range).await else {
+        return done(row);
+    };
+    let r = match reply {
+        ChartReply::Text(text) => call(stop, None, || tg.send_text(chat, &text, true, None))
+            .await?
+            .map(|_| ()),
+        ChartReply::Photo {
+            png,
+            caption,
+            keyboard,
+        } => {
+            let edited = match edit {
+                Some(message) => Some(
+                    call(stop, None, || {
+                        tg.edit_chart(chat, message, png.clone(), &caption, keyboard.clone())
+                    })
+                    .await?,
+                ),
+                None => None,
+            };
+            match edited {
+                Some(Ok(())) | Some(Err(TgError::Permanent(PermanentKind::NotModified, _))) => {
+                    Ok(())
+                }
+                // No message to edit, or it is gone or too old: a new photo.
+                None | Some(Err(TgError::Permanent(PermanentKind::CannotEdit, _))) => {
+                    call(stop, None, || {
+                        tg.send_chart(chat, png.clone(), &caption, keyboard.clone())
+                    })
+                    .await?
+                    .map(|_| ())
+                }
+                Some(Err(e)) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "node chart not sent");
+    }
+    done(row)
 }
 
 /// Attempts at sending a backup document on transient errors before the admin is alerted.

@@ -273,7 +273,10 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
         | Cb::Reboot(id)
         | Cb::RebootYes(id, _)
         | Cb::RebootNo(id)
-        | Cb::SpeedTest(id) => {
+        | Cb::SpeedTest(id)
+        | Cb::NodeChart(id, _)
+        | Cb::NodeDrain(id)
+        | Cb::NodeUndrain(id) => {
             snap.node = read.node(id).await?;
         }
         Cb::Broadcast => snap.broadcast_running = read.tg_active_broadcast().await?.is_some(),
@@ -303,12 +306,7 @@ fn headroom(
         .iter()
         .filter_map(|l| {
             let r = ctx.cluster.node_load(l.id)?;
-            let load = vpnkeeper_domain::placement::NodeLoad {
-                cpu_pct: r.cpu_pct,
-                net_mbps: r.net_mbps,
-                bandwidth_mbps: r.bandwidth_mbps,
-            };
-            Some((l.id, load))
+            Some((l.id, r.placement_load()))
         })
         .collect()
 }

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use teloxide::payloads::{
-    AnswerCallbackQuerySetters, EditMessageTextSetters, GetUpdatesSetters, SendDocumentSetters,
-    SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
+    AnswerCallbackQuerySetters, EditMessageMediaSetters, EditMessageTextSetters, GetUpdatesSetters,
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
-    AllowedUpdate, CallbackQueryId, ChatId, FileId, InlineKeyboardMarkup, InputFile, MessageId,
-    ParseMode, Update,
+    AllowedUpdate, CallbackQueryId, ChatId, FileId, InlineKeyboardMarkup, InputFile, InputMedia,
+    InputMediaPhoto, MessageId, ParseMode, Update,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -202,6 +202,50 @@ impl Tg {
             .await
             .map(|m| m.id.0 as i64)
             .map_err(|e| self.classify(e))
+    }
+
+    /// A chart photo with an HTML caption and buttons (issue #14).
+    pub async fn send_chart(
+        &self,
+        chat: i64,
+        png: Vec<u8>,
+        caption: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<i64, TgError> {
+        let mut req = self
+            .bot
+            .send_photo(ChatId(chat), InputFile::memory(png).file_name("chart.png"))
+            .caption(caption)
+            .parse_mode(ParseMode::Html);
+        if let Some(k) = keyboard {
+            req = req.reply_markup(k);
+        }
+        req.await
+            .map(|m| m.id.0 as i64)
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Replaces the photo (and caption, buttons) of chart message `message`.
+    pub async fn edit_chart(
+        &self,
+        chat: i64,
+        message: i64,
+        png: Vec<u8>,
+        caption: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), TgError> {
+        let photo = InputMediaPhoto::new(InputFile::memory(png).file_name("chart.png"))
+            .caption(caption)
+            .parse_mode(ParseMode::Html);
+        let mut req = self.bot.edit_message_media(
+            ChatId(chat),
+            MessageId(message as i32),
+            InputMedia::Photo(photo),
+        );
+        if let Some(k) = keyboard {
+            req = req.reply_markup(k);
+        }
+        req.await.map(|_| ()).map_err(|e| self.classify(e))
     }
 
     pub async fn send_photo(&self, chat: i64, png: Vec<u8>, caption: &str) -> Result<i64, TgError> {

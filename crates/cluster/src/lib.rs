@@ -17,6 +17,7 @@ pub mod invite_ttl;
 mod join;
 mod membership;
 mod network;
+mod node_metrics;
 pub mod node_ops;
 mod rpc;
 mod server;
@@ -45,6 +46,7 @@ pub use join::{
 };
 pub use membership::{Member, MembershipError, MAX_VOTERS};
 pub use network::HttpNetwork;
+pub use node_metrics::{NodeMetricsError, TelemetrySource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -134,6 +136,8 @@ struct Inner {
     pki: Pki,
     /// Proposals on their way into the log (see [`group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
+    /// Where this node's telemetry comes from (see [`node_metrics`]).
+    telemetry: node_metrics::TelemetrySlot,
     /// Speed tests, reboots and load reports (see [`node_ops`]).
     agent: node_ops::NodeAgent,
 }
@@ -276,6 +280,7 @@ impl Cluster {
                 network,
                 pki,
                 proposals,
+                telemetry: Default::default(),
                 agent: node_ops::NodeAgent::default(),
             }),
         };

@@ -31,6 +31,7 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/propose", post(propose))
         .route("/raft/members", post(members))
         .route("/raft/remove-node", post(remove_node))
+        .route(crate::node_metrics::PATH, post(crate::node_metrics::serve))
         .merge(crate::node_ops::routes::router())
         // Append batches and snapshot chunks are bigger than axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))

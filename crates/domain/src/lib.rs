@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod size;
 pub mod telegram;
+pub mod telemetry;
 pub mod ticket;
 pub mod validate;
 pub mod version;

@@ -15,6 +15,7 @@ mod http_trace;
 mod import;
 mod init;
 mod join;
+mod metrics;
 mod node_liveness;
 mod node_ops;
 mod plan_verbs;

@@ -70,6 +70,21 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         spawn_registration(cluster.clone(), config.clone(), secret.sealer());
     }
 
+    // This node's metrics sampler (issue #14): its own series file, served to the other
+    // nodes over the node RPC.
+    let node_metrics = crate::metrics::Metrics::open(dir, config.node.id)
+        .context("opening the node's metrics file")?;
+    cluster.set_telemetry(std::sync::Arc::new(node_metrics.clone()));
+    let sampler = node_metrics.spawn(
+        cluster.clone(),
+        dir,
+        config.node.sample_interval(),
+        vpnkeeper_telemetry::Interfaces {
+            vpn: vec![config.wireguard.interface.clone()],
+        },
+        stop_rx.clone(),
+    );
+
     // Data planes first: their trackers are what `/health` and `/metrics` report on them.
     let wg = crate::wg_service::spawn(&cluster, config, secret.sealer(), stop_rx.clone())?;
     let xray = crate::xray_service::spawn(&cluster, config, dir, &secret.sealer(), stop_rx.clone());
@@ -176,6 +191,7 @@ pub async fn run(location: &Location, config: &Config) -> Result<()> {
         let _ = handle.await;
     }
     let _ = scheduler.await;
+    let _ = sampler.await;
     // A transcription in progress is abandoned: its note stays pending for the next leader.
     if let Some(handle) = voice.handle {
         let _ = handle.await;

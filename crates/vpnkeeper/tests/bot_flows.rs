@@ -272,6 +272,7 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(b.ops().is_empty(), "cancel must not reboot");
     // A hand-made confirmation (no nonce) reboots nothing and says so.
+    let before = b.fake.calls_to(ADMIN).len();
     let forged = b.press(&admin, &panel, "rby:1").await;
     let answer = b.answer_of(forged).unwrap();
     assert!(
@@ -282,6 +283,17 @@ async fn admin_flows_stats_users_nodes_reboot_broadcast() {
         "{:?}",
         answer.params
     );
+    // The refusal shows the card again (after the alert); the next press must not take
+    // that card for its own screen.
+    b.fake
+        .wait("the card again after the refusal", WAIT, |calls| {
+            calls
+                .iter()
+                .filter(|c| c.chat() == Some(ADMIN))
+                .skip(before)
+                .any(|c| c.method == "editMessageText" && has(c, "rb:1"))
+        })
+        .await;
     let confirm = b.press_screen(&admin, &panel, "rb:1").await;
     let requested = b.press_screen(&admin, &panel, &yes(&confirm)).await;
     assert!(
@@ -615,12 +627,17 @@ async fn several_protocols_offer_a_choice_and_vless_comes_as_a_link() {
     let before = b.fake.calls_to(ALICE).len();
     b.press_screen(&alice, &menu, "dp:phone:vless").await;
     b.fake
-        .wait("the link and its QR code", WAIT, |_| {
+        .wait("the link, its QR code and the screen", WAIT, |_| {
             let calls = b.fake.calls_to(ALICE);
+            // The screen comes after the link and the QR code: waiting for it too keeps it
+            // from being taken for the next press's screen.
             calls[before..].iter().any(|c| c.method == "sendPhoto")
                 && calls[before..]
                     .iter()
                     .any(|c| c.method == "sendMessage" && c.text().contains("vless://"))
+                && calls[before..]
+                    .iter()
+                    .any(|c| c.text().contains("Your link for"))
         })
         .await;
     let devices = devices_of(&b, "alice", false).await;

@@ -218,6 +218,26 @@ async fn alert_text(b: &BotNode, admin: &TgUser, on: &Call, data: &str) -> Strin
         .to_string()
 }
 
+/// The alert of a refused reboot confirmation. The refusal shows the node card again after
+/// the alert: this waits for it, so the next press does not take it for its own screen.
+async fn refusal_text(b: &BotNode, admin: &TgUser, on: &Call, data: &str) -> String {
+    let before = b.fake.calls_to(admin.id).len();
+    let text = alert_text(b, admin, on, data).await;
+    b.fake
+        .wait("the node card after the refusal", WAIT, |calls| {
+            calls
+                .iter()
+                .filter(|c| c.chat() == Some(admin.id))
+                .skip(before)
+                .any(|c| {
+                    c.method == "editMessageText"
+                        && c.buttons().iter().any(|d| d.starts_with("rb:"))
+                })
+        })
+        .await;
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,14 +272,14 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
     let confirm = b.press_screen(&admin, &panel, "rb:2").await;
     let cancelled_yes = yes_button(&confirm, 2);
     b.press_screen(&admin, &panel, "rbn:2").await;
-    let text = alert_text(&b, &admin, &panel, &cancelled_yes).await;
+    let text = refusal_text(&b, &admin, &panel, &cancelled_yes).await;
     assert!(text.contains("expired or was already used"), "{text}");
     // Hand-made or guessed confirmations do nothing and say so.
     // A malformed one is "not valid"; a well-formed nonce never issued is indistinguishable
     // from one that expired and was forgotten: either way nothing runs and the admin is told.
-    let text = alert_text(&b, &admin, &panel, "rby:2").await;
+    let text = refusal_text(&b, &admin, &panel, "rby:2").await;
     assert!(text.contains("not valid"), "rby:2: {text}");
-    let text = alert_text(&b, &admin, &panel, "rby:2:AAAAAAAAAAAAAAAAAAAAAA").await;
+    let text = refusal_text(&b, &admin, &panel, "rby:2:AAAAAAAAAAAAAAAAAAAAAA").await;
     assert!(
         text.contains("not valid") || text.contains("nothing was done"),
         "guessed nonce: {text}"
@@ -293,7 +313,7 @@ async fn reboot_runs_only_on_the_target_after_confirmation_and_the_bot_says_when
         "{audit:?}"
     );
     // The same confirmation again: spent.
-    let text = alert_text(&b, &admin, &panel, &yes).await;
+    let text = refusal_text(&b, &admin, &panel, &yes).await;
     assert!(text.contains("expired or was already used"), "{text}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(lines(&marker2), 1, "a replay ran nothing");

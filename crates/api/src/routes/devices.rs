@@ -152,13 +152,7 @@ pub async fn issue(
 /// protocol); when every such node is draining, a 409 saying so.
 async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiError> {
     let fleet = state.fleet().await?;
-    let headroom = |id: u64| {
-        state.cluster().node_load(id).map(|r| placement::NodeLoad {
-            cpu_pct: r.cpu_pct,
-            net_mbps: r.net_mbps,
-            bandwidth_mbps: r.bandwidth_mbps,
-        })
-    };
+    let headroom = |id: u64| state.cluster().node_load(id).map(|r| r.placement_load());
     // Devices are not counted yet (a scan): the shortlist does not need them.
     let online: Vec<Candidate> = fleet
         .nodes

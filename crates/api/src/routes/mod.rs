@@ -8,6 +8,7 @@ pub mod health;
 pub mod imports;
 pub mod invites;
 pub mod keys;
+pub mod node_metrics;
 pub mod node_ops;
 pub mod nodes;
 pub mod plans;

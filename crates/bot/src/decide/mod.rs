@@ -14,8 +14,8 @@ use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plan_draft, plans,
-    stats, support,
+    access, admin, admin_users, broadcast, devices, issue, main_menu, node_card, nodes, plan_draft,
+    plans, stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -136,6 +136,9 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanArchive(id) => plans::archive(turn, id),
         Cb::UserPlans(user) => plans::user_plans(turn, user),
         Cb::AssignPlan(user, plan) => plans::assign(turn, user, plan),
+        Cb::NodeChart(id, range) => node_card::chart(turn, id, range),
+        Cb::NodeDrain(id) => nodes::set_draining(turn, id, true),
+        Cb::NodeUndrain(id) => nodes::set_draining(turn, id, false),
         Cb::PlanNew => plan_draft::start(turn),
         Cb::PlanEdit(id) => plan_draft::edit(turn, id),
         Cb::PlanStep(step) => plan_draft::goto(turn, step),

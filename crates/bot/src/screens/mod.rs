@@ -23,6 +23,7 @@ pub(crate) mod devices;
 pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
+pub(crate) mod node_card;
 pub(crate) mod nodes;
 pub(crate) mod plan_draft;
 pub(crate) mod plans;
@@ -69,12 +70,18 @@ pub(crate) struct View {
     /// Active plans (lists, choices), and the plan a screen is about.
     pub plans: Vec<vpnkeeper_store::plan_queries::Plan>,
     pub plan: Option<vpnkeeper_store::plan_queries::Plan>,
+    /// The node card's current values (issue #14), or when the node was last seen when it
+    /// does not answer.
+    pub node_now: Option<vpnkeeper_domain::telemetry::Sample>,
+    pub node_last_seen_ms: Option<i64>,
     /// The admin stats (issue #15 item 8).
     pub admin_stats: vpnkeeper_store::stats_queries::AdminStats,
     /// The plan draft of the chat (creating or editing a plan).
     pub plan_draft: Option<plan_draft::Draft>,
     /// The last speed test of the node a card is about, measured from this node.
     pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
+    /// An operator marked the node a card is about draining (no new devices).
+    pub node_draining: bool,
 }
 
 /// Reads what `screen` shows to `chat`.

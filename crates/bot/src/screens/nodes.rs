@@ -19,6 +19,7 @@ pub(crate) fn list(turn: &mut Turn<'_>) {
 pub(crate) fn card(turn: &mut Turn<'_>, id: NodeId) {
     if exists(turn, id) {
         turn.ok(Screen::Node { id });
+        super::node_card::first_chart(turn, id);
     }
 }
 
@@ -123,6 +124,18 @@ pub(crate) fn speed_test(turn: &mut Turn<'_>, id: NodeId) {
     }
 }
 
+/// Marks the node draining (no new devices; its devices stay) or takes that back, as the
+/// API's `POST /api/v1/nodes/{id}/drain|undrain` does (audited as `node.drain|undrain`).
+pub(crate) fn set_draining(turn: &mut Turn<'_>, id: NodeId, draining: bool) {
+    if exists(turn, id) {
+        turn.plan.command(Command::SetNodeDraining {
+            node_id: id,
+            draining,
+        });
+        turn.ok(Screen::Node { id });
+    }
+}
+
 /// The node a button names still exists; else the press is outdated and the list shown.
 fn exists(turn: &mut Turn<'_>, id: NodeId) -> bool {
     let exists = turn.snap.node.as_ref().is_some_and(|n| n.id == id);
@@ -202,6 +215,7 @@ pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<
             let node: Vec<Node> = read.node(*id).await?.into_iter().collect();
             if let (Screen::Node { .. }, Some(n)) = (screen, node.first()) {
                 view.node_speed = ctx.node_ops.last_speed_test(n.id);
+                view.node_draining = read.draining_node_ids().await?.contains(&n.id);
                 view.node_devices = read
                     .active_devices_per_node()
                     .await?
@@ -209,6 +223,7 @@ pub(super) async fn load(ctx: &Ctx, screen: &Screen, view: &mut View) -> Result<
                     .find(|(nid, _)| *nid == n.id)
                     .map(|(_, c)| c)
                     .unwrap_or(0);
+                super::node_card::load(ctx, n.id, view).await;
             }
             node
         }
@@ -294,16 +309,23 @@ pub(super) fn node_screen(
                     ("status", s(t(lang, status.key()))),
                     ("devices", num(view.node_devices)),
                 ],
-            );
+            ) + &super::node_card::current_text(lang, view, crate::now_ms());
             if let Some(r) = &view.node_speed {
                 text.push('\n');
                 text.push_str(&speed_line(lang, r));
             }
+            let drain = if view.node_draining {
+                text.push('\n');
+                text.push_str(&t(lang, "node-draining"));
+                btn(t(lang, "btn-undrain"), Cb::NodeUndrain(n.id))
+            } else {
+                btn(t(lang, "btn-drain"), Cb::NodeDrain(n.id))
+            };
             let ops = vec![
                 btn(t(lang, "btn-speedtest"), Cb::SpeedTest(n.id)),
                 btn(t(lang, "btn-reboot"), Cb::Reboot(n.id)),
             ];
-            (text, kb(vec![ops, back_nodes]))
+            (text, kb(vec![ops, vec![drain], back_nodes]))
         }
     }
 }

@@ -1,13 +1,17 @@
 //! This node's CPU and network load, for placement (`vpnkeeper_domain::placement::NodeLoad`).
 //!
-//! Read from `/proc/stat` and `/proc/net/dev` as the change since the previous sample, so
-//! the first sample after start reports 0. The metrics sampler (issue #14 items 1–3) keeps
-//! a time series of the same figures; this is only the latest value, kept in memory.
+//! The figures come from the node's metrics sampler (issue #14 items 1–3) when it has a
+//! fresh sample ([`LoadReport::from_sample`]): the same CPU share and traffic the node card
+//! and charts show. Without one (no sampler registered, none taken yet, or it fell behind)
+//! they are read here from `/proc/stat` and `/proc/net/dev` as the change since the
+//! previous reading, so the first reading after start reports 0. Kept in memory only.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use vpnkeeper_domain::placement::NodeLoad;
+use vpnkeeper_domain::telemetry::Sample;
 
 /// One node's load as it reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -18,6 +22,41 @@ pub struct LoadReport {
     pub net_mbps: f32,
     /// The link's capacity as the operator configured it (`node.bandwidth_mbps`).
     pub bandwidth_mbps: Option<u32>,
+}
+
+impl LoadReport {
+    /// The load a metrics sample shows: its CPU share, and its received + sent bytes per
+    /// second as Mbit/s; `bandwidth_mbps` is the node's configured link capacity.
+    pub fn from_sample(sample: &Sample, bandwidth_mbps: Option<u32>) -> LoadReport {
+        let mbps = (sample.net_rx_bps + sample.net_tx_bps).max(0.0) * 8.0 / 1e6;
+        LoadReport {
+            cpu_pct: sample.cpu_pct.clamp(0.0, 100.0) as f32,
+            net_mbps: mbps as f32,
+            bandwidth_mbps,
+        }
+    }
+
+    /// The headroom input of placement this report gives.
+    pub fn placement_load(&self) -> NodeLoad {
+        NodeLoad {
+            cpu_pct: self.cpu_pct,
+            net_mbps: self.net_mbps,
+            bandwidth_mbps: self.bandwidth_mbps,
+        }
+    }
+}
+
+/// This node's load: from the metrics sampler's fresh sample when there is one, else from
+/// `fallback` (this module's own `/proc` reading).
+pub(super) fn current(
+    fresh: Option<&Sample>,
+    bandwidth_mbps: Option<u32>,
+    fallback: impl FnOnce() -> LoadReport,
+) -> LoadReport {
+    match fresh {
+        Some(sample) => LoadReport::from_sample(sample, bandwidth_mbps),
+        None => fallback(),
+    }
 }
 
 /// Samples closer together than this return the previous figures (deltas over a few
@@ -144,6 +183,70 @@ mod tests {
     fn net_dev_sums_rx_and_tx_without_loopback() {
         let text = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes\n    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n  eth0: 1000 5 0 0 0 0 0 0 200 3 0 0 0 0 0 0\n";
         assert_eq!(parse_net_dev(text), 1200);
+    }
+
+    fn sample(cpu_pct: f64, rx_bps: f64, tx_bps: f64) -> Sample {
+        Sample {
+            at_ms: 1_700_000_000_000,
+            cpu_pct,
+            load: [0.0; 3],
+            mem_used_bytes: 0,
+            mem_total_bytes: 0,
+            disk_used_bytes: 0,
+            disk_total_bytes: 0,
+            net_rx_bps: rx_bps,
+            net_tx_bps: tx_bps,
+            uptime_secs: 0,
+            rss_bytes: 0,
+            planes: Vec::new(),
+        }
+    }
+
+    fn idle() -> LoadReport {
+        LoadReport {
+            cpu_pct: 1.0,
+            net_mbps: 0.5,
+            bandwidth_mbps: Some(100),
+        }
+    }
+
+    #[test]
+    fn a_sample_gives_cpu_and_megabits() {
+        // 5 MB/s in + 7.5 MB/s out = 100 Mbit/s.
+        let r = LoadReport::from_sample(&sample(42.5, 5e6, 7.5e6), Some(1000));
+        assert_eq!(r.cpu_pct, 42.5);
+        assert!((r.net_mbps - 100.0).abs() < 1e-3, "{}", r.net_mbps);
+        assert_eq!(r.bandwidth_mbps, Some(1000));
+        // Out-of-range figures do not leak into placement.
+        let r = LoadReport::from_sample(&sample(130.0, -1.0, 0.0), None);
+        assert_eq!((r.cpu_pct, r.net_mbps), (100.0, 0.0));
+    }
+
+    #[test]
+    fn placement_sees_the_sampled_load_and_falls_back_without_one() {
+        use vpnkeeper_domain::placement::{shortlist, Candidate};
+        let node = |id, load: LoadReport| Candidate {
+            id,
+            active_devices: 0,
+            capacity: None,
+            online: true,
+            serves: true,
+            draining: false,
+            load: Some(load.placement_load()),
+        };
+        // The /proc reading says idle, the sampler says CPU 97 %: the sample wins, so the
+        // node is saturated and the other node is the only eligible one.
+        let hot = sample(97.0, 0.0, 0.0);
+        let sampled = current(Some(&hot), Some(100), idle);
+        assert!(sampled.placement_load().saturated());
+        assert_eq!(shortlist(&[node(1, sampled), node(2, idle())]), vec![2]);
+        // 12 MB/s of traffic on a 100 Mbit/s link (96 %): saturated by the network alone.
+        let busy_link = current(Some(&sample(5.0, 6e6, 6e6)), Some(100), idle);
+        assert!(busy_link.placement_load().saturated());
+        // No fresh sample: the /proc reading is what placement gets.
+        let fallback = current(None, Some(100), idle);
+        assert_eq!(fallback, idle());
+        assert_eq!(shortlist(&[node(1, fallback), node(2, idle())]), vec![1, 2]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! mutual TLS and the membership check of every other node-to-node call. What a node runs
 //! or contacts is decided by its own config ([`AgentConfig`]): a peer can ask a node to
 //! reboot, never what to execute; the HTTP download test only runs when that node's
-//! `node.speedtest_url` is set. Telemetry stays in memory: none of it enters the Raft log.
+//! `node.speedtest_url` is set. Load reports stay in memory: none of it enters the Raft log.
 
 mod load;
 mod reboot;
@@ -192,10 +192,14 @@ impl Cluster {
         }
     }
 
-    /// This node's own load now.
+    /// This node's own load now: the metrics sampler's fresh sample when there is one (the
+    /// figures the node card shows), else this module's own `/proc` reading.
     pub(crate) fn local_load(&self) -> LoadReport {
         let bandwidth = self.agent().config().bandwidth_mbps;
-        self.agent().sampler.sample(bandwidth)
+        let fresh = self.fresh_sample();
+        load::current(fresh.as_ref(), bandwidth, || {
+            self.agent().sampler.sample(bandwidth)
+        })
     }
 
     /// Node `id`'s load as last fetched, when fetched within the last minute.

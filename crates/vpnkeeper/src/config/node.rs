@@ -21,6 +21,9 @@ pub struct NodeSection {
     /// devices of one with 100 before it counts as equally loaded. Unset: 100.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u32>,
+    /// Seconds between two metrics samples of this node (issue #14). Unset: 10.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_interval_secs: Option<u64>,
     /// What reboots this machine when an admin asks (bot or `POST /api/v1/nodes/{id}/reboot`):
     /// a program and its arguments, run by this node itself. A string is split on spaces.
     #[serde(deserialize_with = "command_line")]
@@ -61,6 +64,7 @@ impl Default for NodeSection {
             data_dir: None,
             public_host: "127.0.0.1".into(),
             capacity: None,
+            sample_interval_secs: None,
             reboot_command: vec!["systemctl".into(), "reboot".into()],
             speedtest_url: None,
             bandwidth_mbps: None,
@@ -83,6 +87,15 @@ impl NodeSection {
             return Err(invalid(
                 "node.capacity",
                 "must be at least 1 (it weighs this node's share of new devices; default 100)",
+            ));
+        }
+        if self
+            .sample_interval_secs
+            .is_some_and(|s| !(1..=3600).contains(&s))
+        {
+            return Err(invalid(
+                "node.sample_interval_secs",
+                "must be between 1 and 3600 seconds (how often the node samples its CPU, memory, disk and network; default 10)",
             ));
         }
         self.check_ops()
@@ -110,6 +123,11 @@ impl NodeSection {
             ));
         }
         Ok(())
+    }
+
+    /// Seconds between two metrics samples.
+    pub fn sample_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.sample_interval_secs.unwrap_or(10))
     }
 
     /// What this node does when a peer asks it to reboot or to run a speed test.
@@ -156,6 +174,11 @@ mod tests {
             "",
         );
         assert_bad(bad(|s| s.capacity = Some(0)), "node.capacity", "at least 1");
+        assert_bad(
+            bad(|s| s.sample_interval_secs = Some(0)),
+            "node.sample_interval_secs",
+            "between 1 and 3600",
+        );
         assert_bad(
             bad(|s| s.reboot_command = Vec::new()),
             "node.reboot_command",

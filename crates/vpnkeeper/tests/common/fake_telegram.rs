@@ -112,6 +112,26 @@ impl Call {
         let name = reference.strip_prefix("attach://")?;
         self.files.get(name).cloned()
     }
+    /// The photo of an `editMessageMedia` (its `media` JSON names an `attach://` part).
+    pub fn media_file(&self) -> Option<(String, Vec<u8>)> {
+        let media: Value = match &self.params["media"] {
+            Value::String(s) => serde_json::from_str(s).ok()?,
+            v => v.clone(),
+        };
+        let name = media["media"].as_str()?.strip_prefix("attach://")?;
+        self.files.get(name).cloned()
+    }
+    /// The caption of a photo (sent or edited in).
+    pub fn caption(&self) -> String {
+        if let Some(c) = self.params["caption"].as_str() {
+            return c.to_string();
+        }
+        let media: Value = match &self.params["media"] {
+            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            v => v.clone(),
+        };
+        media["caption"].as_str().unwrap_or("").to_string()
+    }
     pub fn is_send(&self) -> bool {
         matches!(
             self.method.as_str(),
@@ -521,6 +541,7 @@ fn normalize(method: &str) -> String {
         "editMessageReplyMarkup",
         "answerCallbackQuery",
         "deleteMessage",
+        "editMessageMedia",
     ];
     KNOWN
         .iter()
@@ -663,6 +684,7 @@ async fn answer(
             | "editMessageReplyMarkup"
             | "answerCallbackQuery"
             | "deleteMessage"
+            | "editMessageMedia"
     );
     if is_send {
         let held = shared.inner.lock().unwrap().hold;
@@ -710,11 +732,12 @@ async fn answer(
         | "sendPhoto"
         | "sendVoice"
         | "editMessageText"
-        | "editMessageReplyMarkup" => {
+        | "editMessageReplyMarkup"
+        | "editMessageMedia" => {
             let chat = as_i64(&params["chat_id"]).unwrap_or(0);
             let mut g = shared.inner.lock().unwrap();
             let mid = match method.as_str() {
-                "editMessageText" | "editMessageReplyMarkup" => {
+                "editMessageText" | "editMessageReplyMarkup" | "editMessageMedia" => {
                     as_i64(&params["message_id"]).unwrap_or(0)
                 }
                 _ => {
@@ -732,7 +755,7 @@ async fn answer(
                 "sendDocument" => {
                     msg["document"] = json!({ "file_id": format!("D{mid}"), "file_unique_id": format!("UD{mid}"), "file_name": "x.conf" });
                 }
-                "sendPhoto" => {
+                "sendPhoto" | "editMessageMedia" => {
                     msg["photo"] = json!([{ "file_id": format!("P{mid}"), "file_unique_id": format!("UP{mid}"), "width": 480, "height": 480 }]);
                 }
                 "sendVoice" => {

@@ -285,7 +285,18 @@ fn node_card_and_reboot_buttons() {
         admin_press(&snap, Cb::Node(2)),
         plan(
             vec![],
-            vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })]
+            vec![
+                ack_admin(),
+                edit(ADMIN, Screen::Node { id: 2 }),
+                // The card's chart photo (issue #14), the last hour, sent new.
+                Out::NodeChart {
+                    lang: Lang::En,
+                    node_id: 2,
+                    range: vpnkeeper_domain::telemetry::Range::Hour,
+                    edit: None
+                }
+                .to(ADMIN),
+            ]
         )
     );
     // The question carries a fresh nonce, kept with its node, admin and expiry.
@@ -416,6 +427,22 @@ fn speed_test_button_starts_a_test() {
 }
 
 #[test]
+fn drain_buttons_mark_the_node_and_show_its_card_again() {
+    for (cb, draining) in [(Cb::NodeDrain(2), true), (Cb::NodeUndrain(2), false)] {
+        assert_eq!(
+            admin_press(&with_node(2), cb),
+            plan(
+                vec![Command::SetNodeDraining {
+                    node_id: 2,
+                    draining
+                }],
+                vec![ack_admin(), edit(ADMIN, Screen::Node { id: 2 })]
+            )
+        );
+    }
+}
+
+#[test]
 fn a_node_gone_since_is_outdated() {
     for cb in [
         Cb::Node(3),
@@ -423,6 +450,8 @@ fn a_node_gone_since_is_outdated() {
         Cb::RebootYes(3, "nonce-1".into()),
         Cb::RebootNo(3),
         Cb::SpeedTest(3),
+        Cb::NodeDrain(3),
+        Cb::NodeUndrain(3),
     ] {
         assert_eq!(
             admin_press(&with_node(2), cb),
