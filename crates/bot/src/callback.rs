@@ -74,6 +74,17 @@ pub enum Cb {
     // node operations (issue #14)
     /// Run a speed test between the leader and the node.
     SpeedTest(u64),
+    // payments (issue #16)
+    /// The plans on sale, with their prices (also what `Renew` opens).
+    Buy,
+    /// Buy plan `.0`: an order and its invoice.
+    BuyPlan(i64),
+    /// Admin: payments, page `.0`.
+    Payments(i64),
+    /// Admin: refund payment `.0` (asks to confirm).
+    Refund(i64),
+    /// Admin: the confirmed refund of payment `.0`.
+    RefundYes(i64),
 }
 
 impl Cb {
@@ -118,6 +129,9 @@ impl Cb {
                 | Cb::PlanSave
                 | Cb::PlanCancel
                 | Cb::SpeedTest(_)
+                | Cb::Payments(_)
+                | Cb::Refund(_)
+                | Cb::RefundYes(_)
         )
     }
 
@@ -174,6 +188,11 @@ impl Cb {
             Cb::PlanCancel => "pdn".into(),
             Cb::Renew => "rn".into(),
             Cb::SpeedTest(id) => format!("st:{id}"),
+            Cb::Buy => "by".into(),
+            Cb::BuyPlan(id) => format!("bp:{id}"),
+            Cb::Payments(p) => format!("py:{p}"),
+            Cb::Refund(id) => format!("rf:{id}"),
+            Cb::RefundYes(id) => format!("rfy:{id}"),
         }
     }
 
@@ -251,6 +270,11 @@ impl Cb {
             "pdn" if none => Cb::PlanCancel,
             "rn" if none => Cb::Renew,
             "st" => Cb::SpeedTest(node()?),
+            "by" if none => Cb::Buy,
+            "bp" => Cb::BuyPlan(id()?),
+            "py" => Cb::Payments(id()?),
+            "rf" => Cb::Refund(id()?),
+            "rfy" => Cb::RefundYes(id()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.

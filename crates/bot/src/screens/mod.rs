@@ -19,11 +19,13 @@ pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod admin_users;
 pub(crate) mod broadcast;
+pub(crate) mod buy;
 pub(crate) mod devices;
 pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
+pub(crate) mod payments;
 pub(crate) mod plan_draft;
 pub(crate) mod plans;
 pub(crate) mod stats;
@@ -75,6 +77,11 @@ pub(crate) struct View {
     pub plan_draft: Option<plan_draft::Draft>,
     /// The last speed test of the node a card is about, measured from this node.
     pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
+    /// Payments (admin list, newest first) and the payment a screen is about.
+    pub payments: Vec<vpnkeeper_store::payment_queries::Payment>,
+    pub payment: Option<vpnkeeper_store::payment_queries::Payment>,
+    /// Revenue for the stats screen.
+    pub revenue: vpnkeeper_store::payment_queries::Revenue,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -115,6 +122,10 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         }
         Screen::PlanDraft | Screen::PlanSaved { .. } => {
             plan_draft::load(ctx, chat, screen, &mut view).await?
+        }
+        Screen::Buy => buy::load(ctx, &mut view).await?,
+        Screen::Payments { .. } | Screen::ConfirmRefund { .. } | Screen::RefundRequested { .. } => {
+            payments::load(ctx, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -158,6 +169,10 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
         Screen::PlanDraft => plan_draft::draft_screen(lang, view),
         Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
+        Screen::Buy => buy::buy_screen(lang, view),
+        Screen::Payments { page } => payments::list_screen(lang, *page, view),
+        Screen::ConfirmRefund { .. } => payments::confirm_screen(lang, view),
+        Screen::RefundRequested { .. } => payments::requested_screen(lang, view, outcomes),
     }
 }
 
