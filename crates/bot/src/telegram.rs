@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use teloxide::payloads::{
-    AnswerCallbackQuerySetters, AnswerPreCheckoutQuerySetters, EditMessageTextSetters, GetUpdatesSetters, SendDocumentSetters,
-    SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
+    AnswerCallbackQuerySetters, AnswerPreCheckoutQuerySetters, EditMessageTextSetters,
+    GetUpdatesSetters, SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{

@@ -8,7 +8,8 @@ use crate::queries::{Page, ReadStore};
 use crate::stats_queries::today_and_month_start;
 
 const DAY_MS: i64 = 86_400_000;
-const PAYMENT_COLS: &str = "id, provider, provider_payment_id, order_id, user_id, telegram_id, plan_id, amount,
+const PAYMENT_COLS: &str =
+    "id, provider, provider_payment_id, order_id, user_id, telegram_id, plan_id, amount,
     currency, days, status, paid_at, refund_requested_by, refunded_at, refund_error";
 
 /// A recorded payment.
@@ -103,7 +104,9 @@ impl ReadStore {
             let marks = vec!["?"; statuses.len()].join(", ");
             format!("WHERE status IN ({marks})")
         };
-        let sql = format!("SELECT {PAYMENT_COLS} FROM payments {filter} ORDER BY id DESC LIMIT ? OFFSET ?");
+        let sql = format!(
+            "SELECT {PAYMENT_COLS} FROM payments {filter} ORDER BY id DESC LIMIT ? OFFSET ?"
+        );
         let mut q = sqlx::query(&sql);
         for s in statuses {
             q = q.bind(*s);

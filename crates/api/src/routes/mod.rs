@@ -10,6 +10,7 @@ pub mod invites;
 pub mod keys;
 pub mod node_ops;
 pub mod nodes;
+pub mod payments;
 pub mod plans;
 pub mod stats;
 pub mod tickets;

@@ -7,9 +7,7 @@
 //! plans `CreditPayment` in the update's own entry, so a redelivered update or a second
 //! update with the same charge id credits nothing.
 
-use vpnkeeper_domain::command::payment::{
-    InvoicePayload, PaymentProvider, ProviderInput, Stars,
-};
+use vpnkeeper_domain::command::payment::{InvoicePayload, PaymentProvider, ProviderInput, Stars};
 use vpnkeeper_domain::{Command, CommandError, UserRef};
 use vpnkeeper_store::ReadError;
 
@@ -207,7 +205,11 @@ pub(crate) fn pre_checkout_error(
 }
 
 /// The invoice's refusal in words (the order was refused: plan archived meanwhile…).
-pub(crate) fn order_refused(lang: Lang, outcomes: Outcomes<'_>, order: crate::outbox::CommandRef) -> Option<String> {
+pub(crate) fn order_refused(
+    lang: Lang,
+    outcomes: Outcomes<'_>,
+    order: crate::outbox::CommandRef,
+) -> Option<String> {
     match outcomes.of(order) {
         Some(Err(e)) => Some(error_text(lang, e)),
         Some(Ok(_)) => None,

@@ -165,10 +165,12 @@ pub fn validate_order_id(id: &str) -> Result<(), ValidationError> {
 pub fn validate_credit(p: &ProviderPayment) -> Result<(), ValidationError> {
     validate_order_id(&p.order_id)?;
     if p.provider.is_empty() || p.provider.len() > 64 {
-        return Err(ValidationError::new("provider", "must be 1 to 64 characters"));
+        return Err(ValidationError::new(
+            "provider",
+            "must be 1 to 64 characters",
+        ));
     }
-    if p.provider_payment_id.is_empty() || p.provider_payment_id.len() > MAX_PROVIDER_PAYMENT_ID
-    {
+    if p.provider_payment_id.is_empty() || p.provider_payment_id.len() > MAX_PROVIDER_PAYMENT_ID {
         return Err(ValidationError::new(
             "provider_payment_id",
             format!("must be 1 to {MAX_PROVIDER_PAYMENT_ID} characters"),
@@ -183,7 +185,10 @@ pub fn validate_credit(p: &ProviderPayment) -> Result<(), ValidationError> {
 /// `RefundResult`: a reason only for a refusal, and a short one.
 pub fn validate_refund_result(ok: bool, error: Option<&str>) -> Result<(), ValidationError> {
     match (ok, error) {
-        (true, Some(_)) => Err(ValidationError::new("error", "only a refused refund has one")),
+        (true, Some(_)) => Err(ValidationError::new(
+            "error",
+            "only a refused refund has one",
+        )),
         (_, Some(e)) if e.chars().count() > MAX_REFUND_ERROR => Err(ValidationError::new(
             "error",
             format!("at most {MAX_REFUND_ERROR} characters"),

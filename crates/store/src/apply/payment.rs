@@ -93,9 +93,8 @@ pub(super) fn check_order(
     currency: &str,
 ) -> Applying {
     let target = order_target(order_id);
-    let refuse = |field: &str, message: &str| {
-        Err(refuse_at(&target, CommandError::invalid(field, message)))
-    };
+    let refuse =
+        |field: &str, message: &str| Err(refuse_at(&target, CommandError::invalid(field, message)));
     let Some(row) = sql::query(
         "SELECT o.telegram_id, o.amount, o.currency, o.payment_id, p.archived
            FROM payment_orders o LEFT JOIN plans p ON p.id = o.plan_id WHERE o.id = ?",
@@ -156,10 +155,11 @@ pub(super) fn credit(
         (order.get(0), order.get(1), order.get(2));
     let redemption: Option<i64> = order.get(3);
     let days: i64 = order.get(4);
-    let earlier: Option<i64> =
-        sql::query_scalar("SELECT 1 FROM payments WHERE user_id = ? AND status != 'refunded' LIMIT 1")
-            .bind(user_id)
-            .fetch_optional(conn)?;
+    let earlier: Option<i64> = sql::query_scalar(
+        "SELECT 1 FROM payments WHERE user_id = ? AND status != 'refunded' LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)?;
     let payment_id: i64 = sql::query_scalar(
         "INSERT INTO payments(provider, provider_payment_id, order_id, user_id, telegram_id, plan_id,
             amount, currency, days, status, paid_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 'paid', ?) RETURNING id",
@@ -225,11 +225,16 @@ pub(super) fn request_refund(conn: &Conn, ctx: Ctx<'_>, payment_id: i64) -> Appl
             CommandError::conflict(Some("status"), format!("payment {payment_id} {why}")),
         ));
     }
-    let (Some(telegram_id), true) = (telegram_id, provider == vpnkeeper_domain::command::payment::STARS)
-    else {
+    let (Some(telegram_id), true) = (
+        telegram_id,
+        provider == vpnkeeper_domain::command::payment::STARS,
+    ) else {
         return Err(refuse_at(
             &target,
-            CommandError::invalid("provider", format!("payments of {provider} cannot be refunded here")),
+            CommandError::invalid(
+                "provider",
+                format!("payments of {provider} cannot be refunded here"),
+            ),
         ));
     };
     sql::query(

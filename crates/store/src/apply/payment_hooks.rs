@@ -26,7 +26,10 @@ pub(crate) struct Credited {
 }
 
 /// Read when an order (invoice) is created for `user_id`: its price is reduced by this.
-pub(crate) fn pending_discount(_conn: &Conn, _user_id: i64) -> Result<Option<Discount>, sql::Error> {
+pub(crate) fn pending_discount(
+    _conn: &Conn,
+    _user_id: i64,
+) -> Result<Option<Discount>, sql::Error> {
     Ok(None)
 }
 
