@@ -23,6 +23,8 @@ async fn start() -> BotNode {
         ("VPNKEEPER_TELEGRAM__ACCESS", "allowlist"),
         ("VPNKEEPER_TELEGRAM__ALLOWED_IDS", "2002"),
         ("VPNKEEPER_TELEGRAM__ADMIN_IDS", "1001"),
+        // The tests poll the payments list while they wait.
+        ("VPNKEEPER_API__RATE_LIMIT_READS_PER_MIN", "100000"),
     ])
     .await
 }
@@ -151,11 +153,15 @@ async fn wait_status(b: &BotNode, id: i64, status: &str) -> Value {
         if let Some(p) = all.iter().find(|p| p["id"] == id && p["status"] == status) {
             return p.clone();
         }
-        assert!(
-            Instant::now() < deadline,
-            "payment {id} never {status}: {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Instant::now() > deadline {
+            let log = b.node.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "payment {id} never {status}: {all:?}\nrejected: {:?}\nlog: {tail:#?}",
+                b.fake.rejected()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -178,7 +178,7 @@ struct Inner {
     /// Methods answered with a permanent error (status, description), as Telegram refuses
     /// e.g. a document above its size limit (`refuse`).
     refusals: BTreeMap<String, (u16, String)>,
-    /// Transient failures (502) still to answer, by method (payments: retry tests).
+    /// Dropped connections still to answer, by method (payments: retry tests).
     fail_next: BTreeMap<String, u32>,
 }
 
@@ -395,7 +395,7 @@ impl FakeTelegram {
         })
     }
 
-    /// The next `n` calls of `method` fail with 502 (a transport failure to retry).
+    /// The next `n` calls of `method` have their connection cut (a transport failure).
     pub fn fail_next(&self, method: &str, n: u32) {
         self.lock().fail_next.insert(method.to_string(), n);
     }
@@ -692,9 +692,9 @@ async fn answer(
         let mut g = shared.inner.lock().unwrap();
         if let Some(n) = g.fail_next.get_mut(&method).filter(|n| **n > 0) {
             *n -= 1;
-            g.rejected.push((method.clone(), 502, Instant::now()));
+            g.rejected.push((method.clone(), 0, Instant::now()));
             drop(g);
-            return err(502, "Bad Gateway");
+            return cut();
         }
         if let Some((status, description)) = g.refusals.get(&method).cloned() {
             g.rejected.push((method.clone(), status, Instant::now()));
