@@ -41,7 +41,7 @@ pub use sub::settings::SubscriptionSettings;
 
 use routes::{
     audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_metrics,
-    node_ops, nodes, plans, stats, tickets, users,
+    node_ops, nodes, payments, plans, stats, tickets, users,
 };
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
@@ -70,6 +70,7 @@ use routes::{
         stats::get,
         node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
         node_ops::drain, node_ops::undrain,
+        payments::list, payments::refund,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody, node_metrics::MetricsRange, node_metrics::ChartMetricParam)),
@@ -83,6 +84,7 @@ use routes::{
         (name = "plans", description = "Plans: duration, quota, device limit, reset strategy"),
         (name = "tickets", description = "Support tickets opened from the Telegram bot"),
         (name = "stats", description = "Admin stats: users by status, traffic, nodes, revenue"),
+        (name = "payments", description = "Payments in Telegram Stars and their refunds"),
     )
 )]
 struct ApiDoc;
@@ -147,6 +149,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets/{id}/close", post(tickets::close))
         .route("/nodes/{id}/metrics", get(node_metrics::metrics))
         .route("/nodes/{id}/chart.png", get(node_metrics::chart))
+        .route("/payments", get(payments::list))
+        .route("/payments/{id}/refund", post(payments::refund))
         .route("/stats", get(stats::get))
         .route(
             "/nodes/{id}/speedtest",

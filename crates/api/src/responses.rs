@@ -120,6 +120,14 @@ error_responses!(
     /// 409: the ticket is closed (answering needs an open one).
     TicketClosed = [("409", "Ticket closed")]
 );
+error_responses!(
+    /// 404: the payment does not exist.
+    NoSuchPayment = [("404", "No such payment")]
+);
+error_responses!(
+    /// 409: the payment is refunded or has a refund in progress.
+    NotRefundable = [("409", "Not refundable")]
+);
 
 #[cfg(test)]
 mod tests {

@@ -80,6 +80,17 @@ pub enum Cb {
     NodeDrain(u64),
     /// Node `.0` takes new devices again.
     NodeUndrain(u64),
+    // payments (issue #16)
+    /// The plans on sale, with their prices (also what `Renew` opens).
+    Buy,
+    /// Buy plan `.0`: an order and its invoice.
+    BuyPlan(i64),
+    /// Admin: payments, page `.0`.
+    Payments(i64),
+    /// Admin: refund payment `.0` (asks to confirm).
+    Refund(i64),
+    /// Admin: the confirmed refund of payment `.0`.
+    RefundYes(i64),
 }
 
 impl Cb {
@@ -127,6 +138,9 @@ impl Cb {
                 | Cb::NodeChart(..)
                 | Cb::NodeDrain(_)
                 | Cb::NodeUndrain(_)
+                | Cb::Payments(_)
+                | Cb::Refund(_)
+                | Cb::RefundYes(_)
         )
     }
 
@@ -186,6 +200,11 @@ impl Cb {
             Cb::NodeChart(id, range) => format!("nc:{id}:{}", range.hours()),
             Cb::NodeDrain(id) => format!("ndr:{id}"),
             Cb::NodeUndrain(id) => format!("nud:{id}"),
+            Cb::Buy => "by".into(),
+            Cb::BuyPlan(id) => format!("bp:{id}"),
+            Cb::Payments(p) => format!("py:{p}"),
+            Cb::Refund(id) => format!("rf:{id}"),
+            Cb::RefundYes(id) => format!("rfy:{id}"),
         }
     }
 
@@ -269,6 +288,11 @@ impl Cb {
             ),
             "ndr" => Cb::NodeDrain(node()?),
             "nud" => Cb::NodeUndrain(node()?),
+            "by" if none => Cb::Buy,
+            "bp" => Cb::BuyPlan(id()?),
+            "py" => Cb::Payments(id()?),
+            "rf" => Cb::Refund(id()?),
+            "rfy" => Cb::RefundYes(id()?),
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.

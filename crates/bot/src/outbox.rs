@@ -75,6 +75,29 @@ pub enum Out {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         edit: Option<i64>,
     },
+    /// An invoice in Telegram Stars for order `order_id`, created by command `order` of the
+    /// same update (nothing is sent when it was refused: the screen says why).
+    Invoice {
+        lang: Lang,
+        order_id: String,
+        order: CommandRef,
+    },
+    /// The answer to a pre-checkout query: ok when command `check` (a `CheckOrder`) was
+    /// applied, else an error message saying why (`None`: the payload was not ours).
+    PreCheckout {
+        lang: Lang,
+        query_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<CommandRef>,
+    },
+    /// To the payer: their payment was credited. Written by the store's apply of
+    /// `CreditPayment` (`crates/store/src/apply/payment.rs`); sent in the chat's language.
+    PaymentDone { payment_id: i64 },
+    /// Refund payment `payment_id` with the provider (`refundStarPayment`) and record the
+    /// answer (`RefundResult`). Written by the store's apply of `RequestRefund`.
+    Refund { payment_id: i64 },
+    /// To the payer: their payment was refunded. Written by apply of `RefundResult`.
+    RefundDone { payment_id: i64 },
 }
 
 /// One of the commands of the update a row belongs to, as handed out by
@@ -215,6 +238,21 @@ pub enum Screen {
     PlanSaved {
         outcome: CommandRef,
     },
+    /// The plans on sale with their prices (Buy / Renew).
+    Buy,
+    /// Admin: payments, newest first.
+    Payments {
+        page: i64,
+    },
+    /// Admin: a payment and "refund?".
+    ConfirmRefund {
+        id: i64,
+    },
+    /// Admin: after a refund request, its `RequestRefund` outcome.
+    RefundRequested {
+        id: i64,
+        outcome: CommandRef,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +353,8 @@ pub enum Notice {
     RebootConfirmInvalid,
     /// The speed test started; the result follows as a message.
     SpeedTestStarted,
+    /// A payment confirmation the bot cannot read (not an invoice of ours).
+    PaymentUnrecognized,
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

@@ -133,6 +133,7 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             None,
         ),
         Notice::PlanUnavailable => plain("plan-unavailable"),
+        Notice::PaymentUnrecognized => plain("payment-unrecognized"),
         Notice::RebootConfirmExpired => plain("reboot-confirm-expired"),
         Notice::RebootConfirmInvalid => plain("reboot-confirm-invalid"),
         Notice::SpeedTestStarted => plain("speedtest-started"),

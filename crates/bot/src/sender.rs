@@ -195,7 +195,7 @@ fn done(row: &OutboxRow) -> Option<Step> {
 /// Runs one Bot API call with retries: transient failures back off (1 s → 60 s), flood
 /// control waits as told. `None` when stopped meanwhile or `max_attempts` ran out on
 /// transient errors.
-async fn call<T, F, Fut>(
+pub(crate) async fn call<T, F, Fut>(
     stop: &mut watch::Receiver<bool>,
     max_attempts: Option<u32>,
     mut f: F,
@@ -356,6 +356,116 @@ async fn perform(
             range,
             edit,
         } => send_chart(ctx, row, lang, node_id, range, edit, stop).await,
+        Out::Invoice {
+            lang,
+            order_id,
+            order,
+        } => send_invoice(ctx, row, lang, &order_id, order, stop).await,
+        Out::PreCheckout {
+            lang,
+            query_id,
+            check,
+        } => {
+            let error = crate::screens::buy::pre_checkout_error(lang, check, outcomes);
+            // Telegram waits 10 s for the answer: a few quick attempts, no long backoff.
+            let r = call(stop, Some(ANSWER_ATTEMPTS), || {
+                ctx.tg.answer_pre_checkout(&query_id, error.as_deref())
+            })
+            .await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "pre-checkout query not answered");
+            }
+            done(row)
+        }
+        Out::PaymentDone { payment_id } | Out::RefundDone { payment_id } => {
+            let refunded = matches!(out, Out::RefundDone { .. });
+            let chat = row.chat_id;
+            let rendered =
+                match crate::screens::buy::payer_text(ctx, chat, payment_id, refunded).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return done(row),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a payment; retrying later");
+                        return None;
+                    }
+                };
+            let (text, keyboard) = rendered;
+            let r = call(stop, None, || {
+                ctx.tg.send_text(chat, &text, true, keyboard.clone())
+            })
+            .await?;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "payment confirmation not sent");
+            }
+            done(row)
+        }
+        Out::Refund { payment_id } => refund(ctx, row, payment_id, stop).await,
+    }
+}
+
+/// The invoice of an order created by the same update (nothing when it was refused but
+/// the reason).
+async fn send_invoice(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    order_id: &str,
+    order: crate::outbox::CommandRef,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    use crate::screens::buy;
+    let chat = row.chat_id;
+    if let Some(text) = buy::order_refused(lang, Outcomes(&row.outcomes), order) {
+        let _ = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await?;
+        return done(row);
+    }
+    let invoice = match buy::invoice(ctx, lang, order_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return done(row),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read an order; retrying later");
+            return None;
+        }
+    };
+    let (title, description, payload, amount) = invoice;
+    let r = call(stop, None, || {
+        ctx.tg
+            .send_invoice(chat, &title, &description, &payload, &title, amount)
+    })
+    .await?;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "invoice not sent");
+    }
+    done(row)
+}
+
+/// A refund through Telegram: its answer is recorded (`RefundResult`) before the row is
+/// reported done, so a crash in between repeats the call (Telegram then answers
+/// CHARGE_ALREADY_REFUNDED, read as the yes it was), never loses the answer.
+async fn refund(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    payment_id: i64,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    use crate::screens::payments::{call_refund, RefundCall};
+    match call_refund(ctx, row, payment_id, stop).await {
+        RefundCall::Stopped => None,
+        RefundCall::Nothing => done(row),
+        RefundCall::Answered { ok, error } => {
+            let command = Command::RefundResult {
+                payment_id,
+                ok,
+                error,
+            };
+            match ctx.propose(ctx.system(), command).await {
+                Ok(_) => done(row),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a refund's answer; retrying later");
+                    None
+                }
+            }
+        }
     }
 }
 

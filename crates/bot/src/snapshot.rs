@@ -284,6 +284,7 @@ async fn load_for_button(read: &ReadStore, snap: &mut Snapshot, cb: &Cb) -> Resu
             snap.plan = read.plan(id).await?
         }
         Cb::UserPlans(user) => snap.target_user = read.user(&UserRef::Id(user)).await?,
+        Cb::BuyPlan(id) => snap.plan = read.plan(id).await?,
         Cb::AssignPlan(user, plan) => {
             snap.target_user = read.user(&UserRef::Id(user)).await?;
             snap.plan = read.plan(plan).await?;

@@ -7,13 +7,15 @@
 use std::time::Duration;
 
 use teloxide::payloads::{
-    AnswerCallbackQuerySetters, EditMessageMediaSetters, EditMessageTextSetters, GetUpdatesSetters,
-    SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendVoiceSetters,
+    AnswerCallbackQuerySetters, AnswerPreCheckoutQuerySetters, EditMessageMediaSetters,
+    EditMessageTextSetters, GetUpdatesSetters, SendDocumentSetters, SendMessageSetters,
+    SendPhotoSetters, SendVoiceSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
     AllowedUpdate, CallbackQueryId, ChatId, FileId, InlineKeyboardMarkup, InputFile, InputMedia,
-    InputMediaPhoto, MessageId, ParseMode, Update,
+    InputMediaPhoto, LabeledPrice, MessageId, ParseMode, PreCheckoutQueryId, TelegramTransactionId,
+    Update, UserId,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -127,8 +129,54 @@ impl Tg {
             .offset(offset)
             .limit(limit)
             .timeout(timeout.min(self.poll_timeout).as_secs() as u32)
-            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .allowed_updates(vec![
+                AllowedUpdate::Message,
+                AllowedUpdate::CallbackQuery,
+                AllowedUpdate::PreCheckoutQuery,
+            ])
             .await
+            .map_err(|e| self.classify(e))
+    }
+
+    /// An invoice in Telegram Stars: currency `XTR`, no provider token, one price line.
+    pub async fn send_invoice(
+        &self,
+        chat: i64,
+        title: &str,
+        description: &str,
+        payload: &str,
+        label: &str,
+        amount: i64,
+    ) -> Result<i64, TgError> {
+        let price = LabeledPrice::new(label, amount.clamp(1, u32::MAX as i64) as u32);
+        self.bot
+            .send_invoice(ChatId(chat), title, description, payload, "XTR", [price])
+            .await
+            .map(|m| i64::from(m.id.0))
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Answers a pre-checkout query: ok, or refused with `error` shown to the payer.
+    pub async fn answer_pre_checkout(&self, id: &str, error: Option<&str>) -> Result<(), TgError> {
+        let q = self
+            .bot
+            .answer_pre_checkout_query(PreCheckoutQueryId(id.to_string()), error.is_none());
+        let q = match error {
+            Some(e) => q.error_message(e),
+            None => q,
+        };
+        q.await.map(|_| ()).map_err(|e| self.classify(e))
+    }
+
+    /// Refunds a Stars payment to the user who made it.
+    pub async fn refund_star_payment(&self, user: i64, charge_id: &str) -> Result<(), TgError> {
+        self.bot
+            .refund_star_payment(
+                UserId(user.max(0) as u64),
+                TelegramTransactionId(charge_id.to_string()),
+            )
+            .await
+            .map(|_| ())
             .map_err(|e| self.classify(e))
     }
 

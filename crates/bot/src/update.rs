@@ -24,6 +24,20 @@ pub(crate) enum Kind<'a> {
         data: Option<&'a str>,
         message_id: Option<i64>,
     },
+    /// Telegram asks whether to take a payment (answer within 10 s).
+    PreCheckout {
+        id: &'a str,
+        currency: &'a str,
+        total_amount: i64,
+        payload: &'a str,
+    },
+    /// A payment went through (`message.successful_payment`).
+    Paid {
+        currency: &'a str,
+        total_amount: i64,
+        payload: &'a str,
+        charge_id: &'a str,
+    },
 }
 
 impl Incoming<'_> {
@@ -52,6 +66,18 @@ pub(crate) fn incoming(update: &Update) -> Option<Incoming<'_>> {
             let from = m.from.as_ref()?;
             if from.is_bot {
                 return None;
+            }
+            if let Some(p) = m.successful_payment() {
+                return Some(Incoming {
+                    from,
+                    chat_id: m.chat.id.0,
+                    kind: Kind::Paid {
+                        currency: &p.currency,
+                        total_amount: i64::from(p.total_amount),
+                        payload: &p.invoice_payload,
+                        charge_id: &p.telegram_payment_charge_id.0,
+                    },
+                });
             }
             let kind = match (m.text(), m.voice()) {
                 (Some(t), _) => Kind::Text(t),
@@ -88,6 +114,16 @@ pub(crate) fn incoming(update: &Update) -> Option<Incoming<'_>> {
                 },
             })
         }
+        UpdateKind::PreCheckoutQuery(q) => Some(Incoming {
+            from: &q.from,
+            chat_id: q.from.id.0 as i64,
+            kind: Kind::PreCheckout {
+                id: &q.id.0,
+                currency: &q.currency,
+                total_amount: i64::from(q.total_amount),
+                payload: &q.invoice_payload,
+            },
+        }),
         _ => None,
     }
 }

@@ -151,10 +151,40 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::SetNodeDraining {
                 node_id: 0,
                 draining: true,
+            },
+        ),
+        // Payments (issue #16): a foreign order id, a credit of nothing, a refund result
+        // that is a yes with a reason.
+        (
+            node.clone(),
+            Command::CreateOrder {
+                order_id: "no spaces".into(),
+                telegram_id: 7,
+                plan_id: 1,
+            },
+        ),
+        (
+            node.clone(),
+            Command::CreditPayment {
+                payment: vpnkeeper_domain::command::payment::ProviderPayment {
+                    provider: "telegram_stars".into(),
+                    provider_payment_id: "charge".into(),
+                    order_id: "o1".into(),
+                    amount: 0,
+                    currency: "XTR".into(),
+                },
+            },
+        ),
+        (
+            node,
+            Command::RefundResult {
+                payment_id: 1,
+                ok: true,
+                error: Some("why".into()),
             },
         ),
     ]

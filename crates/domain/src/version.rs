@@ -82,6 +82,31 @@ pub const INTRODUCED: &[Introduced] = &[
         action: "node.undrain",
         format: 2,
     },
+    // Payments in Telegram Stars (issue #16, pay).
+    Introduced {
+        action: "payment.order",
+        format: 3,
+    },
+    Introduced {
+        action: "payment.check",
+        format: 3,
+    },
+    Introduced {
+        action: "payment.credit",
+        format: 3,
+    },
+    Introduced {
+        action: "payment.refund_request",
+        format: 3,
+    },
+    Introduced {
+        action: "payment.refunded",
+        format: 3,
+    },
+    Introduced {
+        action: "payment.refund_failed",
+        format: 3,
+    },
 ];
 
 /// The `upgrade-next` test build's no-op command: always one format above the release.

@@ -23,6 +23,7 @@ pub mod entry_format;
 mod fleet_queries;
 mod legacy_queries;
 pub mod log_store;
+pub mod payment_queries;
 pub mod plan_queries;
 pub mod queries;
 pub mod raft_types;

@@ -352,6 +352,9 @@ const REPLICATED_TABLES: &[&str] = &[
     "voice_notes",
     // Scheduled backups queued to the admins (issue #18).
     "backup_telegram",
+    // Payments (migration 0060, issue #16).
+    "payment_orders",
+    "payments",
 ];
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own

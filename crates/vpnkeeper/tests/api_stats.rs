@@ -137,7 +137,7 @@ async fn stats_count_users_by_status_new_users_and_devices_per_node() {
     assert_eq!(
         stats["revenue"],
         json!({"currency": "XTR", "stars_today": 0, "stars_this_month": 0,
-            "payments_this_month": 0}),
+            "payments_this_month": 0, "stars_7d": 0, "stars_30d": 0}),
         "{stats}"
     );
 

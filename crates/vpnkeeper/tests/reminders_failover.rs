@@ -148,12 +148,12 @@ async fn each_reminder_is_sent_once_across_leader_restarts() {
     let user = b.api(&format!("/api/v1/users/{}", ids[2])).await;
     assert_eq!(user["status"], "expired", "{user}");
 
-    // The renewal button leads to the user's devices (until payments exist).
+    // The renewal button opens the plans on sale (issue #16; none are priced here).
     let in3d = TgUser::new(IN_3D, "Three", None, "en");
     let reminder = reminders(&b, IN_3D).remove(0);
     let screen = b.press_screen(&in3d, &reminder, "rn").await;
     assert!(
-        screen.text().contains("no devices yet"),
+        screen.text().contains("No plans are on sale"),
         "{}",
         screen.text()
     );

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod node_metrics;
 pub mod node_ops;
 pub mod nodes;
+pub mod payments;
 pub mod plans;
 pub mod stats;
 pub mod tickets;

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use vpnkeeper_store::payment_queries::Revenue;
 use vpnkeeper_store::stats_queries::{AdminStats, NodeStats, Traffic};
 
 use crate::auth::Admin;
@@ -90,8 +91,8 @@ impl From<NodeStats> for NodeStatsView {
     }
 }
 
-/// Revenue in Telegram Stars. Payments are not recorded yet (a later issue fills these):
-/// until then every figure is 0.
+/// Revenue in Telegram Stars: payments not refunded, by when they were paid (days and
+/// months UTC; 7 d and 30 d are rolling windows ending now).
 #[derive(Serialize, ToSchema)]
 pub struct RevenueView {
     /// Always `XTR` (Telegram Stars).
@@ -100,6 +101,8 @@ pub struct RevenueView {
     pub stars_this_month: i64,
     /// Successful payments this month.
     pub payments_this_month: i64,
+    pub stars_7d: i64,
+    pub stars_30d: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,7 +118,7 @@ pub struct StatsView {
 }
 
 impl StatsView {
-    fn new(at_ms: i64, s: AdminStats) -> StatsView {
+    fn new(at_ms: i64, s: AdminStats, revenue: Revenue) -> StatsView {
         use vpnkeeper_domain::command::plan::UserStatus;
         let of = |st: UserStatus| {
             s.users_by_status
@@ -145,9 +148,11 @@ impl StatsView {
             nodes: s.nodes.into_iter().map(NodeStatsView::from).collect(),
             revenue: RevenueView {
                 currency: "XTR".into(),
-                stars_today: 0,
-                stars_this_month: 0,
-                payments_this_month: 0,
+                stars_today: revenue.today,
+                stars_this_month: revenue.this_month,
+                payments_this_month: revenue.payments_this_month,
+                stars_7d: revenue.last_7d,
+                stars_30d: revenue.last_30d,
             },
         }
     }
@@ -162,5 +167,6 @@ pub async fn get(
 ) -> Result<Json<StatsView>, ApiError> {
     let at = now_ms();
     let stats = state.read().admin_stats(at).await?;
-    Ok(Json(StatsView::new(at, stats)))
+    let revenue = state.read().revenue(at).await?;
+    Ok(Json(StatsView::new(at, stats, revenue)))
 }

@@ -14,8 +14,8 @@ use crate::entropy::Entropy;
 use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
-    access, admin, admin_users, broadcast, devices, issue, main_menu, node_card, nodes, plan_draft,
-    plans, stats, support,
+    access, admin, admin_users, broadcast, buy, devices, issue, main_menu, node_card, nodes,
+    payments, plan_draft, plans, stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -49,6 +49,29 @@ pub(crate) fn decide(inc: &Incoming<'_>, snap: &Snapshot, entropy: &mut dyn Entr
         lang: snap.lang(inc.from.language_code.as_deref()),
         plan: Plan::default(),
     };
+    // Payments are answered whoever pays: Telegram waits for a pre-checkout answer, and a
+    // successful payment is money taken that must be credited to the order's user.
+    match inc.kind {
+        Kind::PreCheckout {
+            id,
+            currency,
+            total_amount,
+            payload,
+        } => {
+            buy::pre_checkout(&mut turn, id, currency, total_amount, payload);
+            return turn.plan;
+        }
+        Kind::Paid {
+            currency,
+            total_amount,
+            payload,
+            charge_id,
+        } => {
+            buy::paid(&mut turn, currency, total_amount, payload, charge_id);
+            return turn.plan;
+        }
+        _ => {}
+    }
     match snap.standing() {
         Standing::Stranger => turn.refuse(Notice::Refused {
             telegram_id: inc.telegram_id(),
@@ -77,6 +100,8 @@ fn member(turn: &mut Turn<'_>) {
         Kind::Text(text) => main_menu::text(turn, text),
         Kind::Voice { file_id, seconds } => support::post_voice(turn, file_id, seconds),
         Kind::Other => turn.notice(Notice::FilesNotSupported),
+        // Handled before anyone's standing is looked at (`decide`).
+        Kind::PreCheckout { .. } | Kind::Paid { .. } => {}
         Kind::Callback { .. } => {
             let Some(cb) = turn.inc.callback() else {
                 turn.answer(Some(Notice::Outdated), true);
@@ -149,9 +174,14 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::PlanDevices(n) => plan_draft::input(turn, Step::Devices, Input::Devices(n)),
         Cb::PlanSave => plan_draft::save(turn),
         Cb::PlanCancel => plan_draft::cancel(turn),
-        // Until payments exist, renewing starts from the user's devices.
-        Cb::Renew => devices::list(turn),
+        // Renewing is buying: the plans on sale (issue #16).
+        Cb::Renew => buy::buy(turn),
         Cb::SpeedTest(id) => nodes::speed_test(turn, id),
+        Cb::Buy => buy::buy(turn),
+        Cb::BuyPlan(id) => buy::buy_plan(turn, id),
+        Cb::Payments(page) => payments::list(turn, page),
+        Cb::Refund(id) => payments::refund(turn, id),
+        Cb::RefundYes(id) => payments::refund_yes(turn, id),
     }
 }
 

@@ -330,6 +330,7 @@ fn plan(commands: Vec<Command>, outbox: Vec<OutboxItem>) -> Plan {
 mod admin_screens;
 mod member_screens;
 mod node_charts;
+mod payments;
 mod plan_draft;
 mod plan_screens;
 mod standing;

@@ -51,6 +51,7 @@ pub(super) fn menu_screen(lang: Lang, view: &View) -> Rendered {
             btn(t(lang, "btn-broadcast"), Cb::Broadcast),
         ],
         vec![btn(t(lang, "btn-plans"), Cb::Plans)],
+        vec![btn(t(lang, "btn-payments"), Cb::Payments(0))],
     ];
     if view.pending_total > 0 || view.access == Access::Approval {
         rows.push(vec![btn(

@@ -134,6 +134,7 @@ pub(super) fn main_screen(lang: Lang, name: &str, view: &View) -> Rendered {
         ],
         vec![btn(t(lang, "btn-support"), Cb::Support)],
         vec![btn(t(lang, "btn-language"), Cb::SetLang(lang.other()))],
+        vec![btn(t(lang, "btn-buy"), Cb::Buy)],
     ];
     if view.admin {
         rows.push(vec![btn(t(lang, "btn-admin"), Cb::Admin)]);

@@ -19,12 +19,14 @@ pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod admin_users;
 pub(crate) mod broadcast;
+pub(crate) mod buy;
 pub(crate) mod devices;
 pub(crate) mod invite;
 pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod node_card;
 pub(crate) mod nodes;
+pub(crate) mod payments;
 pub(crate) mod plan_draft;
 pub(crate) mod plans;
 pub(crate) mod stats;
@@ -82,6 +84,11 @@ pub(crate) struct View {
     pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
     /// An operator marked the node a card is about draining (no new devices).
     pub node_draining: bool,
+    /// Payments (admin list, newest first) and the payment a screen is about.
+    pub payments: Vec<vpnkeeper_store::payment_queries::Payment>,
+    pub payment: Option<vpnkeeper_store::payment_queries::Payment>,
+    /// Revenue for the stats screen.
+    pub revenue: vpnkeeper_store::payment_queries::Revenue,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -122,6 +129,10 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         }
         Screen::PlanDraft | Screen::PlanSaved { .. } => {
             plan_draft::load(ctx, chat, screen, &mut view).await?
+        }
+        Screen::Buy => buy::load(ctx, &mut view).await?,
+        Screen::Payments { .. } | Screen::ConfirmRefund { .. } | Screen::RefundRequested { .. } => {
+            payments::load(ctx, screen, &mut view).await?
         }
     }
     Ok(view)
@@ -165,6 +176,10 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
         Screen::PlanDraft => plan_draft::draft_screen(lang, view),
         Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
+        Screen::Buy => buy::buy_screen(lang, view),
+        Screen::Payments { page } => payments::list_screen(lang, *page, view),
+        Screen::ConfirmRefund { .. } => payments::confirm_screen(lang, view),
+        Screen::RefundRequested { .. } => payments::requested_screen(lang, view, outcomes),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The admin's stats screen (issue #15 item 8): the figures of `GET /api/v1/stats` — users
 //! by status, new and active users, traffic today and this month, each node's devices,
-//! traffic and reachability, and revenue (0 until payments are recorded).
+//! traffic and reachability, and revenue (this month; today, 7 and 30 days).
 
 use vpnkeeper_domain::command::plan::UserStatus;
 use vpnkeeper_store::stats_queries::{AdminStats, NodeStats};
@@ -25,7 +25,9 @@ pub(crate) fn show(turn: &mut Turn<'_>) {
 // ---- load ----
 
 pub(super) async fn load(ctx: &Ctx, view: &mut View) -> Result<(), ReadError> {
-    view.admin_stats = ctx.read().admin_stats(crate::now_ms()).await?;
+    let now = crate::now_ms();
+    view.admin_stats = ctx.read().admin_stats(now).await?;
+    view.revenue = ctx.read().revenue(now).await?;
     Ok(())
 }
 
@@ -79,10 +81,19 @@ pub(super) fn stats_screen(lang: Lang, view: &View) -> Rendered {
             ("active24", num(st.active_users_24h)),
             ("today", s(bytes(st.traffic_today.total()))),
             ("month", s(bytes(st.traffic_month.total()))),
-            // Payments are not recorded yet (the payments issue fills this).
-            ("revenue", num(0)),
+            ("revenue", num(view.revenue.this_month)),
         ],
     );
+    text.push('\n');
+    text.push_str(&tr(
+        lang,
+        "stats-revenue",
+        &[
+            ("today", num(view.revenue.today)),
+            ("week", num(view.revenue.last_7d)),
+            ("month", num(view.revenue.last_30d)),
+        ],
+    ));
     text.push_str("\n\n");
     if st.nodes.is_empty() {
         text.push_str(&t(lang, "stats-no-nodes"));

@@ -31,6 +31,7 @@ pub mod import;
 pub mod node;
 pub mod node_status;
 mod outcome;
+pub mod payment;
 pub mod plan;
 mod refs;
 pub mod reminder;
@@ -320,6 +321,42 @@ pub enum Command {
         node_id: NodeId,
         draining: bool,
     },
+    /// A user chose a plan to buy (issue #16): apply fixes the order's price — the plan's,
+    /// less a pending promo discount — so the invoice and the pre-checkout agree.
+    CreateOrder {
+        /// Random, chosen by the proposer; named in the invoice payload.
+        order_id: String,
+        telegram_id: i64,
+        plan_id: plan::PlanId,
+    },
+    /// Telegram's pre-checkout query for an order. Refused (the refusal is the answer the
+    /// user sees) when the order is unknown or paid, its plan archived, or the amount or
+    /// currency differs; no effect otherwise. Not audited (no money moved).
+    CheckOrder {
+        order_id: String,
+        telegram_id: i64,
+        amount: i64,
+        currency: String,
+    },
+    /// A confirmed payment: recorded once per (provider, provider payment id) — a second
+    /// delivery changes nothing — the order's plan extended for its user and the
+    /// confirmation queued in the bot's outbox, all in this entry.
+    CreditPayment {
+        payment: payment::ProviderPayment,
+    },
+    /// An admin asks for a payment to be refunded: apply marks it `refund_pending` and
+    /// queues the provider call in the bot's outbox. Days are taken back by `RefundResult`.
+    RequestRefund {
+        payment_id: i64,
+    },
+    /// The provider's answer to a refund: `ok` marks it refunded and takes the days back;
+    /// a refusal marks it `refund_failed` (with the reason) and changes nothing else.
+    RefundResult {
+        payment_id: i64,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 impl Command {
@@ -375,6 +412,12 @@ impl Command {
             Command::SetNodeDraining {
                 draining: false, ..
             } => "node.undrain",
+            Command::CreateOrder { .. } => "payment.order",
+            Command::CheckOrder { .. } => "payment.check",
+            Command::CreditPayment { .. } => "payment.credit",
+            Command::RequestRefund { .. } => "payment.refund_request",
+            Command::RefundResult { ok: true, .. } => "payment.refunded",
+            Command::RefundResult { ok: false, .. } => "payment.refund_failed",
         }
     }
 
@@ -391,6 +434,7 @@ impl Command {
                 | Command::TelegramChat { .. }
                 | Command::BroadcastProgress { .. }
                 | Command::RecheckDue { .. }
+                | Command::CheckOrder { .. }
         )
     }
 
@@ -493,6 +537,24 @@ impl Command {
             }
             Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
             Command::SetNodeDraining { node_id, .. } => node_status::validate(*node_id),
+            Command::CreateOrder {
+                order_id,
+                telegram_id,
+                ..
+            }
+            | Command::CheckOrder {
+                order_id,
+                telegram_id,
+                ..
+            } => {
+                payment::validate_order_id(order_id)?;
+                crate::validate::telegram_id("telegram_id", *telegram_id)
+            }
+            Command::CreditPayment { payment: p } => payment::validate_credit(p),
+            Command::RequestRefund { .. } => Ok(()),
+            Command::RefundResult { ok, error, .. } => {
+                payment::validate_refund_result(*ok, error.as_deref())
+            }
         }
     }
 

@@ -16,6 +16,8 @@ mod import;
 mod node;
 mod node_drain;
 mod node_status;
+mod payment;
+pub(crate) mod payment_hooks;
 mod plan;
 pub(crate) mod reminder;
 mod telegram;
@@ -283,5 +285,23 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         C::SetNodeDraining { node_id, draining } => {
             node_drain::set_draining(conn, at, *node_id, *draining, changes)
         }
+        C::CreateOrder {
+            order_id,
+            telegram_id,
+            plan_id,
+        } => payment::create_order(conn, at, order_id, *telegram_id, *plan_id),
+        C::CheckOrder {
+            order_id,
+            telegram_id,
+            amount,
+            currency,
+        } => payment::check_order(conn, order_id, *telegram_id, *amount, currency),
+        C::CreditPayment { payment: p } => payment::credit(conn, at, p, changes),
+        C::RequestRefund { payment_id } => payment::request_refund(conn, ctx, *payment_id),
+        C::RefundResult {
+            payment_id,
+            ok,
+            error,
+        } => payment::refund_result(conn, at, *payment_id, *ok, error.as_deref(), changes),
     }
 }

@@ -198,6 +198,8 @@ struct Inner {
     /// Methods answered with a permanent error (status, description), as Telegram refuses
     /// e.g. a document above its size limit (`refuse`).
     refusals: BTreeMap<String, (u16, String)>,
+    /// Dropped connections still to answer, by method (payments: retry tests).
+    fail_next: BTreeMap<String, u32>,
 }
 
 struct Shared {
@@ -380,6 +382,44 @@ impl FakeTelegram {
     }
 
     /// A group message (the bot must ignore it).
+    /// A `pre_checkout_query` update as Telegram sends it before taking a payment.
+    pub fn pre_checkout(&self, user: &TgUser, currency: &str, total: i64, payload: &str) -> i64 {
+        let user = user.clone();
+        let (currency, payload) = (currency.to_string(), payload.to_string());
+        self.push(move |id, _| {
+            json!({ "update_id": id, "pre_checkout_query": {
+                "id": format!("pcq-{id}"), "from": user.json(), "currency": currency,
+                "total_amount": total, "invoice_payload": payload
+            }})
+        })
+    }
+
+    /// A `message.successful_payment` update (Telegram Stars: no provider charge id).
+    pub fn successful_payment(
+        &self,
+        user: &TgUser,
+        total: i64,
+        payload: &str,
+        charge_id: &str,
+    ) -> i64 {
+        let user = user.clone();
+        let (payload, charge_id) = (payload.to_string(), charge_id.to_string());
+        self.push(move |id, mid| {
+            json!({ "update_id": id, "message": {
+                "message_id": mid, "date": now_unix(), "chat": user.chat(), "from": user.json(),
+                "successful_payment": {
+                    "currency": "XTR", "total_amount": total, "invoice_payload": payload,
+                    "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""
+                }
+            }})
+        })
+    }
+
+    /// The next `n` calls of `method` have their connection cut (a transport failure).
+    pub fn fail_next(&self, method: &str, n: u32) {
+        self.lock().fail_next.insert(method.to_string(), n);
+    }
+
     pub fn group_text(&self, user: &TgUser, text: &str) -> i64 {
         let user = user.clone();
         let text = text.to_string();
@@ -542,6 +582,9 @@ fn normalize(method: &str) -> String {
         "answerCallbackQuery",
         "deleteMessage",
         "editMessageMedia",
+        "sendInvoice",
+        "answerPreCheckoutQuery",
+        "refundStarPayment",
     ];
     KNOWN
         .iter()
@@ -668,6 +711,12 @@ async fn answer(
     }
     {
         let mut g = shared.inner.lock().unwrap();
+        if let Some(n) = g.fail_next.get_mut(&method).filter(|n| **n > 0) {
+            *n -= 1;
+            g.rejected.push((method.clone(), 0, Instant::now()));
+            drop(g);
+            return cut();
+        }
         if let Some((status, description)) = g.refusals.get(&method).cloned() {
             g.rejected.push((method.clone(), status, Instant::now()));
             drop(g);
@@ -685,6 +734,9 @@ async fn answer(
             | "answerCallbackQuery"
             | "deleteMessage"
             | "editMessageMedia"
+            | "sendInvoice"
+            | "answerPreCheckoutQuery"
+            | "refundStarPayment"
     );
     if is_send {
         let held = shared.inner.lock().unwrap().hold;
@@ -777,6 +829,53 @@ async fn answer(
                 via: via.clone(),
             });
             ok(msg)
+        }
+        "sendInvoice" => {
+            let chat = as_i64(&params["chat_id"]).unwrap_or(0);
+            let mut g = shared.inner.lock().unwrap();
+            let mid = g.next_message_id;
+            g.next_message_id += 1;
+            let prices = match &params["prices"] {
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                v => v.clone(),
+            };
+            let total: i64 = prices
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["amount"].as_i64())
+                .sum();
+            let msg = json!({
+                "message_id": mid, "date": now_unix(),
+                "chat": { "id": chat, "type": "private", "first_name": "user" },
+                "from": { "id": BOT_ID, "is_bot": true, "first_name": "vpnkeeper" },
+                "invoice": {
+                    "title": params["title"], "description": params["description"],
+                    "start_parameter": "", "currency": params["currency"], "total_amount": total
+                }
+            });
+            g.calls.push(Call {
+                method: method.clone(),
+                params,
+                files,
+                at: Instant::now(),
+                message_id: Some(mid),
+                status: 200,
+                via: via.clone(),
+            });
+            ok(msg)
+        }
+        "answerPreCheckoutQuery" | "refundStarPayment" => {
+            shared.inner.lock().unwrap().calls.push(Call {
+                method: method.clone(),
+                params,
+                files,
+                at: Instant::now(),
+                message_id: None,
+                status: 200,
+                via: via.clone(),
+            });
+            ok(json!(true))
         }
         "answerCallbackQuery" | "deleteMessage" => {
             shared.inner.lock().unwrap().calls.push(Call {
