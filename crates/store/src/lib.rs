@@ -24,6 +24,7 @@ mod fleet_queries;
 mod legacy_queries;
 pub mod log_store;
 pub mod plan_queries;
+pub mod promo_queries;
 pub mod queries;
 pub mod raft_types;
 mod sql;

@@ -26,16 +26,20 @@ use crate::validate::ValidationError;
 mod actor;
 pub mod api_key;
 pub mod backup;
+pub mod balance;
 pub mod device;
 pub mod import;
 pub mod node;
 pub mod node_status;
 mod outcome;
 pub mod plan;
+pub mod promo;
+pub mod referral;
 mod refs;
 pub mod reminder;
 pub mod telegram;
 pub mod ticket;
+pub mod trial;
 pub mod usage;
 pub mod user;
 pub mod voice;
@@ -320,6 +324,44 @@ pub enum Command {
         node_id: NodeId,
         draining: bool,
     },
+    /// Credits (positive) or debits (negative) a user's balance in Stars (issue #16 item 3).
+    /// A debit below zero is refused; the ledger keeps the actor and the reason.
+    AdjustBalance {
+        user: UserRef,
+        delta_stars: i64,
+        #[serde(default)]
+        reason: String,
+    },
+    /// A new promo code (issue #16 item 5).
+    CreatePromoCode {
+        promo: promo::PromoSpec,
+    },
+    /// Takes a promo code out of use (redemptions already made stay).
+    DisablePromoCode {
+        code: String,
+    },
+    /// A user redeems a promo code: refused when unknown, disabled, expired, used up, or
+    /// already used by this user. Days and traffic apply at once; a discount waits for the
+    /// user's next paid order (store `apply/payment_hooks.rs`).
+    RedeemPromoCode {
+        user: UserRef,
+        code: String,
+    },
+    /// The free trial (issue #16 item 4): `plan_id` for `days`, once per Telegram account
+    /// ever. Plan and length come from the proposer's `[payments]` config.
+    StartTrial {
+        telegram_id: i64,
+        plan_id: plan::PlanId,
+        days: i64,
+    },
+    /// Binds a new user to the referrer whose code they came with (issue #16 item 6).
+    /// Refused for a user who is not new (created in this same entry), for self-referral and
+    /// for loops. `reward` is fixed now, from the proposer's config.
+    BindReferrer {
+        referee: UserRef,
+        code: String,
+        reward: referral::ReferralReward,
+    },
 }
 
 impl Command {
@@ -375,6 +417,12 @@ impl Command {
             Command::SetNodeDraining {
                 draining: false, ..
             } => "node.undrain",
+            Command::AdjustBalance { .. } => "balance.adjust",
+            Command::CreatePromoCode { .. } => "promo.create",
+            Command::DisablePromoCode { .. } => "promo.disable",
+            Command::RedeemPromoCode { .. } => "promo.redeem",
+            Command::StartTrial { .. } => "trial.start",
+            Command::BindReferrer { .. } => "referral.bind",
         }
     }
 
@@ -493,6 +541,33 @@ impl Command {
             }
             Command::TelegramBackupDue { slot_ms, chats } => backup::validate_due(*slot_ms, chats),
             Command::SetNodeDraining { node_id, .. } => node_status::validate(*node_id),
+            Command::AdjustBalance {
+                user,
+                delta_stars,
+                reason,
+            } => {
+                user.validate()?;
+                balance::validate_adjust(*delta_stars, reason)
+            }
+            Command::CreatePromoCode { promo } => promo.validate(),
+            Command::DisablePromoCode { code } => promo::validate_code(code),
+            Command::RedeemPromoCode { user, code } => {
+                user.validate()?;
+                promo::validate_code(code)
+            }
+            Command::StartTrial {
+                telegram_id,
+                plan_id,
+                days,
+            } => trial::validate_start(*telegram_id, *plan_id, *days),
+            Command::BindReferrer {
+                referee,
+                code,
+                reward,
+            } => {
+                referee.validate()?;
+                referral::validate_bind(code, reward)
+            }
         }
     }
 

@@ -10,16 +10,21 @@
 mod access;
 mod api_key;
 mod backup;
+pub(crate) mod balance;
 mod broadcast;
 mod device;
 mod import;
 mod node;
 mod node_drain;
 mod node_status;
+pub(crate) mod payment_hooks;
 mod plan;
+mod promo;
+mod referral;
 pub(crate) mod reminder;
 mod telegram;
 mod ticket;
+mod trial;
 mod usage;
 mod user;
 mod voice;
@@ -283,5 +288,23 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
         C::SetNodeDraining { node_id, draining } => {
             node_drain::set_draining(conn, at, *node_id, *draining, changes)
         }
+        C::AdjustBalance {
+            user,
+            delta_stars,
+            reason,
+        } => balance::adjust(conn, ctx, user, *delta_stars, reason),
+        C::CreatePromoCode { promo: p } => promo::create(conn, ctx, p),
+        C::DisablePromoCode { code } => promo::disable(conn, code),
+        C::RedeemPromoCode { user, code } => promo::redeem(conn, at, user, code, changes),
+        C::StartTrial {
+            telegram_id,
+            plan_id,
+            days,
+        } => trial::start(conn, at, *telegram_id, *plan_id, *days, changes),
+        C::BindReferrer {
+            referee,
+            code,
+            reward,
+        } => referral::bind(conn, at, referee, code, reward),
     }
 }
