@@ -74,6 +74,13 @@ pub enum Cb {
     // node operations (issue #14)
     /// Run a speed test between the leader and the node.
     SpeedTest(u64),
+    // balances, promo codes, trials and referrals (issue #16)
+    /// The user's account: balance, referral link, promo and trial buttons.
+    Account,
+    /// How to enter a promo code.
+    Promo,
+    /// Take the free trial.
+    Trial,
 }
 
 impl Cb {
@@ -174,6 +181,9 @@ impl Cb {
             Cb::PlanCancel => "pdn".into(),
             Cb::Renew => "rn".into(),
             Cb::SpeedTest(id) => format!("st:{id}"),
+            Cb::Account => "acct".into(),
+            Cb::Promo => "promo".into(),
+            Cb::Trial => "trial".into(),
         }
     }
 
@@ -251,6 +261,9 @@ impl Cb {
             "pdn" if none => Cb::PlanCancel,
             "rn" if none => Cb::Renew,
             "st" => Cb::SpeedTest(node()?),
+            "acct" if none => Cb::Account,
+            "promo" if none => Cb::Promo,
+            "trial" if none => Cb::Trial,
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -366,6 +379,9 @@ mod tests {
             Cb::PlanCancel,
             Cb::Renew,
             Cb::SpeedTest(7),
+            Cb::Account,
+            Cb::Promo,
+            Cb::Trial,
         ];
         for cb in all {
             let data = cb.encode();

@@ -15,7 +15,7 @@ use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
     access, admin, admin_users, broadcast, devices, issue, main_menu, nodes, plan_draft, plans,
-    stats, support,
+    promo, stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -149,6 +149,12 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         // Until payments exist, renewing starts from the user's devices.
         Cb::Renew => devices::list(turn),
         Cb::SpeedTest(id) => nodes::speed_test(turn, id),
+        Cb::Account => turn.ok(Screen::Account),
+        Cb::Promo => {
+            turn.answer(None, false);
+            turn.notice(Notice::PromoHowTo);
+        }
+        Cb::Trial => promo::trial(turn),
     }
 }
 

@@ -25,7 +25,10 @@ pub(crate) mod issue;
 pub(crate) mod main_menu;
 pub(crate) mod nodes;
 pub(crate) mod plan_draft;
+pub(crate) mod balance;
 pub(crate) mod plans;
+pub(crate) mod promo;
+pub(crate) mod referral;
 pub(crate) mod stats;
 pub(crate) mod support;
 
@@ -75,6 +78,14 @@ pub(crate) struct View {
     pub plan_draft: Option<plan_draft::Draft>,
     /// The last speed test of the node a card is about, measured from this node.
     pub node_speed: Option<vpnkeeper_cluster::node_ops::SpeedResult>,
+    /// The main menu offers the free trial.
+    pub trial_offer: bool,
+    /// The account screen: balance, referral standing, the bot's @username for the link.
+    pub balance_stars: i64,
+    pub referral: vpnkeeper_store::promo_queries::ReferralInfo,
+    pub bot_username: Option<String>,
+    /// Every promo code (admin list).
+    pub promo_codes: Vec<vpnkeeper_store::promo_queries::PromoCodeRow>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -116,6 +127,8 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::PlanDraft | Screen::PlanSaved { .. } => {
             plan_draft::load(ctx, chat, screen, &mut view).await?
         }
+        Screen::Account => referral::load(ctx, chat, &mut view).await?,
+        Screen::PromoCodes => view.promo_codes = ctx.read().promo_codes().await?,
     }
     Ok(view)
 }
@@ -158,6 +171,8 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::UserPlans { .. } => plans::user_plans_screen(lang, view),
         Screen::PlanDraft => plan_draft::draft_screen(lang, view),
         Screen::PlanSaved { outcome } => plan_draft::saved_screen(lang, view, outcomes, *outcome),
+        Screen::Account => referral::account_screen(lang, view),
+        Screen::PromoCodes => promo::list_screen(lang, view),
     }
 }
 
