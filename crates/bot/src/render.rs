@@ -147,7 +147,9 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
         Notice::ReferralOwn => plain("referral-own"),
         Notice::ReferralNotNew => plain("referral-not-new"),
         Notice::BalanceResult { outcome } => screens::balance::result(lang, outcomes, *outcome),
-        Notice::AdminUsage { usage } => (tr(lang, "admin-usage", &[("usage", s(html(usage)))]), None),
+        Notice::AdminUsage { usage } => {
+            (tr(lang, "admin-usage", &[("usage", s(html(usage)))]), None)
+        }
         Notice::TicketAdminVoice {
             post,
             from,

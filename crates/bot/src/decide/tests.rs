@@ -331,5 +331,6 @@ mod admin_screens;
 mod member_screens;
 mod plan_draft;
 mod plan_screens;
+mod promo_screens;
 mod standing;
 mod support;

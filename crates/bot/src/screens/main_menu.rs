@@ -111,8 +111,7 @@ pub(super) async fn load(
         if let Some(u) = &view.user {
             view.devices = read.devices_of_user(u.id, false).await?;
             // The trial is offered from /start until this Telegram account has had it.
-            view.trial_offer =
-                ctx.settings.promo.trial.is_some() && !read.trial_used(chat).await?;
+            view.trial_offer = ctx.settings.promo.trial.is_some() && !read.trial_used(chat).await?;
         }
     }
     Ok(())

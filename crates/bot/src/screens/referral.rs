@@ -60,7 +60,12 @@ pub(crate) fn start(turn: &mut Turn<'_>, payload: Option<&str>) {
             let Some(reward) = turn.snap.promo.referral_reward else {
                 return;
             };
-            if turn.snap.referrer.as_ref().is_some_and(|r| r.id == referrer_id) {
+            if turn
+                .snap
+                .referrer
+                .as_ref()
+                .is_some_and(|r| r.id == referrer_id)
+            {
                 let referee = UserRef::TelegramId(turn.tg());
                 turn.plan.command(Command::BindReferrer {
                     referee,
