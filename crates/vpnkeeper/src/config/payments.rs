@@ -49,7 +49,10 @@ impl PaymentsSection {
         match self.referral_reward.as_str() {
             "none" => {}
             "days" if !(1..=365).contains(&self.referral_days) => {
-                return Err(invalid("payments.referral_days", "must be between 1 and 365"));
+                return Err(invalid(
+                    "payments.referral_days",
+                    "must be between 1 and 365",
+                ));
             }
             "percent" if !(1..=100).contains(&self.referral_percent) => {
                 return Err(invalid(
@@ -130,7 +133,10 @@ mod tests {
             (with(|p| p.trial_plan = Some(0)), "payments.trial_plan"),
             (with(|p| p.trial_days = 0), "payments.trial_days"),
             (with(|p| p.trial_days = 366), "payments.trial_days"),
-            (with(|p| p.referral_reward = "stars".into()), "payments.referral_reward"),
+            (
+                with(|p| p.referral_reward = "stars".into()),
+                "payments.referral_reward",
+            ),
             (
                 with(|p| {
                     p.referral_reward = "days".into();
