@@ -47,34 +47,38 @@ pub struct ReferralInfo {
 const CODE_COLS: &str =
     "id, code, kind, amount, max_uses, uses, expires_at, disabled, created_at, created_by";
 
+fn code_row(r: &sqlx::sqlite::SqliteRow) -> PromoCodeRow {
+    PromoCodeRow {
+        id: r.get(0),
+        code: r.get(1),
+        kind: r.get(2),
+        amount: r.get(3),
+        max_uses: r.get(4),
+        uses: r.get(5),
+        expires_at_ms: r.get(6),
+        disabled: r.get::<i64, _>(7) != 0,
+        created_at_ms: r.get(8),
+        created_by: r.get(9),
+    }
+}
+
 impl ReadStore {
     pub async fn promo_codes(&self) -> Result<Vec<PromoCodeRow>, sqlx::Error> {
         let rows = sqlx::query(&format!("SELECT {CODE_COLS} FROM promo_codes ORDER BY id"))
             .fetch_all(self.pool())
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PromoCodeRow {
-                id: r.get(0),
-                code: r.get(1),
-                kind: r.get(2),
-                amount: r.get(3),
-                max_uses: r.get(4),
-                uses: r.get(5),
-                expires_at_ms: r.get(6),
-                disabled: r.get::<i64, _>(7) != 0,
-                created_at_ms: r.get(8),
-                created_by: r.get(9),
-            })
-            .collect())
+        Ok(rows.iter().map(code_row).collect())
     }
 
+    /// One code, compared case-insensitively (the column's collation).
     pub async fn promo_code(&self, code: &str) -> Result<Option<PromoCodeRow>, sqlx::Error> {
-        Ok(self
-            .promo_codes()
-            .await?
-            .into_iter()
-            .find(|c| c.code.eq_ignore_ascii_case(code)))
+        let row = sqlx::query(&format!(
+            "SELECT {CODE_COLS} FROM promo_codes WHERE code = ?"
+        ))
+        .bind(code)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(code_row))
     }
 
     /// The user's balance in Stars (0 when they never had one).

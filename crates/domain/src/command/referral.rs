@@ -77,7 +77,8 @@ pub fn code_of(user_id: i64) -> String {
 
 /// The user id a code names, if it is a well-formed code.
 pub fn user_of(code: &str) -> Option<i64> {
-    if code.is_empty() || code.len() > 12 {
+    // i64::MAX is 13 base-36 digits.
+    if code.is_empty() || code.len() > 13 {
         return None;
     }
     let id = i64::from_str_radix(&code.to_ascii_lowercase(), 36).ok()?;
