@@ -43,6 +43,7 @@ use routes::{
     audit, backup, devices, docs, health as health_routes, imports, invites, keys, node_metrics,
     node_ops, nodes, payments, plans, stats, tickets, users,
 };
+use routes::{balances, promo_codes};
 
 /// The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations.
 #[derive(OpenApi)]
@@ -71,6 +72,8 @@ use routes::{
         node_ops::speed_test, node_ops::last_speed_test, node_ops::reboot,
         node_ops::drain, node_ops::undrain,
         payments::list, payments::refund,
+        promo_codes::list, promo_codes::create, promo_codes::disable, promo_codes::redeem,
+        balances::get, balances::adjust, balances::referral,
     ),
     // Schemas only referenced from query parameters are not collected automatically.
     components(schemas(sub::FormatParam, error::ErrorBody, node_metrics::MetricsRange, node_metrics::ChartMetricParam)),
@@ -85,6 +88,7 @@ use routes::{
         (name = "tickets", description = "Support tickets opened from the Telegram bot"),
         (name = "stats", description = "Admin stats: users by status, traffic, nodes, revenue"),
         (name = "payments", description = "Payments in Telegram Stars and their refunds"),
+        (name = "promo", description = "Promo codes: days, traffic or a discount on the next purchase"),
     )
 )]
 struct ApiDoc;
@@ -152,6 +156,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/payments", get(payments::list))
         .route("/payments/{id}/refund", post(payments::refund))
         .route("/stats", get(stats::get))
+        .route(
+            "/promo-codes",
+            get(promo_codes::list).post(promo_codes::create),
+        )
+        .route("/promo-codes/{code}/disable", post(promo_codes::disable))
+        .route("/users/{user}/promo", post(promo_codes::redeem))
+        .route(
+            "/users/{user}/balance",
+            get(balances::get).post(balances::adjust),
+        )
+        .route("/users/{user}/referral", get(balances::referral))
         .route(
             "/nodes/{id}/speedtest",
             get(node_ops::last_speed_test).post(node_ops::speed_test),

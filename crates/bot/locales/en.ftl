@@ -346,3 +346,27 @@ refund-confirm = Refund { $stars } ⭐ and take back { $days } days?
 btn-yes-refund = ✅ Yes, refund
 refund-requested = ⏳ Refund of #{ $id } requested; Telegram's answer shows in the list.
 stats-revenue = 💰 Revenue: today { $today } ⭐ · 7 d { $week } ⭐ · 30 d { $month } ⭐
+
+## Balances, promo codes, trials, referrals (issue #16)
+btn-account = 💰 Balance & invites
+btn-promo = 🎟 Promo code
+btn-trial = 🎁 Free trial
+account = 💰 Your balance: { $stars } ⭐
+    🎟 Have a promo code? Send <code>/promo CODE</code>.
+
+    👥 Invite friends with your link:
+    { $link }
+    Invited: { $referred }, rewarded: { $rewarded }.
+promo-how-to = 🎟 Send your promo code as <code>/promo CODE</code>.
+promo-bad-code = ⚠️ That is not a promo code: codes are 3–32 latin letters, digits, - or _.
+promo-days = ✅ Promo code applied: { $days } extra days.
+promo-traffic = ✅ Promo code applied: { $size } extra traffic.
+promo-discount = ✅ Promo code applied: { $percent }% off your next purchase.
+promo-list-title = 🎟 Promo codes (uses / max):
+promo-list-empty = No promo codes yet.
+trial-started = 🎁 Your free trial has started: { $days } days.
+trial-used = The free trial has already been used by this Telegram account.
+referral-own = 👥 That is your own invite link: share it with friends instead.
+referral-not-new = 👥 Invite links count only for new users.
+balance-changed = ✅ Balance of user { $user }: { $stars } ⭐
+admin-usage = ⚠️ Usage: <code>{ $usage }</code>

@@ -91,6 +91,13 @@ pub enum Cb {
     Refund(i64),
     /// Admin: the confirmed refund of payment `.0`.
     RefundYes(i64),
+    // balances, promo codes, trials and referrals (issue #16)
+    /// The user's account: balance, referral link, promo and trial buttons.
+    Account,
+    /// How to enter a promo code.
+    Promo,
+    /// Take the free trial.
+    Trial,
 }
 
 impl Cb {
@@ -205,6 +212,9 @@ impl Cb {
             Cb::Payments(p) => format!("py:{p}"),
             Cb::Refund(id) => format!("rf:{id}"),
             Cb::RefundYes(id) => format!("rfy:{id}"),
+            Cb::Account => "acct".into(),
+            Cb::Promo => "promo".into(),
+            Cb::Trial => "trial".into(),
         }
     }
 
@@ -293,6 +303,9 @@ impl Cb {
             "py" => Cb::Payments(id()?),
             "rf" => Cb::Refund(id()?),
             "rfy" => Cb::RefundYes(id()?),
+            "acct" if none => Cb::Account,
+            "promo" if none => Cb::Promo,
+            "trial" if none => Cb::Trial,
             _ => return None,
         };
         // Arguments a variant does not take make the data foreign.
@@ -412,6 +425,9 @@ mod tests {
             Cb::NodeChart(u64::MAX >> 1, vpnkeeper_domain::telemetry::Range::Day),
             Cb::NodeDrain(2),
             Cb::NodeUndrain(u64::MAX >> 1),
+            Cb::Account,
+            Cb::Promo,
+            Cb::Trial,
         ];
         for cb in all {
             let data = cb.encode();

@@ -124,6 +124,18 @@ pub struct Settings {
     /// Base URL of the API (`api.public_url`): a user's subscription URL is
     /// `<base>/sub/<token>`, shown under "My devices" for client apps to import.
     pub subscription_base: String,
+    /// Trials and referrals (`[payments]`, issue #16).
+    pub promo: PromoSettings,
+}
+
+/// The free trial and the referral reward, from the `[payments]` config section. The bot
+/// puts them into the commands it proposes, so apply never reads config.
+#[derive(Debug, Clone, Default)]
+pub struct PromoSettings {
+    /// The trial's plan id and length in days; `None` = no trial is offered.
+    pub trial: Option<(i64, i64)>,
+    /// What a referrer gets; `None` = referral links bind no one.
+    pub referral_reward: Option<vpnkeeper_domain::command::referral::ReferralReward>,
 }
 
 /// The bot service of a node.

@@ -253,6 +253,10 @@ pub enum Screen {
         id: i64,
         outcome: CommandRef,
     },
+    /// The user's account: balance, referral link and count, promo and trial buttons.
+    Account,
+    /// Every promo code (admin).
+    PromoCodes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,6 +359,33 @@ pub enum Notice {
     SpeedTestStarted,
     /// A payment confirmation the bot cannot read (not an invoice of ours).
     PaymentUnrecognized,
+    /// A promo code redeemed (what it gave) or refused (why): `outcome` is the redemption.
+    PromoResult {
+        outcome: CommandRef,
+    },
+    /// How to enter a promo code (`/promo CODE`).
+    PromoHowTo,
+    /// `/promo` with something that cannot be a code.
+    PromoBadCode,
+    /// The free trial started (until when) or was refused.
+    TrialResult {
+        outcome: CommandRef,
+        days: i64,
+    },
+    /// The trial was already used by this Telegram account.
+    TrialUsed,
+    /// `/start ref_…` with the person's own code.
+    ReferralOwn,
+    /// `/start ref_…` from someone who is already a user.
+    ReferralNotNew,
+    /// An admin's balance change applied (the new balance) or refused.
+    BalanceResult {
+        outcome: CommandRef,
+    },
+    /// An admin's typed command with bad arguments: `usage` names the command.
+    AdminUsage {
+        usage: String,
+    },
 }
 
 /// One of a ticket sender's devices, as the admins see it next to the message.

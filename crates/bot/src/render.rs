@@ -137,6 +137,20 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
         Notice::RebootConfirmExpired => plain("reboot-confirm-expired"),
         Notice::RebootConfirmInvalid => plain("reboot-confirm-invalid"),
         Notice::SpeedTestStarted => plain("speedtest-started"),
+        Notice::PromoResult { outcome } => screens::promo::result(lang, outcomes, *outcome),
+        Notice::PromoHowTo => plain("promo-how-to"),
+        Notice::PromoBadCode => plain("promo-bad-code"),
+        Notice::TrialResult { outcome, days } => match outcomes.of(*outcome) {
+            Some(Err(e)) => (error_text(lang, e), None),
+            _ => (tr(lang, "trial-started", &[("days", num(*days))]), None),
+        },
+        Notice::TrialUsed => plain("trial-used"),
+        Notice::ReferralOwn => plain("referral-own"),
+        Notice::ReferralNotNew => plain("referral-not-new"),
+        Notice::BalanceResult { outcome } => screens::balance::result(lang, outcomes, *outcome),
+        Notice::AdminUsage { usage } => {
+            (tr(lang, "admin-usage", &[("usage", s(html(usage)))]), None)
+        }
         Notice::TicketAdminVoice {
             post,
             from,

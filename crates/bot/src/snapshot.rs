@@ -99,6 +99,12 @@ pub(crate) struct Snapshot {
         vpnkeeper_domain::NodeId,
         vpnkeeper_domain::placement::NodeLoad,
     )>,
+    /// Trial and referral settings (`[payments]`).
+    pub promo: crate::PromoSettings,
+    /// The user a `/start ref_<code>` names, when it exists.
+    pub referrer: Option<User>,
+    /// This Telegram account has had its free trial (loaded for the trial button).
+    pub trial_used: bool,
 }
 
 impl Snapshot {
@@ -184,6 +190,7 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
         chat: read.tg_chat(tg).await?,
         user: read.user(&UserRef::TelegramId(tg)).await?,
         now_ms: crate::now_ms(),
+        promo: ctx.settings.promo.clone(),
         ..Snapshot::default()
     };
     match snap.standing() {
@@ -210,6 +217,10 @@ pub(crate) async fn load(ctx: &Ctx, inc: &Incoming<'_>) -> Result<Snapshot, Read
         for admin in snap.policy.admin_ids.clone() {
             add_lang(read, &mut snap, admin).await?;
         }
+    }
+    crate::screens::referral::load_for_start(read, inc, &mut snap).await?;
+    if inc.callback() == Some(Cb::Trial) {
+        snap.trial_used = read.trial_used(tg).await?;
     }
     if is_plan_draft_text(inc, &snap) {
         let plans = read.plans(true).await?;

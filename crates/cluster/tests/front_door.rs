@@ -169,6 +169,14 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
         ),
         (
             node.clone(),
+            Command::AdjustBalance {
+                user: vpnkeeper_domain::UserRef::Id(1),
+                delta_stars: 0,
+                reason: String::new(),
+            },
+        ),
+        (
+            node.clone(),
             Command::CreditPayment {
                 payment: vpnkeeper_domain::command::payment::ProviderPayment {
                     provider: "telegram_stars".into(),
@@ -180,11 +188,46 @@ fn invalid_commands() -> Vec<(Actor, Command)> {
             },
         ),
         (
-            node,
+            node.clone(),
             Command::RefundResult {
                 payment_id: 1,
                 ok: true,
                 error: Some("why".into()),
+            },
+        ),
+        (
+            node.clone(),
+            Command::CreatePromoCode {
+                promo: vpnkeeper_domain::command::promo::PromoSpec {
+                    code: "a b".into(),
+                    grant: vpnkeeper_domain::command::promo::PromoGrant::Discount { percent: 10 },
+                    max_uses: 1,
+                    expires_at_ms: None,
+                },
+            },
+        ),
+        (node.clone(), Command::DisablePromoCode { code: "x".into() }),
+        (
+            node.clone(),
+            Command::RedeemPromoCode {
+                user: vpnkeeper_domain::UserRef::Id(1),
+                code: "".into(),
+            },
+        ),
+        (
+            node.clone(),
+            Command::StartTrial {
+                telegram_id: 42,
+                plan_id: 1,
+                days: 0,
+            },
+        ),
+        (
+            node,
+            Command::BindReferrer {
+                referee: vpnkeeper_domain::UserRef::TelegramId(42),
+                code: "not a code".into(),
+                reward: vpnkeeper_domain::command::referral::ReferralReward::Days { days: 7 },
             },
         ),
     ]

@@ -107,6 +107,31 @@ pub const INTRODUCED: &[Introduced] = &[
         action: "payment.refund_failed",
         format: 3,
     },
+    // Balances, promo codes, trials and referrals (issue #16, promo).
+    Introduced {
+        action: "balance.adjust",
+        format: 3,
+    },
+    Introduced {
+        action: "promo.create",
+        format: 3,
+    },
+    Introduced {
+        action: "promo.disable",
+        format: 3,
+    },
+    Introduced {
+        action: "promo.redeem",
+        format: 3,
+    },
+    Introduced {
+        action: "trial.start",
+        format: 3,
+    },
+    Introduced {
+        action: "referral.bind",
+        format: 3,
+    },
 ];
 
 /// The `upgrade-next` test build's no-op command: always one format above the release.

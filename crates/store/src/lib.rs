@@ -25,6 +25,7 @@ mod legacy_queries;
 pub mod log_store;
 pub mod payment_queries;
 pub mod plan_queries;
+pub mod promo_queries;
 pub mod queries;
 pub mod raft_types;
 mod sql;

@@ -355,6 +355,13 @@ const REPLICATED_TABLES: &[&str] = &[
     // Payments (migration 0060, issue #16).
     "payment_orders",
     "payments",
+    // Balances, promo codes, trials and referrals (migration 0065, issue #16).
+    "user_balances",
+    "balance_ledger",
+    "promo_codes",
+    "promo_redemptions",
+    "trials_used",
+    "referrals",
 ];
 
 /// Tables of state.db a snapshot does not copy, each for a reason: the state machine's own

@@ -54,6 +54,12 @@ const TABLES: &[&str] = &[
     "backup_telegram",
     "payment_orders",
     "payments",
+    "user_balances",
+    "balance_ledger",
+    "promo_codes",
+    "promo_redemptions",
+    "trials_used",
+    "referrals",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -1007,6 +1013,106 @@ fn payment_proposals() -> Vec<Vec<Envelope>> {
     ]]
 }
 
+/// Balances, promo codes, trials and referrals (issue #16): a new user bound to a referrer,
+/// a credit and a refused debit, a discount code redeemed once (the second use refused) and
+/// disabled, a trial taken once (the second refused).
+fn promo_proposals() -> Vec<Vec<Envelope>> {
+    use vpnkeeper_domain::command::promo::{PromoGrant, PromoSpec};
+    use vpnkeeper_domain::command::referral::{code_of, ReferralReward};
+    let key = Actor::ApiKey {
+        key_id: "k1".into(),
+    };
+    let create = |name: &str, tg| Command::CreateUser {
+        name: name.into(),
+        telegram_id: Some(tg),
+        sub_token: format!("{name:x<32}"),
+    };
+    let ann = UserRef::TelegramId(7001);
+    let bob = UserRef::TelegramId(7002);
+    let redeem = |user: &UserRef| Command::RedeemPromoCode {
+        user: user.clone(),
+        code: "SAVE10".into(),
+    };
+    let trial = Command::StartTrial {
+        telegram_id: 7002,
+        plan_id: PROMO_TRIAL_PLAN,
+        days: 3,
+    };
+    vec![vec![
+        env(60, &key, create("promo-ann", 7001)),
+        env(61, &key, create("promo-bob", 7002)),
+        env(
+            61,
+            &key,
+            Command::BindReferrer {
+                referee: bob.clone(),
+                code: code_of(PROMO_ANN_ID),
+                reward: ReferralReward::Percent { percent: 10 },
+            },
+        ),
+        env(
+            62,
+            &key,
+            Command::AdjustBalance {
+                user: ann.clone(),
+                delta_stars: 100,
+                reason: "goodwill".into(),
+            },
+        ),
+        env(
+            63,
+            &key,
+            Command::AdjustBalance {
+                user: ann.clone(),
+                delta_stars: -500,
+                reason: String::new(),
+            },
+        ),
+        env(
+            64,
+            &key,
+            Command::CreatePromoCode {
+                promo: PromoSpec {
+                    code: "SAVE10".into(),
+                    grant: PromoGrant::Discount { percent: 10 },
+                    max_uses: 5,
+                    expires_at_ms: None,
+                },
+            },
+        ),
+        env(65, &key, redeem(&bob)),
+        env(66, &key, redeem(&bob)),
+        env(
+            67,
+            &key,
+            Command::DisablePromoCode {
+                code: "SAVE10".into(),
+            },
+        ),
+        env(
+            68,
+            &key,
+            Command::CreatePlan {
+                plan: vpnkeeper_domain::command::plan::PlanSpec {
+                    name: "promo-trial".into(),
+                    duration_days: 30,
+                    traffic_limit_bytes: 0,
+                    device_limit: 0,
+                    reset_strategy: Default::default(),
+                    reset_day: None,
+                    price_stars: 0,
+                },
+            },
+        ),
+        env(69, &key, trial.clone()),
+        env(70, &key, trial),
+    ]]
+}
+
+/// Ids the entries above name, as earlier entries leave the state.
+const PROMO_ANN_ID: i64 = 5;
+const PROMO_TRIAL_PLAN: i64 = 4;
+
 /// The entries as today's code builds them (used only to regenerate the fixture).
 fn build_entries() -> Vec<Entry> {
     let leader = CommittedLeaderId::new(1, 1);
@@ -1027,6 +1133,7 @@ fn build_entries() -> Vec<Entry> {
         .chain(backup_proposals())
         .chain(drain_proposals())
         .chain(payment_proposals())
+        .chain(promo_proposals())
     {
         let index = entries.len() as u64 + 1;
         entries.push(Entry {
@@ -1134,7 +1241,7 @@ async fn entries_written_by_earlier_code_decode_and_apply_the_same() {
     actions.sort_unstable();
     actions.dedup();
     // `payment.credit` is covered inside a `telegram.update`, where the bot proposes it.
-    assert_eq!(actions.len(), 50, "actions covered: {actions:?}");
+    assert_eq!(actions.len(), 56, "actions covered: {actions:?}");
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("log_state.json")).unwrap()).unwrap();

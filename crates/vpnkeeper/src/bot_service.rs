@@ -25,13 +25,14 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let subscription_base = config.api.options(&config.node).public_url;
-    let Some(settings) = config
+    let Some(mut settings) = config
         .telegram
         .settings(config.wireguard.client_options(), subscription_base)
     else {
         tracing::info!("no telegram.token configured: running without the Telegram bot");
         return None;
     };
+    settings.promo = config.payments.bot_settings();
     let node_ops: Arc<dyn NodeOps> = match std::env::var_os(NODE_OPS_RECORD_ENV) {
         Some(path) => Arc::new(Recorder::new(path.into())),
         None => Arc::new(ClusterOps::new(cluster.clone())),

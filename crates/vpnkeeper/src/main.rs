@@ -19,6 +19,7 @@ mod metrics;
 mod node_liveness;
 mod node_ops;
 mod plan_verbs;
+mod promo_verbs;
 mod register;
 mod restore;
 mod run;
@@ -285,6 +286,20 @@ enum Cmd {
     Voice {
         #[command(subcommand)]
         command: voice_cli::VoiceCmd,
+    },
+    /// Promo codes: create, list, disable (issue #16).
+    Promo {
+        #[command(subcommand)]
+        command: promo_verbs::PromoCmd,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Users' balances in Telegram Stars: show, credit, debit (issue #16).
+    Balance {
+        #[command(subcommand)]
+        command: promo_verbs::BalanceCmd,
+        #[command(flatten)]
+        place: Place,
     },
     /// Measure backup and restore time and file size on a throw-away node seeded with
     /// USERS users and DEVICES devices (build with --release for meaningful figures).
@@ -803,6 +818,16 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
         Cmd::BenchBackup { users, devices } => {
             bench_backup::run(bench_backup::BenchBackupArgs { users, devices }).await
+        }
+        Cmd::Promo { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            promo_verbs::promo_cmd(&api, command).await
+        }
+        Cmd::Balance { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            promo_verbs::balance_cmd(&api, command).await
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod balances;
 pub mod devices;
 pub mod docs;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod node_ops;
 pub mod nodes;
 pub mod payments;
 pub mod plans;
+pub mod promo_codes;
 pub mod stats;
 pub mod tickets;
 #[cfg(feature = "upgrade-next")]

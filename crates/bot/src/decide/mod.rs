@@ -15,7 +15,7 @@ use crate::outbox::{CommandRef, Notice, Out, Screen};
 use crate::screens::plan_draft::{Input, Step};
 use crate::screens::{
     access, admin, admin_users, broadcast, buy, devices, issue, main_menu, node_card, nodes,
-    payments, plan_draft, plans, stats, support,
+    payments, plan_draft, plans, promo, stats, support,
 };
 use crate::snapshot::{Snapshot, Standing};
 use crate::texts::Lang;
@@ -182,6 +182,12 @@ fn press(turn: &mut Turn<'_>, cb: Cb) {
         Cb::Payments(page) => payments::list(turn, page),
         Cb::Refund(id) => payments::refund(turn, id),
         Cb::RefundYes(id) => payments::refund_yes(turn, id),
+        Cb::Account => turn.ok(Screen::Account),
+        Cb::Promo => {
+            turn.answer(None, false);
+            turn.notice(Notice::PromoHowTo);
+        }
+        Cb::Trial => promo::trial(turn),
     }
 }
 

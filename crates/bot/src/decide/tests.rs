@@ -333,5 +333,6 @@ mod node_charts;
 mod payments;
 mod plan_draft;
 mod plan_screens;
+mod promo_screens;
 mod standing;
 mod support;

@@ -8,7 +8,7 @@ use super::{back_menu, btn, kb, Rendered, View};
 use crate::callback::Cb;
 use crate::decide::Turn;
 use crate::outbox::{Notice, Screen};
-use crate::screens::{broadcast, invite, plan_draft, support};
+use crate::screens::{balance, broadcast, invite, plan_draft, promo, referral, support};
 use crate::texts::{html, num, s, t, tr, Lang};
 use crate::Ctx;
 
@@ -69,7 +69,13 @@ fn command(turn: &mut Turn<'_>, rest: &str) {
             turn.clear_pending();
             let screen = turn.main_screen();
             turn.show(screen);
+            referral::start(turn, rest.split_whitespace().nth(1));
         }
+        "promo" => promo::redeem(turn, rest.split_whitespace().nth(1)),
+        "promos" if turn.is_admin() => turn.show(Screen::PromoCodes),
+        "promo_new" if turn.is_admin() => promo::create(turn, rest),
+        "promo_off" if turn.is_admin() => promo::disable(turn, rest),
+        "balance" if turn.is_admin() => balance::adjust(turn, rest),
         "help" => turn.show(Screen::Help),
         "lang" | "language" => {
             let other = turn.lang.other();
@@ -104,6 +110,8 @@ pub(super) async fn load(
         view.user = read.user(&UserRef::TelegramId(chat)).await?;
         if let Some(u) = &view.user {
             view.devices = read.devices_of_user(u.id, false).await?;
+            // The trial is offered from /start until this Telegram account has had it.
+            view.trial_offer = ctx.settings.promo.trial.is_some() && !read.trial_used(chat).await?;
         }
     }
     Ok(())
@@ -132,10 +140,16 @@ pub(super) fn main_screen(lang: Lang, name: &str, view: &View) -> Rendered {
             btn(t(lang, "btn-my-devices"), Cb::MyDevices),
             btn(t(lang, "btn-help"), Cb::Help),
         ],
-        vec![btn(t(lang, "btn-support"), Cb::Support)],
+        vec![
+            btn(t(lang, "btn-account"), Cb::Account),
+            btn(t(lang, "btn-support"), Cb::Support),
+        ],
         vec![btn(t(lang, "btn-language"), Cb::SetLang(lang.other()))],
         vec![btn(t(lang, "btn-buy"), Cb::Buy)],
     ];
+    if view.trial_offer {
+        rows.insert(0, vec![btn(t(lang, "btn-trial"), Cb::Trial)]);
+    }
     if view.admin {
         rows.push(vec![btn(t(lang, "btn-admin"), Cb::Admin)]);
     }

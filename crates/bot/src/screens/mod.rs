@@ -18,6 +18,7 @@ use crate::{Access, Ctx};
 pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod admin_users;
+pub(crate) mod balance;
 pub(crate) mod broadcast;
 pub(crate) mod buy;
 pub(crate) mod devices;
@@ -29,6 +30,8 @@ pub(crate) mod nodes;
 pub(crate) mod payments;
 pub(crate) mod plan_draft;
 pub(crate) mod plans;
+pub(crate) mod promo;
+pub(crate) mod referral;
 pub(crate) mod stats;
 pub(crate) mod support;
 
@@ -89,6 +92,14 @@ pub(crate) struct View {
     pub payment: Option<vpnkeeper_store::payment_queries::Payment>,
     /// Revenue for the stats screen.
     pub revenue: vpnkeeper_store::payment_queries::Revenue,
+    /// The main menu offers the free trial.
+    pub trial_offer: bool,
+    /// The account screen: balance, referral standing, the bot's @username for the link.
+    pub balance_stars: i64,
+    pub referral: vpnkeeper_store::promo_queries::ReferralInfo,
+    pub bot_username: Option<String>,
+    /// Every promo code (admin list).
+    pub promo_codes: Vec<vpnkeeper_store::promo_queries::PromoCodeRow>,
 }
 
 /// Reads what `screen` shows to `chat`.
@@ -134,6 +145,8 @@ pub(crate) async fn load(ctx: &Ctx, chat: i64, screen: &Screen) -> Result<View, 
         Screen::Payments { .. } | Screen::ConfirmRefund { .. } | Screen::RefundRequested { .. } => {
             payments::load(ctx, screen, &mut view).await?
         }
+        Screen::Account => referral::load(ctx, chat, &mut view).await?,
+        Screen::PromoCodes => view.promo_codes = ctx.read().promo_codes().await?,
     }
     Ok(view)
 }
@@ -180,6 +193,8 @@ pub(crate) fn render(lang: Lang, screen: &Screen, view: &View, outcomes: Outcome
         Screen::Payments { page } => payments::list_screen(lang, *page, view),
         Screen::ConfirmRefund { .. } => payments::confirm_screen(lang, view),
         Screen::RefundRequested { .. } => payments::requested_screen(lang, view, outcomes),
+        Screen::Account => referral::account_screen(lang, view),
+        Screen::PromoCodes => promo::list_screen(lang, view),
     }
 }
 

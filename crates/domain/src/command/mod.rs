@@ -26,6 +26,7 @@ use crate::validate::ValidationError;
 mod actor;
 pub mod api_key;
 pub mod backup;
+pub mod balance;
 pub mod device;
 pub mod import;
 pub mod node;
@@ -33,10 +34,13 @@ pub mod node_status;
 mod outcome;
 pub mod payment;
 pub mod plan;
+pub mod promo;
+pub mod referral;
 mod refs;
 pub mod reminder;
 pub mod telegram;
 pub mod ticket;
+pub mod trial;
 pub mod usage;
 pub mod user;
 pub mod voice;
@@ -357,6 +361,44 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Credits (positive) or debits (negative) a user's balance in Stars (issue #16 item 3).
+    /// A debit below zero is refused; the ledger keeps the actor and the reason.
+    AdjustBalance {
+        user: UserRef,
+        delta_stars: i64,
+        #[serde(default)]
+        reason: String,
+    },
+    /// A new promo code (issue #16 item 5).
+    CreatePromoCode {
+        promo: promo::PromoSpec,
+    },
+    /// Takes a promo code out of use (redemptions already made stay).
+    DisablePromoCode {
+        code: String,
+    },
+    /// A user redeems a promo code: refused when unknown, disabled, expired, used up, or
+    /// already used by this user. Days and traffic apply at once; a discount waits for the
+    /// user's next paid order (store `apply/payment_hooks.rs`).
+    RedeemPromoCode {
+        user: UserRef,
+        code: String,
+    },
+    /// The free trial (issue #16 item 4): `plan_id` for `days`, once per Telegram account
+    /// ever. Plan and length come from the proposer's `[payments]` config.
+    StartTrial {
+        telegram_id: i64,
+        plan_id: plan::PlanId,
+        days: i64,
+    },
+    /// Binds a new user to the referrer whose code they came with (issue #16 item 6).
+    /// Refused for a user who is not new (created in this same entry), for self-referral and
+    /// for loops. `reward` is fixed now, from the proposer's config.
+    BindReferrer {
+        referee: UserRef,
+        code: String,
+        reward: referral::ReferralReward,
+    },
 }
 
 impl Command {
@@ -418,6 +460,12 @@ impl Command {
             Command::RequestRefund { .. } => "payment.refund_request",
             Command::RefundResult { ok: true, .. } => "payment.refunded",
             Command::RefundResult { ok: false, .. } => "payment.refund_failed",
+            Command::AdjustBalance { .. } => "balance.adjust",
+            Command::CreatePromoCode { .. } => "promo.create",
+            Command::DisablePromoCode { .. } => "promo.disable",
+            Command::RedeemPromoCode { .. } => "promo.redeem",
+            Command::StartTrial { .. } => "trial.start",
+            Command::BindReferrer { .. } => "referral.bind",
         }
     }
 
@@ -554,6 +602,33 @@ impl Command {
             Command::RequestRefund { .. } => Ok(()),
             Command::RefundResult { ok, error, .. } => {
                 payment::validate_refund_result(*ok, error.as_deref())
+            }
+            Command::AdjustBalance {
+                user,
+                delta_stars,
+                reason,
+            } => {
+                user.validate()?;
+                balance::validate_adjust(*delta_stars, reason)
+            }
+            Command::CreatePromoCode { promo } => promo.validate(),
+            Command::DisablePromoCode { code } => promo::validate_code(code),
+            Command::RedeemPromoCode { user, code } => {
+                user.validate()?;
+                promo::validate_code(code)
+            }
+            Command::StartTrial {
+                telegram_id,
+                plan_id,
+                days,
+            } => trial::validate_start(*telegram_id, *plan_id, *days),
+            Command::BindReferrer {
+                referee,
+                code,
+                reward,
+            } => {
+                referee.validate()?;
+                referral::validate_bind(code, reward)
             }
         }
     }

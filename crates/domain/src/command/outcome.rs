@@ -38,6 +38,20 @@ pub enum Applied {
         message_id: i64,
         opened: bool,
     },
+    /// A user's balance after a movement, in Stars.
+    Balance {
+        user_id: UserId,
+        stars: i64,
+    },
+    /// A promo code created (its id).
+    PromoCode {
+        id: i64,
+    },
+    /// A promo code redeemed: the redemption and what it granted.
+    Redeemed {
+        redemption_id: i64,
+        grant: crate::command::promo::PromoGrant,
+    },
 }
 
 /// A state-dependent refusal, decided deterministically inside `apply`.

@@ -10,6 +10,7 @@
 mod access;
 mod api_key;
 mod backup;
+pub(crate) mod balance;
 mod broadcast;
 mod device;
 mod import;
@@ -19,9 +20,12 @@ mod node_status;
 mod payment;
 pub(crate) mod payment_hooks;
 mod plan;
+mod promo;
+mod referral;
 pub(crate) mod reminder;
 mod telegram;
 mod ticket;
+mod trial;
 mod usage;
 mod user;
 mod voice;
@@ -303,5 +307,23 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
             ok,
             error,
         } => payment::refund_result(conn, at, *payment_id, *ok, error.as_deref(), changes),
+        C::AdjustBalance {
+            user,
+            delta_stars,
+            reason,
+        } => balance::adjust(conn, ctx, user, *delta_stars, reason),
+        C::CreatePromoCode { promo: p } => promo::create(conn, ctx, p),
+        C::DisablePromoCode { code } => promo::disable(conn, code),
+        C::RedeemPromoCode { user, code } => promo::redeem(conn, at, user, code, changes),
+        C::StartTrial {
+            telegram_id,
+            plan_id,
+            days,
+        } => trial::start(conn, at, *telegram_id, *plan_id, *days, changes),
+        C::BindReferrer {
+            referee,
+            code,
+            reward,
+        } => referral::bind(conn, at, referee, code, reward),
     }
 }

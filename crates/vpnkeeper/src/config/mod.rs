@@ -11,6 +11,7 @@ mod api;
 mod backup;
 mod log;
 mod node;
+mod payments;
 mod raft;
 mod subscription;
 mod telegram;
@@ -28,6 +29,7 @@ pub use self::api::ApiSection;
 pub use self::backup::BackupSection;
 pub use self::log::{LogFormat, LogSection};
 pub use self::node::NodeSection;
+pub use self::payments::PaymentsSection;
 pub use self::raft::RaftSection;
 pub use self::telegram::TelegramSection;
 pub use self::voice::VoiceSection;
@@ -54,6 +56,8 @@ pub struct Config {
     pub backup: BackupSection,
     /// Transcription of support voice notes (issue #17).
     pub voice: VoiceSection,
+    /// Free trial and referral reward (issue #16).
+    pub payments: PaymentsSection,
 }
 
 /// A config problem, already phrased as the one line the operator sees.
@@ -163,7 +167,8 @@ impl Config {
         self.telegram.check()?;
         self.log.check()?;
         self.backup.check()?;
-        self.voice.check()
+        self.voice.check()?;
+        self.payments.check()
     }
 
     pub fn endpoint_host(&self) -> &str {

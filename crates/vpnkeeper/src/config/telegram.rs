@@ -156,6 +156,7 @@ impl TelegramSection {
             client_options,
             broadcast_per_sec: self.broadcast_per_sec,
             subscription_base,
+            promo: Default::default(),
         })
     }
 }
