@@ -470,7 +470,7 @@ impl Reconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Key, PeerState};
+    use crate::model::{Key, PeerState, SecretString};
     use std::sync::Mutex;
 
     /// An interface in memory that records what it is asked to do.
@@ -705,6 +705,36 @@ mod tests {
         let out = r.change_pass(&source).await;
         assert!(matches!(out, PassOutcome::Synced { .. }));
         assert_eq!(reads(), 2);
+    }
+
+    #[test]
+    fn the_digest_sees_ips_psk_and_keepalive_but_not_the_label_or_ip_order() {
+        let base = {
+            let mut p = spec(1);
+            p.allowed_ips.push("10.9.0.0/24".parse().unwrap());
+            p
+        };
+        let d = PeerDigest::of(&base);
+        let with = |f: &dyn Fn(&mut PeerSpec)| {
+            let mut p = base.clone();
+            f(&mut p);
+            PeerDigest::of(&p)
+        };
+        assert_eq!(with(&|p| p.label = Some("phone #1".into())), d);
+        assert_eq!(with(&|p| p.allowed_ips.reverse()), d);
+        assert_eq!(with(&|p| p.persistent_keepalive = Some(0)), d, "0 = off");
+        assert_ne!(with(&|p| p.persistent_keepalive = Some(25)), d);
+        assert_ne!(with(&|p| p.allowed_ips.pop().map(drop).unwrap()), d);
+        let psk = |n: u8| Some(SecretString::new(Key([n; 32]).to_base64()));
+        assert_ne!(with(&|p| p.preshared_key = psk(7)), d);
+        let mut a = base.clone();
+        a.preshared_key = psk(7);
+        assert_ne!(with(&|p| p.preshared_key = psk(8)), PeerDigest::of(&a));
+        assert_ne!(
+            with(&|p| p.preshared_key = Some(SecretString::new("not base64"))),
+            d,
+            "an unreadable PSK is not the same as none"
+        );
     }
 
     fn peer(n: u8, hs: Option<i64>, rx: u64) -> PeerState {
