@@ -378,7 +378,11 @@ impl Reconciler {
                 // of the next fast pass must not count them as present. (That backend takes
                 // no fast path today; this keeps the base true regardless.)
                 let mut peers = digests(&desired.peers);
-                for gone in report.deleted_in_app.iter().filter_map(|k| Key::from_base64(k)) {
+                for gone in report
+                    .deleted_in_app
+                    .iter()
+                    .filter_map(|k| Key::from_base64(k))
+                {
                     peers.remove(&gone);
                 }
                 self.converged = Some(Converged {
