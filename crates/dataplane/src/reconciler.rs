@@ -218,12 +218,14 @@ fn digests(peers: &[PeerSpec]) -> HashMap<Key, PeerDigest> {
 
 /// What turns `from` into `to`.
 fn delta(from: &HashMap<Key, PeerDigest>, to: HashMap<Key, PeerSpec>) -> PeerDiff {
-    let mut d = PeerDiff::default();
-    d.remove = from
-        .keys()
-        .filter(|k| !to.contains_key(*k))
-        .map(Key::to_base64)
-        .collect();
+    let mut d = PeerDiff {
+        remove: from
+            .keys()
+            .filter(|k| !to.contains_key(*k))
+            .map(Key::to_base64)
+            .collect(),
+        ..PeerDiff::default()
+    };
     for (key, spec) in to {
         match from.get(&key) {
             None => d.add.push(spec),
