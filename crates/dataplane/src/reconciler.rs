@@ -29,12 +29,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 
-use crate::model::{canonical_key, InterfaceSpec, InterfaceState, PeerDiff, PeerSpec};
+use crate::model::{
+    canonical_key, InterfaceSpec, InterfaceState, Key, PeerDiff, PeerSpec, PskFingerprint,
+};
 use crate::{SyncReport, WgBackend};
 
 /// What the control plane wants on this node.
@@ -88,6 +91,9 @@ pub enum PassOutcome {
         /// Peers on the interface after the pass.
         peers: usize,
         took: Duration,
+        /// A full pass (the whole desired set and the interface were read), as opposed to
+        /// a change pass: the one that allocates in proportion to the peers.
+        full: bool,
     },
     /// The pass failed; `unavailable` = the daemon/tool/container is not there (expected
     /// during restarts) rather than a rejected change.
@@ -163,43 +169,70 @@ pub struct Reconciler {
     converged: Option<Converged>,
 }
 
-/// The desired state a pass converged the interface to.
+/// The desired state a pass converged the interface to, kept lean: per peer only what
+/// tells whether a desired peer differs from it ([`PeerDigest`]), no labels, no secrets.
+/// With 20,000 peers the full `PeerSpec`s (five heap strings/vectors each) cost ~8 MB of
+/// a node's idle memory; key + digest is ~1.3 MB.
 struct Converged {
     interface: Option<InterfaceSpec>,
-    /// By canonical public key.
-    peers: HashMap<String, PeerSpec>,
+    peers: HashMap<Key, PeerDigest>,
 }
 
-fn by_key(peers: Vec<PeerSpec>) -> HashMap<String, PeerSpec> {
+/// A digest of a peer's configuration as the interface holds it: allowed IPs (normalised),
+/// the PSK (through its one-way fingerprint, so no secret is kept), keepalive (0 = off);
+/// not the label, which only some backends keep. Equal digests = same configuration, up to
+/// a 64-bit hash collision, which at worst delays an update to the timer's full pass (that
+/// compares with what the interface reports, not with this).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PeerDigest(u64);
+
+impl PeerDigest {
+    fn of(p: &PeerSpec) -> PeerDigest {
+        let mut h = std::hash::DefaultHasher::new();
+        crate::model::normalize_ips(&p.allowed_ips).hash(&mut h);
+        p.preshared_key
+            .as_ref()
+            .map(PskFingerprint::of_secret)
+            .hash(&mut h);
+        p.persistent_keepalive.unwrap_or(0).hash(&mut h);
+        PeerDigest(h.finish())
+    }
+}
+
+/// Desired peers by public key (the last of duplicates wins); unparseable keys are left
+/// out of the base (applying them fails, which makes the next pass a full one anyway).
+fn by_key(peers: Vec<PeerSpec>) -> HashMap<Key, PeerSpec> {
     peers
         .into_iter()
-        .map(|p| (canonical_key(&p.public_key), p))
+        .filter_map(|p| Some((Key::from_base64(&p.public_key)?, p)))
         .collect()
 }
 
-/// Same peer configuration (the label is only a name some backends keep).
-fn same_peer(a: &PeerSpec, b: &PeerSpec) -> bool {
-    a.preshared_key == b.preshared_key
-        && crate::model::normalize_ips(&a.allowed_ips)
-            == crate::model::normalize_ips(&b.allowed_ips)
-        && a.persistent_keepalive.unwrap_or(0) == b.persistent_keepalive.unwrap_or(0)
+/// The base a full pass leaves: each desired peer's digest (the last of duplicates wins).
+fn digests(peers: &[PeerSpec]) -> HashMap<Key, PeerDigest> {
+    peers
+        .iter()
+        .filter_map(|p| Some((Key::from_base64(&p.public_key)?, PeerDigest::of(p))))
+        .collect()
 }
 
 /// What turns `from` into `to`.
-fn delta(from: &HashMap<String, PeerSpec>, to: &HashMap<String, PeerSpec>) -> PeerDiff {
-    let mut d = PeerDiff::default();
+fn delta(from: &HashMap<Key, PeerDigest>, to: HashMap<Key, PeerSpec>) -> PeerDiff {
+    let mut d = PeerDiff {
+        remove: from
+            .keys()
+            .filter(|k| !to.contains_key(*k))
+            .map(Key::to_base64)
+            .collect(),
+        ..PeerDiff::default()
+    };
     for (key, spec) in to {
-        match from.get(key) {
-            None => d.add.push(spec.clone()),
-            Some(old) if !same_peer(old, spec) => d.update.push(spec.clone()),
+        match from.get(&key) {
+            None => d.add.push(spec),
+            Some(old) if *old != PeerDigest::of(&spec) => d.update.push(spec),
             Some(_) => {}
         }
     }
-    d.remove = from
-        .keys()
-        .filter(|k| !to.contains_key(*k))
-        .cloned()
-        .collect();
     d
 }
 
@@ -265,7 +298,7 @@ impl Reconciler {
         }
         let want = by_key(desired.peers);
         let converged = self.converged.as_ref().expect("checked above");
-        let d = delta(&converged.peers, &want);
+        let d = delta(&converged.peers, want);
         self.send_delta(d, t).await
     }
 
@@ -273,21 +306,21 @@ impl Reconciler {
     fn changes_delta(&self, changes: PeerChanges) -> PeerDiff {
         let base = &self.converged.as_ref().expect("asked with a base").peers;
         let mut d = PeerDiff::default();
-        let upserted: std::collections::HashSet<String> = changes
+        let upserted: std::collections::HashSet<Key> = changes
             .upsert
             .iter()
-            .map(|p| canonical_key(&p.public_key))
+            .filter_map(|p| Key::from_base64(&p.public_key))
             .collect();
-        for key in changes.remove {
-            let key = canonical_key(&key);
-            if base.contains_key(&key) && !upserted.contains(&key) && !d.remove.contains(&key) {
-                d.remove.push(key);
+        let mut removed = std::collections::HashSet::new();
+        for key in changes.remove.iter().filter_map(|k| Key::from_base64(k)) {
+            if base.contains_key(&key) && !upserted.contains(&key) && removed.insert(key) {
+                d.remove.push(key.to_base64());
             }
         }
         for spec in changes.upsert {
-            match base.get(&canonical_key(&spec.public_key)) {
+            match Key::from_base64(&spec.public_key).and_then(|k| base.get(&k)) {
                 None => d.add.push(spec),
-                Some(old) if !same_peer(old, &spec) => d.update.push(spec),
+                Some(old) if *old != PeerDigest::of(&spec) => d.update.push(spec),
                 Some(_) => {}
             }
         }
@@ -313,19 +346,20 @@ impl Reconciler {
             }
         }
         let converged = self.converged.as_mut().expect("sent against a base");
-        for key in &d.remove {
-            converged.peers.remove(key);
+        for key in d.remove.iter().filter_map(|k| Key::from_base64(k)) {
+            converged.peers.remove(&key);
         }
-        for spec in d.add.into_iter().chain(d.update) {
-            converged
-                .peers
-                .insert(canonical_key(&spec.public_key), spec);
+        for spec in d.add.iter().chain(&d.update) {
+            if let Some(key) = Key::from_base64(&spec.public_key) {
+                converged.peers.insert(key, PeerDigest::of(spec));
+            }
         }
         PassOutcome::Synced {
             report,
             observations: Vec::new(),
             peers: converged.peers.len(),
             took: t.elapsed(),
+            full: false,
         }
     }
 
@@ -345,9 +379,13 @@ impl Reconciler {
                 // Peers deleted on purpose in the Amnezia app were not restored: the base
                 // of the next fast pass must not count them as present. (That backend takes
                 // no fast path today; this keeps the base true regardless.)
-                let mut peers = by_key(desired.peers);
-                for gone in &report.deleted_in_app {
-                    peers.remove(&canonical_key(gone));
+                let mut peers = digests(&desired.peers);
+                for gone in report
+                    .deleted_in_app
+                    .iter()
+                    .filter_map(|k| Key::from_base64(k))
+                {
+                    peers.remove(&gone);
                 }
                 self.converged = Some(Converged {
                     interface: desired.interface,
@@ -358,6 +396,7 @@ impl Reconciler {
                     peers: state.peers.len(),
                     report,
                     took: t.elapsed(),
+                    full: true,
                 }
             }
             Err(e) => PassOutcome::Failed {
@@ -437,7 +476,7 @@ impl Reconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Key, PeerState};
+    use crate::model::{Key, PeerState, SecretString};
     use std::sync::Mutex;
 
     /// An interface in memory that records what it is asked to do.
@@ -672,6 +711,36 @@ mod tests {
         let out = r.change_pass(&source).await;
         assert!(matches!(out, PassOutcome::Synced { .. }));
         assert_eq!(reads(), 2);
+    }
+
+    #[test]
+    fn the_digest_sees_ips_psk_and_keepalive_but_not_the_label_or_ip_order() {
+        let base = {
+            let mut p = spec(1);
+            p.allowed_ips.push("10.9.0.0/24".parse().unwrap());
+            p
+        };
+        let d = PeerDigest::of(&base);
+        let with = |f: &dyn Fn(&mut PeerSpec)| {
+            let mut p = base.clone();
+            f(&mut p);
+            PeerDigest::of(&p)
+        };
+        assert_eq!(with(&|p| p.label = Some("phone #1".into())), d);
+        assert_eq!(with(&|p| p.allowed_ips.reverse()), d);
+        assert_eq!(with(&|p| p.persistent_keepalive = Some(0)), d, "0 = off");
+        assert_ne!(with(&|p| p.persistent_keepalive = Some(25)), d);
+        assert_ne!(with(&|p| p.allowed_ips.pop().map(drop).unwrap()), d);
+        let psk = |n: u8| Some(SecretString::new(Key([n; 32]).to_base64()));
+        assert_ne!(with(&|p| p.preshared_key = psk(7)), d);
+        let mut a = base.clone();
+        a.preshared_key = psk(7);
+        assert_ne!(with(&|p| p.preshared_key = psk(8)), PeerDigest::of(&a));
+        assert_ne!(
+            with(&|p| p.preshared_key = Some(SecretString::new("not base64"))),
+            d,
+            "an unreadable PSK is not the same as none"
+        );
     }
 
     fn peer(n: u8, hs: Option<i64>, rx: u64) -> PeerState {
