@@ -19,6 +19,7 @@ mod auth;
 mod error;
 mod extract;
 pub mod health;
+mod load_cache;
 pub mod metrics;
 pub mod raft_status;
 pub mod ratelimit;

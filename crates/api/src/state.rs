@@ -80,6 +80,8 @@ struct Inner {
     node_cache: Mutex<HashMap<u64, (u64, Node)>>,
     /// Every node with whether it is online, for placement, cached the same way.
     fleet_cache: Mutex<Option<(u64, Arc<Fleet>)>>,
+    /// Active devices per node for placement, re-counted at most once a second.
+    load_cache: crate::load_cache::LoadCache,
     /// What `GET /api/v1/backup` seals with and where it builds its copy (none: the route
     /// answers 503).
     backup: Option<BackupSource>,
@@ -147,6 +149,7 @@ impl ApiState {
                 key_cache: Mutex::default(),
                 node_cache: Mutex::default(),
                 fleet_cache: Mutex::default(),
+                load_cache: Default::default(),
                 backup: None,
                 voice: None,
             }),
@@ -287,6 +290,17 @@ impl ApiState {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some((generation, fleet.clone()));
         Ok(fleet)
+    }
+
+    /// Every node's active devices, capacity and liveness for placement (see
+    /// [`crate::load_cache`]: counts may be a second old).
+    pub async fn node_loads(&self) -> Result<Vec<vpnkeeper_store::NodeLoad>, ApiError> {
+        Ok(self.inner.load_cache.loads(self.read()).await?)
+    }
+
+    /// Placement chose `node`: counted there until the next count.
+    pub fn placed_on(&self, node: vpnkeeper_domain::NodeId) {
+        self.inner.load_cache.placed(node);
     }
 
     /// Validates `command`, proposes it and waits until it is applied. A refusal decided by

@@ -22,6 +22,7 @@ mod db;
 pub mod entry_format;
 mod fleet_queries;
 mod legacy_queries;
+mod log_cache;
 pub mod log_store;
 pub mod payment_queries;
 pub mod plan_queries;

@@ -3,17 +3,22 @@
 //! Every append is one SQLite transaction committed with `synchronous=FULL`, so when openraft
 //! is told the entries are flushed they are on disk. openraft hands over whole batches of
 //! entries, so under concurrent load many client commands share one fsync (group commit).
+//! The newest entries are also kept in memory ([`LogCache`]): openraft reads each one back
+//! right after writing it, to replicate and to apply it.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{Row, SqlitePool};
+use tokio::sync::watch;
 
 use crate::db::{io_err, options, pool};
+use crate::log_cache::LogCache;
 use crate::raft_types::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::StoreError;
 
@@ -30,6 +35,13 @@ pub struct LogStore {
     /// it must not cost an fsync per commit on the critical path. In WAL mode the next FULL
     /// append flushes it to disk anyway.
     lazy: SqlitePool,
+    /// The newest committed id handed to `save_committed` (`None`: none yet in this
+    /// process). A background task writes it to `lazy`, so openraft's core task, which
+    /// awaits `save_committed` before it applies anything, does not wait for SQLite on each
+    /// commit; consecutive values coalesce into one write.
+    committed: Arc<watch::Sender<Option<Option<LogId>>>>,
+    /// The newest entries as stored, so that reading them back needs no query or decode.
+    recent: LogCache,
 }
 
 impl LogStore {
@@ -43,7 +55,12 @@ impl LogStore {
                 source,
             })?;
         let lazy = crate::db::pool(options(path, SqliteSynchronous::Normal), 1, path).await?;
-        Ok(Self { pool, lazy })
+        Ok(Self {
+            committed: Arc::new(spawn_committed_writer(lazy.clone())),
+            pool,
+            lazy,
+            recent: LogCache::default(),
+        })
     }
 
     async fn read_meta<T: serde::de::DeserializeOwned>(
@@ -71,24 +88,7 @@ impl LogStore {
         key: &str,
         value: &T,
     ) -> Result<(), StorageError> {
-        self.write_meta_on(&self.pool, key, value).await
-    }
-
-    async fn write_meta_on<T: serde::Serialize>(
-        &self,
-        pool: &SqlitePool,
-        key: &str,
-        value: &T,
-    ) -> Result<(), StorageError> {
-        let text = serde_json::to_string(value)
-            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        sqlx::query("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(text)
-            .execute(pool)
-            .await
-            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        Ok(())
+        write_meta_on(&self.pool, key, value).await
     }
 
     /// Number of entries currently held (for status and metrics).
@@ -102,6 +102,41 @@ impl LogStore {
         self.lazy.close().await;
         self.pool.close().await;
     }
+}
+
+async fn write_meta_on<T: serde::Serialize>(
+    pool: &SqlitePool,
+    key: &str,
+    value: &T,
+) -> Result<(), StorageError> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    sqlx::query("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(text)
+        .execute(pool)
+        .await
+        .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    Ok(())
+}
+
+/// Writes each new value of the returned channel's committed id to `lazy`, newest only,
+/// until every sender is gone. Runs after the entries it names were flushed (openraft
+/// commits only flushed entries), so in the WAL it never lands before them.
+fn spawn_committed_writer(lazy: SqlitePool) -> watch::Sender<Option<Option<LogId>>> {
+    let (tx, mut rx) = watch::channel(None);
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(committed) = *rx.borrow_and_update() else {
+                continue;
+            };
+            if let Err(e) = write_meta_on(&lazy, "committed", &committed).await {
+                // Optional state: the worst a lost value costs is re-applying on restart.
+                tracing::warn!(error = %e, "could not record the committed log id");
+            }
+        }
+    });
+    tx
 }
 
 fn decode_entry(text: &str) -> Result<Entry, StorageError> {
@@ -124,6 +159,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(&e) => (e.min(i64::MAX as u64) as i64) - 1,
             Bound::Unbounded => i64::MAX,
         };
+        if end >= start {
+            if let Some(cached) = self.recent.get(start as u64, end as u64) {
+                return Ok(cached);
+            }
+        }
         let rows = sqlx::query("SELECT entry FROM log WHERE idx >= ? AND idx <= ? ORDER BY idx")
             .bind(start)
             .bind(end)
@@ -168,11 +208,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_meta_on(&self.lazy, "committed", &committed)
-            .await
+        self.committed.send_replace(Some(committed));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        // A value saved by this process may not have reached the table yet.
+        if let Some(saved) = *self.committed.borrow() {
+            return Ok(saved);
+        }
         Ok(self
             .read_meta::<Option<LogId>>("committed")
             .await?
@@ -188,6 +232,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut written = Vec::new();
         let result = async {
             let mut tx = self.pool.begin().await?;
             for entry in entries {
@@ -195,15 +240,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     serde_json::to_string(&entry).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 sqlx::query("INSERT OR REPLACE INTO log(idx, entry) VALUES(?, ?)")
                     .bind(entry.log_id.index as i64)
-                    .bind(text)
+                    .bind(&text)
                     .execute(&mut *tx)
                     .await?;
+                // Cached as it decodes from what was stored, the form every reader got
+                // from SQLite (and followers from the wire) before there was a cache: apply
+                // must see the same value on every node.
+                let stored: Entry =
+                    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                written.push((stored, text.len()));
             }
             tx.commit().await
         }
         .await;
         match result {
             Ok(()) => {
+                // Only once committed: the cache is never ahead of the disk.
+                self.recent.appended(written);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -216,6 +269,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.recent.truncate(log_id.index);
         sqlx::query("DELETE FROM log WHERE idx >= ?")
             .bind(log_id.index as i64)
             .execute(&self.pool)
@@ -228,6 +282,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Record the purge point first: if we crash between the two statements, the log state
         // still reports a consistent (if conservative) view.
         self.write_meta("last_purged", &log_id).await?;
+        self.recent.purge(log_id.index);
         sqlx::query("DELETE FROM log WHERE idx <= ?")
             .bind(log_id.index as i64)
             .execute(&self.pool)

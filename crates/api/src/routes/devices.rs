@@ -182,7 +182,8 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
             .unwrap_or_else(|| state.cluster().node_id()));
     }
     let nodes = &fleet.nodes;
-    let loads = state.read().node_loads().await?;
+    // Counted at most once a second (a scan of every active device; see load_cache.rs).
+    let loads = state.node_loads().await?;
     let candidates: Vec<Candidate> = loads
         .iter()
         .filter_map(|l| {
@@ -198,7 +199,9 @@ async fn place(state: &ApiState, protocol: Option<Protocol>) -> Result<u64, ApiE
             })
         })
         .collect();
-    Ok(placement::choose(&candidates).unwrap_or_else(|| state.cluster().node_id()))
+    let chosen = placement::choose(&candidates).unwrap_or_else(|| state.cluster().node_id());
+    state.placed_on(chosen);
+    Ok(chosen)
 }
 
 /// Every node that could serve the device is draining.
