@@ -50,6 +50,17 @@ pub(crate) fn pending_discount(conn: &Conn, user_id: i64) -> Result<Option<Disco
     }))
 }
 
+/// Whether the discount an order was priced with is still waiting (not consumed by another
+/// paid order), checked at the order's pre-checkout.
+pub(crate) fn discount_unused(conn: &Conn, redemption_id: i64) -> Result<bool, sql::Error> {
+    let unused: Option<i64> = sql::query_scalar(
+        "SELECT 1 FROM promo_redemptions WHERE id = ? AND used_at IS NULL",
+    )
+    .bind(redemption_id)
+    .fetch_optional(conn)?;
+    Ok(unused.is_some())
+}
+
 /// In the transaction that credits a paid order (consumes the discount, rewards a referrer).
 pub(crate) fn on_payment_credited(conn: &Conn, c: &Credited) -> Result<(), sql::Error> {
     if let Some(redemption_id) = c.discount_redemption_id {
