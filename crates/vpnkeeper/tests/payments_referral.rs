@@ -101,10 +101,13 @@ fn payload(invoice: &Call) -> String {
 /// Sends a pre-checkout query; returns the bot's answer.
 async fn pre_checkout(b: &BotNode, user: &TgUser, amount: i64, payload: &str) -> Call {
     let query = format!("pcq-{}", b.fake.pre_checkout(user, "XTR", amount, payload));
-    let is_answer =
-        |c: &Call| c.method == "answerPreCheckoutQuery" && c.params["pre_checkout_query_id"] == query;
+    let is_answer = |c: &Call| {
+        c.method == "answerPreCheckoutQuery" && c.params["pre_checkout_query_id"] == query
+    };
     b.fake
-        .wait("a pre-checkout answer", WAIT, |calls| calls.iter().any(is_answer))
+        .wait("a pre-checkout answer", WAIT, |calls| {
+            calls.iter().any(is_answer)
+        })
         .await
         .into_iter()
         .find(is_answer)
@@ -245,7 +248,10 @@ async fn referral_reward_once_and_taken_back(b: &BotNode, reward: (i64, i64)) {
             .collect();
         assert_eq!(
             moves,
-            [(-reward.1, "system:referral"), (reward.1, "system:referral")],
+            [
+                (-reward.1, "system:referral"),
+                (reward.1, "system:referral")
+            ],
             "newest first: {ledger}"
         );
     }

@@ -316,7 +316,8 @@ async fn a_plan_archived_after_the_pre_checkout_is_still_delivered_to_the_payer(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    b.fake.successful_payment(&alice, 20, &payload, "charge-late");
+    b.fake
+        .successful_payment(&alice, 20, &payload, "charge-late");
     wait_confirmations(&b, ALICE, "Payment of 20", 1).await;
     let all = payments(&b, "").await;
     assert_eq!(all.len(), 1, "{all:?}");

@@ -120,7 +120,10 @@ pub(super) fn check_order(
     // others would be a second discount from one code (the bot asks for a new invoice).
     if let Some(redemption) = row.get::<Option<i64>, _>(5) {
         if !payment_hooks::discount_unused(conn, redemption)? {
-            return refuse("order", "the discount on this invoice was used by another payment");
+            return refuse(
+                "order",
+                "the discount on this invoice was used by another payment",
+            );
         }
     }
     Ok(Effect::new(Applied::Done, target))

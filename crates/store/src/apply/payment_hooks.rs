@@ -4,7 +4,6 @@
 //! only promo's tables (and the referrer's expiry or balance). Known limit: the signatures
 //! carry no change list, so when a referral reward of days brings an *expired* referrer back,
 //! the data planes serve them again at their next full pass rather than at once.
-// `pay`'s apply/payment.rs calls these; until that lands only this module's tests do.
 
 use vpnkeeper_domain::command::referral::ReferralReward;
 
@@ -53,11 +52,10 @@ pub(crate) fn pending_discount(conn: &Conn, user_id: i64) -> Result<Option<Disco
 /// Whether the discount an order was priced with is still waiting (not consumed by another
 /// paid order), checked at the order's pre-checkout.
 pub(crate) fn discount_unused(conn: &Conn, redemption_id: i64) -> Result<bool, sql::Error> {
-    let unused: Option<i64> = sql::query_scalar(
-        "SELECT 1 FROM promo_redemptions WHERE id = ? AND used_at IS NULL",
-    )
-    .bind(redemption_id)
-    .fetch_optional(conn)?;
+    let unused: Option<i64> =
+        sql::query_scalar("SELECT 1 FROM promo_redemptions WHERE id = ? AND used_at IS NULL")
+            .bind(redemption_id)
+            .fetch_optional(conn)?;
     Ok(unused.is_some())
 }
 
@@ -411,8 +409,13 @@ mod tests {
             .unwrap()
             .expect("a pending discount");
         assert_eq!(d.percent, 20);
+        assert!(discount_unused(&c, d.redemption_id).unwrap());
         credited(&c, 1, 100, 400, true, Some(d.redemption_id));
         assert!(pending_discount(&c, 1).unwrap().is_none());
+        assert!(
+            !discount_unused(&c, d.redemption_id).unwrap(),
+            "another invoice priced with it is refused at its pre-checkout"
+        );
         drop(c);
         let out = apply(&mut sm, 2, T0 + 1, vec![redeem("SAVE20")]).await;
         refused(&out[0], "already used");
