@@ -205,7 +205,7 @@ pub(super) fn credit(
         discount_redemption_id: redemption,
         at,
     };
-    payment_hooks::on_payment_credited(conn, &credited)?;
+    payment_hooks::on_payment_credited(conn, &credited, changes)?;
     queue(conn, at, telegram_id, "payment_done", payment_id)?;
     Ok(Effect::new(Applied::Done, payment_target(payment_id)))
 }
@@ -309,7 +309,7 @@ pub(super) fn refund_result(
     .bind(user_id)
     .execute(conn)?;
     plan::refresh_status(conn, at, user_id, changes)?;
-    payment_hooks::on_payment_refunded(conn, user_id, payment_id, at)?;
+    payment_hooks::on_payment_refunded(conn, user_id, payment_id, at, changes)?;
     if let Some(chat) = telegram_id {
         queue(conn, at, chat, "refund_done", payment_id)?;
     }
