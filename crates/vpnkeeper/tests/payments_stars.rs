@@ -300,6 +300,43 @@ async fn pre_checkout_refuses_a_wrong_amount_an_archived_plan_and_a_foreign_payl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_archived_after_the_pre_checkout_is_still_delivered_to_the_payer() {
+    let b = start().await;
+    let alice = alice();
+    let plan = create_plan(&b, "week", 7, 20).await;
+    let payload = payload(&buy(&b, &alice, plan).await);
+    let answer = pre_checkout(&b, &alice, 20, &payload).await;
+    assert_eq!(answer.params["ok"], true, "{:?}", answer.params);
+
+    // The admin archives the plan while Telegram is taking the money: the user has paid,
+    // so the order's plan is delivered at the order's price.
+    let (status, _) = post(&b, &format!("/api/v1/plans/{plan}/archive"), json!({})).await;
+    assert_eq!(status, 200);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    b.fake
+        .successful_payment(&alice, 20, &payload, "charge-late");
+    wait_confirmations(&b, ALICE, "Payment of 20", 1).await;
+    let all = payments(&b, "").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["status"], "paid");
+    assert_eq!(all[0]["plan_id"], plan);
+    assert_eq!(all[0]["amount"], 20);
+    assert_eq!(all[0]["days"], 7);
+    let paid_at = all[0]["paid_at_ms"].as_i64().unwrap();
+    assert!(paid_at >= before - 1_000, "{paid_at} {before}");
+    assert_eq!(expiry(&b, ALICE).await, Some(paid_at + 7 * DAY_MS));
+    let user = b.user_of(ALICE).await.unwrap();
+    assert_eq!(user["status"], "active", "{user}");
+    // Archived all the same: not offered again.
+    let menu = b.menu(&alice).await;
+    let list = b.press_screen(&alice, &menu, "by").await;
+    assert!(!list.buttons().contains(&format!("bp:{plan}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_between_the_payment_and_its_reply_credits_once_and_answers_once() {
     let mut b = start().await;
     let alice = alice();

@@ -239,6 +239,7 @@ fn run(conn: &Conn, ctx: Ctx<'_>, command: &Command, changes: &mut Vec<Change>) 
                 plan_id: *plan_id,
                 on_hold: *on_hold,
                 on_hold_timeout_ms: *on_hold_timeout_ms,
+                archived_ok: false,
             };
             plan::assign(conn, at, a, changes)
         }

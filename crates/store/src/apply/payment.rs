@@ -96,7 +96,7 @@ pub(super) fn check_order(
     let refuse =
         |field: &str, message: &str| Err(refuse_at(&target, CommandError::invalid(field, message)));
     let Some(row) = sql::query(
-        "SELECT o.telegram_id, o.amount, o.currency, o.payment_id, p.archived
+        "SELECT o.telegram_id, o.amount, o.currency, o.payment_id, p.archived, o.discount_redemption_id
            FROM payment_orders o LEFT JOIN plans p ON p.id = o.plan_id WHERE o.id = ?",
     )
     .bind(order_id)
@@ -115,6 +115,16 @@ pub(super) fn check_order(
     }
     if row.get::<i64, _>(1) != amount || row.get::<String, _>(2) != currency {
         return refuse("amount", "amount differs from the invoice");
+    }
+    // Every invoice made while a discount waits carries it; once one of them is paid the
+    // others would be a second discount from one code (the bot asks for a new invoice).
+    if let Some(redemption) = row.get::<Option<i64>, _>(5) {
+        if !payment_hooks::discount_unused(conn, redemption)? {
+            return refuse(
+                "order",
+                "the discount on this invoice was used by another payment",
+            );
+        }
     }
     Ok(Effect::new(Applied::Done, target))
 }
@@ -184,6 +194,7 @@ pub(super) fn credit(
         plan_id,
         on_hold: false,
         on_hold_timeout_ms: None,
+        archived_ok: true,
     };
     plan::assign(conn, at, assign, changes)?;
     let credited = Credited {
@@ -194,7 +205,7 @@ pub(super) fn credit(
         discount_redemption_id: redemption,
         at,
     };
-    payment_hooks::on_payment_credited(conn, &credited)?;
+    payment_hooks::on_payment_credited(conn, &credited, changes)?;
     queue(conn, at, telegram_id, "payment_done", payment_id)?;
     Ok(Effect::new(Applied::Done, payment_target(payment_id)))
 }
@@ -298,7 +309,7 @@ pub(super) fn refund_result(
     .bind(user_id)
     .execute(conn)?;
     plan::refresh_status(conn, at, user_id, changes)?;
-    payment_hooks::on_payment_refunded(conn, user_id, payment_id, at)?;
+    payment_hooks::on_payment_refunded(conn, user_id, payment_id, at, changes)?;
     if let Some(chat) = telegram_id {
         queue(conn, at, chat, "refund_done", payment_id)?;
     }

@@ -1,15 +1,15 @@
 //! The seam between a paid order (apply/payment.rs) and promo codes / referrals.
 //!
 //! `pay` calls these inside the transaction that credits or refunds a payment; they write
-//! only promo's tables (and the referrer's expiry or balance). Known limit: the signatures
-//! carry no change list, so when a referral reward of days brings an *expired* referrer back,
-//! the data planes serve them again at their next full pass rather than at once.
-// `pay`'s apply/payment.rs calls these; until that lands only this module's tests do.
+//! only promo's tables (and the referrer's expiry or balance). A reward of days that brings
+//! an expired referrer back, or its reversal that expires them, goes into the transaction's
+//! change list, so the data planes follow at once.
 
 use vpnkeeper_domain::command::referral::ReferralReward;
 
 use super::balance::{self, Movement};
 use super::plan;
+use crate::change::Change;
 use crate::sql::{self, Conn};
 
 const DAY_MS: i64 = 86_400_000;
@@ -50,8 +50,22 @@ pub(crate) fn pending_discount(conn: &Conn, user_id: i64) -> Result<Option<Disco
     }))
 }
 
+/// Whether the discount an order was priced with is still waiting (not consumed by another
+/// paid order), checked at the order's pre-checkout.
+pub(crate) fn discount_unused(conn: &Conn, redemption_id: i64) -> Result<bool, sql::Error> {
+    let unused: Option<i64> =
+        sql::query_scalar("SELECT 1 FROM promo_redemptions WHERE id = ? AND used_at IS NULL")
+            .bind(redemption_id)
+            .fetch_optional(conn)?;
+    Ok(unused.is_some())
+}
+
 /// In the transaction that credits a paid order (consumes the discount, rewards a referrer).
-pub(crate) fn on_payment_credited(conn: &Conn, c: &Credited) -> Result<(), sql::Error> {
+pub(crate) fn on_payment_credited(
+    conn: &Conn,
+    c: &Credited,
+    changes: &mut Vec<Change>,
+) -> Result<(), sql::Error> {
     if let Some(redemption_id) = c.discount_redemption_id {
         sql::query(
             "UPDATE promo_redemptions SET used_at = ?, payment_id = ?
@@ -64,13 +78,13 @@ pub(crate) fn on_payment_credited(conn: &Conn, c: &Credited) -> Result<(), sql::
         .execute(conn)?;
     }
     if c.first_payment {
-        reward_referrer(conn, c)?;
+        reward_referrer(conn, c, changes)?;
     }
     Ok(())
 }
 
 /// Pays a pending referral of `c.user_id` (once: the row leaves `pending` for good).
-fn reward_referrer(conn: &Conn, c: &Credited) -> Result<(), sql::Error> {
+fn reward_referrer(conn: &Conn, c: &Credited, changes: &mut Vec<Change>) -> Result<(), sql::Error> {
     let Some(row) = sql::query(
         "SELECT referrer_id, reward_kind, reward_amount FROM referrals
          WHERE referee_id = ? AND status = 'pending'",
@@ -82,7 +96,7 @@ fn reward_referrer(conn: &Conn, c: &Credited) -> Result<(), sql::Error> {
     };
     let referrer: i64 = row.get(0);
     let given = match ReferralReward::from_parts(&row.get::<String, _>(1), row.get(2)) {
-        Some(ReferralReward::Days { days }) => shift_expiry(conn, c.at, referrer, days)?,
+        Some(ReferralReward::Days { days }) => shift_expiry(conn, c.at, referrer, days, changes)?,
         Some(ReferralReward::Percent { percent }) => {
             let stars = c.amount_stars.max(0) * percent / 100;
             if stars > 0 {
@@ -115,6 +129,7 @@ pub(crate) fn on_payment_refunded(
     user_id: i64,
     payment_id: i64,
     at: i64,
+    changes: &mut Vec<Change>,
 ) -> Result<(), sql::Error> {
     let Some(row) = sql::query(
         "SELECT referrer_id, reward_kind, given FROM referrals
@@ -130,7 +145,7 @@ pub(crate) fn on_payment_refunded(
     let given: i64 = row.get(2);
     match row.get::<String, _>(1).as_str() {
         "days" => {
-            shift_expiry(conn, at, referrer, -given)?;
+            shift_expiry(conn, at, referrer, -given, changes)?;
         }
         _ => {
             // Only what is left can be taken back: a balance never goes below zero.
@@ -170,7 +185,13 @@ fn movement<'a>(
 
 /// Moves a user's expiry by `days` (a reward, or taking it back). A user without an expiry
 /// (unlimited time) gets nothing: returns the days actually moved.
-fn shift_expiry(conn: &Conn, at: i64, user_id: i64, days: i64) -> Result<i64, sql::Error> {
+fn shift_expiry(
+    conn: &Conn,
+    at: i64,
+    user_id: i64,
+    days: i64,
+    changes: &mut Vec<Change>,
+) -> Result<i64, sql::Error> {
     let expires: Option<Option<i64>> =
         sql::query_scalar("SELECT expires_at FROM users WHERE id = ?")
             .bind(user_id)
@@ -186,8 +207,7 @@ fn shift_expiry(conn: &Conn, at: i64, user_id: i64, days: i64) -> Result<i64, sq
         .bind(at)
         .bind(user_id)
         .execute(conn)?;
-    let mut changes = Vec::new();
-    plan::refresh_status(conn, at, user_id, &mut changes)?;
+    plan::refresh_status(conn, at, user_id, changes)?;
     Ok(days.abs())
 }
 
@@ -259,7 +279,7 @@ mod tests {
         stars: i64,
         first: bool,
         discount: Option<i64>,
-    ) {
+    ) -> Vec<Change> {
         let tx = c.unchecked_transaction().unwrap();
         let paid = Credited {
             user_id,
@@ -269,14 +289,18 @@ mod tests {
             discount_redemption_id: discount,
             at: T0 + 100,
         };
-        on_payment_credited(&tx, &paid).unwrap();
+        let mut changes = Vec::new();
+        on_payment_credited(&tx, &paid, &mut changes).unwrap();
         tx.commit().unwrap();
+        changes
     }
 
-    fn refunded(c: &Conn, user_id: i64, payment_id: i64) {
+    fn refunded(c: &Conn, user_id: i64, payment_id: i64) -> Vec<Change> {
         let tx = c.unchecked_transaction().unwrap();
-        on_payment_refunded(&tx, user_id, payment_id, T0 + 200).unwrap();
+        let mut changes = Vec::new();
+        on_payment_refunded(&tx, user_id, payment_id, T0 + 200, &mut changes).unwrap();
         tx.commit().unwrap();
+        changes
     }
 
     fn expires(c: &Conn, user_id: i64) -> i64 {
@@ -372,6 +396,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_expired_referrer_brought_back_or_expired_again_reaches_the_change_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut sm, _read) = crate::open(dir.path()).await.unwrap();
+        let days = ReferralReward::Days { days: 5 };
+        let out = apply(
+            &mut sm,
+            1,
+            T0,
+            vec![create("ann", 11), create("bob", 12), bind(12, 1, days)],
+        )
+        .await;
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        let lapsed = Command::UpdateUser {
+            user: UserRef::Id(1),
+            name: None,
+            telegram_id: None,
+            expires_at_ms: Some(Update::Set(T0 - DAY_MS)),
+            traffic_limit_bytes: None,
+        };
+        assert!(apply(&mut sm, 2, T0 + 1, vec![lapsed]).await[0].is_ok());
+        let c = conn(dir.path());
+        let status = |c: &Conn| -> String {
+            c.query_row("SELECT status FROM users WHERE id = 1", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(status(&c), "expired");
+        // ann holds a device on node 7: its data plane is the one to tell.
+        c.execute_batch(
+            "INSERT INTO nodes(id, name, raft_addr, api_addr, public_host, created_at, updated_at)
+                 VALUES(7, 'n7', 'r', 'a', 'h', 0, 0);
+             INSERT INTO devices(uuid, user_id, node_id, name, device_type, protocol, created_at)
+                 VALUES('d1', 1, 7, 'phone', 'phone', 'vless', 0);",
+        )
+        .unwrap();
+        let told = [Change::Devices { node_id: 7 }];
+        // bob's first payment brings ann back for 5 days: the data planes are told.
+        let back = credited(&c, 2, 100, 50, true, None);
+        assert_eq!(expires(&c, 1), T0 + 100 + 5 * DAY_MS);
+        assert_eq!(status(&c), "active");
+        assert_eq!(back, told, "ann served again at once");
+        // Its refund takes the 5 days back: ann has expired again, at once too.
+        let gone = refunded(&c, 2, 100);
+        assert_eq!(status(&c), "expired");
+        assert_eq!(gone, told, "ann no longer served");
+    }
+
+    #[tokio::test]
     async fn a_discount_waits_for_the_paid_order_that_consumes_it() {
         let dir = tempfile::tempdir().unwrap();
         let (_log, mut sm, _read) = crate::open(dir.path()).await.unwrap();
@@ -400,8 +471,13 @@ mod tests {
             .unwrap()
             .expect("a pending discount");
         assert_eq!(d.percent, 20);
+        assert!(discount_unused(&c, d.redemption_id).unwrap());
         credited(&c, 1, 100, 400, true, Some(d.redemption_id));
         assert!(pending_discount(&c, 1).unwrap().is_none());
+        assert!(
+            !discount_unused(&c, d.redemption_id).unwrap(),
+            "another invoice priced with it is refused at its pre-checkout"
+        );
         drop(c);
         let out = apply(&mut sm, 2, T0 + 1, vec![redeem("SAVE20")]).await;
         refused(&out[0], "already used");

@@ -94,6 +94,9 @@ pub(crate) struct Assign<'a> {
     pub plan_id: PlanId,
     pub on_hold: bool,
     pub on_hold_timeout_ms: Option<i64>,
+    /// Deliver the plan even when it is archived: set only for a paid order, whose plan was
+    /// on sale when its pre-checkout was accepted (the user has paid; Telegram expects it).
+    pub archived_ok: bool,
 }
 
 /// Assigns or extends a plan: the duration is added to the expiry if it is still ahead,
@@ -107,7 +110,7 @@ pub(super) fn assign(conn: &Conn, at: i64, a: Assign<'_>, changes: &mut Vec<Chan
     .bind(a.plan_id)
     .fetch_optional(conn)?
     .ok_or_else(|| refuse_at(&target, CommandError::not_found(format!("plan {}", a.plan_id))))?;
-    if row.get::<i64, _>(5) != 0 {
+    if row.get::<i64, _>(5) != 0 && !a.archived_ok {
         return Err(refuse_at(
             &target,
             CommandError::invalid(

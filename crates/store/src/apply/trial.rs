@@ -41,6 +41,7 @@ pub(super) fn start(
         plan_id,
         on_hold: false,
         on_hold_timeout_ms: None,
+        archived_ok: false,
     };
     plan::assign(conn, at, assign, changes)?;
     let expires = before.filter(|e| *e > at).unwrap_or(at) + days * DAY_MS;
