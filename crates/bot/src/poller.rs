@@ -111,16 +111,8 @@ async fn poll(ctx: &Arc<Ctx>, stop: &mut watch::Receiver<bool>, backoff: &mut Ba
             }
             continue;
         };
-        let answer = match get_updates_within_lease(
-            ctx,
-            from,
-            timeout,
-            permitted_at,
-            deadline,
-            stop,
-        )
-        .await
-        {
+        let lease = (permitted_at, deadline);
+        let answer = match get_updates_within_lease(ctx, from, timeout, lease, stop).await {
             Polled::Answer(r) => r,
             Polled::LeaseOver => continue,
             Polled::Stopped => return,
@@ -144,8 +136,7 @@ async fn get_updates_within_lease(
     ctx: &Ctx,
     from: i64,
     timeout: Duration,
-    permitted_at: tokio::time::Instant,
-    deadline: Option<Duration>,
+    (permitted_at, deadline): (tokio::time::Instant, Option<Duration>),
     stop: &mut watch::Receiver<bool>,
 ) -> Polled {
     // An update the long poll returns after stop is not lost: it was not confirmed.
