@@ -35,7 +35,14 @@ const BATCH: u8 = 100;
 
 pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new();
-    // Who we are, and no webhook in the way of getUpdates.
+    if connect(&ctx, &mut stop, &mut backoff).await {
+        poll(&ctx, &mut stop, &mut backoff).await;
+    }
+}
+
+/// Start-up: who we are, and no webhook in the way of getUpdates. Retries until it works;
+/// false when stopped first.
+async fn connect(ctx: &Ctx, stop: &mut watch::Receiver<bool>, backoff: &mut Backoff) -> bool {
     loop {
         let setup = async {
             let me = ctx.tg.get_me().await?;
@@ -44,23 +51,27 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         };
         let r = tokio::select! {
             r = setup => r,
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => return false,
         };
         match r {
             Ok(me) => {
                 tracing::info!(bot = %me.username, "Telegram bot connected");
                 backoff.reset();
-                break;
+                return true;
             }
             Err(e) => {
                 let d = backoff.next_delay();
                 log_failure(&e, d, "cannot reach the Telegram Bot API");
-                if !sleep_or_stop(d, &mut stop).await {
-                    return;
+                if !sleep_or_stop(d, stop).await {
+                    return false;
                 }
             }
         }
     }
+}
+
+/// The polling loop, until stopped: one getUpdates per leader lease, each batch proposed.
+async fn poll(ctx: &Arc<Ctx>, stop: &mut watch::Receiver<bool>, backoff: &mut Backoff) {
     // Read after the first lease: a confirmed lease means the entries of the previous
     // leader are applied here, so the offset is the committed one, not a stale one.
     let mut offset: Option<i64> = None;
@@ -84,7 +95,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                         "leader lease not confirmed by a quorum: not polling Telegram until it is"
                     );
                 }
-                if !sleep_or_stop(SHORT_POLL_PAUSE, &mut stop).await {
+                if !sleep_or_stop(SHORT_POLL_PAUSE, stop).await {
                     return;
                 }
                 continue;
@@ -94,75 +105,106 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         let Some(from) = offset else {
             // Read under the first lease of the session: confirming it waited until the
             // previous leader's entries were applied here, so this is the committed offset.
-            match resume_offset(&ctx, &mut stop).await {
+            match resume_offset(ctx, stop).await {
                 Some(o) => offset = Some(o),
                 None => return,
             }
             continue;
         };
-        // An update the long poll returns after stop is not lost: it was not confirmed.
-        // Nor is one whose answer comes after the lease: the request is dropped unread.
-        let poll = async {
-            // A process frozen (SIGSTOP) between the permit and here wakes with a lease that
-            // may be over: it must not send the request then.
-            if deadline.is_some_and(|d| permitted_at.elapsed() >= d) {
-                return None;
-            }
-            Some(ctx.tg.get_updates(from, BATCH, timeout).await)
+        let lease = (permitted_at, deadline);
+        let answer = match get_updates_within_lease(ctx, from, timeout, lease, stop).await {
+            Polled::Answer(r) => r,
+            Polled::LeaseOver => continue,
+            Polled::Stopped => return,
         };
-        let lease_end = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(permitted_at + d).await,
-                None => std::future::pending().await,
+        if !handle_answer(ctx, answer, from, timeout, &mut offset, backoff, stop).await {
+            return;
+        }
+    }
+}
+
+/// What a getUpdates under the lease came to.
+enum Polled {
+    Answer(Result<Vec<Update>, TgError>),
+    /// The lease ended before the answer (or before the request was sent): ask again.
+    LeaseOver,
+    Stopped,
+}
+
+/// One getUpdates, given up when the lease (`deadline` after `permitted_at`) ends first.
+async fn get_updates_within_lease(
+    ctx: &Ctx,
+    from: i64,
+    timeout: Duration,
+    (permitted_at, deadline): (tokio::time::Instant, Option<Duration>),
+    stop: &mut watch::Receiver<bool>,
+) -> Polled {
+    // An update the long poll returns after stop is not lost: it was not confirmed.
+    // Nor is one whose answer comes after the lease: the request is dropped unread.
+    let poll = async {
+        // A process frozen (SIGSTOP) between the permit and here wakes with a lease that
+        // may be over: it must not send the request then.
+        if deadline.is_some_and(|d| permitted_at.elapsed() >= d) {
+            return None;
+        }
+        Some(ctx.tg.get_updates(from, BATCH, timeout).await)
+    };
+    let lease_end = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(permitted_at + d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = lease_end => Polled::LeaseOver,
+        r = poll => match r {
+            Some(r) => Polled::Answer(r),
+            None => Polled::LeaseOver,
+        },
+        _ = stop.wait_for(|s| *s) => Polled::Stopped,
+    }
+}
+
+/// Proposes a batch and moves `offset` past it, or waits out a failure. False when stopped.
+async fn handle_answer(
+    ctx: &Arc<Ctx>,
+    answer: Result<Vec<Update>, TgError>,
+    from: i64,
+    timeout: Duration,
+    offset: &mut Option<i64>,
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    match answer {
+        Ok(updates) => {
+            if backoff.failures() > 0 {
+                tracing::info!("Telegram Bot API reachable again");
             }
-        };
-        let r = tokio::select! {
-            biased;
-            _ = lease_end => continue,
-            r = poll => match r {
-                Some(r) => r,
-                None => continue,
-            },
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match r {
-            Ok(updates) => {
-                if backoff.failures() > 0 {
-                    tracing::info!("Telegram Bot API reachable again");
-                }
-                backoff.reset();
-                let Some(max) = updates.iter().map(|u| u.id.0 as i64).max() else {
-                    // A short poll (a fleet's lease is short) answers at once: pace them.
-                    if timeout.is_zero() && !sleep_or_stop(SHORT_POLL_PAUSE, &mut stop).await {
-                        return;
-                    }
-                    continue;
-                };
-                // In flight: finishes even if a stop arrives meanwhile.
-                if handle_batch(&ctx, updates, from).await {
-                    offset = Some(from.max(max + 1));
-                } else {
-                    // Some proposal failed (leadership moving?). Resume from what is
-                    // committed; redelivered updates that were handled are ignored by apply.
-                    if !sleep_or_stop(Duration::from_secs(1), &mut stop).await {
-                        return;
-                    }
-                    offset = None;
-                }
+            backoff.reset();
+            let Some(max) = updates.iter().map(|u| u.id.0 as i64).max() else {
+                // A short poll (a fleet's lease is short) answers at once: pace them.
+                return !timeout.is_zero() || sleep_or_stop(SHORT_POLL_PAUSE, stop).await;
+            };
+            // In flight: finishes even if a stop arrives meanwhile.
+            if handle_batch(ctx, updates, from).await {
+                *offset = Some(from.max(max + 1));
+                true
+            } else {
+                // Some proposal failed (leadership moving?). Resume from what is
+                // committed; redelivered updates that were handled are ignored by apply.
+                *offset = None;
+                sleep_or_stop(Duration::from_secs(1), stop).await
             }
-            Err(TgError::RetryAfter(d)) => {
-                tracing::info!(wait = ?d, "Telegram flood control on getUpdates; waiting as told");
-                if !sleep_or_stop(d, &mut stop).await {
-                    return;
-                }
-            }
-            Err(e) => {
-                let d = backoff.next_delay();
-                log_failure(&e, d, "getUpdates failed");
-                if !sleep_or_stop(d, &mut stop).await {
-                    return;
-                }
-            }
+        }
+        Err(TgError::RetryAfter(d)) => {
+            tracing::info!(wait = ?d, "Telegram flood control on getUpdates; waiting as told");
+            sleep_or_stop(d, stop).await
+        }
+        Err(e) => {
+            let d = backoff.next_delay();
+            log_failure(&e, d, "getUpdates failed");
+            sleep_or_stop(d, stop).await
         }
     }
 }

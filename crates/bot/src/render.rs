@@ -27,24 +27,110 @@ pub(crate) async fn screen(
     Ok(screens::render(lang, screen, &view, outcomes))
 }
 
+/// A notice's text and buttons. Only this match names every notice (so the compiler checks
+/// each one is rendered); the family functions below hold the texts.
 pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Rendered {
-    let plain = |key: &str| (t(lang, key), None);
+    use Notice as N;
+    match notice {
+        N::Refused { .. }
+        | N::Disabled
+        | N::UnknownCommand
+        | N::UseButtons
+        | N::FilesNotSupported
+        | N::Outdated
+        | N::AdminsOnly
+        | N::Cancelled
+        | N::UserDone
+        | N::NoNodes
+        | N::Failed { .. }
+        | N::AdminUsage { .. }
+        | N::PlanBadInput { .. }
+        | N::PlanNameTaken
+        | N::PlanUseButtons
+        | N::Reminder { .. } => general_notice(lang, notice, outcomes),
+        N::AccessRequested
+        | N::AccessPending
+        | N::AccessRequestAdmin { .. }
+        | N::AccessDecidedAlready
+        | N::AccessApproved
+        | N::AccessDenied
+        | N::BroadcastRunning
+        | N::BroadcastTooLong
+        | N::BroadcastDone { .. }
+        | N::InviteBadTtl { .. }
+        | N::RebootConfirmExpired
+        | N::RebootConfirmInvalid
+        | N::SpeedTestStarted => admin_notice(lang, notice),
+        N::TicketReceived { .. }
+        | N::TicketAdmin { .. }
+        | N::TicketTooLong
+        | N::TicketReplyAsk { .. }
+        | N::TicketReplied { .. }
+        | N::TicketClosedAdmin { .. }
+        | N::TicketAdminVoice { .. } => support_notice(lang, notice, outcomes),
+        N::PlanUnavailable
+        | N::PaymentUnrecognized
+        | N::PromoResult { .. }
+        | N::PromoHowTo
+        | N::PromoBadCode
+        | N::TrialResult { .. }
+        | N::TrialUsed
+        | N::ReferralOwn
+        | N::ReferralNotNew
+        | N::BalanceResult { .. } => commerce_notice(lang, notice, outcomes),
+    }
+}
+
+/// A notice that is one text without buttons.
+fn plain(lang: Lang, key: &str) -> Rendered {
+    (t(lang, key), None)
+}
+
+/// The arm a family cannot reach: [`notice`] routes only that family's notices to it.
+fn misrouted(family: &str) -> ! {
+    unreachable!("a notice routed to the {family} notices")
+}
+
+/// Answers to anyone's messages, plan-draft input and reminders.
+fn general_notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Rendered {
     match notice {
         Notice::Refused { telegram_id } => (
             tr(lang, "refused", &[("id", s(telegram_id.to_string()))]),
             None,
         ),
-        Notice::Disabled => plain("disabled"),
-        Notice::UnknownCommand => plain("unknown-command"),
-        Notice::UseButtons => plain("use-buttons"),
-        Notice::FilesNotSupported => plain("files-not-supported"),
-        Notice::Outdated => plain("outdated"),
-        Notice::AdminsOnly => plain("admins-only"),
-        Notice::Cancelled => plain("cancelled"),
-        Notice::UserDone => plain("user-done"),
-        Notice::NoNodes => plain("no-nodes"),
-        Notice::AccessRequested => plain("access-requested"),
-        Notice::AccessPending => plain("access-pending"),
+        Notice::Disabled => plain(lang, "disabled"),
+        Notice::UnknownCommand => plain(lang, "unknown-command"),
+        Notice::UseButtons => plain(lang, "use-buttons"),
+        Notice::FilesNotSupported => plain(lang, "files-not-supported"),
+        Notice::Outdated => plain(lang, "outdated"),
+        Notice::AdminsOnly => plain(lang, "admins-only"),
+        Notice::Cancelled => plain(lang, "cancelled"),
+        Notice::UserDone => plain(lang, "user-done"),
+        Notice::NoNodes => plain(lang, "no-nodes"),
+        Notice::Failed { outcome } => match outcomes.of(*outcome) {
+            Some(Err(e)) => (error_text(lang, e), None),
+            _ => plain(lang, "user-done"),
+        },
+        Notice::AdminUsage { usage } => {
+            (tr(lang, "admin-usage", &[("usage", s(html(usage)))]), None)
+        }
+        Notice::PlanBadInput { step } => plain(lang, screens::plan_draft::bad_input_key(*step)),
+        Notice::PlanNameTaken => plain(lang, "plan-name-taken"),
+        Notice::PlanUseButtons => plain(lang, "plan-use-buttons"),
+        Notice::Reminder {
+            kind,
+            expires_at_ms,
+            traffic_limit_bytes,
+        } => reminder(lang, *kind, *expires_at_ms, *traffic_limit_bytes),
+        _ => misrouted("general"),
+    }
+}
+
+/// Admin work: access requests, broadcasts, invites, reboots and speed tests.
+fn admin_notice(lang: Lang, notice: &Notice) -> Rendered {
+    match notice {
+        Notice::AccessRequested => plain(lang, "access-requested"),
+        Notice::AccessPending => plain(lang, "access-pending"),
         Notice::AccessRequestAdmin {
             telegram_id,
             display,
@@ -62,10 +148,10 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
                 btn(t(lang, "btn-deny"), Cb::Deny(*telegram_id)),
             ]]),
         ),
-        Notice::AccessDecidedAlready => plain("access-decided-already"),
-        Notice::AccessApproved => plain("access-approved"),
-        Notice::AccessDenied => plain("access-denied"),
-        Notice::BroadcastRunning => plain("broadcast-running"),
+        Notice::AccessDecidedAlready => plain(lang, "access-decided-already"),
+        Notice::AccessApproved => plain(lang, "access-approved"),
+        Notice::AccessDenied => plain(lang, "access-denied"),
+        Notice::BroadcastRunning => plain(lang, "broadcast-running"),
         Notice::BroadcastTooLong => (
             tr(
                 lang,
@@ -82,10 +168,24 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             ),
             None,
         ),
-        Notice::Failed { outcome } => match outcomes.of(*outcome) {
-            Some(Err(e)) => (error_text(lang, e), None),
-            _ => plain("user-done"),
-        },
+        Notice::InviteBadTtl { reason } => (
+            tr(
+                lang,
+                "invite-bad-ttl",
+                &[("reason", s(html(reason))), ("forms", s(TTL_FORMS))],
+            ),
+            None,
+        ),
+        Notice::RebootConfirmExpired => plain(lang, "reboot-confirm-expired"),
+        Notice::RebootConfirmInvalid => plain(lang, "reboot-confirm-invalid"),
+        Notice::SpeedTestStarted => plain(lang, "speedtest-started"),
+        _ => misrouted("admin"),
+    }
+}
+
+/// Support tickets, for the user and for the admins.
+fn support_notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Rendered {
+    match notice {
         Notice::TicketReceived { post } => support::received(lang, outcomes, *post),
         Notice::TicketAdmin {
             post,
@@ -101,9 +201,9 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
                 devices,
             };
             support::admin_copy(lang, outcomes, *post, copy)
-                .unwrap_or_else(|| plain("ticket-failed"))
+                .unwrap_or_else(|| plain(lang, "ticket-failed"))
         }
-        Notice::TicketTooLong => plain("ticket-too-long"),
+        Notice::TicketTooLong => plain(lang, "ticket-too-long"),
         Notice::TicketReplyAsk { ticket_id } => (
             tr(
                 lang,
@@ -114,7 +214,7 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
         ),
         Notice::TicketReplied { outcome } => match outcomes.of(*outcome) {
             Some(Err(e)) => (error_text(lang, e), None),
-            _ => plain("ticket-replied"),
+            _ => plain(lang, "ticket-replied"),
         },
         Notice::TicketClosedAdmin { ticket_id } => (
             tr(
@@ -124,33 +224,6 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
             ),
             None,
         ),
-        Notice::InviteBadTtl { reason } => (
-            tr(
-                lang,
-                "invite-bad-ttl",
-                &[("reason", s(html(reason))), ("forms", s(TTL_FORMS))],
-            ),
-            None,
-        ),
-        Notice::PlanUnavailable => plain("plan-unavailable"),
-        Notice::PaymentUnrecognized => plain("payment-unrecognized"),
-        Notice::RebootConfirmExpired => plain("reboot-confirm-expired"),
-        Notice::RebootConfirmInvalid => plain("reboot-confirm-invalid"),
-        Notice::SpeedTestStarted => plain("speedtest-started"),
-        Notice::PromoResult { outcome } => screens::promo::result(lang, outcomes, *outcome),
-        Notice::PromoHowTo => plain("promo-how-to"),
-        Notice::PromoBadCode => plain("promo-bad-code"),
-        Notice::TrialResult { outcome, days } => match outcomes.of(*outcome) {
-            Some(Err(e)) => (error_text(lang, e), None),
-            _ => (tr(lang, "trial-started", &[("days", num(*days))]), None),
-        },
-        Notice::TrialUsed => plain("trial-used"),
-        Notice::ReferralOwn => plain("referral-own"),
-        Notice::ReferralNotNew => plain("referral-not-new"),
-        Notice::BalanceResult { outcome } => screens::balance::result(lang, outcomes, *outcome),
-        Notice::AdminUsage { usage } => {
-            (tr(lang, "admin-usage", &[("usage", s(html(usage)))]), None)
-        }
         Notice::TicketAdminVoice {
             post,
             from,
@@ -166,16 +239,29 @@ pub(crate) fn notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Ren
                 devices,
             };
             support::admin_copy(lang, outcomes, *post, copy)
-                .unwrap_or_else(|| plain("ticket-failed"))
+                .unwrap_or_else(|| plain(lang, "ticket-failed"))
         }
-        Notice::PlanBadInput { step } => plain(screens::plan_draft::bad_input_key(*step)),
-        Notice::PlanNameTaken => plain("plan-name-taken"),
-        Notice::PlanUseButtons => plain("plan-use-buttons"),
-        Notice::Reminder {
-            kind,
-            expires_at_ms,
-            traffic_limit_bytes,
-        } => reminder(lang, *kind, *expires_at_ms, *traffic_limit_bytes),
+        _ => misrouted("support"),
+    }
+}
+
+/// Buying: plans, payments, promo codes, trials, referrals and balances.
+fn commerce_notice(lang: Lang, notice: &Notice, outcomes: Outcomes<'_>) -> Rendered {
+    match notice {
+        Notice::PlanUnavailable => plain(lang, "plan-unavailable"),
+        Notice::PaymentUnrecognized => plain(lang, "payment-unrecognized"),
+        Notice::PromoResult { outcome } => screens::promo::result(lang, outcomes, *outcome),
+        Notice::PromoHowTo => plain(lang, "promo-how-to"),
+        Notice::PromoBadCode => plain(lang, "promo-bad-code"),
+        Notice::TrialResult { outcome, days } => match outcomes.of(*outcome) {
+            Some(Err(e)) => (error_text(lang, e), None),
+            _ => (tr(lang, "trial-started", &[("days", num(*days))]), None),
+        },
+        Notice::TrialUsed => plain(lang, "trial-used"),
+        Notice::ReferralOwn => plain(lang, "referral-own"),
+        Notice::ReferralNotNew => plain(lang, "referral-not-new"),
+        Notice::BalanceResult { outcome } => screens::balance::result(lang, outcomes, *outcome),
+        _ => misrouted("commerce"),
     }
 }
 

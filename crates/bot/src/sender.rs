@@ -231,6 +231,7 @@ where
     }
 }
 
+/// Performs one outbox row: reads its payload and hands it to the function for its kind.
 async fn perform(
     ctx: &Arc<Ctx>,
     row: &OutboxRow,
@@ -246,50 +247,15 @@ async fn perform(
     let outcomes = Outcomes(&row.outcomes);
     match out {
         Out::Screen { lang, screen, edit } => {
-            let rendered = match render::screen(ctx, row.chat_id, lang, &screen, outcomes).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot render a bot screen");
-                    (
-                        tr(lang, "error-generic", &[("reason", s(t(lang, "err-busy")))]),
-                        None,
-                    )
-                }
-            };
-            show_screen(ctx, row, rendered, edit, stop).await
+            send_screen(ctx, row, lang, &screen, edit, stop).await
         }
-        Out::Notice { lang, notice } => {
-            let (text, keyboard) = render::notice(lang, &notice, outcomes);
-            let chat = row.chat_id;
-            if let Err(e) = call(stop, None, || {
-                ctx.tg.send_text(chat, &text, true, keyboard.clone())
-            })
-            .await?
-            {
-                tracing::warn!(error = %e, "bot notice not sent");
-            }
-            done(row)
-        }
+        Out::Notice { lang, notice } => send_notice(ctx, row, lang, &notice, stop).await,
         Out::Answer {
             callback_id,
             lang,
             notice,
             alert,
-        } => {
-            let text = notice.map(|n| {
-                let (text, _) = render::notice(lang, &n, outcomes);
-                // Toasts are plain text of at most 200 characters.
-                strip_tags(&text).chars().take(200).collect::<String>()
-            });
-            let r = call(stop, Some(ANSWER_ATTEMPTS), || {
-                ctx.tg.answer(&callback_id, text.as_deref(), alert)
-            })
-            .await?;
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "button press not answered");
-            }
-            done(row)
-        }
+        } => answer_press(ctx, row, &callback_id, lang, notice, alert, stop).await,
         Out::ConfigFile { lang, device } | Out::ConfigQr { lang, device } => {
             let Some(id) = outcomes.device(device) else {
                 // Refused issue: the screen says why.
@@ -300,28 +266,112 @@ async fn perform(
         }
         Out::Reboot { lang, node_id } => reboot(ctx, row, lang, node_id, stop).await,
         Out::SpeedTest { lang, node_id } => speed_test(ctx, row, lang, node_id, stop).await,
-        Out::TicketAnswer { .. } | Out::TicketClosed { .. } => {
-            let Some(text) = crate::screens::support::user_text(ctx, row.chat_id, &out).await
-            else {
-                return done(row);
-            };
-            let chat = row.chat_id;
-            if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await? {
-                tracing::warn!(error = %e, "support answer not sent");
-            }
-            done(row)
-        }
         Out::Invite { lang, ttl_secs } => send_invite(ctx, row, lang, ttl_secs, stop).await,
+        Out::Backup { slot_ms } => send_backup(ctx, row, slot_ms, stop).await,
+        Out::NodeChart {
+            lang,
+            node_id,
+            range,
+            edit,
+        } => send_chart(ctx, row, lang, node_id, range, edit, stop).await,
+        Out::TicketAnswer { .. }
+        | Out::TicketClosed { .. }
+        | Out::Voice { .. }
+        | Out::VoiceTranscript { .. } => perform_support(ctx, row, out, stop).await,
+        Out::Invoice { .. }
+        | Out::PreCheckout { .. }
+        | Out::PaymentDone { .. }
+        | Out::RefundDone { .. }
+        | Out::Refund { .. } => perform_payment(ctx, row, out, stop).await,
+    }
+}
+
+/// A screen rendered from the state as it is now (a generic error when it cannot be read).
+async fn send_screen(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    screen: &crate::outbox::Screen,
+    edit: Option<i64>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let outcomes = Outcomes(&row.outcomes);
+    let rendered = match render::screen(ctx, row.chat_id, lang, screen, outcomes).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a bot screen");
+            (
+                tr(lang, "error-generic", &[("reason", s(t(lang, "err-busy")))]),
+                None,
+            )
+        }
+    };
+    show_screen(ctx, row, rendered, edit, stop).await
+}
+
+async fn send_notice(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    lang: Lang,
+    notice: &crate::outbox::Notice,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let (text, keyboard) = render::notice(lang, notice, Outcomes(&row.outcomes));
+    let chat = row.chat_id;
+    if let Err(e) = call(stop, None, || {
+        ctx.tg.send_text(chat, &text, true, keyboard.clone())
+    })
+    .await?
+    {
+        tracing::warn!(error = %e, "bot notice not sent");
+    }
+    done(row)
+}
+
+/// Answers a button press, with the notice as a toast when there is one.
+async fn answer_press(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    callback_id: &str,
+    lang: Lang,
+    notice: Option<crate::outbox::Notice>,
+    alert: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let text = notice.map(|n| {
+        let (text, _) = render::notice(lang, &n, Outcomes(&row.outcomes));
+        // Toasts are plain text of at most 200 characters.
+        strip_tags(&text).chars().take(200).collect::<String>()
+    });
+    let r = call(stop, Some(ANSWER_ATTEMPTS), || {
+        ctx.tg.answer(callback_id, text.as_deref(), alert)
+    })
+    .await?;
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "button press not answered");
+    }
+    done(row)
+}
+
+/// Support tickets: answers and closures to the user, voice notes and transcripts to admins.
+async fn perform_support(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    out: Out,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let chat = row.chat_id;
+    match out {
         Out::Voice {
             lang,
             post,
             file_id,
         } => {
+            let outcomes = Outcomes(&row.outcomes);
             let Some(caption) = crate::screens::support::voice_caption(lang, outcomes, post) else {
                 // The post was refused: the user was told, there is no ticket to show.
                 return done(row);
             };
-            let chat = row.chat_id;
             let r = call(stop, None, || ctx.tg.send_voice(chat, &file_id, &caption)).await?;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "voice note not re-sent to an admin");
@@ -329,7 +379,6 @@ async fn perform(
             done(row)
         }
         Out::VoiceTranscript { message_id } => {
-            let chat = row.chat_id;
             let rendered =
                 match crate::screens::support::transcript_for(ctx, chat, message_id).await {
                     Ok(Some(r)) => r,
@@ -349,13 +398,27 @@ async fn perform(
             }
             done(row)
         }
-        Out::Backup { slot_ms } => send_backup(ctx, row, slot_ms, stop).await,
-        Out::NodeChart {
-            lang,
-            node_id,
-            range,
-            edit,
-        } => send_chart(ctx, row, lang, node_id, range, edit, stop).await,
+        // TicketAnswer and TicketClosed: the user's side of the ticket.
+        _ => {
+            let Some(text) = crate::screens::support::user_text(ctx, chat, &out).await else {
+                return done(row);
+            };
+            if let Err(e) = call(stop, None, || ctx.tg.send_text(chat, &text, true, None)).await? {
+                tracing::warn!(error = %e, "support answer not sent");
+            }
+            done(row)
+        }
+    }
+}
+
+/// Telegram Stars: invoices, pre-checkout answers, payment confirmations and refunds.
+async fn perform_payment(
+    ctx: &Arc<Ctx>,
+    row: &OutboxRow,
+    out: Out,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    match out {
         Out::Invoice {
             lang,
             order_id,
@@ -366,6 +429,7 @@ async fn perform(
             query_id,
             check,
         } => {
+            let outcomes = Outcomes(&row.outcomes);
             let error = crate::screens::buy::pre_checkout_error(lang, check, outcomes);
             // Telegram waits 10 s for the answer: a few quick attempts, no long backoff.
             let r = call(stop, Some(ANSWER_ATTEMPTS), || {
@@ -377,30 +441,44 @@ async fn perform(
             }
             done(row)
         }
-        Out::PaymentDone { payment_id } | Out::RefundDone { payment_id } => {
-            let refunded = matches!(out, Out::RefundDone { .. });
-            let chat = row.chat_id;
-            let rendered =
-                match crate::screens::buy::payer_text(ctx, chat, payment_id, refunded).await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return done(row),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a payment; retrying later");
-                        return None;
-                    }
-                };
-            let (text, keyboard) = rendered;
-            let r = call(stop, None, || {
-                ctx.tg.send_text(chat, &text, true, keyboard.clone())
-            })
-            .await?;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "payment confirmation not sent");
-            }
-            done(row)
-        }
         Out::Refund { payment_id } => refund(ctx, row, payment_id, stop).await,
+        // PaymentDone and RefundDone: the payer's confirmation.
+        _ => {
+            let (payment_id, refunded) = match out {
+                Out::RefundDone { payment_id } => (payment_id, true),
+                Out::PaymentDone { payment_id } => (payment_id, false),
+                _ => unreachable!("perform routes only payment rows here"),
+            };
+            send_payer_text(ctx, row, payment_id, refunded, stop).await
+        }
     }
+}
+
+async fn send_payer_text(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    payment_id: i64,
+    refunded: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let chat = row.chat_id;
+    let rendered = match crate::screens::buy::payer_text(ctx, chat, payment_id, refunded).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return done(row),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a payment; retrying later");
+            return None;
+        }
+    };
+    let (text, keyboard) = rendered;
+    let r = call(stop, None, || {
+        ctx.tg.send_text(chat, &text, true, keyboard.clone())
+    })
+    .await?;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "payment confirmation not sent");
+    }
+    done(row)
 }
 
 /// The invoice of an order created by the same update (nothing when it was refused but

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::ApiClient;
+use crate::{node_ops, CertCmd, Cmd, InviteCmd, NodeCmd};
 
 #[derive(Deserialize)]
 struct CreatedInvite {
@@ -111,4 +112,33 @@ pub fn cert_new_ca(dir: &Path, node_id: u64) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+/// Runs `invite`, `node` or `cert`; `main` routes only them here.
+pub(crate) async fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Invite { command, place } => {
+            let api = crate::api_client(&place)?;
+            match command {
+                InviteCmd::Create { ttl } => invite_create(&api, ttl).await,
+            }
+        }
+        Cmd::Node { command, place } => {
+            let api = crate::api_client(&place)?;
+            match command {
+                NodeCmd::List => node_list(&api).await,
+                NodeCmd::Remove { id } => node_remove(&api, id).await,
+                NodeCmd::Drain { id } => node_ops::drain_verb(&api, id, true).await,
+                NodeCmd::Undrain { id } => node_ops::drain_verb(&api, id, false).await,
+            }
+        }
+        Cmd::Cert { command, place } => {
+            let (location, config) = crate::load(&place)?;
+            match command {
+                CertCmd::Rotate => cert_rotate(&location.data_dir, config.node.id),
+                CertCmd::NewCa => cert_new_ca(&location.data_dir, config.node.id),
+            }
+        }
+        _ => unreachable!("only invite, node and cert are routed to fleet_verbs"),
+    }
 }

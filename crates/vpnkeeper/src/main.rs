@@ -18,6 +18,7 @@ mod join;
 mod metrics;
 mod node_liveness;
 mod node_ops;
+mod node_verbs;
 mod plan_verbs;
 mod promo_verbs;
 mod register;
@@ -40,7 +41,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::ApiClient;
-use crate::config::{Config, Location, LogFormat};
+use crate::config::{Config, Location};
 
 /// Shown at the end of `--help`.
 const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the command failed; one line on stderr says why (refused by the node, bad file, no node running, …)\n  2  bad command line (unknown verb or flag, missing argument)";
@@ -534,78 +535,108 @@ fn load(place: &Place) -> Result<(Location, Config)> {
     Ok(Location::from_args(place.data_dir.clone(), place.config.clone()).load()?)
 }
 
+/// A client of the local API of the node at `place`.
+fn api_client(place: &Place) -> Result<ApiClient> {
+    let (location, config) = load(place)?;
+    ApiClient::new(&location, &config)
+}
+
+/// Runs one verb. Verb groups with their own module get the whole command; the API clients
+/// that fit on a line stay here.
 async fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Init {
-            data_dir,
-            name,
-            api_listen,
-            raft_listen,
-            public_host,
-            wg_backend,
-        } => {
-            // Refuse an initialised directory before saying anything about the backend.
-            init::ensure_uninitialised(&data_dir)?;
-            let mut config = Config::default();
-            config.node.name = name;
-            config.node.public_host = public_host;
-            config.wireguard.backend = match wg_backend {
-                Some(b) => b
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
-                None => {
-                    let w = &config.wireguard;
-                    let (kind, line) = init::default_wg_backend(&w.interface, w.listen_port);
-                    eprintln!("{line}");
-                    kind
+        Cmd::Init { .. } | Cmd::Run { .. } | Cmd::Restore { .. } | Cmd::Join { .. } => {
+            node_verbs::dispatch(cmd).await
+        }
+        Cmd::Invite { .. } | Cmd::Node { .. } | Cmd::Cert { .. } => {
+            fleet_verbs::dispatch(cmd).await
+        }
+        Cmd::Bench { .. } | Cmd::BenchXray { .. } | Cmd::BenchBackup { .. } => {
+            bench_dispatch(cmd).await
+        }
+        Cmd::User { command, place } => verbs::user_cmd(&api_client(&place)?, command).await,
+        Cmd::Device { command, place } => verbs::device_cmd(&api_client(&place)?, command).await,
+        Cmd::Status { place } => verbs::status_cmd(&api_client(&place)?).await,
+        Cmd::Plan { command, place } => plan_verbs::plan_cmd(&api_client(&place)?, command).await,
+        Cmd::Promo { command, place } => {
+            promo_verbs::promo_cmd(&api_client(&place)?, command).await
+        }
+        Cmd::Balance { command, place } => {
+            promo_verbs::balance_cmd(&api_client(&place)?, command).await
+        }
+        Cmd::Backup { command, place } => {
+            let (location, config) = load(&place)?;
+            let api = ApiClient::new(&location, &config)?;
+            match command {
+                BackupCmd::Create {
+                    out,
+                    passphrase_file,
+                } => {
+                    backup::create(&api, &location.data_dir, out, passphrase_file.as_deref()).await
                 }
-            };
-            config.api.listen = api_listen;
-            config.raft.listen = raft_listen;
-            config.check_all()?;
-            let token = init::init(&data_dir, &config).await?;
-            eprintln!(
-                "initialised node {} in {}; the admin token (also in {}) is:",
-                config.node.name,
-                data_dir.display(),
-                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
-            );
-            println!("{token}");
+            }
+        }
+        Cmd::Import {
+            source,
+            dry_run,
+            place,
+        } => import_verb(source, dry_run, &place).await,
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());
             Ok(())
         }
-        Cmd::Run { place, log_format } => {
-            let location = Location::from_args(place.data_dir.clone(), place.config.clone());
-            let fresh =
-                place.config.is_none() && init::ensure_uninitialised(&location.data_dir).is_ok();
-            let (location, mut config) = location.load()?;
-            if let Some(f) = log_format {
-                config.log.format = if f == "json" {
-                    LogFormat::Json
-                } else {
-                    LogFormat::Text
-                };
-            }
-            init_logging(&config);
-            if fresh {
-                choose_first_run_backend(&mut config);
-                init::init(&location.data_dir, &config).await?;
-                tracing::info!(
-                    data_dir = %location.data_dir.display(),
-                    "first run: initialised a new one-node cluster; the admin token is in admin.token"
-                );
-            }
-            run::run(&location, &config).await
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
         }
-        Cmd::User { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            verbs::user_cmd(&api, command).await
+        // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
+        Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
+    }
+}
+
+/// `import`: reads the other panel's data (before asking the local API anything), then
+/// submits it.
+async fn import_verb(source: ImportCmd, dry_run: bool, place: &Place) -> Result<()> {
+    let (location, config) = load(place)?;
+    let plan = match source {
+        ImportCmd::Marzban {
+            db: Some(db),
+            secret,
+            ..
+        } => import::marzban::read(&db, secret)?,
+        ImportCmd::Marzban {
+            url: Some(url),
+            username: Some(username),
+            password_file: Some(password_file),
+            secret,
+            ..
+        } => {
+            let password = secret_files::read_secret(&password_file)?;
+            let panel = import::marzban_api::Panel {
+                url: &url,
+                username: &username,
+                password: password.lines().next().unwrap_or(""),
+            };
+            import::marzban_api::read(&panel, secret).await?
         }
-        Cmd::Device { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            verbs::device_cmd(&api, command).await
-        }
+        ImportCmd::Marzban { .. } => anyhow::bail!(
+            "give Marzban's database with --db, or its panel with --url, --username and --password-file"
+        ),
+        ImportCmd::Amnezia {
+            wg_conf,
+            clients_table,
+        } => import::amnezia::read(&wg_conf, clients_table.as_deref(), &config)?,
+    };
+    let api = ApiClient::new(&location, &config)?;
+    import::submit(&api, plan, dry_run).await
+}
+
+/// The benchmarks: `bench`, `bench-xray`, `bench-backup`.
+async fn bench_dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::Bench {
             clients,
             requests,
@@ -649,221 +680,9 @@ async fn dispatch(cmd: Cmd) -> Result<()> {
         })
         .await
         .map(|_| ()),
-        Cmd::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "vpnkeeper", &mut std::io::stdout());
-            Ok(())
-        }
-        Cmd::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
-        }
-        Cmd::Backup { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            match command {
-                BackupCmd::Create {
-                    out,
-                    passphrase_file,
-                } => {
-                    backup::create(&api, &location.data_dir, out, passphrase_file.as_deref()).await
-                }
-            }
-        }
-        Cmd::Restore {
-            data_dir,
-            from,
-            passphrase_file,
-            cluster_key,
-            name,
-            api_listen,
-            raft_listen,
-            public_host,
-            wg_backend,
-        } => {
-            init::ensure_uninitialised(&data_dir)?;
-            // Open and check the backup before writing anything.
-            let (state_db, secret) = restore::open(&restore::RestoreFrom {
-                file: from,
-                passphrase_file,
-                cluster_key,
-            })?;
-            let mut config = Config::default();
-            config.node.name = name;
-            config.node.public_host = public_host;
-            config.wireguard.backend = match wg_backend {
-                Some(b) => b
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--wg-backend: {e}"))?,
-                None => {
-                    let w = &config.wireguard;
-                    init::default_wg_backend(&w.interface, w.listen_port).0
-                }
-            };
-            config.api.listen = api_listen;
-            config.raft.listen = raft_listen;
-            config.check_all()?;
-            let token = restore::restore(&data_dir, &config, state_db, secret).await?;
-            eprintln!(
-                "restored into {}; the new admin token (also in {}) is:",
-                data_dir.display(),
-                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
-            );
-            println!("{token}");
-            Ok(())
-        }
-        Cmd::Import {
-            source,
-            dry_run,
-            place,
-        } => {
-            let (location, config) = load(&place)?;
-            let plan = match source {
-                ImportCmd::Marzban {
-                    db: Some(db),
-                    secret,
-                    ..
-                } => import::marzban::read(&db, secret)?,
-                ImportCmd::Marzban {
-                    url: Some(url),
-                    username: Some(username),
-                    password_file: Some(password_file),
-                    secret,
-                    ..
-                } => {
-                    let password = secret_files::read_secret(&password_file)?;
-                    let panel = import::marzban_api::Panel {
-                        url: &url,
-                        username: &username,
-                        password: password.lines().next().unwrap_or(""),
-                    };
-                    import::marzban_api::read(&panel, secret).await?
-                }
-                ImportCmd::Marzban { .. } => anyhow::bail!(
-                    "give Marzban's database with --db, or its panel with --url, --username and --password-file"
-                ),
-                ImportCmd::Amnezia {
-                    wg_conf,
-                    clients_table,
-                } => import::amnezia::read(&wg_conf, clients_table.as_deref(), &config)?,
-            };
-            let api = ApiClient::new(&location, &config)?;
-            import::submit(&api, plan, dry_run).await
-        }
-        Cmd::Join {
-            data_dir,
-            link,
-            name,
-            api_listen,
-            raft_listen,
-            public_host,
-            wg_backend,
-        } => {
-            let config = join::join(join::JoinArgs {
-                data_dir: data_dir.clone(),
-                link,
-                name,
-                api_listen,
-                raft_listen,
-                public_host,
-                wg_backend,
-            })
-            .await?;
-            eprintln!(
-                "joined the cluster as node {} ({}); start it with `vpnkeeper run --data-dir {}`; the admin token is in {}",
-                config.node.id,
-                config.node.name,
-                data_dir.display(),
-                data_dir.join(secret_files::ADMIN_TOKEN_FILE).display()
-            );
-            Ok(())
-        }
-        Cmd::Invite { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            match command {
-                InviteCmd::Create { ttl } => fleet_verbs::invite_create(&api, ttl).await,
-            }
-        }
-        Cmd::Node { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            match command {
-                NodeCmd::List => fleet_verbs::node_list(&api).await,
-                NodeCmd::Remove { id } => fleet_verbs::node_remove(&api, id).await,
-                NodeCmd::Drain { id } => node_ops::drain_verb(&api, id, true).await,
-                NodeCmd::Undrain { id } => node_ops::drain_verb(&api, id, false).await,
-            }
-        }
-        Cmd::Cert { command, place } => {
-            let (location, config) = load(&place)?;
-            match command {
-                CertCmd::Rotate => fleet_verbs::cert_rotate(&location.data_dir, config.node.id),
-                CertCmd::NewCa => fleet_verbs::cert_new_ca(&location.data_dir, config.node.id),
-            }
-        }
-        Cmd::Status { place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            verbs::status_cmd(&api).await
-        }
-        Cmd::Plan { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            plan_verbs::plan_cmd(&api, command).await
-        }
-        // Converting a model reads ~150 MB and runs whisper.cpp: off the async runtime.
-        Cmd::Voice { command } => tokio::task::spawn_blocking(|| voice_cli::run(command)).await?,
         Cmd::BenchBackup { users, devices } => {
             bench_backup::run(bench_backup::BenchBackupArgs { users, devices }).await
         }
-        Cmd::Promo { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            promo_verbs::promo_cmd(&api, command).await
-        }
-        Cmd::Balance { command, place } => {
-            let (location, config) = load(&place)?;
-            let api = ApiClient::new(&location, &config)?;
-            promo_verbs::balance_cmd(&api, command).await
-        }
+        _ => unreachable!("only the benchmarks are routed to bench_dispatch"),
     }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    // Colours only on a terminal: escape codes in a journal or log file are noise.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-/// The README's first command (`vpnkeeper run` on an empty directory) picks the WireGuard
-/// backend the way `init` does: `embedded` where a TUN device can be made, else `none` with
-/// the one line that says what is missing. An explicit `VPNKEEPER_WIREGUARD__BACKEND` wins.
-fn choose_first_run_backend(config: &mut config::Config) {
-    if std::env::var_os("VPNKEEPER_WIREGUARD__BACKEND").is_some() {
-        return;
-    }
-    let w = &config.wireguard;
-    let (kind, line) = init::default_wg_backend(&w.interface, w.listen_port);
-    if kind == config::WgBackendKind::None {
-        tracing::warn!("{line}");
-    } else {
-        tracing::info!("{line}");
-    }
-    config.wireguard.backend = kind;
 }
