@@ -379,24 +379,8 @@ async fn perform_support(
             done(row)
         }
         Out::VoiceTranscript { message_id } => {
-            let rendered =
-                match crate::screens::support::transcript_for(ctx, chat, message_id).await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return done(row),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a voice note; retrying later");
-                        return None;
-                    }
-                };
-            let (text, keyboard) = rendered;
-            let r = call(stop, None, || {
-                ctx.tg.send_text(chat, &text, true, keyboard.clone())
-            })
-            .await?;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "voice transcript not sent");
-            }
-            done(row)
+            let read = crate::screens::support::transcript_for(ctx, chat, message_id).await;
+            send_stored_text(ctx, row, read, "voice transcript", stop).await
         }
         // TicketAnswer and TicketClosed: the user's side of the ticket.
         _ => {
@@ -461,22 +445,35 @@ async fn send_payer_text(
     refunded: bool,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Step> {
-    let chat = row.chat_id;
-    let rendered = match crate::screens::buy::payer_text(ctx, chat, payment_id, refunded).await {
+    let read = crate::screens::buy::payer_text(ctx, row.chat_id, payment_id, refunded).await;
+    send_stored_text(ctx, row, read, "payment confirmation", stop).await
+}
+
+/// Sends a text the store writes and the bot renders when performing the row (a voice
+/// transcript, a payer's confirmation): `Ok(None)` means its subject is gone, so the row is
+/// done; a read error leaves the row for the next round.
+async fn send_stored_text(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    read: Result<Option<render::Rendered>, vpnkeeper_store::ReadError>,
+    what: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Step> {
+    let (text, keyboard) = match read {
         Ok(Some(r)) => r,
         Ok(None) => return done(row),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read a payment; retrying later");
+            tracing::warn!(error = %e, "cannot read the {what}; retrying later");
             return None;
         }
     };
-    let (text, keyboard) = rendered;
+    let chat = row.chat_id;
     let r = call(stop, None, || {
         ctx.tg.send_text(chat, &text, true, keyboard.clone())
     })
     .await?;
     if let Err(e) = r {
-        tracing::warn!(error = %e, "payment confirmation not sent");
+        tracing::warn!(error = %e, "{what} not sent");
     }
     done(row)
 }
