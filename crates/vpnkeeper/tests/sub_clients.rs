@@ -302,6 +302,31 @@ async fn singbox_run(dir: &Path, profile: &str) -> (Child, u16) {
     (child, port)
 }
 
+/// Runs sing-box with a served profile and fetches `url` through it. The engine (a Go
+/// library inside CPython) has been seen to exit shortly after it started listening on a
+/// loaded CI machine, with the profile already accepted by `check`: a run whose process is
+/// gone is started once more on a fresh port. A run that is alive and passes no traffic
+/// fails at once, with sing-box's own log.
+async fn singbox_fetch(dir: &Path, profile: &str, url: &str) -> Result<String, String> {
+    for attempt in 1..=2 {
+        let run_dir = dir.join(format!("run{attempt}"));
+        let (mut sb, port) = singbox_run(&run_dir, profile).await;
+        let fetched = fetch_via_proxy(port, url, Duration::from_secs(20)).await;
+        let exited = sb.try_wait().unwrap();
+        let log = ["sing-box.log", "sing-box.err"]
+            .map(|f| std::fs::read_to_string(run_dir.join(f)).unwrap_or_default())
+            .join("\n");
+        match (fetched, exited) {
+            (Ok(body), _) => return Ok(body),
+            (Err(e), Some(status)) if attempt == 1 => {
+                eprintln!("sing-box exited ({status}) during the fetch ({e}); again:\n{log}")
+            }
+            (Err(e), _) => return Err(format!("{e}\nsing-box (exit: {exited:?}):\n{log}")),
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
 /// `curl -x` through an HTTP/mixed proxy until the page comes back (or `within` passes).
 async fn fetch_via_proxy(port: u16, url: &str, within: Duration) -> Result<String, String> {
     let deadline = Instant::now() + within;
@@ -526,8 +551,7 @@ async fn oldest_xray_admits_mihomo_and_sing_box_with_min_client_ver() {
         "{}",
         a.announce
     );
-    let (_sb, port) = singbox_run(&tmp.path().join("sb"), &a.body).await;
-    fetch_via_proxy(port, &page, Duration::from_secs(20))
+    singbox_fetch(&tmp.path().join("sb"), &a.body, &page)
         .await
         .unwrap_or_else(|e| panic!("sing-box over VLESS on Xray 26.7: {e}\n{}", lab.node.log()));
 
