@@ -6,8 +6,9 @@
 //!   clients; then the time until the node and Xray are idle again (< 5 % of a core over
 //!   one second) and the CPU seconds each burned from the end of the burst until then;
 //! - the same for a `seconds`-long burst of further VLESS devices on top of that load;
-//! - a single change with the load present: CPU seconds (node + Xray) per isolated device
-//!   add, averaged over `singles` adds 500 ms apart;
+//! - a single change with the load present: CPU milliseconds (node + Xray) per isolated user
+//!   + device add, averaged over `singles` adds and net of the idle CPU of windows as long
+//!   (compare `--users 100` with `--users 10000`: O(change) means about the same figure);
 //! - Xray's RSS with the load, as the node built it (users added through the API), and after
 //!   a restart (users loaded from the config file the node wrote).
 //!
@@ -291,25 +292,38 @@ async fn time_to_idle(node: &Node, label: &str) -> Option<f64> {
     }
 }
 
-/// CPU seconds (node + Xray) per isolated device add with the load present.
+/// How long each measured window of [`single_change_cost`] lasts: the add, then room for the
+/// change pass and any file write it schedules.
+const CHANGE_WINDOW: Duration = Duration::from_millis(600);
+
+/// CPU milliseconds (node + Xray) per isolated device add with the load present, net of what
+/// the two burn idle (timers, the sampler, Xray itself) over a window of the same length.
+/// Idle and change windows alternate, so a drift in the background load hits both alike.
 async fn single_change_cost(node: &Arc<Node>, singles: usize) -> Result<f64> {
     let xray = node.xray_pid().unwrap_or(0);
-    let mut total = 0.0;
+    let cpu = || cpu_secs(node.pid()) + cpu_secs(xray);
+    let (mut changes, mut idle) = (0.0, 0.0);
     let mut latency = Vec::with_capacity(singles);
     for i in 0..singles {
-        let before = cpu_secs(node.pid()) + cpu_secs(xray);
-        let t = Instant::now();
+        let before = cpu();
+        tokio::time::sleep(CHANGE_WINDOW).await;
+        idle += cpu() - before;
+
+        let (before, t) = (cpu(), Instant::now());
         node.user_with_device("single", i).await?;
         latency.push(t.elapsed());
-        // Room for the change pass; any later file write is part of the cost too.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        total += cpu_secs(node.pid()) + cpu_secs(xray) - before;
+        tokio::time::sleep(CHANGE_WINDOW.saturating_sub(t.elapsed())).await;
+        changes += cpu() - before;
     }
     latency.sort();
-    let per_change_ms = total * 1000.0 / singles.max(1) as f64;
+    let per = |total: f64| total * 1000.0 / singles.max(1) as f64;
+    let per_change_ms = per(changes - idle).max(0.0);
     println!(
         "single change with the load present: {per_change_ms:.1} ms CPU (node + xray) per \
-         user+device add over {singles} adds, API p50 {:.1} ms",
+         user+device add over {singles} adds, net of {:.1} ms idle CPU per {} ms window; \
+         API p50 {:.1} ms",
+        per(idle),
+        CHANGE_WINDOW.as_millis(),
         latency
             .get(latency.len() / 2)
             .map_or(0.0, |l| l.as_secs_f64() * 1000.0)
