@@ -6,9 +6,9 @@
 //!   clients; then the time until the node and Xray are idle again (< 5 % of a core over
 //!   one second) and the CPU seconds each burned from the end of the burst until then;
 //! - the same for a `seconds`-long burst of further VLESS devices on top of that load;
-//! - a single change with the load present: CPU milliseconds (node + Xray) per isolated user
-//!   + device add, averaged over `singles` adds and net of the idle CPU of windows as long
-//!   (compare `--users 100` with `--users 10000`: O(change) means about the same figure);
+//! - a single change with the load present: CPU milliseconds (node + Xray) per isolated
+//!   user-and-device add, averaged over `singles` adds and net of the idle CPU of windows as
+//!   long (compare `--users 100` with `--users 10000`: O(change) means about the same figure);
 //! - Xray's RSS with the load, as the node built it (users added through the API), and after
 //!   a restart (users loaded from the config file the node wrote).
 //!
