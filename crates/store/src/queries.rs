@@ -54,7 +54,8 @@ pub struct DeviceWant {
 
 /// The condition of a device a data plane serves (besides its node), as in
 /// [`ReadStore::desired_devices`]: active, of an enabled user whose plan lets it connect.
-const SERVED: &str = "d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold')";
+pub(crate) const SERVED: &str =
+    "d.revoked_at IS NULL AND u.enabled = 1 AND u.status IN ('active', 'on_hold')";
 
 /// `'awg','wireguard'`: protocol names are fixed identifiers, safe to inline.
 fn protocol_list(protocols: &[Protocol]) -> String {

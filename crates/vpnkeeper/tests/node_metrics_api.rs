@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 use common::json_api::{Api, NO_LIMITS};
 use common::Node;
@@ -52,6 +52,47 @@ fn assert_one_line_error(v: &Value, field: &str) {
     assert_eq!(v["error"]["field"], field, "{v}");
 }
 
+/// The sample's per-plane peer counts follow the state: two devices issued, one revoked,
+/// a disabled user's device not served (counted in SQLite, not read row by row).
+async fn assert_served_peers_counted(api: &Api) {
+    for user in ["pia", "quinn"] {
+        let (s, v) = api.post("/api/v1/users", json!({ "name": user })).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let mut ids = Vec::new();
+    for (user, name) in [("pia", "a"), ("pia", "b"), ("quinn", "c")] {
+        let body = json!({ "user": user, "type": "phone", "name": name, "protocol": "awg" });
+        let (s, v) = api.post("/api/v1/devices", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    let (s, v) = api
+        .call(Method::DELETE, &format!("/api/v1/devices/{}", ids[0]), None)
+        .await;
+    assert!(s.is_success(), "{s} {v}");
+    let (s, v) = api.post("/api/v1/users/quinn/disable", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = api.get("/api/v1/nodes/1/metrics").await;
+        let planes = v["current"]["planes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let awg = planes.iter().find(|p| p["plane"] == "awg");
+        if awg.is_some_and(|p| p["configured"] == 1 && p["active"] == 0) {
+            let others = planes.iter().filter(|p| p["plane"] != "awg");
+            assert!(others.clone().all(|p| p["configured"] == 0), "{v}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "awg not counted as 1 served peer: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_series_chart_and_gauges_survive_a_restart() {
     let mut node = Node::init();
@@ -76,6 +117,7 @@ async fn metrics_series_chart_and_gauges_survive_a_restart() {
         assert!(pair[0].as_i64().unwrap() > 1_700_000_000_000, "{p}");
     }
     let before: Vec<Value> = points.clone();
+    assert_served_peers_counted(&api).await;
 
     // Restart: the series file is read back; older points are still there.
     node.terminate();

@@ -143,28 +143,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The devices this node serves per data plane, and how many were seen lately.
+/// The devices this node serves per data plane, and how many were seen lately (counted by
+/// the store: reading the rows to count them would hold every device in memory each sample).
 async fn plane_peers(cluster: &Cluster, node_id: u64) -> Vec<PlanePeers> {
-    let devices = match cluster
-        .read()
-        .desired_devices(node_id, &Protocol::ALL)
-        .await
-    {
-        Ok(d) => d,
+    let since = vpnkeeper_cluster::now_ms() - ACTIVE_WITHIN_MS;
+    let counts = match cluster.read().served_peer_counts(node_id, since).await {
+        Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "peer counts not read for this sample");
             return Vec::new();
         }
     };
-    let since = vpnkeeper_cluster::now_ms() - ACTIVE_WITHIN_MS;
     Protocol::ALL
         .into_iter()
         .map(|p| {
-            let on_plane = devices.iter().filter(|d| d.protocol == p);
-            let (configured, active) = on_plane.fold((0u32, 0u32), |(c, a), d| {
-                let seen = d.last_handshake_ms.is_some_and(|t| t >= since);
-                (c + 1, a + u32::from(seen))
-            });
+            let (configured, active) = counts
+                .iter()
+                .find(|(q, ..)| *q == p)
+                .map_or((0, 0), |&(_, c, a)| (c, a));
             PlanePeers {
                 plane: p.as_str().to_string(),
                 configured,
