@@ -1,4 +1,5 @@
-//! Read queries of placement and node liveness (columns of migration 0020).
+//! Read queries about nodes: placement and liveness (columns of migration 0020), and the
+//! per-plane peer counts a node's metrics sample carries.
 
 use vpnkeeper_domain::model::Protocol;
 use vpnkeeper_domain::{Device, NodeId};
