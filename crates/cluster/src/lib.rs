@@ -13,6 +13,7 @@
 // what its traits return; boxing them at every call site would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod commit;
 pub mod invite_ttl;
 mod join;
 mod membership;
@@ -29,13 +30,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
 use vpnkeeper_domain::validate::ValidationError;
 use vpnkeeper_domain::{Actor, ApplyOutcome, Command, Envelope};
-use vpnkeeper_store::{NodeAddr, Proposal, ReadStore, TypeConfig};
+use vpnkeeper_store::{NodeAddr, ReadStore, TypeConfig};
+
+use commit::{Pending, Written};
 
 /// The node's wall clock in unix milliseconds: the one clock of the write path (the front
 /// door stamps envelopes with it) and of readers that compare against stored times.
@@ -134,110 +136,12 @@ struct Inner {
     read: ReadStore,
     network: HttpNetwork,
     pki: Pki,
-    /// Proposals on their way into the log (see [`group_commit`]).
+    /// Proposals on their way into the log (see [`commit::group_commit`]).
     proposals: mpsc::UnboundedSender<Pending>,
     /// Where this node's telemetry comes from (see [`node_metrics`]).
     telemetry: node_metrics::TelemetrySlot,
     /// Speed tests, reboots and load reports (see [`node_ops`]).
     agent: node_ops::NodeAgent,
-}
-
-/// Most envelopes in one log entry.
-const MAX_BATCH: usize = 256;
-/// Log entries being written at once: while they are, new proposals gather into the next.
-const IN_FLIGHT: usize = 2;
-
-/// A proposal waiting for its log entry, and where its outcome goes.
-struct Pending {
-    env: Envelope,
-    done: oneshot::Sender<Written>,
-}
-
-/// What became of a proposal at this node.
-enum Written {
-    /// Applied on the leader, in the log entry at this index.
-    Applied(ApplyOutcome, u64),
-    /// This node is not the leader; the proposer forwards it there.
-    Forward(u64, NodeAddr),
-    Failed(ProposeError),
-}
-
-/// Group commit. openraft 0.9 writes (and fsyncs) each `client_write` as its own append
-/// before it looks at the next one, so under concurrent load the log would cost one fsync
-/// and one state transaction per command. Here the proposals that arrive while earlier
-/// entries are being written are gathered into one entry instead: one append, one fsync,
-/// one transaction for all of them, each envelope applied on its own savepoint.
-async fn group_commit(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        // Everything queued meanwhile joins this entry.
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let raft = raft.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let (envs, dones): (Vec<Envelope>, Vec<oneshot::Sender<Written>>) =
-                batch.into_iter().map(|p| (p.env, p.done)).unzip();
-            let n = envs.len();
-            let each = |dones: Vec<oneshot::Sender<Written>>, w: &dyn Fn() -> Written| {
-                for d in dones {
-                    let _ = d.send(w());
-                }
-            };
-            match raft.client_write(Proposal(envs)).await {
-                Ok(resp) if resp.data.len() == n => {
-                    let index = resp.log_id.index;
-                    for (d, outcome) in dones.into_iter().zip(resp.data) {
-                        let _ = d.send(Written::Applied(outcome, index));
-                    }
-                }
-                Ok(resp) => {
-                    let reason = format!(
-                        "the state machine returned {} outcomes for {n} commands",
-                        resp.data.len()
-                    );
-                    tracing::error!(%reason, "group commit");
-                    each(dones, &|| {
-                        Written::Failed(ProposeError::Fatal {
-                            reason: reason.clone(),
-                        })
-                    })
-                }
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
-                    match (fwd.leader_id, fwd.leader_node) {
-                        (Some(id), Some(node)) => {
-                            each(dones, &|| Written::Forward(id, node.clone()))
-                        }
-                        _ => each(dones, &|| Written::Failed(ProposeError::NoLeader)),
-                    }
-                }
-                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                    let reason = e.to_string();
-                    each(dones, &|| {
-                        Written::Failed(ProposeError::Fatal {
-                            reason: reason.clone(),
-                        })
-                    })
-                }
-                Err(RaftError::Fatal(e)) => {
-                    let reason = e.to_string();
-                    each(dones, &|| {
-                        Written::Failed(ProposeError::Fatal {
-                            reason: reason.clone(),
-                        })
-                    })
-                }
-            }
-        });
-    }
 }
 
 impl Cluster {
@@ -271,7 +175,12 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (proposals, rx) = mpsc::unbounded_channel();
-        tokio::spawn(group_commit(raft.clone(), rx));
+        let committer = commit::Committer {
+            node_id,
+            raft: raft.clone(),
+            network: network.clone(),
+        };
+        tokio::spawn(commit::group_commit(committer, rx));
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 node_id,
@@ -405,7 +314,7 @@ impl Cluster {
     ///
     /// An invalid command comes back as [`SubmitError::Invalid`] without touching the log.
     /// On a follower the proposal is forwarded to the leader over RPC. Concurrent proposals
-    /// share log entries (see [`group_commit`]). A refusal decided by the state (not found,
+    /// share log entries (see [`commit`]). A refusal decided by the state (not found,
     /// conflict) is a successful commit: it comes back inside `Ok`.
     pub async fn submit(
         &self,
@@ -446,6 +355,10 @@ impl Cluster {
             .map_err(|_| stopped())?;
         match written.await.map_err(|_| stopped())? {
             Written::Applied(outcome, index) => Ok((outcome, index)),
+            Written::Forwarded(outcome, index) => {
+                self.wait_applied_here(index).await;
+                Ok((outcome, index))
+            }
             Written::Forward(leader_id, node) if leader_id != self.inner.node_id => {
                 self.forward(leader_id, &node, &env).await
             }
@@ -475,10 +388,15 @@ impl Cluster {
                 leader_id,
                 reason: e.to_string(),
             })??;
-        // Read-your-writes on this node: the caller's next read (the API answers with the
-        // row it just created) is served from the local state, so wait until this node has
-        // applied the entry too. Replication is usually a heartbeat away; past the bound the
-        // write still stands and the answer goes out.
+        self.wait_applied_here(index).await;
+        Ok((outcome, index))
+    }
+
+    /// Read-your-writes on this node after a forwarded write: the caller's next read (the
+    /// API answers with the row it just created) is served from the local state, so wait
+    /// until this node has applied the entry too. Replication is usually a heartbeat away;
+    /// past the bound the write still stands and the answer goes out.
+    async fn wait_applied_here(&self, index: u64) {
         let applied = self
             .inner
             .raft
@@ -488,7 +406,6 @@ impl Cluster {
         if let Err(e) = applied {
             tracing::debug!(index, error = %e, "forwarded write not yet applied locally");
         }
-        Ok((outcome, index))
     }
 
     /// Stops Raft: no more proposals are accepted; the stores are flushed and closed.

@@ -132,6 +132,9 @@ impl HttpNetwork {
             if status == StatusCode::FORBIDDEN && text.contains(NOT_A_MEMBER) {
                 return Err(PostError::NotMember(message));
             }
+            if status == StatusCode::NOT_FOUND {
+                return Err(PostError::NoRoute(message));
+            }
             return Err(PostError::Network(message));
         }
         let out = resp
@@ -149,14 +152,17 @@ pub(crate) enum PostError {
     Network(String),
     /// The peer does not count the caller as a member.
     NotMember(String),
+    /// The peer's build does not serve this path (an older release).
+    NoRoute(String),
 }
 
 impl std::fmt::Display for PostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PostError::Unreachable(s) | PostError::Network(s) | PostError::NotMember(s) => {
-                f.write_str(s)
-            }
+            PostError::Unreachable(s)
+            | PostError::Network(s)
+            | PostError::NotMember(s)
+            | PostError::NoRoute(s) => f.write_str(s),
         }
     }
 }
@@ -202,7 +208,7 @@ impl PeerClient {
                 PostError::Unreachable(s) => {
                     RPCError::Unreachable(Unreachable::new(&std::io::Error::other(s)))
                 }
-                PostError::Network(s) | PostError::NotMember(s) => {
+                PostError::Network(s) | PostError::NotMember(s) | PostError::NoRoute(s) => {
                     RPCError::Network(NetworkError::new(&std::io::Error::other(s)))
                 }
             })?;

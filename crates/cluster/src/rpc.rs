@@ -29,6 +29,7 @@ pub fn router(cluster: Cluster) -> Router {
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose))
+        .route(crate::commit::FORWARD_PATH, post(propose_batch))
         .route("/raft/members", post(members))
         .route("/raft/remove-node", post(remove_node))
         .route(crate::node_metrics::PATH, post(crate::node_metrics::serve))
@@ -130,6 +131,27 @@ async fn propose(
         return r;
     }
     Json(c.propose_indexed(env).await).into_response()
+}
+
+/// A follower forwarding the proposals it gathered (see [`crate::commit`]). They enter our
+/// queue together, so they share a log entry; the answer has one outcome per proposal, in
+/// order.
+async fn propose_batch(
+    State(c): State<Cluster>,
+    Extension(PeerNode(peer)): Extension<PeerNode>,
+    Json(envs): Json<Vec<Envelope>>,
+) -> Response {
+    if let Err(r) = admit(&c, peer, None) {
+        return r;
+    }
+    if envs.len() > crate::commit::MAX_BATCH {
+        let limit = crate::commit::MAX_BATCH;
+        let msg = format!("a forwarded batch holds at most {limit} proposals");
+        return (StatusCode::PAYLOAD_TOO_LARGE, msg).into_response();
+    }
+    let decided: Vec<crate::commit::Decided> =
+        futures::future::join_all(envs.into_iter().map(|env| c.propose_indexed(env))).await;
+    Json(decided).into_response()
 }
 
 /// The membership as this node sees it (a follower's `node list` asks the leader).

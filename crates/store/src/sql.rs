@@ -228,6 +228,15 @@ impl<T: FromRow> As<T> {
     }
 }
 
+/// A transaction that takes the write lock at `BEGIN`, waiting for it with the busy
+/// handler. A deferred one that has read and then writes gets `SQLITE_BUSY` at once when
+/// another connection holds the lock (the checkpointer restarting the WAL, see
+/// checkpoint.rs): SQLite runs no busy handler for a read transaction's upgrade, and a
+/// failed apply stops Raft on the node.
+pub fn write_transaction(conn: &Conn) -> Result<rusqlite::Transaction<'_>, Error> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
 /// A savepoint: `commit` releases it, `rollback` undoes everything since it was taken, and
 /// dropping it unreleased undoes too (as a dropped sqlx transaction does).
 pub struct Savepoint<'c> {

@@ -1,0 +1,185 @@
+//! How proposals become log entries: group commit on the leader, batch forwarding on a
+//! follower.
+//!
+//! Every proposal of this node goes through one queue ([`Pending`]). [`group_commit`] takes
+//! what has gathered there into one batch while earlier batches are still being written:
+//! - on the leader, the batch is one log entry: one append, one fsync, one state
+//!   transaction for all of it (each envelope still applied on its own savepoint);
+//! - on a follower, the batch goes to the leader in one `/raft/propose-batch` request, where
+//!   it joins the leader's queue. Forwarding each proposal on its own cost a request, a
+//!   TLS record and a JSON document per command on both nodes.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::Raft;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use vpnkeeper_domain::{ApplyOutcome, Envelope};
+use vpnkeeper_store::{NodeAddr, Proposal, TypeConfig};
+
+use crate::network::{HttpNetwork, PostError};
+use crate::ProposeError;
+
+/// Most envelopes in one log entry (and in one forwarded batch).
+pub(crate) const MAX_BATCH: usize = 256;
+/// Batches being written at once: while they are, new proposals gather into the next.
+const IN_FLIGHT: usize = 2;
+/// Batches a follower has at the leader at once.
+const FORWARD_IN_FLIGHT: usize = 2;
+/// Where a follower sends its batches.
+pub(crate) const FORWARD_PATH: &str = "/raft/propose-batch";
+
+/// The outcome of one proposal as the leader decided it, with its log index.
+pub(crate) type Decided = Result<(ApplyOutcome, u64), ProposeError>;
+
+/// A proposal waiting for its log entry, and where its outcome goes.
+pub(crate) struct Pending {
+    pub env: Envelope,
+    pub done: oneshot::Sender<Written>,
+}
+
+/// What became of a proposal at this node.
+pub(crate) enum Written {
+    /// Applied on this node, the leader, in the log entry at this index.
+    Applied(ApplyOutcome, u64),
+    /// Applied on the leader this follower forwarded it to, at this index; this node may
+    /// not have applied it yet.
+    Forwarded(ApplyOutcome, u64),
+    /// Not written: the proposer forwards it on its own to this leader (raft stepped down
+    /// under the batch, or the leader's build has no batch route).
+    Forward(u64, NodeAddr),
+    Failed(ProposeError),
+}
+
+/// What [`group_commit`] needs to write or forward a batch.
+#[derive(Clone)]
+pub(crate) struct Committer {
+    pub node_id: u64,
+    pub raft: Raft<TypeConfig>,
+    pub network: HttpNetwork,
+}
+
+/// Runs until every sender of `rx` is gone: batches what gathers in the queue and writes
+/// up to [`IN_FLIGHT`] batches at once, or forwards up to [`FORWARD_IN_FLIGHT`].
+pub(crate) async fn group_commit(c: Committer, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let appending = Arc::new(Semaphore::new(IN_FLIGHT));
+    let forwarding = Arc::new(Semaphore::new(FORWARD_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let leader = c.other_leader();
+        let slots = if leader.is_some() {
+            &forwarding
+        } else {
+            &appending
+        };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Everything queued meanwhile joins this batch.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let c = c.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let (envs, dones): (Vec<Envelope>, Vec<oneshot::Sender<Written>>) =
+                batch.into_iter().map(|p| (p.env, p.done)).unzip();
+            let written = match leader {
+                Some((id, addr)) => c.forward(id, addr, envs).await,
+                None => c.append(envs).await,
+            };
+            for (done, written) in dones.into_iter().zip(written) {
+                let _ = done.send(written);
+            }
+        });
+    }
+}
+
+impl Committer {
+    /// The leader, when this node knows it is another node: the batch is forwarded there.
+    fn other_leader(&self) -> Option<(u64, NodeAddr)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader.filter(|id| *id != self.node_id)?;
+        let addr = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, addr))
+    }
+
+    /// Appends the batch as one log entry, as the leader.
+    async fn append(&self, envs: Vec<Envelope>) -> Vec<Written> {
+        let n = envs.len();
+        let all = |w: &dyn Fn() -> Written| (0..n).map(|_| w()).collect();
+        let fatal = |reason: String| {
+            all(&|| {
+                Written::Failed(ProposeError::Fatal {
+                    reason: reason.clone(),
+                })
+            })
+        };
+        match self.raft.client_write(Proposal(envs)).await {
+            Ok(resp) if resp.data.len() == n => {
+                let index = resp.log_id.index;
+                let applied = resp.data.into_iter();
+                applied.map(|o| Written::Applied(o, index)).collect()
+            }
+            Ok(resp) => {
+                let reason = format!(
+                    "the state machine returned {} outcomes for {n} commands",
+                    resp.data.len()
+                );
+                tracing::error!(%reason, "group commit");
+                fatal(reason)
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
+                match (fwd.leader_id, fwd.leader_node) {
+                    (Some(id), Some(node)) => all(&|| Written::Forward(id, node.clone())),
+                    _ => all(&|| Written::Failed(ProposeError::NoLeader)),
+                }
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                fatal(e.to_string())
+            }
+            Err(RaftError::Fatal(e)) => fatal(e.to_string()),
+        }
+    }
+
+    /// Sends the batch to the leader in one request; the leader decides each proposal.
+    async fn forward(&self, leader_id: u64, leader: NodeAddr, envs: Vec<Envelope>) -> Vec<Written> {
+        let n = envs.len();
+        let timeout = std::time::Duration::from_secs(10);
+        let sent = self
+            .network
+            .post::<_, Vec<Decided>>(leader_id, &leader.raft_addr, FORWARD_PATH, &envs, timeout)
+            .await;
+        let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
+        match sent {
+            Ok(decided) if decided.len() == n => decided
+                .into_iter()
+                .map(|d| match d {
+                    Ok((outcome, index)) => Written::Forwarded(outcome, index),
+                    Err(e) => Written::Failed(e),
+                })
+                .collect(),
+            Ok(decided) => {
+                let reason = format!("it answered {} outcomes for {n} commands", decided.len());
+                envs.iter()
+                    .map(|_| Written::Failed(unreachable(reason.clone())))
+                    .collect()
+            }
+            // A leader of an older build (rolling upgrade): one request per proposal.
+            Err(PostError::NoRoute(_)) => envs
+                .iter()
+                .map(|_| Written::Forward(leader_id, leader.clone()))
+                .collect(),
+            Err(e) => {
+                let reason = e.to_string();
+                envs.iter()
+                    .map(|_| Written::Failed(unreachable(reason.clone())))
+                    .collect()
+            }
+        }
+    }
+}
