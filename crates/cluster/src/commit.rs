@@ -88,7 +88,7 @@ pub(crate) async fn group_commit(c: Committer, mut rx: mpsc::UnboundedReceiver<P
             let (envs, dones): (Vec<Envelope>, Vec<oneshot::Sender<Written>>) =
                 batch.into_iter().map(|p| (p.env, p.done)).unzip();
             let written = match leader {
-                Some((id, addr)) => c.forward(id, addr, envs).await,
+                Some((id, addr)) => forward_batch(&c.network, id, addr, envs).await,
                 None => c.append(envs).await,
             };
             for (done, written) in dones.into_iter().zip(written) {
@@ -145,41 +145,162 @@ impl Committer {
             Err(RaftError::Fatal(e)) => fatal(e.to_string()),
         }
     }
+}
 
-    /// Sends the batch to the leader in one request; the leader decides each proposal.
-    async fn forward(&self, leader_id: u64, leader: NodeAddr, envs: Vec<Envelope>) -> Vec<Written> {
-        let n = envs.len();
-        let timeout = std::time::Duration::from_secs(10);
-        let sent = self
-            .network
-            .post::<_, Vec<Decided>>(leader_id, &leader.raft_addr, FORWARD_PATH, &envs, timeout)
-            .await;
-        let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
-        match sent {
-            Ok(decided) if decided.len() == n => decided
-                .into_iter()
-                .map(|d| match d {
-                    Ok((outcome, index)) => Written::Forwarded(outcome, index),
-                    Err(e) => Written::Failed(e),
+/// One [`Written`] per envelope of `envs`, forwarded to `leader_id` in one request.
+async fn forward_batch(
+    network: &HttpNetwork,
+    leader_id: u64,
+    leader: NodeAddr,
+    envs: Vec<Envelope>,
+) -> Vec<Written> {
+    let n = envs.len();
+    let timeout = std::time::Duration::from_secs(10);
+    let sent = network
+        .post::<_, Vec<Decided>>(leader_id, &leader.raft_addr, FORWARD_PATH, &envs, timeout)
+        .await;
+    let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
+    match sent {
+        Ok(decided) if decided.len() == n => decided
+            .into_iter()
+            .map(|d| match d {
+                Ok((outcome, index)) => Written::Forwarded(outcome, index),
+                Err(e) => Written::Failed(e),
+            })
+            .collect(),
+        Ok(decided) => {
+            let reason = format!("it answered {} outcomes for {n} commands", decided.len());
+            envs.iter()
+                .map(|_| Written::Failed(unreachable(reason.clone())))
+                .collect()
+        }
+        // A leader of an older build (rolling upgrade): one request per proposal.
+        Err(PostError::NoRoute(_)) => envs
+            .iter()
+            .map(|_| Written::Forward(leader_id, leader.clone()))
+            .collect(),
+        Err(e) => {
+            let reason = e.to_string();
+            envs.iter()
+                .map(|_| Written::Failed(unreachable(reason.clone())))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use tempfile::TempDir;
+    use vpnkeeper_domain::{Actor, Command};
+
+    use super::*;
+    use crate::server::RpcService;
+    use crate::tls::{self, NodeTls, CA_CERT_FILE, CA_KEY_FILE};
+
+    /// A "leader" (node 1) serving `rpc` over the cluster's mutual TLS on a loopback port,
+    /// and node 2's client side. Dropping the sender stops the server.
+    async fn leader_serving(
+        rpc: Router,
+    ) -> (HttpNetwork, NodeAddr, oneshot::Sender<()>, [TempDir; 2]) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        tls::ensure(dirs[0].path(), 1, "forward-test").unwrap();
+        for file in [CA_CERT_FILE, CA_KEY_FILE] {
+            std::fs::copy(dirs[0].path().join(file), dirs[1].path().join(file)).unwrap();
+        }
+        tls::ensure(dirs[1].path(), 2, "forward-test").unwrap();
+        let tls1 = NodeTls::load(dirs[0].path(), 1).unwrap();
+        let server = RpcService::new(rpc, Router::new(), &tls1).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let raft_addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let network = HttpNetwork::new(&NodeTls::load(dirs[1].path(), 2).unwrap()).unwrap();
+        let leader = NodeAddr {
+            raft_addr,
+            api_addr: String::new(),
+        };
+        (network, leader, stop, dirs)
+    }
+
+    fn envelopes(n: usize) -> Vec<Envelope> {
+        (0..n)
+            .map(|i| Envelope {
+                at_ms: 1,
+                actor: Actor::System { node_id: 2 },
+                command: Command::CreateUser {
+                    name: format!("u{i}"),
+                    telegram_id: None,
+                    sub_token: format!("tok-{i:016}"),
+                },
+            })
+            .collect()
+    }
+
+    /// The leader's answers come back one per proposal, in order.
+    #[tokio::test]
+    async fn a_batch_is_decided_by_the_leader_in_one_request() {
+        let answer = |Json(envs): Json<Vec<Envelope>>| async move {
+            let decided: Vec<Decided> = (0..envs.len())
+                .map(|i| match i % 2 {
+                    0 => Err(ProposeError::NoLeader),
+                    _ => Err(ProposeError::Fatal {
+                        reason: format!("#{i}"),
+                    }),
                 })
-                .collect(),
-            Ok(decided) => {
-                let reason = format!("it answered {} outcomes for {n} commands", decided.len());
-                envs.iter()
-                    .map(|_| Written::Failed(unreachable(reason.clone())))
-                    .collect()
-            }
-            // A leader of an older build (rolling upgrade): one request per proposal.
-            Err(PostError::NoRoute(_)) => envs
-                .iter()
-                .map(|_| Written::Forward(leader_id, leader.clone()))
-                .collect(),
-            Err(e) => {
-                let reason = e.to_string();
-                envs.iter()
-                    .map(|_| Written::Failed(unreachable(reason.clone())))
-                    .collect()
-            }
+                .collect();
+            Json(decided)
+        };
+        let rpc = Router::new().route(FORWARD_PATH, post(answer));
+        let (network, leader, _stop, _dirs) = leader_serving(rpc).await;
+        let written = forward_batch(&network, 1, leader, envelopes(3)).await;
+        let kinds: Vec<String> = written
+            .iter()
+            .map(|w| match w {
+                Written::Failed(e) => e.to_string(),
+                _ => "not failed".into(),
+            })
+            .collect();
+        assert_eq!(kinds.len(), 3);
+        assert!(kinds[0].contains("no leader"), "{kinds:?}");
+        assert!(kinds[1].contains("#1"), "{kinds:?}");
+        assert!(kinds[2].contains("no leader"), "{kinds:?}");
+    }
+
+    /// A leader of an older build has no batch route: every proposal goes back to its
+    /// proposer to be forwarded on its own, none is reported failed.
+    #[tokio::test]
+    async fn a_leader_without_the_batch_route_gets_one_request_per_proposal() {
+        let (network, leader, _stop, _dirs) = leader_serving(Router::new()).await;
+        let written = forward_batch(&network, 1, leader.clone(), envelopes(4)).await;
+        assert_eq!(written.len(), 4);
+        for w in written {
+            assert!(
+                matches!(&w, Written::Forward(1, addr) if *addr == leader),
+                "expected a per-proposal forward to node 1"
+            );
+        }
+    }
+
+    /// A leader that cannot be reached fails the whole batch with a reason, at once.
+    #[tokio::test]
+    async fn an_unreachable_leader_fails_the_batch() {
+        let (network, leader, stop, _dirs) = leader_serving(Router::new()).await;
+        drop(stop);
+        let gone = NodeAddr {
+            raft_addr: "127.0.0.1:1".into(),
+            ..leader
+        };
+        let written = forward_batch(&network, 1, gone, envelopes(2)).await;
+        assert_eq!(written.len(), 2);
+        for w in written {
+            assert!(matches!(
+                w,
+                Written::Failed(ProposeError::LeaderUnreachable { leader_id: 1, .. })
+            ));
         }
     }
 }
