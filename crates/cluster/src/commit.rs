@@ -28,6 +28,8 @@ const IN_FLIGHT: usize = 2;
 const FORWARD_IN_FLIGHT: usize = 2;
 /// Where a follower sends its batches.
 pub(crate) const FORWARD_PATH: &str = "/raft/propose-batch";
+/// How long a forwarded proposal (batched or alone) may take at the leader.
+pub(crate) const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The outcome of one proposal as the leader decided it, with its log index.
 pub(crate) type Decided = Result<(ApplyOutcome, u64), ProposeError>;
@@ -111,9 +113,8 @@ impl Committer {
     /// Appends the batch as one log entry, as the leader.
     async fn append(&self, envs: Vec<Envelope>) -> Vec<Written> {
         let n = envs.len();
-        let all = |w: &dyn Fn() -> Written| (0..n).map(|_| w()).collect();
         let fatal = |reason: String| {
-            all(&|| {
+            each(n, || {
                 Written::Failed(ProposeError::Fatal {
                     reason: reason.clone(),
                 })
@@ -135,8 +136,8 @@ impl Committer {
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
                 match (fwd.leader_id, fwd.leader_node) {
-                    (Some(id), Some(node)) => all(&|| Written::Forward(id, node.clone())),
-                    _ => all(&|| Written::Failed(ProposeError::NoLeader)),
+                    (Some(id), Some(node)) => each(n, || Written::Forward(id, node.clone())),
+                    _ => each(n, || Written::Failed(ProposeError::NoLeader)),
                 }
             }
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
@@ -155,11 +156,23 @@ async fn forward_batch(
     envs: Vec<Envelope>,
 ) -> Vec<Written> {
     let n = envs.len();
-    let timeout = std::time::Duration::from_secs(10);
     let sent = network
-        .post::<_, Vec<Decided>>(leader_id, &leader.raft_addr, FORWARD_PATH, &envs, timeout)
+        .post::<_, Vec<Decided>>(
+            leader_id,
+            &leader.raft_addr,
+            FORWARD_PATH,
+            &envs,
+            FORWARD_TIMEOUT,
+        )
         .await;
-    let unreachable = |reason: String| ProposeError::LeaderUnreachable { leader_id, reason };
+    let unreachable = |reason: String| {
+        each(n, || {
+            Written::Failed(ProposeError::LeaderUnreachable {
+                leader_id,
+                reason: reason.clone(),
+            })
+        })
+    };
     match sent {
         Ok(decided) if decided.len() == n => decided
             .into_iter()
@@ -168,24 +181,19 @@ async fn forward_batch(
                 Err(e) => Written::Failed(e),
             })
             .collect(),
-        Ok(decided) => {
-            let reason = format!("it answered {} outcomes for {n} commands", decided.len());
-            envs.iter()
-                .map(|_| Written::Failed(unreachable(reason.clone())))
-                .collect()
-        }
+        Ok(decided) => unreachable(format!(
+            "it answered {} outcomes for {n} commands",
+            decided.len()
+        )),
         // A leader of an older build (rolling upgrade): one request per proposal.
-        Err(PostError::NoRoute(_)) => envs
-            .iter()
-            .map(|_| Written::Forward(leader_id, leader.clone()))
-            .collect(),
-        Err(e) => {
-            let reason = e.to_string();
-            envs.iter()
-                .map(|_| Written::Failed(unreachable(reason.clone())))
-                .collect()
-        }
+        Err(PostError::NoRoute(_)) => each(n, || Written::Forward(leader_id, leader.clone())),
+        Err(e) => unreachable(e.to_string()),
     }
+}
+
+/// `n` times what `written` makes: the same fate for every proposal of a batch.
+fn each(n: usize, written: impl Fn() -> Written) -> Vec<Written> {
+    (0..n).map(|_| written()).collect()
 }
 
 #[cfg(test)]

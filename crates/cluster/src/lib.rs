@@ -381,7 +381,7 @@ impl Cluster {
                 &leader.raft_addr,
                 "/raft/propose",
                 env,
-                Duration::from_secs(10),
+                commit::FORWARD_TIMEOUT,
             )
             .await
             .map_err(|e| ProposeError::LeaderUnreachable {
